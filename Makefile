@@ -1,0 +1,37 @@
+# flowscript — build, test, benchmark.
+GO ?= go
+BIN := bin/flowscript
+FUZZTIME ?= 10m
+
+.PHONY: all build demo test vet fmt-check bench fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/flowscript
+
+# The main job: validate every example and draw the deploy pipeline's DAG.
+demo: build
+	$(BIN) validate examples/*.star
+	$(BIN) graph --expand examples/deploy-pipeline.star
+
+# Unit, golden, end-to-end and fuzz-seed tests, plus formatting and vet.
+test: fmt-check vet
+	$(GO) test -count=1 ./...
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Fuzz script loading for FUZZTIME (default 10m).
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME) ./lang
+
+clean:
+	rm -rf bin

@@ -1,0 +1,131 @@
+package builtins
+
+import (
+	"fmt"
+	"math/big"
+	"sort"
+
+	"go.starlark.net/starlark"
+
+	"github.com/flowscript/flowscript/dag"
+)
+
+// ToData converts a Starlark value into workflow data (see dag's value
+// rules). References are kept when allowRefs is set, and those made without
+// a position of their own take pos.
+func ToData(v starlark.Value, pos dag.Pos, allowRefs bool) (any, error) {
+	switch v := v.(type) {
+	case starlark.NoneType:
+		return nil, nil
+	case starlark.Bool:
+		return bool(v), nil
+	case starlark.Int:
+		if i, ok := v.Int64(); ok {
+			return i, nil
+		}
+		return nil, fmt.Errorf("integer %s is too large", v)
+	case starlark.Float:
+		return float64(v), nil
+	case starlark.String:
+		return string(v), nil
+	case *RefValue:
+		if !allowRefs {
+			return nil, fmt.Errorf("%s is a run-time reference and cannot be used here", v.Ref)
+		}
+		r := *v.Ref
+		if r.Pos.File == "" {
+			r.Pos = pos
+		}
+		return &r, nil
+	case *StepValue:
+		return nil, fmt.Errorf("got the step %q itself; to pass its result write %s.output (or %s.output[\"key\"])", v.ID, v.ID, v.ID)
+	case *starlark.List:
+		return iterToData(v, v.Len(), pos, allowRefs)
+	case starlark.Tuple:
+		return iterToData(v, v.Len(), pos, allowRefs)
+	case *starlark.Dict:
+		out := make(map[string]any, v.Len())
+		for _, item := range v.Items() {
+			k, ok := item[0].(starlark.String)
+			if !ok {
+				return nil, fmt.Errorf("dict keys must be strings, got %s %s", item[0].Type(), item[0])
+			}
+			e, err := ToData(item[1], pos, allowRefs)
+			if err != nil {
+				return nil, fmt.Errorf("[%q]: %w", string(k), err)
+			}
+			out[string(k)] = e
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("a value of type %s cannot be stored (use None, bools, numbers, strings, lists and dicts)", v.Type())
+}
+
+func iterToData(v starlark.Iterable, n int, pos dag.Pos, allowRefs bool) (any, error) {
+	out := make([]any, 0, n)
+	it := v.Iterate()
+	defer it.Done()
+	var x starlark.Value
+	for i := 0; it.Next(&x); i++ {
+		e, err := ToData(x, pos, allowRefs)
+		if err != nil {
+			return nil, fmt.Errorf("[%d]: %w", i, err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// FromData converts workflow data (without references) into a Starlark
+// value. It accepts what encoding/json produces too.
+func FromData(v any) (starlark.Value, error) {
+	switch v := v.(type) {
+	case nil:
+		return starlark.None, nil
+	case bool:
+		return starlark.Bool(v), nil
+	case int:
+		return starlark.MakeInt(v), nil
+	case int64:
+		return starlark.MakeInt64(v), nil
+	case float64:
+		if v == float64(int64(v)) && v >= -(1<<53) && v <= 1<<53 {
+			return starlark.Float(v), nil
+		}
+		return starlark.Float(v), nil
+	case *big.Int:
+		return starlark.MakeBigInt(v), nil
+	case string:
+		return starlark.String(v), nil
+	case []any:
+		elems := make([]starlark.Value, len(v))
+		for i, e := range v {
+			x, err := FromData(e)
+			if err != nil {
+				return nil, err
+			}
+			elems[i] = x
+		}
+		return starlark.NewList(elems), nil
+	case map[string]any:
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		d := starlark.NewDict(len(v))
+		for _, k := range keys {
+			x, err := FromData(v[k])
+			if err != nil {
+				return nil, err
+			}
+			if err := d.SetKey(starlark.String(k), x); err != nil {
+				return nil, err
+			}
+		}
+		return d, nil
+	case *dag.Ref:
+		return &RefValue{Ref: v}, nil
+	}
+	return nil, fmt.Errorf("cannot convert %T to a Starlark value", v)
+}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"strings"
+
+	"github.com/urfave/cli/v2"
+)
+
+// reorderArgs lets flags come before or after positional arguments, and
+// global flags after the command name, which urfave/cli does not: it stops
+// reading flags at the first positional argument. The result puts global
+// flags first, then the command, its flags, and its positional arguments
+// (after "--", so that none of them is read as a flag).
+func reorderArgs(app *cli.App, args []string) []string {
+	if len(args) < 2 {
+		return args
+	}
+	globals := flagArity(app.Flags)
+	var head []string // global flags given before the command
+	i := 1
+	for ; i < len(args); i++ {
+		a := args[i]
+		if !isFlag(a) {
+			break
+		}
+		head = append(head, a)
+		if takesValue(globals, a) && i+1 < len(args) {
+			i++
+			head = append(head, args[i])
+		}
+	}
+	if i >= len(args) {
+		return args
+	}
+	cmd := app.Command(args[i])
+	if cmd == nil {
+		return args
+	}
+	local := flagArity(cmd.Flags)
+	var flags, positional []string
+	rest := args[i+1:]
+	for j := 0; j < len(rest); j++ {
+		a := rest[j]
+		if a == "--" {
+			positional = append(positional, rest[j+1:]...)
+			break
+		}
+		if !isFlag(a) {
+			positional = append(positional, a)
+			continue
+		}
+		name := flagName(a)
+		_, isLocal := local[name]
+		_, isGlobal := globals[name]
+		target := &flags
+		if !isLocal && isGlobal {
+			target = &head
+		}
+		*target = append(*target, a)
+		arity := local
+		if !isLocal {
+			arity = globals
+		}
+		if takesValue(arity, a) && j+1 < len(rest) {
+			j++
+			*target = append(*target, rest[j])
+		}
+	}
+	out := append([]string{args[0]}, head...)
+	out = append(out, args[i])
+	out = append(out, flags...)
+	if len(positional) > 0 {
+		out = append(out, "--")
+		out = append(out, positional...)
+	}
+	return out
+}
+
+func isFlag(a string) bool { return len(a) > 1 && a[0] == '-' && a != "--" }
+
+func flagName(a string) string {
+	a = strings.TrimLeft(a, "-")
+	if i := strings.IndexByte(a, '='); i >= 0 {
+		a = a[:i]
+	}
+	return a
+}
+
+// takesValue reports whether the flag a, written without "=value", reads
+// the next argument as its value.
+func takesValue(arity map[string]bool, a string) bool {
+	if strings.Contains(a, "=") {
+		return false
+	}
+	return arity[flagName(a)]
+}
+
+// flagArity maps every flag name and alias to whether it takes a value.
+func flagArity(flags []cli.Flag) map[string]bool {
+	m := map[string]bool{"help": false, "h": false}
+	for _, f := range flags {
+		_, isBool := f.(*cli.BoolFlag)
+		for _, n := range f.Names() {
+			m[n] = !isBool
+		}
+	}
+	return m
+}

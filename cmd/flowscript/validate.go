@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/flowscript/flowscript/dag"
+	"github.com/flowscript/flowscript/lang"
+)
+
+// scriptFlags are the flags of every command that evaluates scripts.
+func scriptFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "workspace", Usage: "the workspace directory (default: the directory of the root file)"},
+		&cli.Uint64Flag{Name: "max-steps", Usage: "the execution-step limit for declaring a workflow", Value: lang.DefaultMaxSteps},
+	}
+}
+
+func validateCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "validate",
+		Usage:     "check workflow scripts without running them",
+		ArgsUsage: "FILE...",
+		Description: "Evaluates each FILE, checks its steps, references and cycles, resolves every\n" +
+			"child workflow it names and checks nesting depth, workflow cycles and child\n" +
+			"params. Prints every error as file:line:col: message and exits 2 if any.",
+		Flags: scriptFlags(),
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return usageErrorf("flowscript validate: name at least one FILE (see flowscript validate --help)")
+			}
+			var all dag.ErrorList
+			var summaries []string
+			for _, file := range c.Args().Slice() {
+				prog, errs, err := loadChecked(c, file)
+				if err != nil {
+					return err
+				}
+				if len(errs) > 0 {
+					all = append(all, errs...)
+					continue
+				}
+				w := prog.Workflow
+				summaries = append(summaries, fmt.Sprintf("%s: ok (workflow %q, %s)", file, w.Name, plural(len(w.Steps), "step")))
+			}
+			if len(all) > 0 {
+				return printErrors(c.App.ErrWriter, all)
+			}
+			for _, s := range summaries {
+				fmt.Fprintln(c.App.Writer, s)
+			}
+			return nil
+		},
+	}
+}
+
+// loadChecked evaluates a root file in its workspace and runs every check
+// of SPEC §3. Script problems come back as errs; err is for problems that
+// end the command (a missing file, a workspace that cannot be opened).
+func loadChecked(c *cli.Context, file string) (*lang.Program, dag.ErrorList, error) {
+	ws, rel, err := openWorkspace(c, file)
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx := context.Background()
+	prog, err := ws.Load(ctx, rel)
+	if err != nil {
+		if list, ok := err.(dag.ErrorList); ok {
+			return nil, list, nil
+		}
+		return nil, nil, usageErrorf("flowscript: %v", err)
+	}
+	return prog, ws.Check(ctx, prog), nil
+}
+
+func openWorkspace(c *cli.Context, file string) (*lang.Workspace, string, error) {
+	dir := c.String("workspace")
+	if dir == "" {
+		dir = filepath.Dir(file)
+	}
+	rel, err := lang.Rel(dir, file)
+	if err != nil {
+		return nil, "", usageErrorf("flowscript: %v", err)
+	}
+	ws, err := lang.OpenWorkspace(dir, lang.Options{MaxSteps: c.Uint64("max-steps")})
+	if err != nil {
+		return nil, "", usageErrorf("flowscript: %v", err)
+	}
+	return ws, rel, nil
+}
+
+// printErrors prints script errors one per line, sorted, and ends the
+// command with exit code 2.
+func printErrors(w io.Writer, errs dag.ErrorList) error {
+	errs.Sort()
+	for _, e := range errs {
+		fmt.Fprintln(w, e.Error())
+	}
+	return silentExit(exitUsage)
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return fmt.Sprintf("1 %s", noun)
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}

@@ -1,0 +1,285 @@
+package dag
+
+import (
+	"regexp"
+	"time"
+)
+
+// Kind is the kind of a step.
+type Kind string
+
+const (
+	KindTask        Kind = "task"
+	KindShell       Kind = "shell"
+	KindSubWorkflow Kind = "sub_workflow"
+	KindForEach     Kind = "for_each"
+	KindLoop        Kind = "loop"
+	KindPlanner     Kind = "planner"
+)
+
+// Condition is what an upstream step must have done for a dependency to be met.
+type Condition string
+
+const (
+	Succeeded Condition = "succeeded" // what a bare step in after= means
+	Failed    Condition = "failed"
+	Done      Condition = "done" // succeeded or failed
+)
+
+// DefaultMaxDepth is the sub-workflow nesting limit when workflow() sets none.
+const DefaultMaxDepth = 3
+
+// MaxDepthLimit is the largest max_depth a workflow may declare.
+const MaxDepthLimit = 10
+
+// Dep is one dependency of a step on another.
+type Dep struct {
+	Step     string
+	Cond     Condition
+	Implicit bool // added by a reference in the step's inputs, not by after=
+	Pos      Pos
+}
+
+// String renders the dependency as after= would write it.
+func (d Dep) String() string {
+	if d.Cond == Succeeded || d.Cond == "" {
+		return d.Step
+	}
+	return d.Step + "." + string(d.Cond)
+}
+
+// Child describes the workflow a sub_workflow step runs.
+type Child struct {
+	Name                string // the workflow name; only a label when Script is set
+	Version             int    // 0: the latest
+	Detach              bool
+	IdempotencyKey      any    // nil, a string or a *Ref
+	IdempotencyStrategy string // "", return_existing, fail, fail_on_running
+	Script              any    // nil, a string or a *Ref: a child declared at spawn time
+}
+
+// Static reports whether the child is known before the run starts.
+func (c *Child) Static() bool { return c.Script == nil }
+
+// Step is one declared step.
+type Step struct {
+	ID   string
+	Kind Kind
+	Pos  Pos // the call that declared it
+
+	After  []Dep          // explicit after= entries, in order
+	Inputs map[string]any // may hold references
+
+	// task
+	Body    string // the name of the Starlark body function ("lambda" for lambdas)
+	Handler string // the name of a task handler the host registered
+
+	// shell
+	Command string
+	Env     map[string]any
+	Dir     string
+
+	Retries    int
+	RetryDelay time.Duration
+	Timeout    time.Duration
+	Optional   bool
+	Priority   any // nil, int64 or *Ref
+
+	Child *Child // sub_workflow only
+}
+
+// Deps returns the explicit dependencies followed by the implicit ones that
+// references add, one entry per upstream step. A reference to a step that
+// after= already names adds nothing: the explicit condition rules.
+func (s *Step) Deps() []Dep {
+	deps := make([]Dep, 0, len(s.After))
+	seen := make(map[string]bool, len(s.After))
+	for _, d := range s.After {
+		deps = append(deps, d)
+		seen[d.Step] = true
+	}
+	s.walkRefs(func(r *Ref) {
+		if (r.Kind == RefOutput || r.Kind == RefChildRunID) && !seen[r.Step] {
+			seen[r.Step] = true
+			deps = append(deps, Dep{Step: r.Step, Cond: Succeeded, Implicit: true, Pos: r.Pos})
+		}
+	})
+	return deps
+}
+
+// walkRefs visits every reference a step makes.
+func (s *Step) walkRefs(fn func(*Ref)) {
+	WalkRefs(s.Inputs, fn)
+	WalkRefs(s.Env, fn)
+	WalkRefs(s.Priority, fn)
+	if s.Child != nil {
+		WalkRefs(s.Child.IdempotencyKey, fn)
+		WalkRefs(s.Child.Script, fn)
+	}
+}
+
+// Param is a declared run parameter with its default.
+type Param struct {
+	Name    string
+	Default any
+}
+
+// Workflow is a declared workflow.
+type Workflow struct {
+	Name        string
+	Version     int // 0: automatic, one new version per distinct content
+	Description string
+	Params      []Param
+	Secrets     []string
+	Timeout     time.Duration
+	MaxDepth    int
+	Pos         Pos    // the workflow() call, or the file's start
+	File        string // the root file, as the user named it
+
+	Steps     []*Step        // in declaration order
+	Output    map[string]any // nil: the outputs of the steps nothing depends on
+	OutputPos Pos
+
+	index map[string]int
+}
+
+// Step returns the step with the given id, or nil.
+func (w *Workflow) Step(id string) *Step {
+	if w.index == nil || len(w.index) != len(w.Steps) {
+		w.reindex()
+	}
+	if i, ok := w.index[id]; ok {
+		return w.Steps[i]
+	}
+	return nil
+}
+
+// StepIndex returns the declaration index of a step, or -1.
+func (w *Workflow) StepIndex(id string) int {
+	if w.Step(id) == nil {
+		return -1
+	}
+	return w.index[id]
+}
+
+func (w *Workflow) reindex() {
+	w.index = make(map[string]int, len(w.Steps))
+	for i, s := range w.Steps {
+		if _, dup := w.index[s.ID]; !dup {
+			w.index[s.ID] = i
+		}
+	}
+}
+
+// AddStep appends a step.
+func (w *Workflow) AddStep(s *Step) {
+	w.Steps = append(w.Steps, s)
+	if w.index != nil {
+		if _, dup := w.index[s.ID]; !dup {
+			w.index[s.ID] = len(w.Steps) - 1
+		}
+	}
+}
+
+// ParamNames lists the declared params in order.
+func (w *Workflow) ParamNames() []string {
+	names := make([]string, len(w.Params))
+	for i, p := range w.Params {
+		names[i] = p.Name
+	}
+	return names
+}
+
+// Param returns a declared param, or nil.
+func (w *Workflow) Param(name string) *Param {
+	for i := range w.Params {
+		if w.Params[i].Name == name {
+			return &w.Params[i]
+		}
+	}
+	return nil
+}
+
+// HasSecret reports whether the workflow declares the secret.
+func (w *Workflow) HasSecret(name string) bool {
+	for _, s := range w.Secrets {
+		if s == name {
+			return true
+		}
+	}
+	return false
+}
+
+// EffectiveMaxDepth is MaxDepth, or the default when unset.
+func (w *Workflow) EffectiveMaxDepth() int {
+	if w.MaxDepth == 0 {
+		return DefaultMaxDepth
+	}
+	return w.MaxDepth
+}
+
+// Handled reports whether some step's after= names the step's .failed or
+// .done, so that its failure does not fail the run.
+func (w *Workflow) Handled(id string) bool {
+	for _, s := range w.Steps {
+		for _, d := range s.After {
+			if d.Step == id && (d.Cond == Failed || d.Cond == Done) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Sinks lists, in declaration order, the steps nothing depends on: their
+// outputs make the workflow's output when output() is not called.
+func (w *Workflow) Sinks() []*Step {
+	used := make(map[string]bool)
+	for _, s := range w.Steps {
+		for _, d := range s.Deps() {
+			used[d.Step] = true
+		}
+	}
+	var sinks []*Step
+	for _, s := range w.Steps {
+		if !used[s.ID] {
+			sinks = append(sinks, s)
+		}
+	}
+	return sinks
+}
+
+// Downstream returns the ids of the steps that depend, directly or not, on
+// the given step, in declaration order, the step itself first.
+func (w *Workflow) Downstream(id string) []string {
+	dependents := make(map[string][]string)
+	for _, s := range w.Steps {
+		for _, d := range s.Deps() {
+			dependents[d.Step] = append(dependents[d.Step], s.ID)
+		}
+	}
+	reached := map[string]bool{id: true}
+	queue := []string{id}
+	for len(queue) > 0 {
+		cur := queue[0]
+		queue = queue[1:]
+		for _, next := range dependents[cur] {
+			if !reached[next] {
+				reached[next] = true
+				queue = append(queue, next)
+			}
+		}
+	}
+	out := []string{id}
+	for _, s := range w.Steps {
+		if reached[s.ID] && s.ID != id {
+			out = append(out, s.ID)
+		}
+	}
+	return out
+}
+
+var stepIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// ValidStepID reports whether id is a valid declared step id.
+func ValidStepID(id string) bool { return stepIDPattern.MatchString(id) }
