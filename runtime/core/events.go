@@ -1,0 +1,101 @@
+package core
+
+import "time"
+
+// Event is something that happened to a run.
+type Event interface{ at() time.Time }
+
+// Start begins a pending run.
+type Start struct{ At time.Time }
+
+// StepEnded reports that an attempt of a step ended. Error is empty when
+// it succeeded.
+type StepEnded struct {
+	Step    string
+	Attempt int
+	Output  any
+	Error   string
+	At      time.Time
+}
+
+// RetryDue reports that the delay before a step's next attempt is over.
+type RetryDue struct {
+	Step    string
+	Attempt int // the attempt that failed
+	At      time.Time
+}
+
+// Cancel asks the run to stop: nothing starts any more, running steps are
+// stopped, pending ones end cancelled.
+type Cancel struct{ At time.Time }
+
+// TimedOut is a cancel caused by the run's timeout; the run ends failed.
+type TimedOut struct{ At time.Time }
+
+// Resume continues a run after the process that ran it stopped.
+type Resume struct{ At time.Time }
+
+func (e Start) at() time.Time     { return e.At }
+func (e StepEnded) at() time.Time { return e.At }
+func (e RetryDue) at() time.Time  { return e.At }
+func (e Cancel) at() time.Time    { return e.At }
+func (e TimedOut) at() time.Time  { return e.At }
+func (e Resume) at() time.Time    { return e.At }
+
+// Action is something the engine must do after committing a Result.
+type Action interface{ isAction() }
+
+// StartStep runs an attempt of a step (a body, a shell command, or the
+// spawn of a child run).
+type StartStep struct {
+	Step    string
+	Attempt int
+}
+
+// ArmTimer asks for a RetryDue event at a time.
+type ArmTimer struct {
+	Step    string
+	Attempt int
+	At      time.Time
+}
+
+// StopStep stops a running attempt (its body, its process group, its child).
+type StopStep struct {
+	Step    string
+	Attempt int
+}
+
+// ReattachChild waits again for the child run of a sub_workflow step that
+// was running when the process stopped.
+type ReattachChild struct {
+	Step       string
+	Attempt    int
+	ChildRunID string
+}
+
+// EndRun reports that the run ended; the run's state holds the outcome.
+type EndRun struct{ Status RunStatus }
+
+func (StartStep) isAction()     {}
+func (ArmTimer) isAction()      {}
+func (StopStep) isAction()      {}
+func (ReattachChild) isAction() {}
+func (EndRun) isAction()        {}
+
+// Record is one history event the engine writes with the changes.
+type Record struct {
+	Type    string // run_started, step_started, step_ended, retry_scheduled, cancel_requested, run_ended, run_resumed
+	Step    string
+	Attempt int
+	Status  string
+	Error   string
+	At      time.Time
+}
+
+// Result is what applying one event changed and what must follow.
+type Result struct {
+	Changed    []string // ids of steps whose state changed
+	RunChanged bool
+	History    []Record
+	Actions    []Action
+}

@@ -1,0 +1,347 @@
+package core
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/flowscript/flowscript/dag"
+)
+
+// Machine applies events to one run of one workflow.
+type Machine struct {
+	W   *dag.Workflow
+	Run *Run
+
+	index      map[string]int
+	deps       [][]depIndex
+	dependents [][]int
+	handled    []bool
+}
+
+type depIndex struct {
+	step int
+	cond dag.Condition
+}
+
+// New prepares a machine for a run of w. A run without step states gets
+// one pending state per step.
+func New(w *dag.Workflow, run *Run) *Machine {
+	m := &Machine{W: w, Run: run, index: make(map[string]int, len(w.Steps))}
+	for i, s := range w.Steps {
+		m.index[s.ID] = i
+	}
+	if len(run.Steps) == 0 {
+		run.Steps = make([]*Step, len(w.Steps))
+		for i, s := range w.Steps {
+			run.Steps[i] = &Step{ID: s.ID, Status: StepPending}
+		}
+	}
+	if run.Status == "" {
+		run.Status = RunPending
+	}
+	m.deps = make([][]depIndex, len(w.Steps))
+	m.dependents = make([][]int, len(w.Steps))
+	m.handled = make([]bool, len(w.Steps))
+	for i, s := range w.Steps {
+		for _, d := range s.Deps() {
+			j, ok := m.index[d.Step]
+			if !ok {
+				continue // validation refuses unknown steps before a run exists
+			}
+			m.deps[i] = append(m.deps[i], depIndex{step: j, cond: d.Cond})
+			m.dependents[j] = append(m.dependents[j], i)
+			if d.Cond == dag.Failed || d.Cond == dag.Done {
+				m.handled[j] = true
+			}
+		}
+	}
+	return m
+}
+
+// StepState returns the state of a step, or nil.
+func (m *Machine) StepState(id string) *Step {
+	if i, ok := m.index[id]; ok {
+		return m.Run.Steps[i]
+	}
+	return nil
+}
+
+// result accumulates the effects of one event.
+type result struct {
+	Result
+	changed map[int]bool
+	at      time.Time
+}
+
+func (r *result) change(i int, id string) {
+	if !r.changed[i] {
+		r.changed[i] = true
+		r.Changed = append(r.Changed, id)
+	}
+}
+
+func (r *result) record(rec Record) {
+	rec.At = r.at
+	r.History = append(r.History, rec)
+}
+
+// Apply moves the run forward by one event. Events that no longer fit the
+// state (a stale attempt, a run that already ended) change nothing.
+func (m *Machine) Apply(ev Event) Result {
+	r := &result{changed: map[int]bool{}, at: ev.at()}
+	if m.Run.Status.Terminal() {
+		return r.Result
+	}
+	switch ev := ev.(type) {
+	case Start:
+		m.start(r)
+	case StepEnded:
+		m.stepEnded(r, ev)
+	case RetryDue:
+		m.retryDue(r, ev)
+	case Cancel:
+		m.cancel(r, false)
+	case TimedOut:
+		m.cancel(r, true)
+	case Resume:
+		m.resume(r)
+	}
+	m.maybeEnd(r)
+	return r.Result
+}
+
+func (m *Machine) start(r *result) {
+	if m.Run.Status != RunPending {
+		return
+	}
+	m.Run.Status = RunRunning
+	m.Run.StartedAt = r.at
+	r.RunChanged = true
+	r.record(Record{Type: "run_started"})
+	for i := range m.W.Steps {
+		m.evaluate(r, i)
+	}
+}
+
+func (m *Machine) stepEnded(r *result, ev StepEnded) {
+	i, ok := m.index[ev.Step]
+	if !ok {
+		return
+	}
+	st := m.Run.Steps[i]
+	if st.Status != StepRunning || st.Attempt != ev.Attempt {
+		return // a late report from an attempt that is no longer current
+	}
+	def := m.W.Steps[i]
+	st.EndedAt = r.at
+	r.change(i, st.ID)
+	switch {
+	case ev.Error == "":
+		st.Status, st.Output, st.Error = StepSucceeded, ev.Output, ""
+	case m.Run.CancelRequested:
+		st.Status, st.Error = StepCancelled, ev.Error
+	case st.RetriesUsed < def.Retries:
+		st.Status, st.Error = StepPending, ev.Error
+		st.RetryAt = r.at.Add(def.RetryDelay)
+		r.record(Record{Type: "step_ended", Step: st.ID, Attempt: st.Attempt, Status: string(StepFailed), Error: ev.Error})
+		r.record(Record{Type: "retry_scheduled", Step: st.ID, Attempt: st.Attempt})
+		r.Actions = append(r.Actions, ArmTimer{Step: st.ID, Attempt: st.Attempt, At: st.RetryAt})
+		return
+	default:
+		st.Status, st.Output, st.Error = StepFailed, nil, ev.Error
+	}
+	r.record(Record{Type: "step_ended", Step: st.ID, Attempt: st.Attempt, Status: string(st.Status), Error: st.Error})
+	m.propagate(r, i)
+}
+
+func (m *Machine) retryDue(r *result, ev RetryDue) {
+	i, ok := m.index[ev.Step]
+	if !ok {
+		return
+	}
+	st := m.Run.Steps[i]
+	if st.Status != StepPending || st.RetryAt.IsZero() || st.Attempt != ev.Attempt {
+		return
+	}
+	st.RetryAt = time.Time{}
+	st.RetriesUsed++
+	m.startStep(r, i)
+}
+
+func (m *Machine) cancel(r *result, timedOut bool) {
+	if m.Run.CancelRequested {
+		return
+	}
+	m.Run.CancelRequested = true
+	m.Run.TimedOut = timedOut
+	r.RunChanged = true
+	r.record(Record{Type: "cancel_requested"})
+	for i, st := range m.Run.Steps {
+		switch st.Status {
+		case StepRunning:
+			r.Actions = append(r.Actions, StopStep{Step: st.ID, Attempt: st.Attempt})
+		case StepPending:
+			st.Status, st.EndedAt, st.RetryAt = StepCancelled, r.at, time.Time{}
+			r.change(i, st.ID)
+			r.record(Record{Type: "step_ended", Step: st.ID, Attempt: st.Attempt, Status: string(StepCancelled)})
+		}
+	}
+}
+
+func (m *Machine) resume(r *result) {
+	switch m.Run.Status {
+	case RunPending:
+		if m.Run.CancelRequested {
+			break
+		}
+		m.start(r)
+		return
+	case RunRunning:
+	default:
+		return
+	}
+	r.record(Record{Type: "run_resumed"})
+	for i, st := range m.Run.Steps {
+		switch {
+		case st.Status == StepRunning && m.Run.CancelRequested:
+			// the cancel was written but the step may still be running
+			// somewhere: stop it again, as the cancel asked
+			r.Actions = append(r.Actions, StopStep{Step: st.ID, Attempt: st.Attempt})
+		case st.Status == StepRunning && m.W.Steps[i].Kind == dag.KindSubWorkflow:
+			r.Actions = append(r.Actions, ReattachChild{Step: st.ID, Attempt: st.Attempt, ChildRunID: st.ChildRunID})
+		case st.Status == StepRunning:
+			// the attempt died with the process: run it again as a new
+			// attempt, which does not use up a retry
+			m.startStep(r, i)
+		case st.Status == StepPending && !st.RetryAt.IsZero():
+			r.Actions = append(r.Actions, ArmTimer{Step: st.ID, Attempt: st.Attempt, At: st.RetryAt})
+		}
+	}
+	if m.Run.CancelRequested {
+		return
+	}
+	for i := range m.W.Steps {
+		m.evaluate(r, i)
+	}
+}
+
+// propagate re-evaluates the steps that wait for step i.
+func (m *Machine) propagate(r *result, i int) {
+	for _, j := range m.dependents[i] {
+		m.evaluate(r, j)
+	}
+}
+
+// evaluate starts step i if its conditions are met, or skips it (and
+// what waits for it) if they can no longer be.
+func (m *Machine) evaluate(r *result, i int) {
+	st := m.Run.Steps[i]
+	if st.Status != StepPending || st.Attempt > 0 || m.Run.CancelRequested {
+		return
+	}
+	for _, d := range m.deps[i] {
+		up := m.Run.Steps[d.step]
+		if !up.Status.Terminal() {
+			return
+		}
+		if !m.met(d) {
+			st.Status, st.EndedAt = StepSkipped, r.at
+			r.change(i, st.ID)
+			r.record(Record{Type: "step_ended", Step: st.ID, Status: string(StepSkipped)})
+			m.propagate(r, i)
+			return
+		}
+	}
+	m.startStep(r, i)
+}
+
+// met reports whether a terminal upstream step meets a condition. A failed
+// optional step counts as succeeded for its dependents; skipped and
+// cancelled steps meet nothing.
+func (m *Machine) met(d depIndex) bool {
+	up := m.Run.Steps[d.step]
+	failedOptional := up.Status == StepFailed && m.W.Steps[d.step].Optional
+	switch d.cond {
+	case dag.Failed:
+		return up.Status == StepFailed
+	case dag.Done:
+		return up.Status == StepSucceeded || up.Status == StepFailed
+	default:
+		return up.Status == StepSucceeded || failedOptional
+	}
+}
+
+func (m *Machine) startStep(r *result, i int) {
+	st := m.Run.Steps[i]
+	st.Status = StepRunning
+	st.Attempt++
+	st.StartedAt, st.EndedAt = r.at, time.Time{}
+	st.Output, st.Error = nil, ""
+	r.change(i, st.ID)
+	r.record(Record{Type: "step_started", Step: st.ID, Attempt: st.Attempt})
+	r.Actions = append(r.Actions, StartStep{Step: st.ID, Attempt: st.Attempt})
+}
+
+// maybeEnd ends the run once no step is pending or running.
+func (m *Machine) maybeEnd(r *result) {
+	if m.Run.Status != RunRunning && !(m.Run.Status == RunPending && m.Run.CancelRequested) {
+		return
+	}
+	for _, st := range m.Run.Steps {
+		if !st.Status.Terminal() {
+			return
+		}
+	}
+	run := m.Run
+	switch {
+	case run.TimedOut:
+		run.Status, run.Error = RunFailed, "the run timed out"
+		if t := m.W.Timeout; t > 0 {
+			run.Error = fmt.Sprintf("the run timed out after %s", dag.FormatDuration(t))
+		}
+	case run.CancelRequested:
+		run.Status = RunCancelled
+	default:
+		if first := m.firstUnhandledFailure(); first >= 0 {
+			st := run.Steps[first]
+			run.Status, run.Error = RunFailed, st.ID+": "+st.Error
+		} else {
+			run.Status = RunSucceeded
+			run.Output = m.output()
+		}
+	}
+	run.EndedAt = r.at
+	r.RunChanged = true
+	r.record(Record{Type: "run_ended", Status: string(run.Status), Error: run.Error})
+	r.Actions = append(r.Actions, EndRun{Status: run.Status})
+}
+
+// firstUnhandledFailure is the earliest-ending failed step that is neither
+// optional nor handled by a .failed or .done condition, or -1.
+func (m *Machine) firstUnhandledFailure() int {
+	first := -1
+	for i, st := range m.Run.Steps {
+		if st.Status != StepFailed || m.W.Steps[i].Optional || m.handled[i] {
+			continue
+		}
+		if first < 0 || st.EndedAt.Before(m.Run.Steps[first].EndedAt) {
+			first = i
+		}
+	}
+	return first
+}
+
+// output is the run's output: output() resolved, or the outputs of the
+// steps nothing depends on.
+func (m *Machine) output() any {
+	if m.W.Output != nil {
+		return m.Resolve(m.W.Output)
+	}
+	out := map[string]any{}
+	for i, st := range m.Run.Steps {
+		if len(m.dependents[i]) == 0 {
+			out[st.ID] = st.Output
+		}
+	}
+	return out
+}

@@ -1,0 +1,301 @@
+package core_test
+
+import (
+	"context"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowscript/flowscript/dag"
+	"github.com/flowscript/flowscript/lang"
+	"github.com/flowscript/flowscript/runtime/core"
+)
+
+var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+func declare(t *testing.T, src string) *dag.Workflow {
+	t.Helper()
+	ws := lang.NewWorkspaceFiles(map[string][]byte{"main.star": []byte("def f(ctx):\n    pass\n" + src)}, lang.Options{})
+	prog, err := ws.Load(context.Background(), "main.star")
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	if len(prog.Errors) > 0 {
+		t.Fatalf("script errors: %v", prog.Errors)
+	}
+	return prog.Workflow
+}
+
+// harness applies events and checks what comes out.
+type harness struct {
+	t   *testing.T
+	m   *core.Machine
+	now time.Time
+}
+
+func newHarness(t *testing.T, src string, params map[string]any) *harness {
+	w := declare(t, src)
+	return &harness{t: t, m: core.New(w, &core.Run{ID: "r1", Params: params}), now: t0}
+}
+
+func (h *harness) apply(ev core.Event) core.Result {
+	h.t.Helper()
+	h.now = h.now.Add(time.Second)
+	return h.m.Apply(ev)
+}
+
+func (h *harness) start() core.Result { return h.apply(core.Start{At: h.now}) }
+
+func (h *harness) ok(step string, output any) core.Result {
+	h.t.Helper()
+	return h.apply(core.StepEnded{Step: step, Attempt: h.m.StepState(step).Attempt, Output: output, At: h.now})
+}
+
+func (h *harness) fail(step, msg string) core.Result {
+	h.t.Helper()
+	return h.apply(core.StepEnded{Step: step, Attempt: h.m.StepState(step).Attempt, Error: msg, At: h.now})
+}
+
+// statuses renders "id=status/attempt" for every step, in order.
+func (h *harness) statuses() string {
+	var parts []string
+	for _, s := range h.m.Run.Steps {
+		parts = append(parts, s.ID+"="+string(s.Status)+"/"+itoa(s.Attempt))
+	}
+	return strings.Join(parts, " ")
+}
+
+func (h *harness) expect(want string) {
+	h.t.Helper()
+	if got := h.statuses(); got != want {
+		h.t.Fatalf("step states:\n got  %s\n want %s", got, want)
+	}
+}
+
+func (h *harness) expectRun(status core.RunStatus, errText string) {
+	h.t.Helper()
+	if h.m.Run.Status != status || h.m.Run.Error != errText {
+		h.t.Fatalf("run = %s %q, want %s %q", h.m.Run.Status, h.m.Run.Error, status, errText)
+	}
+}
+
+func started(res core.Result) []string {
+	var ids []string
+	for _, a := range res.Actions {
+		if s, ok := a.(core.StartStep); ok {
+			ids = append(ids, s.Step+"#"+itoa(s.Attempt))
+		}
+	}
+	return ids
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func TestChainRunsInOrderAndSucceeds(t *testing.T) {
+	h := newHarness(t, `
+a = task("a", f)
+b = task("b", f, after = [a])
+task("c", f, inputs = {"x": b.output["v"]})
+`, nil)
+	if got := started(h.start()); !reflect.DeepEqual(got, []string{"a#1"}) {
+		t.Fatalf("start began %v, want [a#1]", got)
+	}
+	if got := started(h.ok("a", nil)); !reflect.DeepEqual(got, []string{"b#1"}) {
+		t.Fatalf("a's end began %v", got)
+	}
+	h.ok("b", map[string]any{"v": int64(7)})
+	h.expect("a=succeeded/1 b=succeeded/1 c=running/1")
+	if v := h.m.Resolve(h.m.W.Step("c").Inputs); !reflect.DeepEqual(v, map[string]any{"x": int64(7)}) {
+		t.Fatalf("c's inputs resolve to %v", v)
+	}
+	res := h.ok("c", map[string]any{"done": true})
+	h.expectRun(core.RunSucceeded, "")
+	if _, ok := res.Actions[len(res.Actions)-1].(core.EndRun); !ok {
+		t.Fatalf("last action is %T, want EndRun", res.Actions[len(res.Actions)-1])
+	}
+	// without output(), the output is that of the steps nothing depends on
+	if want := map[string]any{"c": map[string]any{"done": true}}; !reflect.DeepEqual(h.m.Run.Output, want) {
+		t.Fatalf("output %v, want %v", h.m.Run.Output, want)
+	}
+}
+
+func TestFailureSkipsDownstreamAndFailsRun(t *testing.T) {
+	h := newHarness(t, `
+a = task("a", f)
+b = task("b", f, after = [a])
+task("c", f, after = [b])
+task("other", f)
+`, nil)
+	h.start()
+	h.fail("a", "boom")
+	h.expect("a=failed/1 b=skipped/0 c=skipped/0 other=running/1")
+	h.expectRun(core.RunRunning, "")
+	h.ok("other", nil)
+	h.expectRun(core.RunFailed, "a: boom")
+}
+
+func TestHandledFailureRunsBranchesAndSucceeds(t *testing.T) {
+	h := newHarness(t, `
+d = task("deploy", f)
+task("rollback", f, after = [d.failed])
+task("report", f, after = ["deploy.done"])
+task("next", f, after = [d])
+`, nil)
+	h.start()
+	res := h.fail("deploy", "bad")
+	if got := started(res); !reflect.DeepEqual(got, []string{"rollback#1", "report#1"}) {
+		t.Fatalf("deploy's failure began %v", got)
+	}
+	h.expect("deploy=failed/1 rollback=running/1 report=running/1 next=skipped/0")
+	h.ok("rollback", nil)
+	h.ok("report", nil)
+	h.expectRun(core.RunSucceeded, "")
+}
+
+func TestSuccessSkipsFailedBranch(t *testing.T) {
+	h := newHarness(t, `
+d = task("deploy", f)
+task("rollback", f, after = [d.failed])
+task("report", f, after = [d.done])
+`, nil)
+	h.start()
+	h.ok("deploy", nil)
+	h.expect("deploy=succeeded/1 rollback=skipped/0 report=running/1")
+	h.ok("report", nil)
+	h.expectRun(core.RunSucceeded, "")
+}
+
+func TestOptionalFailureLetsDependentsProceed(t *testing.T) {
+	h := newHarness(t, `
+a = task("a", f, optional = True)
+task("b", f, inputs = {"x": a.output})
+`, nil)
+	h.start()
+	h.fail("a", "flaky")
+	h.expect("a=failed/1 b=running/1")
+	// a reference to a step that did not succeed resolves to None
+	if v := h.m.Resolve(h.m.W.Step("b").Inputs); !reflect.DeepEqual(v, map[string]any{"x": nil}) {
+		t.Fatalf("inputs = %v", v)
+	}
+	h.ok("b", nil)
+	h.expectRun(core.RunSucceeded, "")
+}
+
+func TestRetriesWaitForTheTimerThenGiveUp(t *testing.T) {
+	h := newHarness(t, `task("a", f, retries = 2, retry_delay = "10s")`, nil)
+	h.start()
+	failedAt := h.now
+	res := h.fail("a", "try 1")
+	timer, ok := res.Actions[0].(core.ArmTimer)
+	if !ok || timer.At != failedAt.Add(10*time.Second) {
+		t.Fatalf("actions %v, want a timer 10s ahead", res.Actions)
+	}
+	h.expect("a=pending/1")
+	// a stale end report for attempt 1 changes nothing
+	if res := h.apply(core.StepEnded{Step: "a", Attempt: 1, At: h.now}); len(res.Changed) != 0 {
+		t.Fatalf("stale report changed %v", res.Changed)
+	}
+	if got := started(h.apply(core.RetryDue{Step: "a", Attempt: 1, At: h.now})); !reflect.DeepEqual(got, []string{"a#2"}) {
+		t.Fatalf("retry began %v", got)
+	}
+	h.fail("a", "try 2")
+	h.apply(core.RetryDue{Step: "a", Attempt: 2, At: h.now})
+	h.fail("a", "try 3")
+	h.expect("a=failed/3")
+	h.expectRun(core.RunFailed, "a: try 3")
+}
+
+func TestCancelStopsRunningAndCancelsPending(t *testing.T) {
+	h := newHarness(t, `
+a = task("a", f)
+task("b", f, after = [a])
+task("c", f)
+`, nil)
+	h.start()
+	h.ok("c", nil)
+	res := h.apply(core.Cancel{At: h.now})
+	if len(res.Actions) != 1 || res.Actions[0] != (core.StopStep{Step: "a", Attempt: 1}) {
+		t.Fatalf("cancel actions %v, want StopStep a#1", res.Actions)
+	}
+	h.expect("a=running/1 b=cancelled/0 c=succeeded/1")
+	h.expectRun(core.RunRunning, "")
+	h.fail("a", "killed")
+	h.expect("a=cancelled/1 b=cancelled/0 c=succeeded/1")
+	h.expectRun(core.RunCancelled, "")
+	// nothing restarts a cancelled run
+	if res := h.apply(core.Resume{At: h.now}); len(res.Actions) != 0 {
+		t.Fatalf("resume of a cancelled run acted: %v", res.Actions)
+	}
+}
+
+func TestTimeoutFailsTheRun(t *testing.T) {
+	h := newHarness(t, `
+workflow(timeout = "1m")
+task("a", f)
+`, nil)
+	h.start()
+	h.apply(core.TimedOut{At: h.now})
+	h.fail("a", "stopped")
+	h.expectRun(core.RunFailed, "the run timed out after 1m")
+}
+
+func TestResumeRestartsAttemptsWithoutUsingRetries(t *testing.T) {
+	h := newHarness(t, `
+a = task("a", f, retries = 1)
+sub_workflow("child", id = "kid", script = "x")
+task("b", f, after = [a])
+`, nil)
+	h.start()
+	h.m.StepState("kid").ChildRunID = "child-1"
+	h.expect("a=running/1 kid=running/1 b=pending/0")
+	res := h.apply(core.Resume{At: h.now})
+	var reattached bool
+	for _, a := range res.Actions {
+		if ra, ok := a.(core.ReattachChild); ok && ra.ChildRunID == "child-1" && ra.Attempt == 1 {
+			reattached = true
+		}
+	}
+	if !reattached {
+		t.Fatalf("resume did not reattach the child: %v", res.Actions)
+	}
+	if got := started(res); !reflect.DeepEqual(got, []string{"a#2"}) {
+		t.Fatalf("resume began %v, want [a#2]", got)
+	}
+	h.expect("a=running/2 kid=running/1 b=pending/0")
+	// the restart did not use up a's one retry
+	h.fail("a", "once")
+	h.expect("a=pending/2 kid=running/1 b=pending/0")
+}
+
+func TestOutputResolvesReferencesAndParams(t *testing.T) {
+	h := newHarness(t, `
+workflow(params = {"env": "dev"})
+a = task("a", f)
+output(url = a.output["urls"][1], env = param("env"), missing = a.output["nope"]["deeper"])
+`, map[string]any{"env": "prod"})
+	h.start()
+	h.ok("a", map[string]any{"urls": []any{"x", "y"}})
+	want := map[string]any{"url": "y", "env": "prod", "missing": nil}
+	if !reflect.DeepEqual(h.m.Run.Output, want) {
+		t.Fatalf("output %v, want %v", h.m.Run.Output, want)
+	}
+}
+
+func TestHistoryRecordsEveryTransition(t *testing.T) {
+	h := newHarness(t, `
+a = task("a", f)
+task("b", f, after = [a.failed])
+`, nil)
+	var types []string
+	for _, res := range []core.Result{h.start(), h.ok("a", nil)} {
+		for _, r := range res.History {
+			types = append(types, r.Type+":"+r.Step+":"+r.Status)
+		}
+	}
+	want := []string{"run_started::", "step_started:a:", "step_ended:a:succeeded", "step_ended:b:skipped", "run_ended::succeeded"}
+	if !reflect.DeepEqual(types, want) {
+		t.Fatalf("history\n got  %v\n want %v", types, want)
+	}
+}
