@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/big"
 	"sort"
+	"strings"
 
 	"go.starlark.net/starlark"
 
@@ -39,6 +40,8 @@ func ToData(v starlark.Value, pos dag.Pos, allowRefs bool) (any, error) {
 		return &r, nil
 	case *StepValue:
 		return nil, fmt.Errorf("got the step %q itself; to pass its result write %s.output (or %s.output[\"key\"])", v.ID, v.ID, v.ID)
+	case *CondValue:
+		return nil, fmt.Errorf("got the condition %s.%s, which only after= takes; to pass the step's result write %s.output", v.Step, v.Cond, v.Step)
 	case *starlark.List:
 		return iterToData(v, v.Len(), pos, allowRefs)
 	case starlark.Tuple:
@@ -52,13 +55,22 @@ func ToData(v starlark.Value, pos dag.Pos, allowRefs bool) (any, error) {
 			}
 			e, err := ToData(item[1], pos, allowRefs)
 			if err != nil {
-				return nil, fmt.Errorf("[%q]: %w", string(k), err)
+				return nil, indexError(fmt.Sprintf("[%q]", string(k)), err)
 			}
 			out[string(k)] = e
 		}
 		return out, nil
 	}
 	return nil, fmt.Errorf("a value of type %s cannot be stored (use None, bools, numbers, strings, lists and dicts)", v.Type())
+}
+
+// indexError puts the index of a nested value in front of the problem
+// found inside it: `["k"][0]: msg`.
+func indexError(index string, err error) error {
+	if msg := err.Error(); strings.HasPrefix(msg, "[") {
+		return fmt.Errorf("%s%w", index, err)
+	}
+	return fmt.Errorf("%s: %w", index, err)
 }
 
 func iterToData(v starlark.Iterable, n int, pos dag.Pos, allowRefs bool) (any, error) {
@@ -69,7 +81,7 @@ func iterToData(v starlark.Iterable, n int, pos dag.Pos, allowRefs bool) (any, e
 	for i := 0; it.Next(&x); i++ {
 		e, err := ToData(x, pos, allowRefs)
 		if err != nil {
-			return nil, fmt.Errorf("[%d]: %w", i, err)
+			return nil, indexError(fmt.Sprintf("[%d]", i), err)
 		}
 		out = append(out, e)
 	}

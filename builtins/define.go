@@ -60,14 +60,17 @@ func workflowFn(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tup
 		return nil, err
 	}
 	pos := callerPos(thread)
+	if pos.File != b.RootFile {
+		// a loaded file's call declares nothing, so that the root's own
+		// workflow() is neither refused as a second call nor overridden
+		b.errorf(pos, "workflow() may only be called in the root file %s, not in a loaded file", b.RootFile)
+		return starlark.None, nil
+	}
 	if b.workflowPos != nil {
 		b.errorf(pos, "workflow() is called more than once (first at %s)", *b.workflowPos)
 		return starlark.None, nil
 	}
 	b.workflowPos = &pos
-	if pos.File != b.RootFile {
-		b.errorf(pos, "workflow() may only be called in the root file %s, not in a loaded file", b.RootFile)
-	}
 	w := b.Workflow
 	w.Pos = pos
 	if name != "" {
@@ -189,6 +192,9 @@ func (a *stepArgs) fill(b *Builder, fn string, s *dag.Step) error {
 			if r.Pos.File == "" {
 				r.Pos = pos
 			}
+			if r.Kind == dag.RefSecret {
+				b.errorf(pos, "%s: priority cannot be a secret: a priority is stored with the run, and secret values never are", fn)
+			}
 			s.Priority = &r
 		default:
 			return fmt.Errorf("%s: priority must be an int from 0 to 99 or a reference, got %s", fn, a.priority.Type())
@@ -259,8 +265,12 @@ func (b *Builder) duration(pos dag.Pos, fn, arg string, v starlark.Value) (time.
 		return 0, false
 	}
 	d, err := time.ParseDuration(string(s))
-	if err != nil || d <= 0 {
+	if err != nil {
 		b.errorf(pos, "%s: %s: %q is not a duration (write it like \"500ms\", \"30s\", \"5m\" or \"1h\")", fn, arg, string(s))
+		return 0, false
+	}
+	if d <= 0 {
+		b.errorf(pos, "%s: %s must be more than zero, got %q", fn, arg, string(s))
 		return 0, false
 	}
 	return d, true
@@ -314,12 +324,46 @@ func taskFn(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, 
 	}
 	v := b.addStep("task", s)
 	if fnBody, ok := body.(*starlark.Function); ok {
-		if fnBody.NumParams() != 1 && !fnBody.HasVarargs() {
-			b.errorf(s.Pos, "task: body %s must take one parameter, ctx (it takes %d)", fnBody.Name(), fnBody.NumParams())
+		if problem := bodyArity(fnBody); problem != "" {
+			b.errorf(s.Pos, "task: body %s must take one parameter, ctx (%s)", fnBody.Name(), problem)
 		}
-		b.Bodies[id] = fnBody
+		if b.steps[id] == s { // a duplicate id keeps the first step's body
+			b.Bodies[id] = fnBody
+		}
 	}
 	return v, nil
+}
+
+// bodyArity says why fn cannot be called as fn(ctx), or returns "".
+// Parameters with defaults, *args and **kwargs are fine; a keyword-only
+// parameter without a default is not.
+func bodyArity(fn *starlark.Function) string {
+	positional := fn.NumParams() - fn.NumKwonlyParams()
+	if fn.HasVarargs() {
+		positional--
+	}
+	if fn.HasKwargs() {
+		positional--
+	}
+	required := 0
+	for i := 0; i < positional; i++ {
+		if fn.ParamDefault(i) == nil {
+			required++
+		}
+	}
+	for i := positional; i < positional+fn.NumKwonlyParams(); i++ {
+		if fn.ParamDefault(i) == nil {
+			name, _ := fn.Param(i)
+			return fmt.Sprintf("its keyword-only parameter %s has no default", name)
+		}
+	}
+	switch {
+	case required > 1:
+		return fmt.Sprintf("it requires %d", required)
+	case positional == 0 && !fn.HasVarargs():
+		return "it takes none"
+	}
+	return ""
 }
 
 func shellFn(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -434,6 +478,9 @@ func subWorkflowFn(thread *starlark.Thread, fn *starlark.Builtin, args starlark.
 		case starlark.String:
 			s.Child.IdempotencyKey = string(k)
 		case *RefValue:
+			if k.Ref.Kind == dag.RefSecret {
+				b.errorf(pos, "sub_workflow: idempotency_key cannot be a secret: the key is stored with the run, and secret values never are")
+			}
 			v, _ := ToData(k, pos, true)
 			s.Child.IdempotencyKey = v
 		default:
@@ -456,7 +503,7 @@ func subWorkflowFn(thread *starlark.Thread, fn *starlark.Builtin, args starlark.
 			s.Child.Script = string(sc)
 		case *RefValue:
 			if sc.Ref.Kind == dag.RefSecret {
-				b.errorf(pos, "sub_workflow: script cannot be a secret")
+				b.errorf(pos, "sub_workflow: script cannot be a secret: a script= child's source is stored with its run, and secret values never are")
 			}
 			v, _ := ToData(sc, pos, true)
 			s.Child.Script = v
@@ -505,7 +552,7 @@ func outputFn(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple
 		k := string(kv[0].(starlark.String))
 		v, err := ToData(kv[1], pos, true)
 		if err != nil {
-			return nil, fmt.Errorf("output: %s: %w", k, err)
+			return nil, fmt.Errorf("output: %s%w", k, prefixIndex(err))
 		}
 		out[k] = v
 	}

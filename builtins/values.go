@@ -18,9 +18,10 @@ type StepValue struct {
 }
 
 var (
-	_ starlark.HasAttrs = (*StepValue)(nil)
-	_ starlark.Mapping  = (*RefValue)(nil)
-	_ starlark.HasAttrs = (*RefValue)(nil)
+	_ starlark.HasAttrs  = (*StepValue)(nil)
+	_ starlark.Mapping   = (*RefValue)(nil)
+	_ starlark.Container = (*RefValue)(nil)
+	_ starlark.HasAttrs  = (*RefValue)(nil)
 )
 
 func (s *StepValue) String() string        { return fmt.Sprintf("<step %s>", s.ID) }
@@ -94,6 +95,12 @@ func (r *RefValue) Get(k starlark.Value) (starlark.Value, bool, error) {
 		return &RefValue{Ref: r.Ref.WithKey(i, r.Ref.Pos)}, true, nil
 	}
 	return nil, false, fmt.Errorf("%s: index must be a string or an int, not %s", r.Ref, k.Type())
+}
+
+// Has refuses `x in r`: without it, Starlark would answer True through
+// Get, for a value that exists only at run time.
+func (r *RefValue) Has(x starlark.Value) (bool, error) {
+	return false, fmt.Errorf("%s is only known at run time: `in` cannot look inside it while the workflow is declared; pass it in inputs= and test it inside a step body", r.Ref)
 }
 
 // AttrNames and Attr exist to give a clear message for r.field.

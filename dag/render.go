@@ -101,8 +101,10 @@ func renderText(b *strings.Builder, w *Workflow, opts RenderOptions, indent stri
 			parts := make([]string, len(deps))
 			for i, d := range deps {
 				parts[i] = d.String()
-				if d.Implicit {
-					parts[i] += " (via inputs)"
+				if d.Implicit && d.Via != "" {
+					parts[i] += " (via " + d.Via + ")"
+				} else if d.Implicit {
+					parts[i] += " (via a reference)"
 				}
 			}
 			fmt.Fprintf(b, "%s      after: %s\n", indent, strings.Join(parts, ", "))

@@ -1,6 +1,7 @@
 package dag
 
 import (
+	"sort"
 	"strings"
 )
 
@@ -49,7 +50,7 @@ func Validate(w *Workflow) ErrorList {
 				errs.Add(d.Pos, "after: unknown step %q%s", d.Step, DidYouMean(d.Step, ids))
 			}
 		}
-		s.walkRefs(func(r *Ref) { checkRef(r, s) })
+		s.walkRefs(func(_ string, r *Ref) { checkRef(r, s) })
 		if s.Kind == KindSubWorkflow {
 			WalkRefs(s.Inputs, func(r *Ref) {
 				if r.Kind == RefSecret {
@@ -219,9 +220,8 @@ func contains(list []string, s string) bool {
 }
 
 func sortByOrder(ids []string, order map[string]int) {
-	for i := 1; i < len(ids); i++ {
-		for j := i; j > 0 && order[ids[j]] < order[ids[j-1]]; j-- {
-			ids[j], ids[j-1] = ids[j-1], ids[j]
-		}
-	}
+	// not an insertion sort: a group comes off Tarjan's stack in reverse,
+	// its worst case, and a cycle through thousands of steps must not take
+	// seconds
+	sort.Slice(ids, func(i, j int) bool { return order[ids[i]] < order[ids[j]] })
 }

@@ -36,7 +36,8 @@ const MaxDepthLimit = 10
 type Dep struct {
 	Step     string
 	Cond     Condition
-	Implicit bool // added by a reference in the step's inputs, not by after=
+	Implicit bool   // added by a reference the step makes, not by after=
+	Via      string // for an implicit dependency, the argument holding the reference: inputs, env, priority, idempotency_key or script
 	Pos      Pos
 }
 
@@ -98,23 +99,25 @@ func (s *Step) Deps() []Dep {
 		deps = append(deps, d)
 		seen[d.Step] = true
 	}
-	s.walkRefs(func(r *Ref) {
+	s.walkRefs(func(arg string, r *Ref) {
 		if (r.Kind == RefOutput || r.Kind == RefChildRunID) && !seen[r.Step] {
 			seen[r.Step] = true
-			deps = append(deps, Dep{Step: r.Step, Cond: Succeeded, Implicit: true, Pos: r.Pos})
+			deps = append(deps, Dep{Step: r.Step, Cond: Succeeded, Implicit: true, Via: arg, Pos: r.Pos})
 		}
 	})
 	return deps
 }
 
-// walkRefs visits every reference a step makes.
-func (s *Step) walkRefs(fn func(*Ref)) {
-	WalkRefs(s.Inputs, fn)
-	WalkRefs(s.Env, fn)
-	WalkRefs(s.Priority, fn)
+// walkRefs visits every reference a step makes, with the argument that
+// holds it.
+func (s *Step) walkRefs(fn func(arg string, r *Ref)) {
+	in := func(arg string) func(*Ref) { return func(r *Ref) { fn(arg, r) } }
+	WalkRefs(s.Inputs, in("inputs"))
+	WalkRefs(s.Env, in("env"))
+	WalkRefs(s.Priority, in("priority"))
 	if s.Child != nil {
-		WalkRefs(s.Child.IdempotencyKey, fn)
-		WalkRefs(s.Child.Script, fn)
+		WalkRefs(s.Child.IdempotencyKey, in("idempotency_key"))
+		WalkRefs(s.Child.Script, in("script"))
 	}
 }
 

@@ -156,7 +156,11 @@ func (ws *Workspace) unknownWorkflow(ctx context.Context, idx *nameIndex, name s
 		}
 		msg += fmt.Sprintf("; %s could not be evaluated: %s", ws.Display(f), first)
 	}
-	if len(others) > 0 {
+	switch len(others) {
+	case 0:
+	case 1:
+		msg += fmt.Sprintf(" (1 other workspace file could not be evaluated: %s)", others[0])
+	default:
 		msg += fmt.Sprintf(" (%d other workspace files could not be evaluated: %s)", len(others), strings.Join(others, ", "))
 	}
 	return fmt.Errorf("%s", msg)

@@ -188,3 +188,7 @@ func (ws *Workspace) starFiles() ([]string, error) {
 	})
 	return files, err
 }
+
+// Dir is the workspace's absolute directory, or "" when it is not a
+// directory on disk.
+func (ws *Workspace) Dir() string { return ws.dir }
