@@ -2,32 +2,87 @@ package builtins
 
 import (
 	"fmt"
+	"math"
+	"time"
 
+	libtime "go.starlark.net/lib/time"
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
 )
 
-// DefinitionTimeStubs returns sh, http, sleep and time as they are while a
-// workflow is declared: each call fails saying it belongs in a step body.
-// Nothing here touches files, the network or the clock.
-func DefinitionTimeStubs() starlark.StringDict {
+// RunTimeBuiltins returns sh, http, sleep and time. Each decides per call by
+// the thread's step context (SetStepContext): without one, as while a
+// workflow is declared, sh, http.*, sleep and time.now fail saying they
+// belong in a step body, and nothing touches files, the network or the
+// clock; with one they do the real thing for that step. The pure members of
+// time (parse_duration, parse_time, from_timestamp, time, the duration
+// constants) work everywhere.
+//
+// One dict serves both phases: the body functions a script defines capture
+// the predeclared values they were declared with, so at run time a body
+// calling sh() calls these very builtins.
+func RunTimeBuiltins() starlark.StringDict {
+	timeMembers := starlark.StringDict{}
+	for k, v := range libtime.Module.Members {
+		timeMembers[k] = v
+	}
+	timeMembers["now"] = runTime("time.now", "call it inside a task body", timeNow)
 	return starlark.StringDict{
-		"sh":    runTimeOnly("sh", "declare a shell() step, or call sh() inside a task body"),
-		"sleep": runTimeOnly("sleep", "call it inside a task body"),
+		"sh":    runTime("sh", "declare a shell() step, or call sh() inside a task body", shFn),
+		"sleep": runTime("sleep", "call it inside a task body", sleepFn),
 		"http": &starlarkstruct.Module{Name: "http", Members: starlark.StringDict{
-			"get":    runTimeOnly("http.get", "call it inside a task body"),
-			"post":   runTimeOnly("http.post", "call it inside a task body"),
-			"put":    runTimeOnly("http.put", "call it inside a task body"),
-			"delete": runTimeOnly("http.delete", "call it inside a task body"),
+			"get":    runTime("http.get", "call it inside a task body", httpFn("GET")),
+			"post":   runTime("http.post", "call it inside a task body", httpFn("POST")),
+			"put":    runTime("http.put", "call it inside a task body", httpFn("PUT")),
+			"delete": runTime("http.delete", "call it inside a task body", httpFn("DELETE")),
 		}},
-		"time": &starlarkstruct.Module{Name: "time", Members: starlark.StringDict{
-			"now": runTimeOnly("time.now", "call it inside a task body"),
-		}},
+		"time": &starlarkstruct.Module{Name: "time", Members: timeMembers},
 	}
 }
 
-func runTimeOnly(name, hint string) *starlark.Builtin {
+// DefinitionTimeStubs is the old name of RunTimeBuiltins.
+//
+// Deprecated: use RunTimeBuiltins.
+func DefinitionTimeStubs() starlark.StringDict { return RunTimeBuiltins() }
+
+// runTimeFunc is a run-time builtin's implementation, called only with a
+// step context.
+type runTimeFunc func(thread *starlark.Thread, sc *StepContext, name string, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error)
+
+func runTime(name, hint string, impl runTimeFunc) *starlark.Builtin {
 	return starlark.NewBuiltin(name, func(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-		return nil, fmt.Errorf("%s() is only available inside a step body, at run time, not while the workflow is declared: %s", name, hint)
+		sc := StepContextOf(thread)
+		if sc == nil {
+			return nil, fmt.Errorf("%s() is only available inside a step body, at run time, not while the workflow is declared: %s", name, hint)
+		}
+		return impl(thread, sc, name, args, kwargs)
 	})
+}
+
+// durationArg reads a duration given as a string ("500ms", "5m"), a number
+// of seconds, or a time.duration value.
+func durationArg(fn, arg string, v starlark.Value) (time.Duration, error) {
+	switch v := v.(type) {
+	case starlark.String:
+		d, err := time.ParseDuration(string(v))
+		if err != nil {
+			return 0, fmt.Errorf("%s: %s %q is not a duration such as \"500ms\", \"30s\" or \"5m\"", fn, arg, string(v))
+		}
+		return d, nil
+	case starlark.Int:
+		n, ok := v.Int64()
+		if !ok || n > math.MaxInt64/int64(time.Second) || n < math.MinInt64/int64(time.Second) {
+			return 0, fmt.Errorf("%s: %s %s seconds is out of range", fn, arg, v)
+		}
+		return time.Duration(n) * time.Second, nil
+	case starlark.Float:
+		f := float64(v) * float64(time.Second)
+		if math.IsNaN(f) || f > math.MaxInt64 || f < math.MinInt64 {
+			return 0, fmt.Errorf("%s: %s %s seconds is out of range", fn, arg, v)
+		}
+		return time.Duration(f), nil
+	case libtime.Duration:
+		return time.Duration(v), nil
+	}
+	return 0, fmt.Errorf("%s: %s must be a duration string such as \"5s\" or a number of seconds, got %s", fn, arg, v.Type())
 }

@@ -175,7 +175,7 @@ func (ev *evaluation) predeclared() starlark.StringDict {
 		"math":   math.Module,
 		"struct": starlark.NewBuiltin("struct", starlarkstruct.Make),
 	}
-	for k, v := range builtins.DefinitionTimeStubs() {
+	for k, v := range builtins.RunTimeBuiltins() {
 		d[k] = v
 	}
 	for k, v := range builtins.Definition() {

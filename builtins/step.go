@@ -1,0 +1,307 @@
+package builtins
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	libtime "go.starlark.net/lib/time"
+	"go.starlark.net/starlark"
+
+	"github.com/flowscript/flowscript/dag"
+)
+
+// DefaultBodyMaxSteps bounds the Starlark execution steps of one step body
+// attempt when CallBody is given 0.
+const DefaultBodyMaxSteps = 100_000_000
+
+// MaxTaskOutputBytes caps the JSON encoding of what a task body returns.
+const MaxTaskOutputBytes = 1 << 20
+
+// ErrTooManySteps is wrapped by the error of a body stopped by its
+// execution-step limit.
+var ErrTooManySteps = errors.New("too many execution steps")
+
+// StepContext is what a running step body can reach.
+type StepContext struct {
+	// Context is cancelled on step timeout or run cancel.
+	Context                 context.Context
+	RunID, StepID, Workflow string
+	// Attempt counts from 1.
+	Attempt int
+	// Inputs are resolved, plain data (secret values already substituted
+	// where inputs used secret(...)).
+	Inputs map[string]any
+	Params map[string]any
+	// Secret resolves a declared secret; it fails for an undeclared or
+	// missing one. nil: the step has no secrets.
+	Secret func(name string) (string, error)
+	// Log is the step's log; everything written here must already be masked
+	// (see Masker). nil: discarded.
+	Log io.Writer
+	// Dir is the workspace directory: sh() runs there (dir= relative to it).
+	Dir string
+	// Now is the clock; nil: time.Now. Tests make the clock deterministic.
+	Now func() time.Time
+	// HTTPClient serves http.*; nil: a default client with a 60 s timeout.
+	HTTPClient *http.Client
+	// MaxOutputBytes caps each captured stream of sh(); 0: 1 MiB.
+	MaxOutputBytes int
+}
+
+func (sc *StepContext) context() context.Context {
+	if sc.Context == nil {
+		return context.Background()
+	}
+	return sc.Context
+}
+
+func (sc *StepContext) log() io.Writer {
+	if sc.Log == nil {
+		return io.Discard
+	}
+	return sc.Log
+}
+
+func (sc *StepContext) now() time.Time {
+	if sc.Now == nil {
+		return time.Now()
+	}
+	return sc.Now()
+}
+
+const stepContextKey = "flowscript.step"
+
+// SetStepContext makes the run-time builtins called on thread act for the
+// step sc. Without one they refuse to run (as while a workflow is declared).
+func SetStepContext(thread *starlark.Thread, sc *StepContext) {
+	thread.SetLocal(stepContextKey, sc)
+}
+
+// StepContextOf returns the step context set on thread, or nil.
+func StepContextOf(thread *starlark.Thread) *StepContext {
+	sc, _ := thread.Local(stepContextKey).(*StepContext)
+	return sc
+}
+
+// BodyError is how a step body failed: a Starlark error, fail(), the step's
+// context ending, the step limit, or an output that cannot be kept.
+type BodyError struct {
+	// Pos is the innermost script position involved; zero when unknown.
+	Pos dag.Pos
+	// Msg says what went wrong, without the position.
+	Msg string
+	// Backtrace is the Starlark traceback, for the step's log; "" when none.
+	Backtrace string
+
+	cause error
+}
+
+// Error is "file:line:col: message", or the message alone without a position.
+func (e *BodyError) Error() string {
+	if e.Pos.File == "" || e.Pos.Line == 0 {
+		return e.Msg
+	}
+	return e.Pos.String() + ": " + e.Msg
+}
+
+// Unwrap gives what caused it: a context error, ErrTooManySteps, or the
+// error a builtin returned.
+func (e *BodyError) Unwrap() error { return e.cause }
+
+// CallBody calls a task body with the ctx of sc on a fresh thread, and
+// returns what it returned: a dict (as plain data) or None (a nil map).
+// maxSteps bounds its Starlark execution steps; 0 means
+// DefaultBodyMaxSteps. The thread is cancelled when sc.Context ends;
+// print() writes to sc.Log. Errors are *BodyError values.
+func CallBody(sc *StepContext, body starlark.Callable, maxSteps uint64) (out map[string]any, err error) {
+	if sc == nil {
+		return nil, errors.New("builtins.CallBody: no step context")
+	}
+	if body == nil {
+		return nil, &BodyError{Msg: fmt.Sprintf("step %q has no body to run", sc.StepID)}
+	}
+	ctx := sc.context()
+	if ctx.Err() != nil {
+		return nil, stoppedError(ctx, dag.Pos{})
+	}
+	if maxSteps == 0 {
+		maxSteps = DefaultBodyMaxSteps
+	}
+	thread := &starlark.Thread{
+		Name: "step " + sc.StepID,
+		Print: func(_ *starlark.Thread, msg string) {
+			fmt.Fprintln(sc.log(), msg)
+		},
+	}
+	thread.SetMaxExecutionSteps(maxSteps)
+	tooMany := false
+	thread.OnMaxSteps = func(t *starlark.Thread) {
+		tooMany = true
+		t.Cancel("too many steps")
+	}
+	SetStepContext(thread, sc)
+	libtime.SetNow(thread, func() (time.Time, error) { return sc.now(), nil })
+	stop := context.AfterFunc(ctx, func() { thread.Cancel("the step's context ended") })
+	defer stop()
+	defer func() {
+		if r := recover(); r != nil {
+			out = nil
+			err = &BodyError{Pos: innermostPos(thread.CallStack()), Msg: fmt.Sprintf("internal error while running the step body: %v", r)}
+		}
+	}()
+
+	v, err := starlark.Call(thread, body, starlark.Tuple{NewCtx(sc)}, nil)
+	if err != nil {
+		return nil, bodyError(ctx, err, tooMany, maxSteps)
+	}
+	return taskOutput(v, body)
+}
+
+// stoppedError is the error of a body whose context ended.
+func stoppedError(ctx context.Context, pos dag.Pos) *BodyError {
+	e := contextError("step", ctx)
+	return &BodyError{Pos: pos, Msg: e.Error(), cause: e}
+}
+
+func bodyError(ctx context.Context, err error, tooMany bool, maxSteps uint64) error {
+	var ee *starlark.EvalError
+	if !errors.As(err, &ee) {
+		if ctx.Err() != nil {
+			return stoppedError(ctx, dag.Pos{})
+		}
+		return &BodyError{Msg: err.Error(), cause: err}
+	}
+	pos := innermostPos(ee.CallStack)
+	if ctx.Err() != nil {
+		be := stoppedError(ctx, pos)
+		be.Backtrace = ee.Backtrace()
+		return be
+	}
+	if tooMany {
+		return &BodyError{
+			Pos:       pos,
+			Msg:       fmt.Sprintf("the step body ran more than %d Starlark execution steps and was stopped (an endless loop?)", maxSteps),
+			Backtrace: ee.Backtrace(),
+			cause:     ErrTooManySteps,
+		}
+	}
+	msg := ee.Msg
+	if n := len(ee.CallStack); n > 0 && ee.CallStack[n-1].Name == "fail" && ee.CallStack[n-1].Pos.Filename() == "<builtin>" {
+		msg = strings.TrimPrefix(msg, "fail: ")
+	}
+	return &BodyError{Pos: pos, Msg: msg, Backtrace: ee.Backtrace(), cause: ee.Unwrap()}
+}
+
+// innermostPos is the innermost script position of a call stack.
+func innermostPos(stack starlark.CallStack) dag.Pos {
+	for i := len(stack) - 1; i >= 0; i-- {
+		p := stack[i].Pos
+		if p.Filename() != "<builtin>" && p.Line > 0 {
+			return dag.Pos{File: p.Filename(), Line: int(p.Line), Col: int(p.Col)}
+		}
+	}
+	return dag.Pos{}
+}
+
+// taskOutput turns what a body returned into its output.
+func taskOutput(v starlark.Value, body starlark.Callable) (map[string]any, error) {
+	var pos dag.Pos
+	if fn, ok := body.(*starlark.Function); ok {
+		p := fn.Position()
+		pos = dag.Pos{File: p.Filename(), Line: int(p.Line), Col: int(p.Col)}
+	}
+	switch v := v.(type) {
+	case starlark.NoneType:
+		return nil, nil
+	case *starlark.Dict:
+		data, err := ToData(v, pos, false)
+		if err != nil {
+			return nil, &BodyError{Pos: pos, Msg: "task output" + outputPath(err), cause: err}
+		}
+		out, _ := data.(map[string]any)
+		if err := checkOutputSize(out); err != nil {
+			return nil, &BodyError{Pos: pos, Msg: err.Error(), cause: err}
+		}
+		return out, nil
+	}
+	return nil, &BodyError{Pos: pos, Msg: fmt.Sprintf("task body must return a dict or None, got %s", v.Type())}
+}
+
+// outputPath formats a ToData error after "task output": `["k"][0]: msg`
+// stays attached, a plain message gets ": ".
+func outputPath(err error) string {
+	s := err.Error()
+	if strings.HasPrefix(s, "[") {
+		return s
+	}
+	return ": " + s
+}
+
+// checkOutputSize refuses an output whose JSON is over MaxTaskOutputBytes,
+// estimating first so that a huge string is not encoded just to be refused.
+func checkOutputSize(out map[string]any) error {
+	tooBig := func(n int) error {
+		return fmt.Errorf("task output is %s of JSON, more than the limit of %s: write large data to a file and return its path", byteSize(n), byteSize(MaxTaskOutputBytes))
+	}
+	if n := estimateJSON(out, MaxTaskOutputBytes); n > MaxTaskOutputBytes {
+		return fmt.Errorf("task output is more than the limit of %s of JSON: write large data to a file and return its path", byteSize(MaxTaskOutputBytes))
+	}
+	data, err := json.Marshal(out)
+	if err != nil {
+		return fmt.Errorf("task output cannot be stored as JSON: %v", err)
+	}
+	if len(data) > MaxTaskOutputBytes {
+		return tooBig(len(data))
+	}
+	return nil
+}
+
+// estimateJSON is a lower bound of the JSON size of v; it stops counting
+// once past limit.
+func estimateJSON(v any, limit int) int {
+	n := 0
+	var walk func(v any)
+	walk = func(v any) {
+		if n > limit {
+			return
+		}
+		switch v := v.(type) {
+		case string:
+			n += len(v) + 2
+		case map[string]any:
+			n += 2
+			for k, e := range v {
+				n += len(k) + 4
+				walk(e)
+			}
+		case []any:
+			n += 2
+			for _, e := range v {
+				n++
+				walk(e)
+			}
+		default:
+			n += 4
+		}
+	}
+	walk(v)
+	return n
+}
+
+func byteSize(n int) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
