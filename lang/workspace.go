@@ -33,14 +33,21 @@ type fileResult struct {
 // OpenWorkspace opens a directory as a workspace. Symbolic links that point
 // outside it cannot be followed.
 func OpenWorkspace(dir string, opts Options) (*Workspace, error) {
+	return OpenWorkspaceAs(dir, dir, opts)
+}
+
+// OpenWorkspaceAs opens the directory dir as a workspace whose files are
+// named in positions and messages under display (how the user wrote it,
+// when dir was made absolute for another working directory).
+func OpenWorkspaceAs(dir, display string, opts Options) (*Workspace, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("workspace %s does not exist", dir)
+			return nil, fmt.Errorf("workspace %s does not exist", display)
 		}
-		return nil, fmt.Errorf("cannot open workspace %s: %w", dir, unwrapPathError(err))
+		return nil, fmt.Errorf("cannot open workspace %s: %w", display, unwrapPathError(err))
 	}
-	display := filepath.ToSlash(filepath.Clean(dir))
+	display = filepath.ToSlash(filepath.Clean(display))
 	if display == "." {
 		display = ""
 	}

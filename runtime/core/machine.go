@@ -139,16 +139,18 @@ func (m *Machine) stepEnded(r *result, ev StepEnded) {
 	case ev.Error == "":
 		st.Status, st.Output, st.Error = StepSucceeded, ev.Output, ""
 	case m.Run.CancelRequested:
-		st.Status, st.Error = StepCancelled, ev.Error
+		st.Status, st.Output, st.Error = StepCancelled, ev.Output, ev.Error
 	case st.RetriesUsed < def.Retries:
-		st.Status, st.Error = StepPending, ev.Error
+		st.Status, st.Output, st.Error = StepPending, ev.Output, ev.Error
 		st.RetryAt = r.at.Add(def.RetryDelay)
 		r.record(Record{Type: "step_ended", Step: st.ID, Attempt: st.Attempt, Status: string(StepFailed), Error: ev.Error})
 		r.record(Record{Type: "retry_scheduled", Step: st.ID, Attempt: st.Attempt})
 		r.Actions = append(r.Actions, ArmTimer{Step: st.ID, Attempt: st.Attempt, At: st.RetryAt})
 		return
 	default:
-		st.Status, st.Output, st.Error = StepFailed, nil, ev.Error
+		// a failed step keeps what it produced (a shell step's output);
+		// references to it still resolve to None
+		st.Status, st.Output, st.Error = StepFailed, ev.Output, ev.Error
 	}
 	r.record(Record{Type: "step_ended", Step: st.ID, Attempt: st.Attempt, Status: string(st.Status), Error: st.Error})
 	m.propagate(r, i)

@@ -1,0 +1,18 @@
+// Package runtime owns runs: it starts them, executes their steps on a
+// bounded worker pool, persists every transition, and continues unfinished
+// runs after a restart.
+//
+// The decisions are made by runtime/core, a pure state machine. This
+// package is the shell around it: it applies events under a per-run lock,
+// hands the resulting changes to one committer goroutine that writes many
+// transitions of many runs in one synced store transaction, and only after
+// that commit performs the actions (start a step, arm a timer, stop a step,
+// end a run). A step body is found by evaluating the source snapshot stored
+// with the workflow's definition, never the file on disk.
+//
+// The key layout lives in keys.go. State only moves forward, and that is
+// checked inside the transaction that writes it.
+//
+// runtime must not print or parse command lines; the CLI and the root
+// package are layers above it.
+package runtime

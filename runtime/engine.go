@@ -1,0 +1,207 @@
+package runtime
+
+import (
+	"context"
+	"crypto/rand"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/oklog/ulid/v2"
+	"go.starlark.net/starlark"
+
+	"github.com/flowscript/flowscript/lang"
+	"github.com/flowscript/flowscript/store"
+)
+
+// Handler is a task body written in Go by the host program, named by a
+// string body: task("charge", "payments.charge").
+type Handler func(ctx context.Context, t *TaskContext) (map[string]any, error)
+
+// TaskContext is what a Go task handler receives.
+type TaskContext struct {
+	RunID    string
+	StepID   string
+	Workflow string
+	Attempt  int
+	Inputs   map[string]any
+	Params   map[string]any
+	// Log receives the step's log lines; secrets are masked.
+	Log io.Writer
+	// Secret resolves a secret the workflow declares.
+	Secret func(name string) (string, error)
+}
+
+// Options tunes an engine. The zero value is the default.
+type Options struct {
+	Logger hclog.Logger
+	// Workers bounds the step attempts that execute at once; 0 means 32.
+	Workers int
+	// MaxSteps bounds the Starlark steps of declaring a workflow (0: the
+	// lang default); BodyMaxSteps those of one body attempt (0: 100 million).
+	MaxSteps     uint64
+	BodyMaxSteps uint64
+	// LookupSecret finds a secret's value; nil means the environment.
+	LookupSecret func(name string) (string, bool)
+	// Observer, when set, is told of every history event after it is
+	// committed. It is called from many goroutines.
+	Observer func(run *RunRecord, ev HistoryEvent)
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+func (o Options) withDefaults() Options {
+	if o.Logger == nil {
+		o.Logger = hclog.NewNullLogger()
+	}
+	if o.Workers <= 0 {
+		o.Workers = 32
+	}
+	if o.BodyMaxSteps == 0 {
+		o.BodyMaxSteps = 100_000_000
+	}
+	if o.LookupSecret == nil {
+		o.LookupSecret = os.LookupEnv
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// Engine runs workflows durably on a store.
+type Engine struct {
+	st   store.Store
+	opts Options
+	log  hclog.Logger
+	c    *committer
+	q    *workQueue
+
+	base     context.Context // cancelled when the engine closes
+	stopBase context.CancelFunc
+	workers  sync.WaitGroup
+
+	mu       sync.Mutex
+	handlers map[string]Handler
+	modules  starlark.StringDict
+	active   map[string]*activeRun
+	timers   map[*time.Timer]struct{}
+	closed   bool
+
+	idMu    sync.Mutex
+	entropy *ulid.MonotonicEntropy
+}
+
+// New starts an engine on a store. The caller keeps ownership of the store
+// and closes it after the engine.
+func New(st store.Store, opts Options) *Engine {
+	opts = opts.withDefaults()
+	base, stop := context.WithCancel(context.Background())
+	e := &Engine{
+		st:       st,
+		opts:     opts,
+		log:      opts.Logger,
+		c:        newCommitter(st),
+		q:        newWorkQueue(),
+		base:     base,
+		stopBase: stop,
+		handlers: map[string]Handler{},
+		modules:  starlark.StringDict{},
+		active:   map[string]*activeRun{},
+		timers:   map[*time.Timer]struct{}{},
+		entropy:  ulid.Monotonic(rand.Reader, 0),
+	}
+	for i := 0; i < opts.Workers; i++ {
+		e.workers.Add(1)
+		go e.worker()
+	}
+	return e
+}
+
+// RegisterHandler makes a Go task handler available under a name.
+func (e *Engine) RegisterHandler(name string, h Handler) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.handlers[name] = h
+}
+
+// RegisterModule adds a Starlark value that scripts see under name.
+func (e *Engine) RegisterModule(name string, v starlark.Value) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.modules[name] = v
+}
+
+// LangOptions are the evaluation options scripts of this engine use.
+func (e *Engine) LangOptions() lang.Options {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	mods := make(starlark.StringDict, len(e.modules))
+	for k, v := range e.modules {
+		mods[k] = v
+	}
+	return lang.Options{MaxSteps: e.opts.MaxSteps, Predeclared: mods, Registry: registry{e}}
+}
+
+func (e *Engine) handler(name string) (Handler, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	h, ok := e.handlers[name]
+	return h, ok
+}
+
+// Close stops the engine: running step attempts are interrupted and their
+// runs stay unfinished, for Resume to continue. Nothing is written for
+// the interrupted attempts.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	for t := range e.timers {
+		t.Stop()
+	}
+	e.mu.Unlock()
+	e.stopBase()
+	e.q.close()
+	e.workers.Wait()
+	e.c.close()
+	return nil
+}
+
+func (e *Engine) isClosed() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.closed
+}
+
+func (e *Engine) now() time.Time { return e.opts.Now().UTC() }
+
+// newID makes a run id: lower-case ULIDs sort by creation time.
+func (e *Engine) newID() string {
+	e.idMu.Lock()
+	defer e.idMu.Unlock()
+	return strings.ToLower(ulid.MustNew(ulid.Timestamp(e.now()), e.entropy).String())
+}
+
+// afterFunc arms a timer that Close stops.
+func (e *Engine) afterFunc(d time.Duration, fn func()) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return
+	}
+	var t *time.Timer
+	t = time.AfterFunc(d, func() {
+		e.mu.Lock()
+		delete(e.timers, t)
+		e.mu.Unlock()
+		fn()
+	})
+	e.timers[t] = struct{}{}
+}

@@ -1,0 +1,270 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/flowscript/flowscript/builtins"
+	"github.com/flowscript/flowscript/dag"
+	"github.com/flowscript/flowscript/runtime/core"
+)
+
+// maxLogBytes caps what one attempt's log keeps in the store.
+const maxLogBytes = 4 << 20
+
+func (e *Engine) worker() {
+	defer e.workers.Done()
+	for {
+		j := e.q.pop()
+		if j == nil {
+			return
+		}
+		e.execute(j)
+	}
+}
+
+// execute runs one step attempt and reports its end.
+func (e *Engine) execute(j *job) {
+	ar := j.run
+	def := ar.prog.Workflow.Steps[j.index]
+	ar.mu.Lock()
+	st := ar.m.Run.Steps[j.index]
+	if st.Status != core.StepRunning || st.Attempt != j.attempt || ar.broken != nil {
+		ar.mu.Unlock()
+		return
+	}
+	if ar.m.Run.CancelRequested {
+		ar.mu.Unlock()
+		e.apply(ar, core.StepEnded{Step: def.ID, Attempt: j.attempt, Error: "cancelled", At: e.now()})
+		return
+	}
+	ctx, cancel := context.WithCancel(e.base)
+	if def.Timeout > 0 {
+		ctx, cancel = context.WithTimeout(e.base, def.Timeout)
+	}
+	ar.attempts[j.index] = &attemptState{attempt: j.attempt, cancel: cancel}
+	inputs, _ := ar.inputs[j.index].(map[string]any)
+	ar.mu.Unlock()
+
+	var logBuf cappedBuffer
+	logBuf.max = maxLogBytes
+	log := builtins.NewMasker(&logBuf, ar.masks)
+	output, err := e.runStep(ctx, ar, def, j.attempt, inputs, log)
+	log.Close()
+	timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded)
+	cancel()
+
+	ar.mu.Lock()
+	delete(ar.attempts, j.index)
+	ar.logs[j.index] = logBuf.Bytes()
+	ar.mu.Unlock()
+	if e.base.Err() != nil {
+		// the engine is closing: the attempt was interrupted, not failed;
+		// the run stays unfinished and resume starts it again
+		return
+	}
+	ev := core.StepEnded{Step: def.ID, Attempt: j.attempt, Output: output, At: e.now()}
+	if err != nil {
+		ev.Error = err.Error()
+		if timedOut {
+			// the body's own error only says that it was stopped
+			ev.Error = fmt.Sprintf("timed out after %s", dag.FormatDuration(def.Timeout))
+		}
+		if ev.Error == "" {
+			ev.Error = "failed"
+		}
+	}
+	e.apply(ar, ev)
+}
+
+// runStep does the work of one attempt.
+func (e *Engine) runStep(ctx context.Context, ar *activeRun, def *dag.Step, attempt int, inputs map[string]any, log *builtins.Masker) (output any, err error) {
+	secretFn := func(name string) (string, error) {
+		if !ar.prog.Workflow.HasSecret(name) {
+			return "", fmt.Errorf("secret %q is not declared in workflow(secrets=...)", name)
+		}
+		v, ok := ar.secrets[name]
+		if !ok {
+			return "", fmt.Errorf("secret %s is not set: put it in --secrets-file or the environment", name)
+		}
+		return v, nil
+	}
+	plain, err := withSecrets(inputs, secretFn)
+	if err != nil {
+		return nil, err
+	}
+	in, _ := plain.(map[string]any)
+	if in == nil {
+		in = map[string]any{}
+	}
+	switch def.Kind {
+	case dag.KindTask:
+		if def.Handler != "" {
+			h, ok := e.handler(def.Handler)
+			if !ok {
+				return nil, fmt.Errorf("no task handler named %q is registered in this engine", def.Handler)
+			}
+			return callHandler(ctx, h, &TaskContext{
+				RunID: ar.rec.ID, StepID: def.ID, Workflow: ar.rec.Workflow, Attempt: attempt,
+				Inputs: in, Params: ar.rec.Params, Log: log, Secret: secretFn,
+			})
+		}
+		body, ok := ar.prog.Bodies[def.ID]
+		if !ok {
+			return nil, fmt.Errorf("step %q has no body", def.ID)
+		}
+		sc := &builtins.StepContext{
+			Context: ctx, RunID: ar.rec.ID, StepID: def.ID, Workflow: ar.rec.Workflow,
+			Attempt: attempt, Inputs: in, Params: ar.rec.Params, Secret: secretFn,
+			Log: log, Dir: ar.rec.Workspace,
+		}
+		out, err := builtins.CallBody(sc, body, e.opts.BodyMaxSteps)
+		if out == nil {
+			return nil, err
+		}
+		return out, err
+	case dag.KindShell:
+		return e.runShell(ctx, ar, def, in, secretFn, log)
+	}
+	return nil, fmt.Errorf("%s steps cannot run yet in this version of flowscript", def.Kind)
+}
+
+func callHandler(ctx context.Context, h Handler, t *TaskContext) (out any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, fmt.Errorf("task handler panicked: %v", r)
+		}
+	}()
+	m, err := h(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return nil, nil
+	}
+	// outputs are stored as JSON: normalise them now so that what a
+	// dependent sees is what a resumed run would see
+	data, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("task handler output cannot be stored: %v", err)
+	}
+	var v any
+	if err := decodeJSON(data, &v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// runShell runs a shell step: /bin/sh -c in the workspace (or dir inside
+// it), with env and each input as INPUT_<NAME>.
+func (e *Engine) runShell(ctx context.Context, ar *activeRun, def *dag.Step, inputs map[string]any, secretFn func(string) (string, error), log *builtins.Masker) (any, error) {
+	env := map[string]string{}
+	names := make([]string, 0, len(inputs))
+	for k := range inputs {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		env["INPUT_"+strings.ToUpper(strings.ReplaceAll(k, "-", "_"))] = envString(inputs[k])
+	}
+	if len(def.Env) > 0 {
+		ar.mu.Lock()
+		resolved := ar.m.Resolve(def.Env)
+		ar.mu.Unlock()
+		plain, err := withSecrets(resolved, secretFn)
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range plain.(map[string]any) {
+			env[k] = envString(v)
+		}
+	}
+	dir := ar.rec.Workspace
+	if def.Dir != "" {
+		dir = filepath.Join(dir, filepath.FromSlash(def.Dir))
+	}
+	res, err := builtins.RunShell(ctx, builtins.ShellRequest{
+		Command: def.Command, Env: env, Dir: dir, Stdout: log, Stderr: log,
+	}, 0)
+	out := map[string]any{"stdout": res.Stdout, "stderr": res.Stderr, "exit_code": int64(res.ExitCode)}
+	if err != nil {
+		return out, err
+	}
+	return out, res.ExitError()
+}
+
+// envString is how a value reaches a shell: strings raw, others as JSON.
+func envString(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(data)
+}
+
+// withSecrets replaces secret references by their values.
+func withSecrets(v any, secret func(string) (string, error)) (any, error) {
+	switch v := v.(type) {
+	case *dag.Ref:
+		if v.Kind != dag.RefSecret {
+			return nil, nil
+		}
+		return secret(v.Name)
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			x, err := withSecrets(e, secret)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = x
+		}
+		return out, nil
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			x, err := withSecrets(e, secret)
+			if err != nil {
+				return nil, err
+			}
+			out[k] = x
+		}
+		return out, nil
+	}
+	return v, nil
+}
+
+// cappedBuffer keeps the first max bytes written and notes the rest.
+type cappedBuffer struct {
+	bytes.Buffer
+	max     int
+	dropped int
+}
+
+func (b *cappedBuffer) Write(p []byte) (int, error) {
+	room := b.max - b.Len()
+	if room >= len(p) {
+		return b.Buffer.Write(p)
+	}
+	if room > 0 {
+		b.Buffer.Write(p[:room])
+	}
+	b.dropped += len(p) - max(room, 0)
+	return len(p), nil
+}
+
+func (b *cappedBuffer) Bytes() []byte {
+	if b.dropped > 0 {
+		return append(b.Buffer.Bytes(), []byte(fmt.Sprintf("\n[flowscript: %d more bytes of log were not kept]\n", b.dropped))...)
+	}
+	return b.Buffer.Bytes()
+}

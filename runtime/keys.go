@@ -1,0 +1,76 @@
+package runtime
+
+import (
+	"encoding/binary"
+)
+
+// The key layout of the store. Every key the engine writes is built here.
+//
+//	def/<name>\x00<version:8>       a definition: source snapshot, hash      (definitionRecord)
+//	defhash/<name>\x00<hash>        the version holding that content         (decimal version)
+//	defmeta/<name>                  the highest version; read and written by every register of that name
+//	run/<run-id>                    a run record without its steps            (RunRecord)
+//	step/<run-id>/<index:4>         one step of a run, by declaration index   (StepRecord)
+//	hist/<run-id>/<seq:8>           the run's history, seq from 1, contiguous (HistoryEvent)
+//	log/<run-id>/<index:4>/<attempt:4>  a step attempt's log                  (bytes)
+//	active/<run-id>                 present while the run is unfinished
+//
+// Run ids have a fixed length, so run/<id> prefixes never overlap.
+const (
+	prefixDef     = "def/"
+	prefixDefHash = "defhash/"
+	prefixDefMeta = "defmeta/"
+	prefixRun     = "run/"
+	prefixStep    = "step/"
+	prefixHist    = "hist/"
+	prefixLog     = "log/"
+	prefixActive  = "active/"
+)
+
+func defKey(name string, version int) []byte {
+	k := append([]byte(prefixDef+name), 0)
+	return binary.BigEndian.AppendUint64(k, uint64(version))
+}
+
+func defNamePrefix(name string) []byte { return append([]byte(prefixDef+name), 0) }
+
+func defHashKey(name, hash string) []byte {
+	return []byte(prefixDefHash + name + "\x00" + hash)
+}
+
+func defMetaKey(name string) []byte { return []byte(prefixDefMeta + name) }
+
+func runKey(id string) []byte { return []byte(prefixRun + id) }
+
+func stepPrefix(runID string) []byte { return []byte(prefixStep + runID + "/") }
+
+func stepKey(runID string, index int) []byte {
+	return binary.BigEndian.AppendUint32(stepPrefix(runID), uint32(index))
+}
+
+func histPrefix(runID string) []byte { return []byte(prefixHist + runID + "/") }
+
+func histKey(runID string, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(histPrefix(runID), seq)
+}
+
+func logPrefix(runID string) []byte { return []byte(prefixLog + runID + "/") }
+
+func logStepPrefix(runID string, index int) []byte {
+	return binary.BigEndian.AppendUint32(logPrefix(runID), uint32(index))
+}
+
+func logKey(runID string, index, attempt int) []byte {
+	return binary.BigEndian.AppendUint32(logStepPrefix(runID, index), uint32(attempt))
+}
+
+func activeKey(id string) []byte { return []byte(prefixActive + id) }
+
+// decodeLogKey returns the step index and attempt of a log key.
+func decodeLogKey(runID string, key []byte) (index, attempt int, ok bool) {
+	rest := key[len(logPrefix(runID)):]
+	if len(rest) != 8 {
+		return 0, 0, false
+	}
+	return int(binary.BigEndian.Uint32(rest[:4])), int(binary.BigEndian.Uint32(rest[4:])), true
+}

@@ -1,0 +1,224 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/flowscript/flowscript/runtime/core"
+	"github.com/flowscript/flowscript/store"
+)
+
+// ResolveID turns a run id or a unique prefix of one into the id.
+func (e *Engine) ResolveID(ctx context.Context, idOrPrefix string) (string, error) {
+	if idOrPrefix == "" {
+		return "", &UnknownRunError{ID: idOrPrefix}
+	}
+	prefix := strings.ToLower(idOrPrefix)
+	var matches []string
+	err := e.st.View(ctx, func(tx store.Tx) error {
+		return tx.Scan(runKey(prefix), store.ScanOptions{KeysOnly: true}, func(k, _ []byte) error {
+			matches = append(matches, string(k[len(prefixRun):]))
+			if len(matches) > 5 {
+				return store.ErrStop
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return "", err
+	}
+	switch len(matches) {
+	case 0:
+		return "", &UnknownRunError{ID: idOrPrefix}
+	case 1:
+		return matches[0], nil
+	}
+	for _, m := range matches {
+		if m == prefix {
+			return m, nil
+		}
+	}
+	return "", inputErrorf("run id prefix %q is ambiguous: it matches %s…", idOrPrefix, strings.Join(matches[:min(3, len(matches))], ", "))
+}
+
+// Get returns a run with its steps.
+func (e *Engine) Get(ctx context.Context, idOrPrefix string) (*RunRecord, error) {
+	id, err := e.ResolveID(ctx, idOrPrefix)
+	if err != nil {
+		return nil, err
+	}
+	var rec RunRecord
+	err = e.st.View(ctx, func(tx store.Tx) error {
+		data, err := tx.Get(runKey(id))
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(data, &rec); err != nil {
+			return fmt.Errorf("run %s: damaged record: %v", id, err)
+		}
+		rec.Steps = []StepRecord{}
+		return tx.Scan(stepPrefix(id), store.ScanOptions{}, func(_, v []byte) error {
+			var s StepRecord
+			if err := json.Unmarshal(v, &s); err != nil {
+				return fmt.Errorf("run %s: damaged step record: %v", id, err)
+			}
+			rec.Steps = append(rec.Steps, s)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	normalizeRecord(&rec)
+	return &rec, nil
+}
+
+func normalizeRecord(rec *RunRecord) {
+	rec.Output = normalizeJSONValue(rec.Output)
+	for k, v := range rec.Params {
+		rec.Params[k] = normalizeJSONValue(v)
+	}
+	for i := range rec.Steps {
+		rec.Steps[i].Output = normalizeJSONValue(rec.Steps[i].Output)
+		rec.Steps[i].Inputs = normalizeJSONValue(rec.Steps[i].Inputs)
+	}
+}
+
+// normalizeJSONValue turns float64 whole numbers that encoding/json
+// produced back into int64.
+func normalizeJSONValue(v any) any {
+	switch v := v.(type) {
+	case float64:
+		if v == float64(int64(v)) && v >= -(1<<53) && v <= 1<<53 {
+			return int64(v)
+		}
+	case []any:
+		for i, e := range v {
+			v[i] = normalizeJSONValue(e)
+		}
+	case map[string]any:
+		for k, e := range v {
+			v[k] = normalizeJSONValue(e)
+		}
+	}
+	return v
+}
+
+// ListFilter narrows List.
+type ListFilter struct {
+	Status   core.RunStatus
+	Workflow string
+}
+
+// List returns run records (without steps), oldest first.
+func (e *Engine) List(ctx context.Context, f ListFilter) ([]RunRecord, error) {
+	out := []RunRecord{}
+	err := e.st.View(ctx, func(tx store.Tx) error {
+		return tx.Scan([]byte(prefixRun), store.ScanOptions{}, func(k, v []byte) error {
+			var rec RunRecord
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return fmt.Errorf("run %s: damaged record: %v", k[len(prefixRun):], err)
+			}
+			if (f.Status == "" || rec.Status == f.Status) && (f.Workflow == "" || rec.Workflow == f.Workflow) {
+				normalizeRecord(&rec)
+				out = append(out, rec)
+			}
+			return nil
+		})
+	})
+	return out, err
+}
+
+// History returns a run's events in order.
+func (e *Engine) History(ctx context.Context, idOrPrefix string) ([]HistoryEvent, error) {
+	id, err := e.ResolveID(ctx, idOrPrefix)
+	if err != nil {
+		return nil, err
+	}
+	out := []HistoryEvent{}
+	err = e.st.View(ctx, func(tx store.Tx) error {
+		return tx.Scan(histPrefix(id), store.ScanOptions{}, func(_, v []byte) error {
+			var h HistoryEvent
+			if err := json.Unmarshal(v, &h); err != nil {
+				return err
+			}
+			out = append(out, h)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// LogEntry is one step attempt's log.
+type LogEntry struct {
+	Step    string `json:"step"`
+	Attempt int    `json:"attempt"`
+	Text    string `json:"text"`
+}
+
+// Logs returns the logs of a run's step attempts, in step order; step
+// narrows them to one step.
+func (e *Engine) Logs(ctx context.Context, idOrPrefix, step string) ([]LogEntry, error) {
+	rec, err := e.Get(ctx, idOrPrefix)
+	if err != nil {
+		return nil, err
+	}
+	index := -1
+	if step != "" {
+		for i, s := range rec.Steps {
+			if s.ID == step {
+				index = i
+			}
+		}
+		if index < 0 {
+			return nil, inputErrorf("run %s has no step %q", rec.ID, step)
+		}
+	}
+	prefix := logPrefix(rec.ID)
+	if index >= 0 {
+		prefix = logStepPrefix(rec.ID, index)
+	}
+	out := []LogEntry{}
+	err = e.st.View(ctx, func(tx store.Tx) error {
+		return tx.Scan(prefix, store.ScanOptions{}, func(k, v []byte) error {
+			i, attempt, ok := decodeLogKey(rec.ID, k)
+			if !ok || i >= len(rec.Steps) {
+				return nil
+			}
+			out = append(out, LogEntry{Step: rec.Steps[i].ID, Attempt: attempt, Text: string(bytes.Clone(v))})
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Wait blocks until the run ends (or ctx does) and returns its record.
+// A run that is unfinished but not active in this engine cannot end by
+// waiting: that is an error saying to resume it.
+func (e *Engine) Wait(ctx context.Context, idOrPrefix string) (*RunRecord, error) {
+	id, err := e.ResolveID(ctx, idOrPrefix)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	ar := e.active[id]
+	e.mu.Unlock()
+	if ar != nil {
+		select {
+		case <-ar.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	rec, err := e.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !rec.Status.Terminal() && ar == nil {
+		return rec, fmt.Errorf("run %s is unfinished and not running here; continue it with flowscript resume", id)
+	}
+	return rec, nil
+}

@@ -1,0 +1,78 @@
+package runtime
+
+import (
+	"container/heap"
+	"sync"
+)
+
+// job is one step attempt waiting for a worker.
+type job struct {
+	run      *activeRun
+	index    int
+	attempt  int
+	priority int
+	seq      uint64
+}
+
+// workQueue hands jobs to workers, higher priority first, then first come.
+type workQueue struct {
+	mu     sync.Mutex
+	cond   *sync.Cond
+	jobs   jobHeap
+	seq    uint64
+	closed bool
+}
+
+func newWorkQueue() *workQueue {
+	q := &workQueue{}
+	q.cond = sync.NewCond(&q.mu)
+	return q
+}
+
+func (q *workQueue) push(j *job) {
+	q.mu.Lock()
+	q.seq++
+	j.seq = q.seq
+	heap.Push(&q.jobs, j)
+	q.mu.Unlock()
+	q.cond.Signal()
+}
+
+// pop waits for a job; it returns nil once the queue is closed.
+func (q *workQueue) pop() *job {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.jobs) == 0 && !q.closed {
+		q.cond.Wait()
+	}
+	if q.closed {
+		return nil
+	}
+	return heap.Pop(&q.jobs).(*job)
+}
+
+func (q *workQueue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	q.cond.Broadcast()
+}
+
+type jobHeap []*job
+
+func (h jobHeap) Len() int { return len(h) }
+func (h jobHeap) Less(i, j int) bool {
+	if h[i].priority != h[j].priority {
+		return h[i].priority > h[j].priority
+	}
+	return h[i].seq < h[j].seq
+}
+func (h jobHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *jobHeap) Push(x any)   { *h = append(*h, x.(*job)) }
+func (h *jobHeap) Pop() any {
+	old := *h
+	j := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return j
+}

@@ -1,0 +1,133 @@
+package runtime
+
+import (
+	"time"
+
+	"github.com/flowscript/flowscript/runtime/core"
+)
+
+// RunRecord is a run as stored and as shown (`show --json`, `run --json`).
+// Absent values are JSON null.
+type RunRecord struct {
+	ID             string         `json:"id"`
+	Workflow       string         `json:"workflow"`
+	Version        int            `json:"version"`
+	Status         core.RunStatus `json:"status"`
+	Params         map[string]any `json:"params"`
+	Output         any            `json:"output"`
+	Error          *string        `json:"error"`
+	ParentRunID    *string        `json:"parent_run_id"`
+	ParentStepID   *string        `json:"parent_step_id"`
+	RootRunID      string         `json:"root_run_id"`
+	Depth          int            `json:"depth"`
+	Priority       int            `json:"priority"`
+	IdempotencyKey *string        `json:"idempotency_key"`
+	CreatedAt      time.Time      `json:"created_at"`
+	StartedAt      *time.Time     `json:"started_at"`
+	EndedAt        *time.Time     `json:"ended_at"`
+	Steps          []StepRecord   `json:"steps,omitempty"`
+
+	// engine bookkeeping, kept in the store and shown for diagnosis
+	Hash            string `json:"hash"`
+	Workspace       string `json:"workspace"`
+	CancelRequested bool   `json:"cancel_requested,omitempty"`
+	TimedOut        bool   `json:"timed_out,omitempty"`
+}
+
+// StepRecord is one step of a run.
+type StepRecord struct {
+	ID          string          `json:"id"`
+	Kind        string          `json:"kind"`
+	Status      core.StepStatus `json:"status"`
+	Attempt     int             `json:"attempt"`
+	Inputs      any             `json:"inputs"`
+	Output      any             `json:"output"`
+	Error       *string         `json:"error"`
+	ChildRunID  *string         `json:"child_run_id"`
+	StartedAt   *time.Time      `json:"started_at"`
+	EndedAt     *time.Time      `json:"ended_at"`
+	RetriesUsed int             `json:"retries_used,omitempty"`
+	RetryAt     *time.Time      `json:"retry_at,omitempty"`
+}
+
+// HistoryEvent is one entry of a run's history.
+type HistoryEvent struct {
+	Seq     uint64    `json:"seq"`
+	Type    string    `json:"type"`
+	Time    time.Time `json:"time"`
+	Step    string    `json:"step,omitempty"`
+	Attempt int       `json:"attempt,omitempty"`
+	Status  string    `json:"status,omitempty"`
+	Error   string    `json:"error,omitempty"`
+	Detail  string    `json:"detail,omitempty"`
+}
+
+// definitionRecord is a registered workflow version.
+type definitionRecord struct {
+	Name         string            `json:"name"`
+	Version      int               `json:"version"`
+	Hash         string            `json:"hash"`
+	Root         string            `json:"root"`
+	Files        map[string][]byte `json:"files"`
+	Params       map[string]any    `json:"params"`
+	Secrets      []string          `json:"secrets"`
+	RegisteredAt time.Time         `json:"registered_at"`
+}
+
+func optString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func optTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func fromOptString(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func fromOptTime(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return *t
+}
+
+// stepProgress ranks a step's state so that it only moves forward: a
+// higher attempt, or the same attempt further along (pending, running,
+// ended — a failed attempt waiting for its retry counts as ended).
+func stepProgress(r *StepRecord) [2]int {
+	phase := 2
+	switch {
+	case r.Status == core.StepPending && r.RetryAt == nil:
+		phase = 0
+	case r.Status == core.StepRunning:
+		phase = 1
+	}
+	return [2]int{r.Attempt, phase}
+}
+
+func progressLess(a, b [2]int) bool {
+	return a[0] < b[0] || (a[0] == b[0] && a[1] < b[1])
+}
+
+// runPhase ranks run statuses: pending, running, ended.
+func runPhase(s core.RunStatus) int {
+	switch s {
+	case core.RunPending:
+		return 0
+	case core.RunRunning:
+		return 1
+	}
+	return 2
+}

@@ -1,0 +1,453 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/flowscript/flowscript/builtins"
+	"github.com/flowscript/flowscript/dag"
+	"github.com/flowscript/flowscript/lang"
+	"github.com/flowscript/flowscript/runtime/core"
+	"github.com/flowscript/flowscript/store"
+)
+
+// activeRun is a run this engine is executing.
+type activeRun struct {
+	mu   sync.Mutex
+	rec  RunRecord // without steps; kept in step with the machine
+	m    *core.Machine
+	prog *lang.Program
+	seq  uint64 // the last history seq written
+
+	secrets  map[string]string // declared secrets that have values
+	masks    []string          // their values, for masking
+	inputs   map[int]any       // resolved inputs of each step's current attempt, secrets included
+	logs     map[int][]byte    // the log of an attempt that just ended, written with its end
+	attempts map[int]*attemptState
+	done     chan struct{}
+	broken   error
+}
+
+type attemptState struct {
+	attempt int
+	cancel  context.CancelFunc
+}
+
+// StartOptions are the per-run choices of Start.
+type StartOptions struct {
+	// Params override the workflow's param defaults; each must be declared.
+	Params map[string]any
+	// Priority 0–99, higher runs first.
+	Priority int
+	// Workspace is the directory shell steps and sh() run in.
+	Workspace string
+	// LookupSecret, when set, finds this run's secrets instead of the
+	// engine's lookup (a command forwarded from another terminal brings
+	// its own environment).
+	LookupSecret func(name string) (string, bool)
+}
+
+// Start registers the program's workflow, creates a run of it and starts
+// it. It returns once the run's first transition is committed.
+func (e *Engine) Start(ctx context.Context, prog *lang.Program, opts StartOptions) (string, error) {
+	if e.isClosed() {
+		return "", errEngineClosed
+	}
+	if len(prog.Errors) > 0 {
+		return "", prog.Errors
+	}
+	w := prog.Workflow
+	if opts.Priority < 0 || opts.Priority > 99 {
+		return "", inputErrorf("priority must be between 0 and 99, got %d", opts.Priority)
+	}
+	for _, s := range w.Steps {
+		if s.Kind == dag.KindTask && s.Handler != "" {
+			if _, ok := e.handler(s.Handler); !ok {
+				return "", inputErrorf("%s: step %q uses the task handler %q, which this engine does not have", s.Pos, s.ID, s.Handler)
+			}
+		}
+	}
+	params, err := mergeParams(w, opts.Params)
+	if err != nil {
+		return "", err
+	}
+	lookup := e.opts.LookupSecret
+	if opts.LookupSecret != nil {
+		lookup = opts.LookupSecret
+	}
+	secrets, err := lookupSecrets(w, lookup, true)
+	if err != nil {
+		return "", err
+	}
+	version, err := e.Register(ctx, prog)
+	if err != nil {
+		return "", err
+	}
+	now := e.now()
+	id := e.newID()
+	ar := &activeRun{
+		rec: RunRecord{
+			ID: id, Workflow: w.Name, Version: version, Status: core.RunPending,
+			Params: params, RootRunID: id, Depth: 1, Priority: opts.Priority,
+			CreatedAt: now, Hash: prog.Hash, Workspace: opts.Workspace,
+		},
+		prog: prog,
+	}
+	ar.init(secrets)
+	ar.m = core.New(w, &core.Run{ID: id, Status: core.RunPending, Params: params})
+	first, err := ar.creation()
+	if err != nil {
+		return "", err
+	}
+	if err := e.c.write(first); err != nil {
+		return "", fmt.Errorf("cannot create the run: %w", err)
+	}
+	e.mu.Lock()
+	e.active[id] = ar
+	e.mu.Unlock()
+	e.apply(ar, core.Start{At: e.now()})
+	e.armRunTimeout(ar)
+	return id, nil
+}
+
+func (ar *activeRun) init(secrets map[string]string) {
+	ar.secrets = secrets
+	for _, v := range secrets {
+		if v != "" {
+			ar.masks = append(ar.masks, v)
+		}
+	}
+	sort.Slice(ar.masks, func(i, j int) bool { return len(ar.masks[i]) > len(ar.masks[j]) })
+	ar.inputs = map[int]any{}
+	ar.logs = map[int][]byte{}
+	ar.attempts = map[int]*attemptState{}
+	ar.done = make(chan struct{})
+}
+
+// creation writes a new run: its record, every step pending, the active
+// marker.
+func (ar *activeRun) creation() (func(store.Tx) error, error) {
+	type kv struct{ k, v []byte }
+	var kvs []kv
+	runVal, err := json.Marshal(&ar.rec)
+	if err != nil {
+		return nil, err
+	}
+	kvs = append(kvs, kv{runKey(ar.rec.ID), runVal}, kv{activeKey(ar.rec.ID), nil})
+	for i, s := range ar.prog.Workflow.Steps {
+		v, err := json.Marshal(&StepRecord{ID: s.ID, Kind: string(s.Kind), Status: core.StepPending})
+		if err != nil {
+			return nil, err
+		}
+		kvs = append(kvs, kv{stepKey(ar.rec.ID, i), v})
+	}
+	return func(tx store.Tx) error {
+		if _, err := tx.Get(runKey(ar.rec.ID)); err == nil {
+			return fmt.Errorf("run %s already exists", ar.rec.ID)
+		}
+		for _, e := range kvs {
+			if err := tx.Set(e.k, e.v); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, nil
+}
+
+func mergeParams(w *dag.Workflow, given map[string]any) (map[string]any, error) {
+	params := make(map[string]any, len(w.Params))
+	for _, p := range w.Params {
+		params[p.Name] = p.Default
+	}
+	names := make([]string, 0, len(given))
+	for k := range given {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		if w.Param(k) == nil {
+			return nil, inputErrorf("workflow %s has no param %q%s", w.Name, k, dag.DidYouMean(k, w.ParamNames()))
+		}
+		params[k] = given[k]
+	}
+	return params, nil
+}
+
+// lookupSecrets finds the values of the declared secrets. With strict, a
+// missing one is an error; otherwise it is left out and the step that asks
+// for it fails.
+func lookupSecrets(w *dag.Workflow, lookup func(string) (string, bool), strict bool) (map[string]string, error) {
+	out := map[string]string{}
+	for _, name := range w.Secrets {
+		v, ok := lookup(name)
+		if !ok {
+			if strict {
+				return nil, inputErrorf("secret %s is not set: put %s=... in --secrets-file or set the environment variable %s", name, name, name)
+			}
+			continue
+		}
+		out[name] = v
+	}
+	return out, nil
+}
+
+// apply moves a run by one event: the machine decides under the run's
+// lock, the changes are queued for commit in order, and once committed
+// the actions are carried out.
+func (e *Engine) apply(ar *activeRun, ev core.Event) {
+	ar.mu.Lock()
+	if ar.broken != nil {
+		ar.mu.Unlock()
+		return
+	}
+	res := ar.m.Apply(ev)
+	if len(res.Changed) == 0 && !res.RunChanged && len(res.History) == 0 && len(res.Actions) == 0 {
+		ar.mu.Unlock()
+		return
+	}
+	for _, a := range res.Actions {
+		if s, ok := a.(core.StartStep); ok {
+			ar.prepareInputs(s.Step)
+		}
+	}
+	writes, history, err := ar.encode(res)
+	if err != nil {
+		ar.broken = err
+		ar.mu.Unlock()
+		e.log.Error("cannot encode a transition", "run", ar.rec.ID, "error", err)
+		return
+	}
+	done := e.c.submit(writes)
+	rec := ar.rec
+	ar.mu.Unlock()
+	if err := <-done; err != nil {
+		if err != errEngineClosed {
+			e.log.Error("cannot commit a transition; the run stops here and can be resumed", "run", ar.rec.ID, "error", err)
+		}
+		ar.mu.Lock()
+		ar.broken = err
+		ar.mu.Unlock()
+		return
+	}
+	if obs := e.opts.Observer; obs != nil {
+		for _, h := range history {
+			obs(&rec, h)
+		}
+	}
+	e.perform(ar, res.Actions)
+}
+
+// prepareInputs resolves a starting step's inputs; secret references
+// become their values here and only here.
+func (ar *activeRun) prepareInputs(stepID string) {
+	i := ar.prog.Workflow.StepIndex(stepID)
+	s := ar.prog.Workflow.Steps[i]
+	ar.inputs[i] = ar.m.Resolve(s.Inputs)
+}
+
+// encode turns a result into the writes of one commit: the changed steps
+// and run, the history events, logs of ended attempts, and the removal of
+// the active marker when the run ended. State only moves forward: that is
+// checked inside the transaction.
+func (ar *activeRun) encode(res core.Result) (func(store.Tx) error, []HistoryEvent, error) {
+	id := ar.rec.ID
+	type write struct {
+		key, val []byte
+		check    func(old []byte) error
+	}
+	var ws []write
+	for _, sid := range res.Changed {
+		i := ar.prog.Workflow.StepIndex(sid)
+		rec := ar.stepRecord(i)
+		val, err := json.Marshal(rec)
+		if err != nil {
+			return nil, nil, fmt.Errorf("step %s: %w", sid, err)
+		}
+		progress := stepProgress(rec)
+		ws = append(ws, write{key: stepKey(id, i), val: val, check: func(old []byte) error {
+			var prev StepRecord
+			if err := json.Unmarshal(old, &prev); err != nil {
+				return err
+			}
+			if progressLess(progress, stepProgress(&prev)) {
+				return fmt.Errorf("step %s of run %s cannot move back from %s (attempt %d) to %s (attempt %d)", sid, id, prev.Status, prev.Attempt, rec.Status, rec.Attempt)
+			}
+			return nil
+		}})
+		if log, ok := ar.logs[i]; ok {
+			delete(ar.logs, i)
+			if len(log) > 0 {
+				ws = append(ws, write{key: logKey(id, i, rec.Attempt), val: log})
+			}
+		}
+	}
+	if res.RunChanged {
+		ar.syncRun()
+		val, err := json.Marshal(&ar.rec)
+		if err != nil {
+			return nil, nil, err
+		}
+		phase := runPhase(ar.rec.Status)
+		ws = append(ws, write{key: runKey(id), val: val, check: func(old []byte) error {
+			var prev RunRecord
+			if err := json.Unmarshal(old, &prev); err != nil {
+				return err
+			}
+			if phase < runPhase(prev.Status) {
+				return fmt.Errorf("run %s cannot move back from %s to %s", id, prev.Status, ar.rec.Status)
+			}
+			return nil
+		}})
+	}
+	history := make([]HistoryEvent, 0, len(res.History))
+	for _, r := range res.History {
+		ar.seq++
+		h := HistoryEvent{Seq: ar.seq, Type: r.Type, Time: r.At.UTC(), Step: r.Step, Attempt: r.Attempt, Status: r.Status, Error: builtins.MaskString(r.Error, ar.masks)}
+		val, err := json.Marshal(&h)
+		if err != nil {
+			return nil, nil, err
+		}
+		history = append(history, h)
+		ws = append(ws, write{key: histKey(id, h.Seq), val: val})
+	}
+	ended := ar.rec.Status.Terminal()
+	return func(tx store.Tx) error {
+		for _, w := range ws {
+			if w.check != nil {
+				old, err := tx.Get(w.key)
+				switch {
+				case err == nil:
+					if err := w.check(old); err != nil {
+						return err
+					}
+				case err != store.ErrNotFound:
+					return err
+				}
+			}
+			if err := tx.Set(w.key, w.val); err != nil {
+				return err
+			}
+		}
+		if ended {
+			return tx.Delete(activeKey(id))
+		}
+		return nil
+	}, history, nil
+}
+
+// syncRun copies the machine's run state into the record.
+func (ar *activeRun) syncRun() {
+	r := ar.m.Run
+	ar.rec.Status = r.Status
+	ar.rec.Output = builtins.MaskValue(r.Output, ar.masks)
+	ar.rec.Error = optString(builtins.MaskString(r.Error, ar.masks))
+	ar.rec.StartedAt = optTime(r.StartedAt)
+	ar.rec.EndedAt = optTime(r.EndedAt)
+	ar.rec.CancelRequested = r.CancelRequested
+	ar.rec.TimedOut = r.TimedOut
+}
+
+// stepRecord is the stored form of step i's state, secrets masked.
+func (ar *activeRun) stepRecord(i int) *StepRecord {
+	st := ar.m.Run.Steps[i]
+	def := ar.prog.Workflow.Steps[i]
+	rec := &StepRecord{
+		ID: st.ID, Kind: string(def.Kind), Status: st.Status, Attempt: st.Attempt,
+		Output:      builtins.MaskValue(st.Output, ar.masks),
+		Error:       optString(builtins.MaskString(st.Error, ar.masks)),
+		ChildRunID:  optString(st.ChildRunID),
+		StartedAt:   optTime(st.StartedAt),
+		EndedAt:     optTime(st.EndedAt),
+		RetriesUsed: st.RetriesUsed,
+		RetryAt:     optTime(st.RetryAt),
+	}
+	if in, ok := ar.inputs[i]; ok && st.Attempt > 0 {
+		rec.Inputs = builtins.MaskValue(maskSecretRefs(in), ar.masks)
+	}
+	return rec
+}
+
+// maskSecretRefs shows secret references as *** in records.
+func maskSecretRefs(v any) any {
+	switch v := v.(type) {
+	case *dag.Ref:
+		if v.Kind == dag.RefSecret {
+			return "***"
+		}
+		return nil
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = maskSecretRefs(e)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			out[k] = maskSecretRefs(e)
+		}
+		return out
+	}
+	return v
+}
+
+// perform carries out committed actions.
+func (e *Engine) perform(ar *activeRun, actions []core.Action) {
+	for _, a := range actions {
+		switch a := a.(type) {
+		case core.StartStep:
+			e.q.push(&job{run: ar, index: ar.prog.Workflow.StepIndex(a.Step), attempt: a.Attempt, priority: ar.stepPriority(a.Step)})
+		case core.ArmTimer:
+			step, attempt, at := a.Step, a.Attempt, a.At
+			e.afterFunc(at.Sub(e.now()), func() {
+				e.apply(ar, core.RetryDue{Step: step, Attempt: attempt, At: e.now()})
+			})
+		case core.StopStep:
+			ar.stop(ar.prog.Workflow.StepIndex(a.Step), a.Attempt)
+		case core.ReattachChild:
+			// sub-workflows are not run by this engine yet (see the README)
+			step, attempt := a.Step, a.Attempt
+			go e.apply(ar, core.StepEnded{Step: step, Attempt: attempt, Error: "sub_workflow steps cannot run yet in this version of flowscript", At: e.now()})
+		case core.EndRun:
+			e.finish(ar)
+		}
+	}
+}
+
+// stepPriority is the step's own priority, else the run's.
+func (ar *activeRun) stepPriority(stepID string) int {
+	s := ar.prog.Workflow.Step(stepID)
+	if s != nil {
+		switch p := s.Priority.(type) {
+		case int64:
+			return int(p)
+		case *dag.Ref:
+			ar.mu.Lock()
+			v := ar.m.Resolve(p)
+			ar.mu.Unlock()
+			if n, ok := v.(int64); ok && n >= 0 && n <= 99 {
+				return int(n)
+			}
+		}
+	}
+	return ar.rec.Priority
+}
+
+func (ar *activeRun) stop(i, attempt int) {
+	ar.mu.Lock()
+	defer ar.mu.Unlock()
+	if a, ok := ar.attempts[i]; ok && a.attempt == attempt {
+		a.cancel()
+	}
+}
+
+// finish forgets an ended run: memory stays flat as runs accumulate.
+func (e *Engine) finish(ar *activeRun) {
+	e.mu.Lock()
+	delete(e.active, ar.rec.ID)
+	e.mu.Unlock()
+	close(ar.done)
+}
