@@ -1,0 +1,354 @@
+package badgerstore
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/pb"
+
+	"github.com/flowscript/flowscript/store"
+)
+
+var (
+	// probeKey is deleted (never set) to learn when the hub's
+	// subscription is live: a delete leaves nothing a reader could see.
+	probeKey = []byte(store.ReservedPrefix + "badgerstore/watch-probe")
+	// badgerPrefix begins Badger's internal keys.
+	badgerPrefix = []byte("!badger!")
+	// txnMarker is the key of the entry that Badger appends to the
+	// entries of every committed transaction, with its commit version.
+	txnMarker = []byte("!badger!txn")
+)
+
+// hub is the one Badger subscription of a Store, shared by every Watch.
+type hub struct {
+	s *Store
+
+	startOnce sync.Once
+	cancel    context.CancelFunc
+	live      chan struct{} // closed once the subscription has delivered anything
+	liveOnce  sync.Once
+	done      chan struct{} // closed when the subscription has ended
+	err       error         // why it ended; read after done
+
+	// last is the version of the newest commit published; only the
+	// subscription's goroutine (publish) uses it.
+	last uint64
+
+	mu       sync.Mutex
+	watchers map[*watcher]struct{}
+}
+
+func newHub(s *Store) *hub {
+	return &hub{
+		s:        s,
+		live:     make(chan struct{}),
+		done:     make(chan struct{}),
+		watchers: make(map[*watcher]struct{}),
+	}
+}
+
+// pending is an event waiting for its watcher, with its commit version.
+type pending struct {
+	store.Event
+	version uint64
+}
+
+// watcher is one running Watch.
+type watcher struct {
+	prefix []byte
+	signal chan struct{} // has a token when queue is not empty
+
+	mu    sync.Mutex
+	queue []pending
+}
+
+// start begins the subscription, once.
+func (h *hub) start() {
+	h.startOnce.Do(func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		h.cancel = cancel
+		go func() {
+			defer close(h.done)
+			err := h.s.db.Subscribe(ctx, h.publish, []pb.Match{{Prefix: nil}})
+			if ctx.Err() == nil {
+				h.err = err
+			}
+		}()
+	})
+}
+
+// waitLive starts the subscription if needed and returns once it is
+// live. Badger registers a subscriber on the subscribing goroutine without
+// telling anyone, so the only way to know is to commit something and see
+// it arrive: a delete of probeKey, repeated with growing pauses until one
+// arrives (in practice the first one does).
+func (h *hub) waitLive(ctx context.Context) error {
+	h.start()
+	pause := time.Millisecond
+	for {
+		select {
+		case <-h.live:
+			return nil
+		default:
+		}
+		if err := h.probe(); err != nil {
+			return err
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-h.live:
+			t.Stop()
+			return nil
+		case <-t.C:
+			pause = min(2*pause, 100*time.Millisecond)
+		case <-h.done:
+			t.Stop()
+			return h.ended()
+		case <-h.s.closed:
+			t.Stop()
+			return store.ErrClosed
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+	}
+}
+
+func (h *hub) probe() error {
+	if err := h.s.enter(); err != nil {
+		return err
+	}
+	defer h.s.leave()
+	txn := h.s.db.NewTransaction(true)
+	defer txn.Discard()
+	if err := txn.Delete(probeKey); err != nil {
+		return txError("watch probe", err)
+	}
+	if err := txn.Commit(); err != nil && !errors.Is(err, badger.ErrConflict) {
+		return txError("watch probe", err)
+	}
+	return nil
+}
+
+// ended explains why the subscription is no longer running.
+func (h *hub) ended() error {
+	select {
+	case <-h.s.closed:
+		return store.ErrClosed
+	default:
+	}
+	if h.err != nil {
+		return fmt.Errorf("badgerstore: watch subscription ended: %w", h.err)
+	}
+	return errors.New("badgerstore: watch subscription ended")
+}
+
+// publish is Badger's subscription callback. It must never block:
+// Badger's publisher waits for it while holding up every writer.
+//
+// Badger publishes more than commits: value-log garbage collection moves
+// live values by writing them again, and those writes reach subscribers
+// too, carrying their original versions. What tells a commit apart is the
+// transaction marker that Badger appends to a committed transaction's
+// entries (moved values have none), so entries are held until their
+// marker arrives, and entries that no marker claims are dropped. Each
+// request reaches the callback whole, so a transaction is never split
+// between two calls.
+func (h *hub) publish(list *badger.KVList) error {
+	if len(list.Kv) > 0 {
+		h.liveOnce.Do(func() { close(h.live) })
+	}
+	h.mu.Lock()
+	idle := len(h.watchers) == 0
+	h.mu.Unlock()
+	if idle {
+		// A watcher that registers from now on takes its cut-off after
+		// these commits were given their versions, so it would drop them.
+		return nil
+	}
+	var events, txn []pending
+	for _, kv := range list.Kv {
+		switch {
+		case bytes.Equal(kv.Key, txnMarker):
+			if kv.Version > h.last {
+				h.last = kv.Version
+				for _, e := range txn {
+					if e.version == kv.Version {
+						events = append(events, e)
+					}
+				}
+			}
+			txn = txn[:0]
+			continue
+		case bytes.HasPrefix(kv.Key, badgerPrefix):
+			continue
+		}
+		if len(txn) > 0 && txn[0].version != kv.Version {
+			txn = txn[:0] // entries that no marker claimed: moved values
+		}
+		e := pending{Event: store.Event{Key: kv.Key}, version: kv.Version}
+		if len(kv.Meta) > 0 && kv.Meta[0]&userMetaLive != 0 {
+			e.Value = kv.Value
+			if e.Value == nil {
+				e.Value = []byte{}
+			}
+		} else {
+			e.Deleted = true
+		}
+		txn = append(txn, e)
+	}
+	events = slices.DeleteFunc(events, func(e pending) bool {
+		return bytes.HasPrefix(e.Key, []byte(store.ReservedPrefix))
+	})
+	if len(events) == 0 {
+		return nil
+	}
+	// Badger keeps the writes of one transaction in a map; sort them by
+	// key so that watchers see them in a stable order.
+	slices.SortStableFunc(events, func(a, b pending) int {
+		if c := cmp.Compare(a.version, b.version); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.Key, b.Key)
+	})
+
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	shared := make([]bool, len(events))
+	for w := range h.watchers {
+		added := false
+		w.mu.Lock()
+		for i, e := range events {
+			if !bytes.HasPrefix(e.Key, w.prefix) {
+				continue
+			}
+			if shared[i] {
+				// Another watcher has these slices; give each its own.
+				e.Key, e.Value = bytes.Clone(e.Key), bytes.Clone(e.Value)
+			}
+			shared[i] = true
+			w.queue = append(w.queue, e)
+			added = true
+		}
+		w.mu.Unlock()
+		if added {
+			select {
+			case w.signal <- struct{}{}:
+			default:
+			}
+		}
+	}
+	return nil
+}
+
+func (h *hub) add(w *watcher) {
+	h.mu.Lock()
+	h.watchers[w] = struct{}{}
+	h.mu.Unlock()
+}
+
+func (h *hub) remove(w *watcher) {
+	h.mu.Lock()
+	delete(h.watchers, w)
+	h.mu.Unlock()
+}
+
+// stop ends the subscription, if it was started, and waits for it.
+func (h *hub) stop() {
+	started := false
+	h.startOnce.Do(func() {}) // no start after this
+	if h.cancel != nil {
+		started = true
+		h.cancel()
+	}
+	if started {
+		<-h.done
+	}
+}
+
+// take removes and returns the queued events committed after version
+// since.
+func (w *watcher) take(since uint64) []store.Event {
+	w.mu.Lock()
+	q := w.queue
+	w.queue = nil
+	w.mu.Unlock()
+	out := make([]store.Event, 0, len(q))
+	for _, e := range q {
+		if e.version > since {
+			out = append(out, e.Event)
+		}
+	}
+	return out
+}
+
+// Watch implements store.Store.
+//
+// Once the hub is live the watcher is registered, and only then is the
+// cut-off taken: the newest commit version that a snapshot can see. The
+// hub may already have passed on to nobody only commits whose version is
+// at most that cut-off (a commit is published before it becomes
+// visible, and the cut-off waits for every commit given a version before
+// it), so every commit above the cut-off reaches the watcher, and a View
+// started after Ready sees every commit at or below it.
+func (s *Store) Watch(ctx context.Context, prefix []byte, opts store.WatchOptions, fn func(events []store.Event) error) error {
+	select {
+	case <-s.closed:
+		return store.ErrClosed
+	default:
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	if err := s.hub.waitLive(ctx); err != nil {
+		if ctx.Err() != nil && !errors.Is(err, store.ErrClosed) {
+			return nil
+		}
+		return err
+	}
+	w := &watcher{prefix: bytes.Clone(prefix), signal: make(chan struct{}, 1)}
+	s.hub.add(w)
+	defer s.hub.remove(w)
+	since, err := s.readTs()
+	if err != nil {
+		return err
+	}
+	if opts.Ready != nil {
+		opts.Ready()
+	}
+	for {
+		select {
+		case <-s.closed:
+			return store.ErrClosed
+		case <-ctx.Done():
+			return nil
+		case <-s.hub.done:
+			return s.hub.ended()
+		case <-w.signal:
+		}
+		if events := w.take(since); len(events) > 0 {
+			if err := fn(events); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// readTs returns the version of the newest commit a new snapshot sees.
+func (s *Store) readTs() (uint64, error) {
+	if err := s.enter(); err != nil {
+		return 0, err
+	}
+	defer s.leave()
+	txn := s.db.NewTransaction(false)
+	defer txn.Discard()
+	return txn.ReadTs(), nil
+}
