@@ -99,7 +99,9 @@ func newEngine(st store.Store, opts Options) *Engine {
 		if v, ok := secrets[name]; ok {
 			return v, true
 		}
-		return os.LookupEnv(name)
+		// an empty variable is as good as none: there is nothing to mask
+		v, ok := os.LookupEnv(name)
+		return v, ok && v != ""
 	}
 	rt := runtime.New(st, runtime.Options{
 		Logger: opts.Logger, Workers: opts.Workers, MaxSteps: opts.MaxSteps,

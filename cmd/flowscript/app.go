@@ -6,9 +6,12 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/urfave/cli/v2"
+
+	"github.com/flowscript/flowscript/dag"
 )
 
 // Exit codes.
@@ -41,8 +44,61 @@ func Main(args []string) int {
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return runWithEnv(args, stdin, stdout, stderr, &appEnv{})
+}
+
+// runWithEnv runs one command. When the database is held by another
+// process, the command is sent to that process, which runs it and sends
+// the output back; if the holder does not answer within 5 s, the command
+// exits 2 naming it.
+func runWithEnv(args []string, stdin io.Reader, stdout, stderr io.Writer, env *appEnv) int {
+	deadline := time.Now().Add(forwardTimeout)
+	for {
+		err := runApp(args, stdin, stdout, stderr, env)
+		var fe *forwardError
+		if !errors.As(err, &fe) {
+			return exitCode(err, stderr)
+		}
+		conn, dialErr := dialHolder(fe.dir)
+		if dialErr == nil {
+			code, err := converse(conn, args, stdout, stderr)
+			if err == nil {
+				return code
+			}
+			if err != errNoAnswer {
+				fmt.Fprintf(stderr, "flowscript: %v\n", err)
+				return code
+			}
+			dialErr = err
+		}
+		// the holder may be a short-lived command, or still starting: try
+		// the database again until the deadline
+		if time.Now().After(deadline) {
+			who := "another process"
+			if fe.locked.PID > 0 {
+				who = fmt.Sprintf("process %d", fe.locked.PID)
+			}
+			fmt.Fprintf(stderr, "flowscript: the database %s is held by %s, which did not answer within %s: %v\n", fe.dir, who, forwardTimeout, dialErr)
+			return exitUsage
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func runApp(args []string, stdin io.Reader, stdout, stderr io.Writer, env *appEnv) error {
 	app := newApp(stdin, stdout, stderr)
-	err := app.Run(reorderArgs(app, args))
+	app.Metadata = map[string]any{envKey: env}
+	args, err := reorderArgs(app, args)
+	if err == nil {
+		err = checkHelpTopic(app, args)
+	}
+	if err == nil {
+		err = app.Run(args)
+	}
+	return err
+}
+
+func exitCode(err error, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
@@ -80,7 +136,16 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		HideVersion:               true,
 		ExitErrHandler:            func(*cli.Context, error) {},
 		OnUsageError: func(c *cli.Context, err error, isSubcommand bool) error {
-			return usageErrorf("flowscript: %v (see flowscript %s --help)", err, strings.TrimPrefix(c.Command.FullName(), "flowscript "))
+			return usageErrorf("flowscript: %v (see %s)", err, helpHint(c))
+		},
+		// reached only when no command, or an unknown one, is named: the
+		// commands have actions of their own, and --help is answered first
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				cli.HelpPrinter(c.App.ErrWriter, cli.AppHelpTemplate, c.App)
+				return usageErrorf("flowscript: name a command (see flowscript --help)")
+			}
+			return unknownCommand(c.App, c.Args().First())
 		},
 		Before: func(c *cli.Context) error {
 			_, err := newLogger(c, stderr)
@@ -89,15 +154,59 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			validateCommand(),
 			graphCommand(),
-		},
-		CommandNotFound: func(c *cli.Context, name string) {
-			fmt.Fprintf(stderr, "flowscript: unknown command %q (see flowscript --help)\n", name)
+			runCommand(),
+			resumeCommand(),
+			showCommand(),
+			runsCommand(),
+			historyCommand(),
+			logsCommand(),
+			serveCommand(),
 		},
 	}
 	for _, cmd := range app.Commands {
 		cmd.OnUsageError = app.OnUsageError
 	}
 	return app
+}
+
+// helpHint names the help that goes with a usage error: the command's, or
+// the app's.
+func helpHint(c *cli.Context) string {
+	if c.Command == nil || c.Command.Name == "" || c.Command.Name == c.App.Name {
+		return "flowscript --help"
+	}
+	return "flowscript " + c.Command.Name + " --help"
+}
+
+// checkHelpTopic refuses "flowscript help NAME" for an unknown NAME the way
+// an unknown command is refused (urfave/cli's own message names no
+// commands).
+func checkHelpTopic(app *cli.App, args []string) error {
+	for i := 1; i < len(args); i++ {
+		a := args[i]
+		if isFlag(a) {
+			if takesValue(flagArity(app.Flags), a) {
+				i++
+			}
+			continue
+		}
+		if (a == "help" || a == "h") && i+1 < len(args) && !isFlag(args[i+1]) && app.Command(args[i+1]) == nil {
+			return unknownCommand(app, args[i+1])
+		}
+		return nil
+	}
+	return nil
+}
+
+func unknownCommand(app *cli.App, name string) error {
+	var names []string
+	for _, cmd := range app.Commands {
+		if !cmd.Hidden && cmd.Name != "help" {
+			names = append(names, cmd.Name)
+		}
+	}
+	return usageErrorf("flowscript: unknown command %q%s (commands: %s; see flowscript --help)",
+		name, dag.DidYouMean(name, names), strings.Join(names, ", "))
 }
 
 func newLogger(c *cli.Context, stderr io.Writer) (hclog.Logger, error) {

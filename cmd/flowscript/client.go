@@ -1,0 +1,97 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// forwardTimeout is how long a command waits for the holder of the
+// database to answer.
+const forwardTimeout = 5 * time.Second
+
+var errNoAnswer = errors.New("no answer")
+
+// dialHolder connects to the socket of the process holding dir.
+func dialHolder(dir string) (net.Conn, error) {
+	path := filepath.Join(dir, socketName)
+	if data, err := os.ReadFile(filepath.Join(dir, socketAddrFile)); err == nil {
+		path = strings.TrimSpace(string(data))
+	} else if abs, err := filepath.Abs(path); err == nil && len(abs) > maxSocketPath {
+		// too long for a socket address: a relative path may fit
+		if wd, err := os.Getwd(); err == nil {
+			if rel, err := filepath.Rel(wd, abs); err == nil && len(rel) < len(abs) {
+				path = rel
+			}
+		}
+	}
+	return net.DialTimeout("unix", path, forwardTimeout)
+}
+
+// converse sends the invocation to the holder and relays its output. It
+// returns the remote exit code.
+func converse(conn net.Conn, args []string, stdout, stderr io.Writer) (int, error) {
+	defer conn.Close()
+	wd, _ := os.Getwd()
+	env := map[string]string{}
+	for _, kv := range os.Environ() {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = v
+		}
+	}
+	data, err := json.Marshal(request{Args: args, Cwd: wd, Env: env})
+	if err != nil {
+		return 0, err
+	}
+	conn.SetDeadline(time.Now().Add(forwardTimeout))
+	if _, err := conn.Write(append(data, '\n')); err != nil {
+		return 0, errNoAnswer
+	}
+	r := bufio.NewReader(conn)
+	var first frame
+	line, err := r.ReadBytes('\n')
+	if err != nil || json.Unmarshal(line, &first) != nil || !first.Ack {
+		return 0, errNoAnswer
+	}
+	conn.SetDeadline(time.Time{})
+	interrupted := make(chan os.Signal, 1)
+	signal.Notify(interrupted, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(interrupted)
+	go func() {
+		if _, ok := <-interrupted; ok {
+			conn.Close()
+		}
+	}()
+	for {
+		line, err := r.ReadBytes('\n')
+		if err != nil {
+			select {
+			case <-interrupted:
+				return exitInterrupt, nil
+			default:
+			}
+			return exitUsage, fmt.Errorf("the process holding the database stopped answering")
+		}
+		var fr frame
+		if err := json.Unmarshal(line, &fr); err != nil {
+			return exitUsage, fmt.Errorf("unreadable answer from the process holding the database")
+		}
+		switch {
+		case fr.Exit != nil:
+			return *fr.Exit, nil
+		case fr.Out != "":
+			io.WriteString(stdout, fr.Out)
+		case fr.Err != "":
+			io.WriteString(stderr, fr.Err)
+		}
+	}
+}

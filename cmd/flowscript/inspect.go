@@ -1,0 +1,283 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/flowscript/flowscript"
+	"github.com/flowscript/flowscript/dag"
+	"github.com/flowscript/flowscript/lang"
+	"github.com/flowscript/flowscript/runtime/core"
+)
+
+// withEngine opens the database for a command that only reads.
+func withEngine(c *cli.Context, fn func(ctx context.Context, eng *flowscript.Engine) error) error {
+	eng, release, err := openEngine(c, engineConfig{})
+	if err != nil {
+		return err
+	}
+	defer release()
+	if err := fn(context.Background(), eng); err != nil {
+		return engineError(c.App.ErrWriter, err)
+	}
+	return nil
+}
+
+func oneRunArg(c *cli.Context) (string, error) {
+	if c.NArg() != 1 {
+		return "", usageErrorf("flowscript %s: name exactly one RUN id (or a unique prefix of one)", c.Command.Name)
+	}
+	return c.Args().First(), nil
+}
+
+var jsonFlag = &cli.BoolFlag{Name: "json", Usage: "print JSON on stdout"}
+
+func showCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "show",
+		Usage:     "show one run with its steps",
+		ArgsUsage: "RUN",
+		Flags:     []cli.Flag{jsonFlag},
+		Action: func(c *cli.Context) error {
+			id, err := oneRunArg(c)
+			if err != nil {
+				return err
+			}
+			return withEngine(c, func(ctx context.Context, eng *flowscript.Engine) error {
+				rec, err := eng.Get(ctx, id)
+				if err != nil {
+					return err
+				}
+				if c.Bool("json") {
+					return writeJSON(c.App.Writer, rec)
+				}
+				printRun(c.App.Writer, rec)
+				return nil
+			})
+		},
+	}
+}
+
+func printRun(w io.Writer, rec *flowscript.RunRecord) {
+	fmt.Fprintf(w, "run %s\n", rec.ID)
+	fmt.Fprintf(w, "  workflow  %s version %d\n", rec.Workflow, rec.Version)
+	fmt.Fprintf(w, "  status    %s\n", rec.Status)
+	if rec.ParentRunID != nil {
+		fmt.Fprintf(w, "  parent    %s (step %s)\n", *rec.ParentRunID, deref(rec.ParentStepID))
+	}
+	fmt.Fprintf(w, "  priority  %d\n", rec.Priority)
+	fmt.Fprintf(w, "  created   %s\n", rec.CreatedAt.Format(time.RFC3339))
+	if rec.StartedAt != nil {
+		fmt.Fprintf(w, "  duration  %s\n", duration(rec.StartedAt, rec.EndedAt))
+	}
+	if len(rec.Params) > 0 {
+		fmt.Fprintf(w, "  params    %s\n", dag.FormatValue(rec.Params))
+	}
+	if rec.Error != nil {
+		fmt.Fprintf(w, "  error     %s\n", *rec.Error)
+	}
+	if rec.Output != nil {
+		fmt.Fprintf(w, "  output    %s\n", dag.FormatValue(rec.Output))
+	}
+	fmt.Fprintln(w, "steps:")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, s := range rec.Steps {
+		extra := ""
+		if s.Error != nil {
+			extra = firstLine(*s.Error)
+		}
+		if s.ChildRunID != nil {
+			extra = strings.TrimSpace("child " + *s.ChildRunID + " " + extra)
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\tattempt %d\t%s\t%s\n", s.ID, s.Kind, s.Status, s.Attempt, duration(s.StartedAt, s.EndedAt), extra)
+	}
+	tw.Flush()
+}
+
+func duration(start, end *time.Time) string {
+	if start == nil {
+		return "-"
+	}
+	if end == nil {
+		return "running for " + time.Since(*start).Round(time.Millisecond).String()
+	}
+	return end.Sub(*start).Round(time.Microsecond).String()
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func runsCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "runs",
+		Usage: "list runs, oldest first",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "status", Usage: "only runs with this status: pending, running, succeeded, failed, cancelled"},
+			&cli.StringFlag{Name: "workflow", Usage: "only runs of this workflow"},
+			jsonFlag,
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usageErrorf("flowscript runs: takes no arguments (see flowscript runs --help)")
+			}
+			status := core.RunStatus(c.String("status"))
+			switch status {
+			case "", core.RunPending, core.RunRunning, core.RunSucceeded, core.RunFailed, core.RunCancelled:
+			default:
+				return usageErrorf("flowscript runs: --status %q is not one of pending, running, succeeded, failed, cancelled", status)
+			}
+			return withEngine(c, func(ctx context.Context, eng *flowscript.Engine) error {
+				runs, err := eng.List(ctx, flowscript.ListFilter{Status: status, Workflow: c.String("workflow")})
+				if err != nil {
+					return err
+				}
+				if c.Bool("json") {
+					return writeJSON(c.App.Writer, runs)
+				}
+				if len(runs) == 0 {
+					fmt.Fprintln(c.App.ErrWriter, "no runs")
+					return nil
+				}
+				tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tWORKFLOW\tVERSION\tSTATUS\tCREATED\tPARENT")
+				for _, r := range runs {
+					parent := "-"
+					if r.ParentRunID != nil {
+						parent = *r.ParentRunID + "/" + deref(r.ParentStepID)
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", r.ID, r.Workflow, r.Version, r.Status, r.CreatedAt.Format(time.RFC3339), parent)
+				}
+				return tw.Flush()
+			})
+		},
+	}
+}
+
+func historyCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "history",
+		Usage:     "show a run's events in order",
+		ArgsUsage: "RUN",
+		Flags:     []cli.Flag{jsonFlag},
+		Action: func(c *cli.Context) error {
+			id, err := oneRunArg(c)
+			if err != nil {
+				return err
+			}
+			return withEngine(c, func(ctx context.Context, eng *flowscript.Engine) error {
+				events, err := eng.History(ctx, id)
+				if err != nil {
+					return err
+				}
+				if c.Bool("json") {
+					return writeJSON(c.App.Writer, events)
+				}
+				tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+				for _, h := range events {
+					detail := h.Status
+					if h.Error != "" {
+						detail = strings.TrimSpace(detail + " " + firstLine(h.Error))
+					}
+					step := h.Step
+					if h.Attempt > 0 {
+						step = fmt.Sprintf("%s#%d", h.Step, h.Attempt)
+					}
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", h.Seq, h.Time.Format("15:04:05.000000"), h.Type, step, detail)
+				}
+				return tw.Flush()
+			})
+		},
+	}
+}
+
+func logsCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "logs",
+		Usage:     "print the logs and shell output of a run's steps",
+		ArgsUsage: "RUN",
+		Flags:     []cli.Flag{&cli.StringFlag{Name: "step", Usage: "only the logs of step `ID`"}},
+		Action: func(c *cli.Context) error {
+			id, err := oneRunArg(c)
+			if err != nil {
+				return err
+			}
+			return withEngine(c, func(ctx context.Context, eng *flowscript.Engine) error {
+				logs, err := eng.Logs(ctx, id, c.String("step"))
+				if err != nil {
+					return err
+				}
+				for _, l := range logs {
+					fmt.Fprintf(c.App.Writer, "== %s (attempt %d) ==\n%s", l.Step, l.Attempt, l.Text)
+					if !strings.HasSuffix(l.Text, "\n") {
+						fmt.Fprintln(c.App.Writer)
+					}
+				}
+				return nil
+			})
+		},
+	}
+}
+
+func resumeCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "resume",
+		Usage: "continue every unfinished run after a crash, kill or Ctrl-C",
+		Description: "Continues every unfinished run in the database: finished steps are kept,\n" +
+			"steps that were running start again as a new attempt. Returns when every\n" +
+			"run it continued has ended; exit 0 if all succeeded, 1 otherwise.",
+		Flags: append(engineFlags(), &cli.Uint64Flag{Name: "max-steps", Usage: "the execution-step limit for declaring a workflow", Value: lang.DefaultMaxSteps}),
+		Action: func(c *cli.Context) error {
+			env := envOf(c)
+			secrets, err := readSecretsFile(env.path(c.String("secrets-file")))
+			if err != nil {
+				return err
+			}
+			eng, release, err := openEngine(c, engineConfig{secrets: secrets, hold: true})
+			if err != nil {
+				return err
+			}
+			defer release()
+			defer env.hub.subscribe((&progress{w: c.App.ErrWriter, all: true}).observe)()
+			ctx, stop := commandContext(c)
+			defer stop()
+			ids, err := eng.Resume(ctx)
+			if err != nil {
+				return engineError(c.App.ErrWriter, err)
+			}
+			if len(ids) == 0 {
+				fmt.Fprintln(c.App.ErrWriter, "nothing to resume: every run has ended")
+				return nil
+			}
+			failed := false
+			for _, id := range ids {
+				rec, err := eng.Wait(ctx, id)
+				if ctx.Err() != nil {
+					if env.shared == nil {
+						release()
+						fmt.Fprintln(c.App.ErrWriter, "interrupted: the runs are unfinished; continue them with: flowscript resume")
+					}
+					return silentExit(exitInterrupt)
+				}
+				if err != nil {
+					return engineError(c.App.ErrWriter, err)
+				}
+				fmt.Fprintf(c.App.Writer, "%s %s\n", rec.ID, rec.Status)
+				failed = failed || rec.Status != core.RunSucceeded
+			}
+			if failed {
+				return silentExit(exitFailed)
+			}
+			return nil
+		},
+	}
+}

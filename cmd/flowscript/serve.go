@@ -1,0 +1,47 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/flowscript/flowscript/lang"
+)
+
+func serveCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "serve",
+		Usage: "hold the database: continue unfinished runs and answer other commands until stopped",
+		Description: "Opens the database, continues every unfinished run, and answers the commands\n" +
+			"other terminals run on this database (run, show, runs, history, logs, ...)\n" +
+			"over a socket in the database directory, until Ctrl-C or SIGTERM. Runs still\n" +
+			"going then stay unfinished; the next serve or resume continues them.",
+		Flags: append(engineFlags(), &cli.Uint64Flag{Name: "max-steps", Usage: "the execution-step limit for declaring a workflow", Value: lang.DefaultMaxSteps}),
+		Action: func(c *cli.Context) error {
+			env := envOf(c)
+			if env.shared != nil {
+				return usageErrorf("flowscript serve: this database is already held by a flowscript process, which answers commands")
+			}
+			secrets, err := readSecretsFile(env.path(c.String("secrets-file")))
+			if err != nil {
+				return err
+			}
+			eng, release, err := openEngine(c, engineConfig{secrets: secrets, hold: true})
+			if err != nil {
+				return err
+			}
+			defer release()
+			defer env.hub.subscribe((&progress{w: c.App.ErrWriter, all: true}).observe)()
+			ctx, stop := commandContext(c)
+			defer stop()
+			ids, err := eng.Resume(ctx)
+			if err != nil {
+				return engineError(c.App.ErrWriter, err)
+			}
+			fmt.Fprintf(c.App.ErrWriter, "serving database %s (continued %d unfinished runs); Ctrl-C to stop\n", c.String("db"), len(ids))
+			<-ctx.Done()
+			fmt.Fprintln(c.App.ErrWriter, "stopping: runs still going stay unfinished; serve or resume continues them")
+			return nil
+		},
+	}
+}
