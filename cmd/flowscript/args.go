@@ -10,10 +10,13 @@ import (
 // global flags after the command name, which urfave/cli does not: it stops
 // reading flags at the first positional argument. The result puts global
 // flags first, then the command, its flags, and its positional arguments
-// (after "--", so that none of them is read as a flag).
-func reorderArgs(app *cli.App, args []string) []string {
+// (after "--", so that none of them is read as a flag). A command's --help
+// drops the positional arguments, which urfave/cli would otherwise take for
+// the name of a subcommand to explain. A flag that needs a value and comes
+// last, with none, is a usage error (reordered, it would take "--").
+func reorderArgs(app *cli.App, args []string) ([]string, error) {
 	if len(args) < 2 {
-		return args
+		return args, nil
 	}
 	globals := flagArity(app.Flags)
 	var head []string // global flags given before the command
@@ -30,14 +33,15 @@ func reorderArgs(app *cli.App, args []string) []string {
 		}
 	}
 	if i >= len(args) {
-		return args
+		return args, nil
 	}
 	cmd := app.Command(args[i])
 	if cmd == nil {
-		return args
+		return args, nil
 	}
 	local := flagArity(cmd.Flags)
 	var flags, positional []string
+	help := false
 	rest := args[i+1:]
 	for j := 0; j < len(rest); j++ {
 		a := rest[j]
@@ -50,6 +54,9 @@ func reorderArgs(app *cli.App, args []string) []string {
 			continue
 		}
 		name := flagName(a)
+		if name == "help" || name == "h" {
+			help = true
+		}
 		_, isLocal := local[name]
 		_, isGlobal := globals[name]
 		target := &flags
@@ -61,7 +68,10 @@ func reorderArgs(app *cli.App, args []string) []string {
 		if !isLocal {
 			arity = globals
 		}
-		if takesValue(arity, a) && j+1 < len(rest) {
+		if takesValue(arity, a) {
+			if j+1 >= len(rest) || rest[j+1] == "--" {
+				return nil, usageErrorf("flowscript: flag needs an argument: %s (see flowscript %s --help)", a, cmd.Name)
+			}
 			j++
 			*target = append(*target, rest[j])
 		}
@@ -69,11 +79,11 @@ func reorderArgs(app *cli.App, args []string) []string {
 	out := append([]string{args[0]}, head...)
 	out = append(out, args[i])
 	out = append(out, flags...)
-	if len(positional) > 0 {
+	if len(positional) > 0 && !help {
 		out = append(out, "--")
 		out = append(out, positional...)
 	}
-	return out
+	return out, nil
 }
 
 func isFlag(a string) bool { return len(a) > 1 && a[0] == '-' && a != "--" }

@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"path/filepath"
 
 	"github.com/urfave/cli/v2"
@@ -34,11 +37,14 @@ func validateCommand() *cli.Command {
 				return usageErrorf("flowscript validate: name at least one FILE (see flowscript validate --help)")
 			}
 			var all dag.ErrorList
+			var inputErrs []string // files that could not be read at all
 			var summaries []string
 			for _, file := range c.Args().Slice() {
 				prog, errs, err := loadChecked(c, file)
 				if err != nil {
-					return err
+					// go on: one missing file must not hide the others' errors
+					inputErrs = append(inputErrs, err.Error())
+					continue
 				}
 				if len(errs) > 0 {
 					all = append(all, errs...)
@@ -47,8 +53,15 @@ func validateCommand() *cli.Command {
 				w := prog.Workflow
 				summaries = append(summaries, fmt.Sprintf("%s: ok (workflow %q, %s)", file, w.Name, plural(len(w.Steps), "step")))
 			}
-			if len(all) > 0 {
-				return printErrors(c.App.ErrWriter, all)
+			if len(all) > 0 || len(inputErrs) > 0 {
+				all.Sort()
+				for _, e := range all {
+					fmt.Fprintln(c.App.ErrWriter, e.Error())
+				}
+				for _, msg := range inputErrs {
+					fmt.Fprintln(c.App.ErrWriter, msg)
+				}
+				return silentExit(exitUsage)
 			}
 			for _, s := range summaries {
 				fmt.Fprintln(c.App.Writer, s)
@@ -81,6 +94,18 @@ func openWorkspace(c *cli.Context, file string) (*lang.Workspace, string, error)
 	dir := c.String("workspace")
 	if dir == "" {
 		dir = filepath.Dir(file)
+		// a file in a directory that does not exist is a missing file, not
+		// a missing workspace
+		if _, err := os.Stat(dir); err != nil && errors.Is(err, fs.ErrNotExist) {
+			return nil, "", usageErrorf("flowscript: file %s not found", file)
+		}
+	} else if fi, err := os.Stat(dir); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, "", usageErrorf("flowscript: workspace %s does not exist", dir)
+		}
+		return nil, "", usageErrorf("flowscript: cannot open workspace %s: %v", dir, err)
+	} else if !fi.IsDir() {
+		return nil, "", usageErrorf("flowscript: workspace %s is not a directory", dir)
 	}
 	rel, err := lang.Rel(dir, file)
 	if err != nil {
