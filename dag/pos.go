@@ -31,3 +31,6 @@ func (p Pos) Less(q Pos) bool {
 	}
 	return p.Col < q.Col
 }
+
+// IsSet reports whether the position names a place in a file.
+func (p Pos) IsSet() bool { return p.File != "" && p.Line > 0 }

@@ -366,3 +366,26 @@ func (c *checker) depth(root *Program, graph map[*Program][]edge) dag.ErrorList 
 	walk(root, []string{root.Workflow.Name}, map[*Program]bool{root: true})
 	return errs
 }
+
+// Reachable returns every workflow the root reaches through statically
+// known sub_workflow steps, directly or not, each once, the root left out.
+// Children that cannot be resolved are left out too (Check reports them).
+func (ws *Workspace) Reachable(ctx context.Context, root *Program) []*Program {
+	c := &checker{ws: ws, ctx: ctx, resolved: map[childKey]*childResult{}}
+	graph := c.reach(root)
+	var out []*Program
+	seen := map[*Program]bool{root: true}
+	queue := []*Program{root}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		for _, e := range graph[p] {
+			if !seen[e.child] {
+				seen[e.child] = true
+				out = append(out, e.child)
+				queue = append(queue, e.child)
+			}
+		}
+	}
+	return out
+}

@@ -51,6 +51,8 @@ type Options struct {
 	Observer func(run *RunRecord, ev HistoryEvent)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// MaxChildren bounds the child runs one run may spawn (0: 10,000).
+	MaxChildren int
 }
 
 func (o Options) withDefaults() Options {
@@ -93,6 +95,8 @@ type Engine struct {
 
 	idMu    sync.Mutex
 	entropy *ulid.MonotonicEntropy
+
+	watch *store.Watcher // notices of runs that steps wait for
 }
 
 // New starts an engine on a store. The caller keeps ownership of the store
@@ -117,6 +121,11 @@ func New(st store.Store, opts Options) *Engine {
 	for i := 0; i < opts.Workers; i++ {
 		e.workers.Add(1)
 		go e.worker()
+	}
+	if w, err := store.StartWatch(base, st, []byte(prefixNotice), e.notices); err == nil {
+		e.watch = w
+	} else {
+		e.log.Error("cannot watch for the ends of child runs; parents will learn of them on resume", "error", err)
 	}
 	return e
 }
@@ -168,6 +177,9 @@ func (e *Engine) Close() error {
 	}
 	e.mu.Unlock()
 	e.stopBase()
+	if e.watch != nil {
+		e.watch.Stop()
+	}
 	e.q.close()
 	e.workers.Wait()
 	e.c.close()

@@ -44,6 +44,13 @@ func (e *Engine) execute(j *job) {
 		e.apply(ar, core.StepEnded{Step: def.ID, Attempt: j.attempt, Error: "cancelled", At: e.now()})
 		return
 	}
+	if def.Kind == dag.KindSubWorkflow {
+		ar.mu.Unlock()
+		if err := e.spawnChild(e.base, ar, j.index, j.attempt); err != nil && e.base.Err() == nil {
+			e.apply(ar, core.StepEnded{Step: def.ID, Attempt: j.attempt, Error: err.Error(), At: e.now()})
+		}
+		return
+	}
 	ctx, cancel := context.WithCancel(e.base)
 	if def.Timeout > 0 {
 		ctx, cancel = context.WithTimeout(e.base, def.Timeout)

@@ -14,6 +14,11 @@ import (
 //	hist/<run-id>/<seq:8>           the run's history, seq from 1, contiguous (HistoryEvent)
 //	log/<run-id>/<index:4>/<attempt:4>  a step attempt's log                  (bytes)
 //	active/<run-id>                 present while the run is unfinished
+//	wait/<run-id>/<waiter-run-id>/<index:4>/<attempt:4>
+//	                                a step attempt waiting for the run to end
+//	notice/<waiter-run-id>/<run-id> the outcome of a run a step waited for,
+//	                                written in the transaction that ends the run (noticeRecord)
+//	runsrc/<run-id>                 the source of a script= child (definitionRecord)
 //
 // Run ids have a fixed length, so run/<id> prefixes never overlap.
 const (
@@ -25,6 +30,9 @@ const (
 	prefixHist    = "hist/"
 	prefixLog     = "log/"
 	prefixActive  = "active/"
+	prefixWait    = "wait/"
+	prefixNotice  = "notice/"
+	prefixRunSrc  = "runsrc/"
 )
 
 func defKey(name string, version int) []byte {
@@ -74,3 +82,27 @@ func decodeLogKey(runID string, key []byte) (index, attempt int, ok bool) {
 	}
 	return int(binary.BigEndian.Uint32(rest[:4])), int(binary.BigEndian.Uint32(rest[4:])), true
 }
+
+func waitPrefix(runID string) []byte { return []byte(prefixWait + runID + "/") }
+
+func waitKey(runID, waiterRunID string, index, attempt int) []byte {
+	k := append(waitPrefix(runID), waiterRunID+"/"...)
+	k = binary.BigEndian.AppendUint32(k, uint32(index))
+	return binary.BigEndian.AppendUint32(k, uint32(attempt))
+}
+
+// decodeWaitKey returns the waiting run, step index and attempt.
+func decodeWaitKey(runID string, key []byte) (waiter string, index, attempt int, ok bool) {
+	rest := key[len(waitPrefix(runID)):]
+	if len(rest) < 9 || rest[len(rest)-9] != '/' {
+		return "", 0, 0, false
+	}
+	n := len(rest)
+	return string(rest[:n-9]), int(binary.BigEndian.Uint32(rest[n-8 : n-4])), int(binary.BigEndian.Uint32(rest[n-4:])), true
+}
+
+func noticeKey(waiterRunID, runID string) []byte {
+	return []byte(prefixNotice + waiterRunID + "/" + runID)
+}
+
+func runSrcKey(runID string) []byte { return []byte(prefixRunSrc + runID) }

@@ -222,3 +222,33 @@ func (e *Engine) Wait(ctx context.Context, idOrPrefix string) (*RunRecord, error
 	}
 	return rec, nil
 }
+
+// WaitTree waits for a run and then for every run of its tree that this
+// engine is running, detached children included, and returns the run's
+// record.
+func (e *Engine) WaitTree(ctx context.Context, idOrPrefix string) (*RunRecord, error) {
+	rec, err := e.Wait(ctx, idOrPrefix)
+	if err != nil {
+		return rec, err
+	}
+	for {
+		var open []*activeRun
+		e.mu.Lock()
+		for _, ar := range e.active {
+			if ar.rec.RootRunID == rec.RootRunID {
+				open = append(open, ar)
+			}
+		}
+		e.mu.Unlock()
+		if len(open) == 0 {
+			return rec, nil
+		}
+		for _, ar := range open {
+			select {
+			case <-ar.done:
+			case <-ctx.Done():
+				return rec, ctx.Err()
+			}
+		}
+	}
+}

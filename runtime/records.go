@@ -27,6 +27,15 @@ type RunRecord struct {
 	EndedAt        *time.Time     `json:"ended_at"`
 	Steps          []StepRecord   `json:"steps,omitempty"`
 
+	// Detached is set on a child its parent does not wait for.
+	Detached bool `json:"detached"`
+	// MaxDepth is the nesting limit of the tree, the root's max_depth.
+	MaxDepth int `json:"max_depth"`
+	// Lineage names the workflows from the root down to this run.
+	Lineage []string `json:"lineage"`
+	// Children counts the child runs this run has spawned.
+	Children int `json:"children"`
+
 	// engine bookkeeping, kept in the store and shown for diagnosis
 	Hash            string `json:"hash"`
 	Workspace       string `json:"workspace"`
@@ -47,6 +56,10 @@ type StepRecord struct {
 	StartedAt   *time.Time      `json:"started_at"`
 	EndedAt     *time.Time      `json:"ended_at"`
 	RetriesUsed int             `json:"retries_used,omitempty"`
+	// the definition a sub_workflow step's current child runs
+	ChildWorkflow string `json:"child_workflow,omitempty"`
+	ChildVersion  int    `json:"child_version,omitempty"`
+	ChildHash     string `json:"child_hash,omitempty"`
 	RetryAt     *time.Time      `json:"retry_at,omitempty"`
 }
 
@@ -59,7 +72,18 @@ type HistoryEvent struct {
 	Attempt int       `json:"attempt,omitempty"`
 	Status  string    `json:"status,omitempty"`
 	Error   string    `json:"error,omitempty"`
+	Child   string    `json:"child_run_id,omitempty"`
 	Detail  string    `json:"detail,omitempty"`
+}
+
+// noticeRecord tells a waiting step how the run it waited for ended.
+type noticeRecord struct {
+	Step    string         `json:"step"`
+	Index   int            `json:"index"`
+	Attempt int            `json:"attempt"`
+	Status  core.RunStatus `json:"status"`
+	Output  any            `json:"output"`
+	Error   string         `json:"error"`
 }
 
 // definitionRecord is a registered workflow version.

@@ -42,6 +42,10 @@ func (e *Engine) Resume(ctx context.Context) ([]string, error) {
 		}
 		resumed = append(resumed, id)
 	}
+	// the ends of runs that happened while their waiters were not running
+	if err := e.pendingNotices(ctx); err != nil {
+		return resumed, err
+	}
 	return resumed, nil
 }
 
@@ -50,9 +54,9 @@ func (e *Engine) resumeRun(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	def, err := e.definition(ctx, rec.Workflow, rec.Version)
+	def, err := e.runSource(ctx, rec)
 	if err != nil {
-		return fmt.Errorf("cannot find its definition %s version %d: %w", rec.Workflow, rec.Version, err)
+		return err
 	}
 	prog, err := e.program(ctx, def)
 	if err != nil {
@@ -82,7 +86,7 @@ func (e *Engine) resumeRun(ctx context.Context, id string) error {
 		Error: fromOptString(rec.Error), CancelRequested: rec.CancelRequested, TimedOut: rec.TimedOut,
 		StartedAt: fromOptTime(rec.StartedAt), EndedAt: fromOptTime(rec.EndedAt),
 	}
-	ar := &activeRun{rec: *rec, prog: prog, seq: lastSeq}
+	ar := &activeRun{rec: *rec, prog: prog, seq: lastSeq, lookup: e.opts.LookupSecret}
 	ar.rec.Steps = nil
 	ar.init(secrets)
 	for i, s := range rec.Steps {
@@ -96,6 +100,9 @@ func (e *Engine) resumeRun(ctx context.Context, id string) error {
 		})
 		if s.Inputs != nil {
 			ar.inputs[i] = s.Inputs
+		}
+		if s.ChildWorkflow != "" {
+			ar.children[i] = childInfo{workflow: s.ChildWorkflow, version: s.ChildVersion, hash: s.ChildHash}
 		}
 	}
 	ar.m = core.New(w, run)
@@ -127,4 +134,29 @@ func (e *Engine) armRunTimeout(ar *activeRun) {
 	e.afterFunc(started.Add(timeout).Sub(e.now()), func() {
 		e.apply(ar, core.TimedOut{At: e.now()})
 	})
+}
+
+// runSource is the source a run was made from: its definition, or the
+// snapshot stored with a script= child.
+func (e *Engine) runSource(ctx context.Context, rec *RunRecord) (*definitionRecord, error) {
+	var snap *definitionRecord
+	err := e.st.View(ctx, func(tx store.Tx) error {
+		data, err := tx.Get(runSrcKey(rec.ID))
+		if err != nil {
+			return err
+		}
+		snap = &definitionRecord{}
+		return json.Unmarshal(data, snap)
+	})
+	if err == nil {
+		return snap, nil
+	}
+	if err != store.ErrNotFound {
+		return nil, err
+	}
+	def, err := e.definition(ctx, rec.Workflow, rec.Version)
+	if err != nil {
+		return nil, fmt.Errorf("cannot find its definition %s version %d: %w", rec.Workflow, rec.Version, err)
+	}
+	return def, nil
 }

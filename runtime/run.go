@@ -29,6 +29,18 @@ type activeRun struct {
 	attempts map[int]*attemptState
 	done     chan struct{}
 	broken   error
+
+	// lookup finds secrets for this run and the children it spawns.
+	lookup func(name string) (string, bool)
+	// children holds what each sub_workflow step's current child runs.
+	children map[int]childInfo
+}
+
+// childInfo is the definition a sub_workflow step's child runs.
+type childInfo struct {
+	workflow string
+	version  int
+	hash     string
 }
 
 type attemptState struct {
@@ -86,6 +98,12 @@ func (e *Engine) Start(ctx context.Context, prog *lang.Program, opts StartOption
 	if err != nil {
 		return "", err
 	}
+	// the workspace workflows it uses become definitions its children run
+	for _, child := range prog.Workspace.Reachable(ctx, prog) {
+		if _, err := e.Register(ctx, child); err != nil {
+			return "", fmt.Errorf("registering %s: %w", child.Workflow.Name, err)
+		}
+	}
 	now := e.now()
 	id := e.newID()
 	ar := &activeRun{
@@ -93,8 +111,10 @@ func (e *Engine) Start(ctx context.Context, prog *lang.Program, opts StartOption
 			ID: id, Workflow: w.Name, Version: version, Status: core.RunPending,
 			Params: params, RootRunID: id, Depth: 1, Priority: opts.Priority,
 			CreatedAt: now, Hash: prog.Hash, Workspace: opts.Workspace,
+			MaxDepth: w.EffectiveMaxDepth(), Lineage: []string{w.Name},
 		},
-		prog: prog,
+		prog:   prog,
+		lookup: lookup,
 	}
 	ar.init(secrets)
 	ar.m = core.New(w, &core.Run{ID: id, Status: core.RunPending, Params: params})
@@ -124,6 +144,7 @@ func (ar *activeRun) init(secrets map[string]string) {
 	ar.inputs = map[int]any{}
 	ar.logs = map[int][]byte{}
 	ar.attempts = map[int]*attemptState{}
+	ar.children = map[int]childInfo{}
 	ar.done = make(chan struct{})
 }
 
@@ -198,6 +219,15 @@ func lookupSecrets(w *dag.Workflow, lookup func(string) (string, bool), strict b
 // lock, the changes are queued for commit in order, and once committed
 // the actions are carried out.
 func (e *Engine) apply(ar *activeRun, ev core.Event) {
+	e.applyWith(ar, ev, nil, nil)
+}
+
+
+// applyWith is apply with extra writes that must land in the same
+// transaction (a child's creation with its parent's ChildSpawned, the
+// removal of a notice with the step it ends), and a function run after
+// the commit, before the actions.
+func (e *Engine) applyWith(ar *activeRun, ev core.Event, extra func(tx store.Tx) error, committed func()) {
 	ar.mu.Lock()
 	if ar.broken != nil {
 		ar.mu.Unlock()
@@ -206,6 +236,12 @@ func (e *Engine) apply(ar *activeRun, ev core.Event) {
 	res := ar.m.Apply(ev)
 	if len(res.Changed) == 0 && !res.RunChanged && len(res.History) == 0 && len(res.Actions) == 0 {
 		ar.mu.Unlock()
+		if c, ok := ev.(core.ChildEnded); ok && extra != nil {
+			// a notice for an attempt that is no longer current: drop it
+			if err := e.c.write(extra); err != nil {
+				e.log.Warn("cannot remove a stale notice", "run", ar.rec.ID, "child", c.ChildRunID, "error", err)
+			}
+		}
 		return
 	}
 	for _, a := range res.Actions {
@@ -220,6 +256,15 @@ func (e *Engine) apply(ar *activeRun, ev core.Event) {
 		e.log.Error("cannot encode a transition", "run", ar.rec.ID, "error", err)
 		return
 	}
+	if extra != nil {
+		base := writes
+		writes = func(tx store.Tx) error {
+			if err := base(tx); err != nil {
+				return err
+			}
+			return extra(tx)
+		}
+	}
 	done := e.c.submit(writes)
 	rec := ar.rec
 	ar.mu.Unlock()
@@ -231,6 +276,14 @@ func (e *Engine) apply(ar *activeRun, ev core.Event) {
 		ar.broken = err
 		ar.mu.Unlock()
 		return
+	}
+	if committed != nil {
+		committed()
+	}
+	if e.log.IsDebug() {
+		for _, h := range history {
+			e.log.Debug("transition", "run", rec.ID, "workflow", rec.Workflow, "event", h.Type, "step", h.Step, "attempt", h.Attempt, "status", h.Status)
+		}
 	}
 	if obs := e.opts.Observer; obs != nil {
 		for _, h := range history {
@@ -305,7 +358,7 @@ func (ar *activeRun) encode(res core.Result) (func(store.Tx) error, []HistoryEve
 	history := make([]HistoryEvent, 0, len(res.History))
 	for _, r := range res.History {
 		ar.seq++
-		h := HistoryEvent{Seq: ar.seq, Type: r.Type, Time: r.At.UTC(), Step: r.Step, Attempt: r.Attempt, Status: r.Status, Error: builtins.MaskString(r.Error, ar.masks)}
+		h := HistoryEvent{Seq: ar.seq, Type: r.Type, Time: r.At.UTC(), Step: r.Step, Attempt: r.Attempt, Status: r.Status, Error: builtins.MaskString(r.Error, ar.masks), Child: r.Child}
 		val, err := json.Marshal(&h)
 		if err != nil {
 			return nil, nil, err
@@ -314,6 +367,20 @@ func (ar *activeRun) encode(res core.Result) (func(store.Tx) error, []HistoryEve
 		ws = append(ws, write{key: histKey(id, h.Seq), val: val})
 	}
 	ended := ar.rec.Status.Terminal()
+	var notice []byte
+	if ended {
+		n := noticeRecord{Status: ar.rec.Status, Output: ar.rec.Output, Error: fromOptString(ar.rec.Error)}
+		if n.Status != core.RunSucceeded {
+			n.Error = fmt.Sprintf("child run %s (%s) %s", id, ar.rec.Workflow, n.Status)
+			if ar.rec.Error != nil {
+				n.Error += ": " + *ar.rec.Error
+			}
+		}
+		var err error
+		if notice, err = json.Marshal(&n); err != nil {
+			return nil, nil, err
+		}
+	}
 	return func(tx store.Tx) error {
 		for _, w := range ws {
 			if w.check != nil {
@@ -332,10 +399,54 @@ func (ar *activeRun) encode(res core.Result) (func(store.Tx) error, []HistoryEve
 			}
 		}
 		if ended {
-			return tx.Delete(activeKey(id))
+			if err := tx.Delete(activeKey(id)); err != nil {
+				return err
+			}
+			return notifyWaiters(tx, id, notice)
 		}
 		return nil
 	}, history, nil
+}
+
+// notifyWaiters writes, in the transaction that ends a run, a notice for
+// every step attempt waiting for it, and removes their wait keys: a run
+// that ends while its parent's process is down is never lost.
+func notifyWaiters(tx store.Tx, id string, notice []byte) error {
+	type waiter struct {
+		key     []byte
+		run     string
+		index   int
+		attempt int
+	}
+	var ws []waiter
+	err := tx.Scan(waitPrefix(id), store.ScanOptions{KeysOnly: true}, func(k, _ []byte) error {
+		run, index, attempt, ok := decodeWaitKey(id, k)
+		if ok {
+			ws = append(ws, waiter{key: append([]byte(nil), k...), run: run, index: index, attempt: attempt})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, w := range ws {
+		var n noticeRecord
+		if err := json.Unmarshal(notice, &n); err != nil {
+			return err
+		}
+		n.Index, n.Attempt = w.index, w.attempt
+		val, err := json.Marshal(&n)
+		if err != nil {
+			return err
+		}
+		if err := tx.Set(noticeKey(w.run, id), val); err != nil {
+			return err
+		}
+		if err := tx.Delete(w.key); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // syncRun copies the machine's run state into the record.
@@ -363,6 +474,9 @@ func (ar *activeRun) stepRecord(i int) *StepRecord {
 		EndedAt:     optTime(st.EndedAt),
 		RetriesUsed: st.RetriesUsed,
 		RetryAt:     optTime(st.RetryAt),
+	}
+	if c, ok := ar.children[i]; ok {
+		rec.ChildWorkflow, rec.ChildVersion, rec.ChildHash = c.workflow, c.version, c.hash
 	}
 	if in, ok := ar.inputs[i]; ok && st.Attempt > 0 {
 		rec.Inputs = builtins.MaskValue(maskSecretRefs(in), ar.masks)
@@ -408,9 +522,13 @@ func (e *Engine) perform(ar *activeRun, actions []core.Action) {
 		case core.StopStep:
 			ar.stop(ar.prog.Workflow.StepIndex(a.Step), a.Attempt)
 		case core.ReattachChild:
-			// sub-workflows are not run by this engine yet (see the README)
-			step, attempt := a.Step, a.Attempt
-			go e.apply(ar, core.StepEnded{Step: step, Attempt: attempt, Error: "sub_workflow steps cannot run yet in this version of flowscript", At: e.now()})
+			if a.ChildRunID == "" {
+				// the spawn never committed: spawn now (the child id is
+				// derived from the attempt, so it cannot start twice)
+				e.q.push(&job{run: ar, index: ar.prog.Workflow.StepIndex(a.Step), attempt: a.Attempt, priority: ar.stepPriority(a.Step)})
+			}
+			// otherwise the child is resumed on its own, and its notice
+			// reaches this step through the watch
 		case core.EndRun:
 			e.finish(ar)
 		}

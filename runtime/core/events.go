@@ -25,6 +25,29 @@ type RetryDue struct {
 	At      time.Time
 }
 
+// ChildSpawned reports that the child run of a sub_workflow step's
+// attempt was created. A detached child ends the step at once, with
+// {"child_run_id": ...} as its output.
+type ChildSpawned struct {
+	Step       string
+	Attempt    int
+	ChildRunID string
+	Detached   bool
+	At         time.Time
+}
+
+// ChildEnded reports that the child run of a blocking sub_workflow step
+// ended. Error is empty when the child succeeded.
+type ChildEnded struct {
+	Step       string
+	Attempt    int
+	ChildRunID string
+	Status     RunStatus
+	Output     any
+	Error      string
+	At         time.Time
+}
+
 // Cancel asks the run to stop: nothing starts any more, running steps are
 // stopped, pending ones end cancelled.
 type Cancel struct{ At time.Time }
@@ -35,12 +58,14 @@ type TimedOut struct{ At time.Time }
 // Resume continues a run after the process that ran it stopped.
 type Resume struct{ At time.Time }
 
-func (e Start) at() time.Time     { return e.At }
-func (e StepEnded) at() time.Time { return e.At }
-func (e RetryDue) at() time.Time  { return e.At }
-func (e Cancel) at() time.Time    { return e.At }
-func (e TimedOut) at() time.Time  { return e.At }
-func (e Resume) at() time.Time    { return e.At }
+func (e Start) at() time.Time        { return e.At }
+func (e StepEnded) at() time.Time    { return e.At }
+func (e RetryDue) at() time.Time     { return e.At }
+func (e Cancel) at() time.Time       { return e.At }
+func (e ChildSpawned) at() time.Time { return e.At }
+func (e ChildEnded) at() time.Time   { return e.At }
+func (e TimedOut) at() time.Time     { return e.At }
+func (e Resume) at() time.Time       { return e.At }
 
 // Action is something the engine must do after committing a Result.
 type Action interface{ isAction() }
@@ -84,7 +109,8 @@ func (EndRun) isAction()        {}
 
 // Record is one history event the engine writes with the changes.
 type Record struct {
-	Type    string // run_started, step_started, step_ended, retry_scheduled, cancel_requested, run_ended, run_resumed
+	Type    string // run_started, step_started, step_ended, retry_scheduled, child_spawned, child_ended, cancel_requested, run_ended, run_resumed
+	Child   string // the child run of child_spawned and child_ended
 	Step    string
 	Attempt int
 	Status  string

@@ -99,6 +99,10 @@ func (m *Machine) Apply(ev Event) Result {
 		m.stepEnded(r, ev)
 	case RetryDue:
 		m.retryDue(r, ev)
+	case ChildSpawned:
+		m.childSpawned(r, ev)
+	case ChildEnded:
+		m.childEnded(r, ev)
 	case Cancel:
 		m.cancel(r, false)
 	case TimedOut:
@@ -154,6 +158,48 @@ func (m *Machine) stepEnded(r *result, ev StepEnded) {
 	}
 	r.record(Record{Type: "step_ended", Step: st.ID, Attempt: st.Attempt, Status: string(st.Status), Error: st.Error})
 	m.propagate(r, i)
+}
+
+func (m *Machine) childSpawned(r *result, ev ChildSpawned) {
+	i, ok := m.index[ev.Step]
+	if !ok {
+		return
+	}
+	st := m.Run.Steps[i]
+	if st.Status != StepRunning || st.Attempt != ev.Attempt || st.ChildRunID == ev.ChildRunID {
+		return
+	}
+	st.ChildRunID = ev.ChildRunID
+	r.change(i, st.ID)
+	r.record(Record{Type: "child_spawned", Step: st.ID, Attempt: st.Attempt, Child: ev.ChildRunID})
+	if ev.Detached {
+		m.stepEnded(r, StepEnded{Step: ev.Step, Attempt: ev.Attempt, Output: map[string]any{"child_run_id": ev.ChildRunID}, At: ev.At})
+	}
+}
+
+func (m *Machine) childEnded(r *result, ev ChildEnded) {
+	i, ok := m.index[ev.Step]
+	if !ok {
+		return
+	}
+	st := m.Run.Steps[i]
+	if st.Status != StepRunning || st.Attempt != ev.Attempt {
+		return
+	}
+	r.record(Record{Type: "child_ended", Step: st.ID, Attempt: st.Attempt, Child: ev.ChildRunID, Status: string(ev.Status), Error: ev.Error})
+	if st.ChildRunID == "" {
+		st.ChildRunID = ev.ChildRunID
+		r.change(i, st.ID)
+	}
+	end := StepEnded{Step: ev.Step, Attempt: ev.Attempt, Output: ev.Output, At: ev.At}
+	if ev.Status != RunSucceeded {
+		end.Output = nil
+		end.Error = ev.Error
+		if end.Error == "" {
+			end.Error = fmt.Sprintf("child run %s %s", ev.ChildRunID, ev.Status)
+		}
+	}
+	m.stepEnded(r, end)
 }
 
 func (m *Machine) retryDue(r *result, ev RetryDue) {

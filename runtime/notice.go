@@ -1,0 +1,70 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+
+	"github.com/flowscript/flowscript/runtime/core"
+	"github.com/flowscript/flowscript/store"
+)
+
+// notices receives, through the store watch, the notices written in the
+// transactions that end runs, and hands each to the step that waits.
+func (e *Engine) notices(events []store.Event) error {
+	for _, ev := range events {
+		if ev.Deleted {
+			continue
+		}
+		e.deliverNotice(ev.Key, ev.Value)
+	}
+	return nil
+}
+
+// deliverNotice ends the waiting step with the outcome of the run it
+// waited for; the notice is removed in the same transaction. A notice for
+// a run this engine is not running waits in the store for its resume.
+func (e *Engine) deliverNotice(key, value []byte) {
+	rest := bytes.TrimPrefix(key, []byte(prefixNotice))
+	i := bytes.IndexByte(rest, '/')
+	if i < 0 {
+		return
+	}
+	waiterID, runID := string(rest[:i]), string(rest[i+1:])
+	var n noticeRecord
+	if err := json.Unmarshal(value, &n); err != nil {
+		e.log.Error("unreadable notice", "key", string(key), "error", err)
+		return
+	}
+	e.mu.Lock()
+	ar := e.active[waiterID]
+	e.mu.Unlock()
+	if ar == nil {
+		return
+	}
+	n.Output = normalizeJSONValue(n.Output)
+	k := append([]byte(nil), key...)
+	ev := core.ChildEnded{Step: ar.prog.Workflow.Steps[n.Index].ID, Attempt: n.Attempt, ChildRunID: runID, Status: n.Status, Output: n.Output, Error: n.Error, At: e.now()}
+	// applied off the watch's goroutine: a commit waits for the committer
+	go e.applyWith(ar, ev, func(tx store.Tx) error { return tx.Delete(k) }, nil)
+}
+
+// pendingNotices delivers the notices already in the store (written while
+// no engine ran the waiting run).
+func (e *Engine) pendingNotices(ctx context.Context) error {
+	type kv struct{ k, v []byte }
+	var found []kv
+	err := e.st.View(ctx, func(tx store.Tx) error {
+		return tx.Scan([]byte(prefixNotice), store.ScanOptions{}, func(k, v []byte) error {
+			found = append(found, kv{k, v})
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	for _, n := range found {
+		e.deliverNotice(n.k, n.v)
+	}
+	return nil
+}

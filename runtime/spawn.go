@@ -1,0 +1,244 @@
+package runtime
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/flowscript/flowscript/dag"
+	"github.com/flowscript/flowscript/lang"
+	"github.com/flowscript/flowscript/runtime/core"
+	"github.com/flowscript/flowscript/store"
+)
+
+// DefaultMaxChildren bounds the child runs one run may spawn in all.
+const DefaultMaxChildren = 10_000
+
+// childRunID derives a child's run id from its parent run, step and
+// attempt: a spawn repeated after a crash finds the child it already
+// made instead of starting a second one. The time part is the attempt's
+// start, so ids still sort by creation.
+func childRunID(parentID, stepID string, attempt int, started time.Time) string {
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00%d", parentID, stepID, attempt)))
+	var id ulid.ULID
+	_ = id.SetTime(ulid.Timestamp(started))
+	_ = id.SetEntropy(sum[:10])
+	return strings.ToLower(id.String())
+}
+
+// spawnChild starts the child run of a sub_workflow step's attempt. It
+// returns an error when the child cannot be started; the step then fails
+// with it. On success the step stays running (blocking) or has ended
+// (detached) through the ChildSpawned transition.
+func (e *Engine) spawnChild(ctx context.Context, ar *activeRun, index, attempt int) error {
+	def := ar.prog.Workflow.Steps[index]
+	ar.mu.Lock()
+	st := ar.m.Run.Steps[index]
+	started := st.StartedAt
+	inputs, _ := ar.inputs[index].(map[string]any)
+	script := ar.m.Resolve(def.Child.Script)
+	priority := ar.rec.Priority
+	if def.Priority != nil {
+		switch p := ar.m.Resolve(def.Priority).(type) {
+		case int64:
+			if p < 0 || p > 99 {
+				ar.mu.Unlock()
+				return fmt.Errorf("priority must be between 0 and 99, got %d", p)
+			}
+			priority = int(p)
+		default:
+			ar.mu.Unlock()
+			return fmt.Errorf("priority must resolve to an int from 0 to 99, got %s", dag.FormatValue(p))
+		}
+	}
+	parent := ar.rec
+	ar.mu.Unlock()
+
+	childID := childRunID(parent.ID, def.ID, attempt, started)
+	if exists, err := e.runExists(ctx, childID); err != nil {
+		return err
+	} else if exists {
+		// spawned before a crash: the ChildSpawned transition carried the
+		// child's creation, so the step already knows it
+		e.applyWith(ar, core.ChildSpawned{Step: def.ID, Attempt: attempt, ChildRunID: childID, Detached: def.Child.Detach, At: e.now()}, nil, nil)
+		return nil
+	}
+
+	prog, info, src, err := e.childProgram(ctx, ar, def, script)
+	if err != nil {
+		return err
+	}
+	w := prog.Workflow
+	lineage := append(append([]string{}, parent.Lineage...), w.Name)
+	for i, name := range parent.Lineage {
+		if name == w.Name {
+			return fmt.Errorf("workflow cycle: %s", strings.Join(lineage[i:], " -> "))
+		}
+	}
+	if len(lineage) > parent.MaxDepth {
+		return fmt.Errorf("sub-workflow nesting depth %d exceeds the limit of %d (chain: %s)", len(lineage), parent.MaxDepth, strings.Join(lineage, " -> "))
+	}
+	for _, s := range w.Steps {
+		if s.Kind == dag.KindTask && s.Handler != "" {
+			if _, ok := e.handler(s.Handler); !ok {
+				return fmt.Errorf("%s: step %q of %s uses the task handler %q, which this engine does not have", s.Pos, s.ID, w.Name, s.Handler)
+			}
+		}
+	}
+	params, err := mergeParams(w, inputs)
+	if err != nil {
+		return err
+	}
+	secrets, err := lookupSecrets(w, ar.lookup, true)
+	if err != nil {
+		return err
+	}
+
+	ar.mu.Lock()
+	if parent.Children >= e.maxChildren() || ar.rec.Children >= e.maxChildren() {
+		ar.mu.Unlock()
+		return fmt.Errorf("run %s already has %d child runs, the most one run may have; raise the limit or split the work", parent.ID, e.maxChildren())
+	}
+	ar.rec.Children++
+	ar.children[index] = info
+	ar.mu.Unlock()
+
+	child := &activeRun{
+		rec: RunRecord{
+			ID: childID, Workflow: w.Name, Version: info.version, Status: core.RunPending,
+			Params: params, ParentRunID: &parent.ID, ParentStepID: optString(def.ID),
+			RootRunID: parent.RootRunID, Depth: parent.Depth + 1, Priority: priority,
+			CreatedAt: e.now(), Hash: prog.Hash, Workspace: parent.Workspace,
+			Detached: def.Child.Detach, MaxDepth: parent.MaxDepth, Lineage: lineage,
+		},
+		prog:   prog,
+		lookup: ar.lookup,
+	}
+	child.init(secrets)
+	child.m = core.New(w, &core.Run{ID: childID, Status: core.RunPending, Params: params})
+	create, err := child.creation()
+	if err != nil {
+		return err
+	}
+	var srcVal []byte
+	if src != nil {
+		if srcVal, err = json.Marshal(src); err != nil {
+			return err
+		}
+	}
+	extra := func(tx store.Tx) error {
+		if err := create(tx); err != nil {
+			return err
+		}
+		if srcVal != nil {
+			if err := tx.Set(runSrcKey(childID), srcVal); err != nil {
+				return err
+			}
+		}
+		if !def.Child.Detach {
+			return tx.Set(waitKey(childID, parent.ID, index, attempt), nil)
+		}
+		return nil
+	}
+	committed := func() {
+		e.mu.Lock()
+		e.active[childID] = child
+		e.mu.Unlock()
+	}
+	e.applyWith(ar, core.ChildSpawned{Step: def.ID, Attempt: attempt, ChildRunID: childID, Detached: def.Child.Detach, At: e.now()}, extra, committed)
+	e.mu.Lock()
+	_, started2 := e.active[childID]
+	e.mu.Unlock()
+	if started2 {
+		e.apply(child, core.Start{At: e.now()})
+		e.armRunTimeout(child)
+	}
+	return nil
+}
+
+func (e *Engine) maxChildren() int {
+	if e.opts.MaxChildren > 0 {
+		return e.opts.MaxChildren
+	}
+	return DefaultMaxChildren
+}
+
+func (e *Engine) runExists(ctx context.Context, id string) (bool, error) {
+	var found bool
+	err := e.st.View(ctx, func(tx store.Tx) error {
+		_, err := tx.Get(runKey(id))
+		if err == nil {
+			found = true
+			return nil
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		return err
+	})
+	return found, err
+}
+
+// childProgram finds what a sub_workflow step runs: a registered
+// definition (the pinned version, else the latest), or a script= child
+// declared now from source, whose names resolve in the root's workspace.
+func (e *Engine) childProgram(ctx context.Context, ar *activeRun, def *dag.Step, script any) (*lang.Program, childInfo, *definitionRecord, error) {
+	c := def.Child
+	if c.Script != nil {
+		src, ok := script.(string)
+		if !ok {
+			return nil, childInfo{}, nil, fmt.Errorf("script= must resolve to Starlark source (a string), got %s", dag.FormatValue(script))
+		}
+		ws, err := e.rootWorkspace(ar.rec.Workspace)
+		if err != nil {
+			return nil, childInfo{}, nil, err
+		}
+		name := c.Name + ".star"
+		prog, err := ws.LoadSource(ctx, name, []byte(src))
+		if err != nil {
+			return nil, childInfo{}, nil, fmt.Errorf("the script child does not evaluate: %v", err)
+		}
+		if errs := ws.Check(ctx, prog); len(errs) > 0 {
+			return nil, childInfo{}, nil, fmt.Errorf("the script child is not valid: %v", errs)
+		}
+		if !prog.Workflow.Pos.IsSet() || prog.Workflow.Name == strings.TrimSuffix(name, ".star") {
+			prog.Workflow.Name = c.Name
+		}
+		snapshot := &definitionRecord{Name: prog.Workflow.Name, Hash: prog.Hash, Root: prog.Root, Files: prog.Files}
+		return prog, childInfo{workflow: prog.Workflow.Name, hash: prog.Hash}, snapshot, nil
+	}
+	rec, err := e.definition(ctx, c.Name, c.Version)
+	if errors.Is(err, store.ErrNotFound) {
+		if c.Version > 0 {
+			return nil, childInfo{}, nil, fmt.Errorf("%s version %d is not registered", c.Name, c.Version)
+		}
+		return nil, childInfo{}, nil, fmt.Errorf("unknown workflow %q: it is not registered (flowscript run registers the workspace workflows a file uses; flowscript register adds others)", c.Name)
+	}
+	if err != nil {
+		return nil, childInfo{}, nil, err
+	}
+	prog, err := e.program(ctx, rec)
+	if err != nil {
+		return nil, childInfo{}, nil, err
+	}
+	return prog, childInfo{workflow: rec.Name, version: rec.Version, hash: rec.Hash}, nil, nil
+}
+
+// rootWorkspace is the workspace on disk that names resolve in at run
+// time, with registered definitions behind it.
+func (e *Engine) rootWorkspace(dir string) (*lang.Workspace, error) {
+	if dir == "" {
+		return lang.NewWorkspaceFiles(nil, e.LangOptions()), nil
+	}
+	ws, err := lang.OpenWorkspace(dir, e.LangOptions())
+	if err != nil {
+		return nil, err
+	}
+	return ws, nil
+}
