@@ -57,10 +57,10 @@ type StepRecord struct {
 	EndedAt     *time.Time      `json:"ended_at"`
 	RetriesUsed int             `json:"retries_used,omitempty"`
 	// the definition a sub_workflow step's current child runs
-	ChildWorkflow string `json:"child_workflow,omitempty"`
-	ChildVersion  int    `json:"child_version,omitempty"`
-	ChildHash     string `json:"child_hash,omitempty"`
-	RetryAt     *time.Time      `json:"retry_at,omitempty"`
+	ChildWorkflow string     `json:"child_workflow,omitempty"`
+	ChildVersion  int        `json:"child_version,omitempty"`
+	ChildHash     string     `json:"child_hash,omitempty"`
+	RetryAt       *time.Time `json:"retry_at,omitempty"`
 }
 
 // HistoryEvent is one entry of a run's history.

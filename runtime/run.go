@@ -222,7 +222,6 @@ func (e *Engine) apply(ar *activeRun, ev core.Event) {
 	e.applyWith(ar, ev, nil, nil)
 }
 
-
 // applyWith is apply with extra writes that must land in the same
 // transaction (a child's creation with its parent's ChildSpawned, the
 // removal of a notice with the step it ends), and a function run after

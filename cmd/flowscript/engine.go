@@ -69,6 +69,7 @@ func openEngine(c *cli.Context, cfg engineConfig) (*flowscript.Engine, func(), e
 	case "", "durable":
 	case "fast":
 		opts.Durability = flowscript.Fast
+		fmt.Fprintln(c.App.ErrWriter, "flowscript: --durability fast: commits are not synced to disk; a machine crash may lose the last transitions")
 	default:
 		return nil, nil, usageErrorf("flowscript: --durability %q is not durable or fast", d)
 	}
