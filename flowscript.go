@@ -188,6 +188,12 @@ type RunOptions struct {
 	// LookupSecret, when set, finds this run's secrets (default: the
 	// engine's Secrets, then the environment).
 	LookupSecret func(name string) (string, bool)
+	// IdempotencyKey binds the run to a key; a second start with the same
+	// workflow and key follows IdempotencyStrategy: "return_existing"
+	// (the default) gives the bound run's id, "fail" refuses,
+	// "fail_on_running" refuses only while the bound run is unfinished.
+	IdempotencyKey      string
+	IdempotencyStrategy string
 }
 
 // Start creates a run of the program and starts it, without waiting.
@@ -200,7 +206,9 @@ func (e *Engine) Start(ctx context.Context, prog *Program, opts RunOptions) (str
 			dir = wd
 		}
 	}
-	return e.Engine.Start(ctx, prog, runtime.StartOptions{Params: opts.Params, Priority: opts.Priority, Workspace: dir, LookupSecret: opts.LookupSecret})
+	return e.Engine.Start(ctx, prog, runtime.StartOptions{Params: opts.Params, Priority: opts.Priority, Workspace: dir, LookupSecret: opts.LookupSecret,
+		IdempotencyKey: opts.IdempotencyKey, IdempotencyStrategy: opts.IdempotencyStrategy,
+	})
 }
 
 // Run starts a run and waits for it to end.

@@ -97,6 +97,8 @@ type Engine struct {
 	entropy *ulid.MonotonicEntropy
 
 	watch *store.Watcher // notices of runs that steps wait for
+	// idemMu serialises the spawns that bind idempotency keys.
+	idemMu sync.Mutex
 }
 
 // New starts an engine on a store. The caller keeps ownership of the store

@@ -19,6 +19,8 @@ import (
 //	notice/<waiter-run-id>/<run-id> the outcome of a run a step waited for,
 //	                                written in the transaction that ends the run (noticeRecord)
 //	runsrc/<run-id>                 the source of a script= child (definitionRecord)
+//	child/<run-id>/<child-run-id>   the children a run spawned, for tree
+//	idem/<workflow>\x00<key>        the run an idempotency key is bound to
 //
 // Run ids have a fixed length, so run/<id> prefixes never overlap.
 const (
@@ -33,6 +35,8 @@ const (
 	prefixWait    = "wait/"
 	prefixNotice  = "notice/"
 	prefixRunSrc  = "runsrc/"
+	prefixChild   = "child/"
+	prefixIdem    = "idem/"
 )
 
 func defKey(name string, version int) []byte {
@@ -106,3 +110,9 @@ func noticeKey(waiterRunID, runID string) []byte {
 }
 
 func runSrcKey(runID string) []byte { return []byte(prefixRunSrc + runID) }
+
+func childPrefix(runID string) []byte { return []byte(prefixChild + runID + "/") }
+
+func childKey(runID, childID string) []byte { return append(childPrefix(runID), childID...) }
+
+func idemKey(workflow, key string) []byte { return []byte(prefixIdem + workflow + "\x00" + key) }

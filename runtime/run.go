@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -60,6 +61,10 @@ type StartOptions struct {
 	// engine's lookup (a command forwarded from another terminal brings
 	// its own environment).
 	LookupSecret func(name string) (string, bool)
+	// IdempotencyKey binds the run to a key: a second start with the same
+	// workflow and key follows IdempotencyStrategy.
+	IdempotencyKey      string
+	IdempotencyStrategy string
 }
 
 // Start registers the program's workflow, creates a run of it and starts
@@ -74,6 +79,9 @@ func (e *Engine) Start(ctx context.Context, prog *lang.Program, opts StartOption
 	w := prog.Workflow
 	if opts.Priority < 0 || opts.Priority > 99 {
 		return "", inputErrorf("priority must be between 0 and 99, got %d", opts.Priority)
+	}
+	if err := validStrategy(opts.IdempotencyStrategy); err != nil {
+		return "", err
 	}
 	for _, s := range w.Steps {
 		if s.Kind == dag.KindTask && s.Handler != "" {
@@ -112,22 +120,43 @@ func (e *Engine) Start(ctx context.Context, prog *lang.Program, opts StartOption
 			Params: params, RootRunID: id, Depth: 1, Priority: opts.Priority,
 			CreatedAt: now, Hash: prog.Hash, Workspace: opts.Workspace,
 			MaxDepth: w.EffectiveMaxDepth(), Lineage: []string{w.Name},
+			IdempotencyKey: optString(opts.IdempotencyKey),
 		},
 		prog:   prog,
 		lookup: lookup,
 	}
 	ar.init(secrets)
 	ar.m = core.New(w, &core.Run{ID: id, Status: core.RunPending, Params: params})
-	first, err := ar.creation()
+	create, err := ar.creation()
 	if err != nil {
 		return "", err
 	}
-	if err := e.c.write(first); err != nil {
-		return "", fmt.Errorf("cannot create the run: %w", err)
-	}
+	// active before it exists in the store: whoever finds it there (a start
+	// with the same idempotency key) can wait for it
 	e.mu.Lock()
 	e.active[id] = ar
 	e.mu.Unlock()
+	err = e.c.write(func(tx store.Tx) error {
+		if err := bindKey(tx, w.Name, opts.IdempotencyKey, opts.IdempotencyStrategy, id); err != nil {
+			return err
+		}
+		return create(tx)
+	})
+	if err != nil {
+		e.mu.Lock()
+		delete(e.active, id)
+		e.mu.Unlock()
+	}
+	var existing *existingRun
+	if errors.As(err, &existing) {
+		return existing.id, nil
+	}
+	if err != nil {
+		if errors.Is(err, ErrInput) {
+			return "", err
+		}
+		return "", fmt.Errorf("cannot create the run: %w", err)
+	}
 	e.apply(ar, core.Start{At: e.now()})
 	e.armRunTimeout(ar)
 	return id, nil
@@ -357,7 +386,7 @@ func (ar *activeRun) encode(res core.Result) (func(store.Tx) error, []HistoryEve
 	history := make([]HistoryEvent, 0, len(res.History))
 	for _, r := range res.History {
 		ar.seq++
-		h := HistoryEvent{Seq: ar.seq, Type: r.Type, Time: r.At.UTC(), Step: r.Step, Attempt: r.Attempt, Status: r.Status, Error: builtins.MaskString(r.Error, ar.masks), Child: r.Child}
+		h := HistoryEvent{Seq: ar.seq, Type: r.Type, Time: r.At.UTC(), Step: r.Step, Attempt: r.Attempt, Status: r.Status, Error: builtins.MaskString(r.Error, ar.masks), Child: r.Child, Detail: r.Detail}
 		val, err := json.Marshal(&h)
 		if err != nil {
 			return nil, nil, err

@@ -95,6 +95,30 @@ func (e *Engine) spawnChild(ctx context.Context, ar *activeRun, index, attempt i
 	if err != nil {
 		return err
 	}
+	key, strategy, note := e.childIdempotency(ar, def)
+	if key != "" {
+		// held until the spawn commits: no other spawn in this engine can
+		// bind the key in between
+		e.idemMu.Lock()
+		defer e.idemMu.Unlock()
+		bound, running, err := e.boundRun(ctx, w.Name, key)
+		if err != nil {
+			return err
+		}
+		if bound != "" {
+			switch strategy {
+			case FailExisting:
+				return fmt.Errorf("idempotency key %q of %s is already bound to run %s", key, w.Name, bound)
+			case FailOnRunning:
+				if running {
+					return fmt.Errorf("idempotency key %q of %s is bound to run %s, which is still running", key, w.Name, bound)
+				}
+			default:
+				e.reuseChild(ar, def, index, attempt, bound)
+				return nil
+			}
+		}
+	}
 	secrets, err := lookupSecrets(w, ar.lookup, true)
 	if err != nil {
 		return err
@@ -116,6 +140,7 @@ func (e *Engine) spawnChild(ctx context.Context, ar *activeRun, index, attempt i
 			RootRunID: parent.RootRunID, Depth: parent.Depth + 1, Priority: priority,
 			CreatedAt: e.now(), Hash: prog.Hash, Workspace: parent.Workspace,
 			Detached: def.Child.Detach, MaxDepth: parent.MaxDepth, Lineage: lineage,
+			IdempotencyKey: optString(key),
 		},
 		prog:   prog,
 		lookup: ar.lookup,
@@ -141,6 +166,14 @@ func (e *Engine) spawnChild(ctx context.Context, ar *activeRun, index, attempt i
 				return err
 			}
 		}
+		if err := tx.Set(childKey(parent.ID, childID), nil); err != nil {
+			return err
+		}
+		if key != "" {
+			if err := tx.Set(idemKey(w.Name, key), []byte(childID)); err != nil {
+				return err
+			}
+		}
 		if !def.Child.Detach {
 			return tx.Set(waitKey(childID, parent.ID, index, attempt), nil)
 		}
@@ -151,7 +184,7 @@ func (e *Engine) spawnChild(ctx context.Context, ar *activeRun, index, attempt i
 		e.active[childID] = child
 		e.mu.Unlock()
 	}
-	e.applyWith(ar, core.ChildSpawned{Step: def.ID, Attempt: attempt, ChildRunID: childID, Detached: def.Child.Detach, At: e.now()}, extra, committed)
+	e.applyWith(ar, core.ChildSpawned{Step: def.ID, Attempt: attempt, ChildRunID: childID, Detached: def.Child.Detach, Detail: note, At: e.now()}, extra, committed)
 	e.mu.Lock()
 	_, started2 := e.active[childID]
 	e.mu.Unlock()
@@ -241,4 +274,88 @@ func (e *Engine) rootWorkspace(dir string) (*lang.Workspace, error) {
 		return nil, err
 	}
 	return ws, nil
+}
+
+// childIdempotency is the key and strategy of a spawn: the step's key, or
+// the parent's when the step names only a strategy. A strategy with no key
+// anywhere is ignored, and the history says so.
+func (e *Engine) childIdempotency(ar *activeRun, def *dag.Step) (key, strategy, note string) {
+	c := def.Child
+	strategy = c.IdempotencyStrategy
+	ar.mu.Lock()
+	if c.IdempotencyKey != nil {
+		if k, ok := ar.m.Resolve(c.IdempotencyKey).(string); ok {
+			key = k
+		}
+	}
+	ar.mu.Unlock()
+	if key == "" && strategy != "" {
+		key = fromOptString(ar.rec.IdempotencyKey)
+		if key == "" {
+			return "", "", fmt.Sprintf("idempotency_strategy %s ignored: neither the step nor its run has an idempotency key", strategy)
+		}
+	}
+	return key, strategy, ""
+}
+
+// boundRun reads the run an idempotency key is bound to, and whether it
+// is still unfinished.
+func (e *Engine) boundRun(ctx context.Context, workflow, key string) (string, bool, error) {
+	var bound string
+	var running bool
+	err := e.st.View(ctx, func(tx store.Tx) error {
+		v, err := tx.Get(idemKey(workflow, key))
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		bound = string(v)
+		_, err = tx.Get(activeKey(bound))
+		running = err == nil
+		if errors.Is(err, store.ErrNotFound) {
+			err = nil
+		}
+		return err
+	})
+	return bound, running, err
+}
+
+// reuseChild makes an existing run the child of a step (return_existing).
+// A blocking step waits for it: if it already ended, its outcome is
+// written as a notice at once; else the step becomes one of its waiters.
+// The run's record is read and rewritten in the same transaction, so an
+// end committed meanwhile makes the transaction conflict and start again.
+func (e *Engine) reuseChild(ar *activeRun, def *dag.Step, index, attempt int, existing string) {
+	parentID := ar.rec.ID
+	var extra func(tx store.Tx) error
+	if !def.Child.Detach {
+		extra = func(tx store.Tx) error {
+			data, err := tx.Get(runKey(existing))
+			if err != nil {
+				return err
+			}
+			var rec RunRecord
+			if err := json.Unmarshal(data, &rec); err != nil {
+				return err
+			}
+			if !rec.Status.Terminal() {
+				if err := tx.Set(runKey(existing), data); err != nil {
+					return err
+				}
+				return tx.Set(waitKey(existing, parentID, index, attempt), nil)
+			}
+			n := noticeRecord{Index: index, Attempt: attempt, Status: rec.Status, Output: rec.Output, Error: fromOptString(rec.Error)}
+			if n.Status != core.RunSucceeded {
+				n.Error = fmt.Sprintf("child run %s (%s) %s: %s", existing, rec.Workflow, rec.Status, n.Error)
+			}
+			val, err := json.Marshal(&n)
+			if err != nil {
+				return err
+			}
+			return tx.Set(noticeKey(parentID, existing), val)
+		}
+	}
+	e.applyWith(ar, core.ChildSpawned{Step: def.ID, Attempt: attempt, ChildRunID: existing, Detached: def.Child.Detach, Detail: "reused the run bound to the idempotency key", At: e.now()}, extra, nil)
 }

@@ -161,6 +161,9 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			historyCommand(),
 			logsCommand(),
 			serveCommand(),
+			registerCommand(),
+			defsCommand(),
+			treeCommand(),
 		},
 	}
 	for _, cmd := range app.Commands {

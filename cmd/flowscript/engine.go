@@ -196,7 +196,8 @@ func (p *progress) print(run *flowscript.RunRecord, ev flowscript.HistoryEvent) 
 	default:
 		return
 	}
-	fmt.Fprintf(p.w, "%s %s\n", ev.Time.Local().Format("15:04:05"), line)
+	// a child's lines are indented by its depth in the tree
+	fmt.Fprintf(p.w, "%s %s%s\n", ev.Time.Local().Format("15:04:05"), strings.Repeat("  ", max(run.Depth-1, 0)), line)
 }
 
 func firstLine(s string) string {

@@ -29,6 +29,8 @@ func runCommand() *cli.Command {
 			&cli.StringFlag{Name: "params-file", Usage: "read params from a JSON object in `FILE`; --param overrides"},
 			&cli.IntFlag{Name: "priority", Usage: "run priority 0–99, higher first"},
 			&cli.BoolFlag{Name: "json", Usage: "print the run record as JSON on stdout"},
+			&cli.StringFlag{Name: "idempotency-key", Usage: "bind the run to `KEY`: another run of this workflow with the same key follows --idempotency-strategy"},
+			&cli.StringFlag{Name: "idempotency-strategy", Usage: "return_existing (default: wait for the bound run and report it) or fail (exit 2 naming it)"},
 		),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
@@ -45,6 +47,15 @@ func runCommand() *cli.Command {
 			}
 			if p := c.Int("priority"); p < 0 || p > 99 {
 				return usageErrorf("flowscript run: --priority must be between 0 and 99, got %d", p)
+			}
+			strategy := c.String("idempotency-strategy")
+			switch strategy {
+			case "", "return_existing", "fail", "fail_on_running":
+			default:
+				return usageErrorf("flowscript run: --idempotency-strategy %q is not return_existing or fail", strategy)
+			}
+			if strategy != "" && c.String("idempotency-key") == "" {
+				return usageErrorf("flowscript run: --idempotency-strategy needs --idempotency-key")
 			}
 			file := c.Args().First()
 			if _, err := os.Stat(env.path(file)); err != nil {
@@ -69,12 +80,16 @@ func runCommand() *cli.Command {
 				}
 				return env.lookupEnv(name)
 			}
-			id, err := eng.Start(ctx, p, flowscript.RunOptions{Params: params, Priority: c.Int("priority"), LookupSecret: lookup})
+			id, err := eng.Start(ctx, p, flowscript.RunOptions{
+				Params: params, Priority: c.Int("priority"), LookupSecret: lookup,
+				IdempotencyKey: c.String("idempotency-key"), IdempotencyStrategy: strategy,
+			})
 			if err != nil {
 				return engineError(c.App.ErrWriter, err)
 			}
 			prog.follow(id)
-			rec, err := eng.Wait(ctx, id)
+			// detached descendants too: run returns when the whole tree is done
+			rec, err := eng.WaitTree(ctx, id)
 			if ctx.Err() != nil {
 				if env.shared == nil {
 					release()

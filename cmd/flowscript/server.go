@@ -105,13 +105,16 @@ func (s *server) accept() {
 	}
 }
 
+// close stops accepting commands and waits for the forwarded commands
+// still running: a run sent here by another terminal is finished, not
+// dropped. Commands that arrive later open the database themselves.
 func (s *server) close() {
 	s.ln.Close()
 	os.Remove(s.path)
 	if s.addrFile != "" {
 		os.Remove(s.addrFile)
 	}
-	// forwarded commands still running end when the engine closes
+	s.wg.Wait()
 }
 
 func (s *server) handle(conn net.Conn) {

@@ -33,6 +33,7 @@ type ChildSpawned struct {
 	Attempt    int
 	ChildRunID string
 	Detached   bool
+	Detail     string // noted in the history
 	At         time.Time
 }
 
@@ -111,6 +112,7 @@ func (EndRun) isAction()        {}
 type Record struct {
 	Type    string // run_started, step_started, step_ended, retry_scheduled, child_spawned, child_ended, cancel_requested, run_ended, run_resumed
 	Child   string // the child run of child_spawned and child_ended
+	Detail  string
 	Step    string
 	Attempt int
 	Status  string

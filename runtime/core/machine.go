@@ -171,7 +171,7 @@ func (m *Machine) childSpawned(r *result, ev ChildSpawned) {
 	}
 	st.ChildRunID = ev.ChildRunID
 	r.change(i, st.ID)
-	r.record(Record{Type: "child_spawned", Step: st.ID, Attempt: st.Attempt, Child: ev.ChildRunID})
+	r.record(Record{Type: "child_spawned", Step: st.ID, Attempt: st.Attempt, Child: ev.ChildRunID, Detail: ev.Detail})
 	if ev.Detached {
 		m.stepEnded(r, StepEnded{Step: ev.Step, Attempt: ev.Attempt, Output: map[string]any{"child_run_id": ev.ChildRunID}, At: ev.At})
 	}

@@ -30,6 +30,8 @@ type Store struct {
 	idle     *sync.Cond
 	inflight int
 	closing  bool
+	// lock is held from before Badger opens until after it closes.
+	lock *dirLock
 	// closed is closed when Close begins, ending every Watch.
 	closed chan struct{}
 
@@ -68,14 +70,25 @@ func Open(dir string, opts Options) (*Store, error) {
 	if abs, err := filepath.Abs(dir); err == nil {
 		dir = abs
 	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
 	if err := checkTables(dir); err != nil {
+		lock.release()
 		if errors.Is(err, os.ErrPermission) {
 			return nil, fmt.Errorf("badgerstore: open database %s: %w", dir, err)
 		}
 		return nil, &store.CorruptError{Dir: dir, Err: err}
 	}
 	opts = opts.withDefaults()
-	return open(dir, badgerOptions(dir, false, opts), opts, opts.valueLogFileSize)
+	s, err := open(dir, badgerOptions(dir, false, opts), opts, opts.valueLogFileSize)
+	if err != nil {
+		lock.release()
+		return nil, err
+	}
+	s.lock = lock
+	return s, nil
 }
 
 // OpenInMemory opens an empty database that lives in memory only and is
@@ -255,7 +268,9 @@ func (s *Store) Close() error {
 		<-s.gcDone
 	}
 	s.hub.stop()
-	if err := s.db.Close(); err != nil {
+	err := s.db.Close()
+	s.lock.release()
+	if err != nil {
 		return fmt.Errorf("badgerstore: close: %w", err)
 	}
 	s.opts.Logger.Debug("database closed", "dir", s.dir)

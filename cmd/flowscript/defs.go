@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/flowscript/flowscript"
+	"github.com/flowscript/flowscript/dag"
+	"github.com/flowscript/flowscript/runtime"
+)
+
+func registerCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "register",
+		Usage:     "store workflow definitions so that other workflows can run them as children",
+		ArgsUsage: "FILE...",
+		Description: "Validates each FILE and stores its workflow, and every workspace workflow it\n" +
+			"uses, as a definition. Content equal to a stored version reuses it; new\n" +
+			"content gets the next version. The same name and explicit version with\n" +
+			"different content is refused (exit 2) and nothing is stored.",
+		Flags: append(scriptFlags(), jsonFlag),
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return usageErrorf("flowscript register: name at least one FILE (see flowscript register --help)")
+			}
+			env := envOf(c)
+			for _, f := range c.Args().Slice() {
+				if _, err := os.Stat(env.path(f)); err != nil {
+					return usageErrorf("flowscript: %v", unwrapPath(err))
+				}
+			}
+			eng, release, err := openEngine(c, engineConfig{})
+			if err != nil {
+				return err
+			}
+			defer release()
+			ctx := context.Background()
+			var progs []*flowscript.Program
+			for _, f := range c.Args().Slice() {
+				p, err := eng.LoadFile(ctx, f, flowscript.LoadOptions{Workspace: c.String("workspace"), BaseDir: env.cwd})
+				if err != nil {
+					return engineError(c.App.ErrWriter, err)
+				}
+				progs = append(progs, p)
+			}
+			var all []runtime.Registered
+			for _, p := range progs {
+				regs, err := eng.RegisterTree(ctx, p)
+				if err != nil {
+					return engineError(c.App.ErrWriter, err)
+				}
+				all = append(all, regs...)
+			}
+			if c.Bool("json") {
+				return writeJSON(c.App.Writer, all)
+			}
+			for _, r := range all {
+				state := "unchanged"
+				if r.New {
+					state = "new"
+				}
+				fmt.Fprintf(c.App.Writer, "%s version %d (%s)\n", r.Name, r.Version, state)
+			}
+			return nil
+		},
+	}
+}
+
+func defsCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "defs",
+		Usage: "list registered workflow definitions with their versions",
+		Flags: []cli.Flag{jsonFlag},
+		Action: func(c *cli.Context) error {
+			return withEngine(c, func(ctx context.Context, eng *flowscript.Engine) error {
+				defs, err := eng.Definitions(ctx)
+				if err != nil {
+					return err
+				}
+				if c.Bool("json") {
+					return writeJSON(c.App.Writer, defs)
+				}
+				if len(defs) == 0 {
+					fmt.Fprintln(c.App.ErrWriter, "no definitions: flowscript register FILE or flowscript run FILE stores them")
+					return nil
+				}
+				tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tVERSION\tREGISTERED\tPARAMS\tSECRETS")
+				for _, d := range defs {
+					names := make([]string, 0, len(d.Params))
+					for k := range d.Params {
+						names = append(names, k)
+					}
+					sort.Strings(names)
+					parts := make([]string, len(names))
+					for i, k := range names {
+						parts[i] = k + "=" + dag.FormatValue(d.Params[k])
+					}
+					fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", d.Name, d.Version, d.RegisteredAt, dash(strings.Join(parts, " ")), dash(strings.Join(d.Secrets, ",")))
+				}
+				return tw.Flush()
+			})
+		},
+	}
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func treeCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "tree",
+		Usage:     "show a run and every run below it, indented, with statuses",
+		ArgsUsage: "RUN",
+		Flags:     []cli.Flag{jsonFlag},
+		Action: func(c *cli.Context) error {
+			id, err := oneRunArg(c)
+			if err != nil {
+				return err
+			}
+			return withEngine(c, func(ctx context.Context, eng *flowscript.Engine) error {
+				root, err := eng.Tree(ctx, id)
+				if err != nil {
+					return err
+				}
+				if c.Bool("json") {
+					return writeJSON(c.App.Writer, root)
+				}
+				tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+				printTree(tw, root, "")
+				return tw.Flush()
+			})
+		},
+	}
+}
+
+func printTree(w *tabwriter.Writer, n *runtime.TreeNode, indent string) {
+	r := n.Run
+	via := ""
+	if r.ParentStepID != nil {
+		via = "via " + *r.ParentStepID
+		if r.Detached {
+			via += " (detached)"
+		}
+	}
+	var dur string
+	if r.StartedAt != nil {
+		end := time.Now()
+		if r.EndedAt != nil {
+			end = *r.EndedAt
+		}
+		dur = end.Sub(*r.StartedAt).Round(time.Millisecond).String()
+	}
+	fmt.Fprintf(w, "%s%s\t%s v%d\t%s\t%s\t%s\n", indent, r.ID, r.Workflow, r.Version, r.Status, dash(dur), via)
+	for _, c := range n.Children {
+		printTree(w, c, indent+"  ")
+	}
+}

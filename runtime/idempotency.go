@@ -1,0 +1,64 @@
+package runtime
+
+import (
+	"errors"
+
+	"github.com/flowscript/flowscript/store"
+)
+
+// Idempotency strategies.
+const (
+	// ReturnExisting reuses the run the key is bound to, whatever its
+	// status (the default when only a key is given).
+	ReturnExisting = "return_existing"
+	// FailExisting refuses to start, naming the run the key is bound to.
+	FailExisting = "fail"
+	// FailOnRunning refuses only while the bound run is unfinished, and
+	// otherwise starts a new run that takes the key.
+	FailOnRunning = "fail_on_running"
+)
+
+// existingRun is returned from inside a creation transaction when the
+// idempotency key is bound and the strategy reuses that run.
+type existingRun struct{ id string }
+
+func (e *existingRun) Error() string { return "run " + e.id + " has this idempotency key" }
+
+// bindKey checks an idempotency key inside the transaction that creates
+// run id, and binds it. Reading and writing the key serialises
+// concurrent starts with the same key: exactly one creates a run.
+func bindKey(tx store.Tx, workflow, key, strategy, id string) error {
+	if key == "" {
+		return nil
+	}
+	k := idemKey(workflow, key)
+	old, err := tx.Get(k)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return err
+	default:
+		bound := string(old)
+		switch strategy {
+		case FailExisting:
+			return inputErrorf("idempotency key %q of %s is already bound to run %s", key, workflow, bound)
+		case FailOnRunning:
+			if _, err := tx.Get(activeKey(bound)); err == nil {
+				return inputErrorf("idempotency key %q of %s is bound to run %s, which is still running", key, workflow, bound)
+			} else if !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		default:
+			return &existingRun{id: bound}
+		}
+	}
+	return tx.Set(k, []byte(id))
+}
+
+func validStrategy(s string) error {
+	switch s {
+	case "", ReturnExisting, FailExisting, FailOnRunning:
+		return nil
+	}
+	return inputErrorf("idempotency strategy %q is not one of %s, %s, %s", s, ReturnExisting, FailExisting, FailOnRunning)
+}
