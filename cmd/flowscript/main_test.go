@@ -1,0 +1,42 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// TestMain lets the test binary stand in for the flowscript command: the
+// scripts in testdata/script run "flowscript ..." (or "exec flowscript ...")
+// as a subprocess that calls Main, so every exit code and every byte on
+// stdout and stderr is the real CLI's.
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"flowscript": func() { os.Exit(Main(os.Args)) },
+	})
+}
+
+// TestScripts runs the end-to-end CLI scripts in testdata/script/*.txtar.
+// Each script starts in $WORK with its archive's files and a copy of the
+// repository's examples/ in $WORK/examples (unless it brings its own).
+// FLOWSCRIPT_UPDATE=1 rewrites the expected files that cmp compares with.
+func TestScripts(t *testing.T) {
+	examples, err := filepath.Abs("../../examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	testscript.Run(t, testscript.Params{
+		Dir:                "testdata/script",
+		UpdateScripts:      os.Getenv("FLOWSCRIPT_UPDATE") == "1",
+		RequireUniqueNames: true,
+		Setup: func(env *testscript.Env) error {
+			dst := filepath.Join(env.WorkDir, "examples")
+			if _, err := os.Stat(dst); err == nil {
+				return nil
+			}
+			return os.CopyFS(dst, os.DirFS(examples))
+		},
+	})
+}
