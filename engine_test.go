@@ -387,3 +387,10 @@ shell("c", "echo c >> ledger", after = [b])
 		t.Fatalf("unfinished after the end: %v", ids)
 	}
 }
+
+func writeFile(path, src string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(src), 0o644)
+}

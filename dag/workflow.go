@@ -157,6 +157,10 @@ func (w *Workflow) Step(id string) *Step {
 	return nil
 }
 
+// Freeze builds the step index, after which the workflow is only read:
+// call it before sharing the workflow between goroutines.
+func (w *Workflow) Freeze() { w.reindex() }
+
 // StepIndex returns the declaration index of a step, or -1.
 func (w *Workflow) StepIndex(id string) int {
 	if w.Step(id) == nil {

@@ -166,6 +166,7 @@ func (ws *Workspace) evaluate(ctx context.Context, rel string, src []byte) (*Pro
 	errs := append(ev.builder.Errors, dag.Validate(w)...)
 	errs.Sort()
 	prog.Errors = errs
+	w.Freeze()
 	return prog, nil
 }
 

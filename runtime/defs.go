@@ -26,6 +26,8 @@ func (e *Engine) Register(ctx context.Context, prog *lang.Program) (int, error) 
 	}
 	var version int
 	err := e.st.Update(ctx, func(tx store.Tx) error {
+		// the definition's own version lives in its stored record; the
+		// program may be cached for its content hash
 		if v, err := tx.Get(defHashKey(w.Name, prog.Hash)); err == nil {
 			version, _ = strconv.Atoi(string(v))
 			if w.Version == 0 || w.Version == version {
@@ -99,15 +101,31 @@ func (e *Engine) definition(ctx context.Context, name string, version int) (*def
 	return rec, nil
 }
 
-// program evaluates a stored definition's source snapshot.
+// program evaluates a stored definition's source snapshot. Programs are
+// immutable once evaluated, so the same content is evaluated once.
 func (e *Engine) program(ctx context.Context, def *definitionRecord) (*lang.Program, error) {
+	e.progMu.Lock()
+	prog, ok := e.programs[def.Hash]
+	e.progMu.Unlock()
+	if ok {
+		return prog, nil
+	}
 	ws := lang.NewWorkspaceFiles(def.Files, e.LangOptions())
 	prog, err := ws.Load(ctx, def.Root)
 	if err != nil {
 		return nil, fmt.Errorf("the stored source of %s version %d does not evaluate: %v", def.Name, def.Version, err)
 	}
+	e.progMu.Lock()
+	if len(e.programs) >= maxCachedPrograms {
+		clear(e.programs)
+	}
+	e.programs[def.Hash] = prog
+	e.progMu.Unlock()
 	return prog, nil
 }
+
+// maxCachedPrograms bounds the evaluated definitions kept in memory.
+const maxCachedPrograms = 256
 
 // registry lets lang find registered definitions.
 type registry struct{ e *Engine }

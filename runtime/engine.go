@@ -99,6 +99,9 @@ type Engine struct {
 	watch *store.Watcher // notices of runs that steps wait for
 	// idemMu serialises the spawns that bind idempotency keys.
 	idemMu sync.Mutex
+
+	progMu   sync.Mutex
+	programs map[string]*lang.Program // evaluated definitions by content hash
 }
 
 // New starts an engine on a store. The caller keeps ownership of the store
@@ -118,6 +121,7 @@ func New(st store.Store, opts Options) *Engine {
 		modules:  starlark.StringDict{},
 		active:   map[string]*activeRun{},
 		timers:   map[*time.Timer]struct{}{},
+		programs: map[string]*lang.Program{},
 		entropy:  ulid.Monotonic(rand.Reader, 0),
 	}
 	for i := 0; i < opts.Workers; i++ {

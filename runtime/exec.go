@@ -45,10 +45,7 @@ func (e *Engine) execute(j *job) {
 		return
 	}
 	if def.Kind == dag.KindSubWorkflow {
-		ar.mu.Unlock()
-		if err := e.spawnChild(e.base, ar, j.index, j.attempt); err != nil && e.base.Err() == nil {
-			e.apply(ar, core.StepEnded{Step: def.ID, Attempt: j.attempt, Error: err.Error(), At: e.now()})
-		}
+		ar.mu.Unlock() // spawned while deciding, never queued
 		return
 	}
 	ctx, cancel := context.WithCancel(e.base)

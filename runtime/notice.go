@@ -52,10 +52,19 @@ func (e *Engine) deliverNotice(key, value []byte) {
 // pendingNotices delivers the notices already in the store (written while
 // no engine ran the waiting run).
 func (e *Engine) pendingNotices(ctx context.Context) error {
+	return e.deliverStored(ctx, []byte(prefixNotice))
+}
+
+// noticesFor delivers the stored notices addressed to one run.
+func (e *Engine) noticesFor(runID string) error {
+	return e.deliverStored(e.base, []byte(prefixNotice+runID+"/"))
+}
+
+func (e *Engine) deliverStored(ctx context.Context, prefix []byte) error {
 	type kv struct{ k, v []byte }
 	var found []kv
 	err := e.st.View(ctx, func(tx store.Tx) error {
-		return tx.Scan([]byte(prefixNotice), store.ScanOptions{}, func(k, v []byte) error {
+		return tx.Scan(prefix, store.ScanOptions{}, func(k, v []byte) error {
 			found = append(found, kv{k, v})
 			return nil
 		})

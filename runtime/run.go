@@ -136,13 +136,28 @@ func (e *Engine) Start(ctx context.Context, prog *lang.Program, opts StartOption
 	e.mu.Lock()
 	e.active[id] = ar
 	e.mu.Unlock()
+	// the creation and the first transition (and the children it spawns)
+	// are one commit
+	ar.mu.Lock()
+	first := e.decideAll(ctx, ar, core.Start{At: e.now()})
+	ar.mu.Unlock()
+	if first == nil {
+		e.mu.Lock()
+		delete(e.active, id)
+		e.mu.Unlock()
+		return "", fmt.Errorf("the run could not start")
+	}
 	err = e.c.write(func(tx store.Tx) error {
 		if err := bindKey(tx, w.Name, opts.IdempotencyKey, opts.IdempotencyStrategy, id); err != nil {
 			return err
 		}
-		return create(tx)
+		if err := create(tx); err != nil {
+			return err
+		}
+		return first.writes(tx)
 	})
 	if err != nil {
+		first.abandon()
 		e.mu.Lock()
 		delete(e.active, id)
 		e.mu.Unlock()
@@ -157,7 +172,7 @@ func (e *Engine) Start(ctx context.Context, prog *lang.Program, opts StartOption
 		}
 		return "", fmt.Errorf("cannot create the run: %w", err)
 	}
-	e.apply(ar, core.Start{At: e.now()})
+	e.afterCommit(first)
 	e.armRunTimeout(ar)
 	return id, nil
 }
@@ -257,12 +272,8 @@ func (e *Engine) apply(ar *activeRun, ev core.Event) {
 // the commit, before the actions.
 func (e *Engine) applyWith(ar *activeRun, ev core.Event, extra func(tx store.Tx) error, committed func()) {
 	ar.mu.Lock()
-	if ar.broken != nil {
-		ar.mu.Unlock()
-		return
-	}
-	res := ar.m.Apply(ev)
-	if len(res.Changed) == 0 && !res.RunChanged && len(res.History) == 0 && len(res.Actions) == 0 {
+	p := e.decideAll(e.base, ar, ev)
+	if p == nil {
 		ar.mu.Unlock()
 		if c, ok := ev.(core.ChildEnded); ok && extra != nil {
 			// a notice for an attempt that is no longer current: drop it
@@ -272,6 +283,137 @@ func (e *Engine) applyWith(ar *activeRun, ev core.Event, extra func(tx store.Tx)
 		}
 		return
 	}
+	writes := p.writes
+	if extra != nil {
+		writes = func(tx store.Tx) error {
+			if err := p.writes(tx); err != nil {
+				return err
+			}
+			return extra(tx)
+		}
+	}
+	// queued under the run's lock: the run's commits keep the order of its
+	// decisions
+	done := e.c.submit(writes)
+	ar.mu.Unlock()
+	if err := <-done; err != nil {
+		p.abandon()
+		e.failCommit(ar, err)
+		return
+	}
+	if committed != nil {
+		committed()
+	}
+	e.afterCommit(p)
+}
+
+// decision is an event applied to a run's state, with the writes that
+// persist it, waiting for its commit.
+type decision struct {
+	ar      *activeRun
+	res     core.Result
+	history []HistoryEvent
+	rec     RunRecord
+	writes  func(tx store.Tx) error
+	// spawns are the children this decision creates, in the same commit
+	spawns []*spawnPlan
+}
+
+// decideAll decides an event and, for every sub_workflow step that it
+// starts, prepares the child's spawn and applies it to the run at once,
+// so that the step's start, the child's creation and the child's own
+// start (its children too, recursively) are one commit. The run's lock is
+// held.
+func (e *Engine) decideAll(ctx context.Context, ar *activeRun, ev core.Event) *decision {
+	d := ar.decideLocked(e, ev)
+	if d == nil {
+		return nil
+	}
+	e.spawnInline(ctx, ar, d)
+	return d
+}
+
+func (e *Engine) spawnInline(ctx context.Context, ar *activeRun, d *decision) {
+	for i := 0; i < len(d.res.Actions); i++ {
+		var index, attempt int
+		switch a := d.res.Actions[i].(type) {
+		case core.StartStep:
+			index = ar.prog.Workflow.StepIndex(a.Step)
+			if ar.prog.Workflow.Steps[index].Kind != dag.KindSubWorkflow {
+				continue
+			}
+			attempt = a.Attempt
+		case core.ReattachChild:
+			if a.ChildRunID != "" {
+				continue // the child runs on; its notice will come
+			}
+			// the spawn never committed: spawn now (the child id is
+			// derived from the attempt, so it cannot start twice)
+			index, attempt = ar.prog.Workflow.StepIndex(a.Step), a.Attempt
+		default:
+			continue
+		}
+		d.res.Actions[i] = nil // carried out here
+		step := ar.prog.Workflow.Steps[index].ID
+		plan, err := e.prepareSpawn(ctx, ar, index, attempt)
+		var ev core.Event
+		if err != nil {
+			ev = core.StepEnded{Step: step, Attempt: attempt, Error: err.Error(), At: e.now()}
+		} else {
+			ev = plan.event
+		}
+		next := ar.decideLocked(e, ev)
+		if next == nil {
+			if plan != nil {
+				plan.unlock()
+			}
+			continue
+		}
+		if plan != nil {
+			d.spawns = append(d.spawns, plan)
+			if plan.extra != nil {
+				d.writes = chainWrites(d.writes, plan.extra)
+			}
+		}
+		d.writes = chainWrites(d.writes, next.writes)
+		d.history = append(d.history, next.history...)
+		d.res.Actions = append(d.res.Actions, next.res.Actions...)
+		d.spawns = append(d.spawns, next.spawns...)
+		d.rec = ar.rec
+	}
+}
+
+func chainWrites(a, b func(tx store.Tx) error) func(tx store.Tx) error {
+	return func(tx store.Tx) error {
+		if err := a(tx); err != nil {
+			return err
+		}
+		return b(tx)
+	}
+}
+
+// abandon releases what the spawns of a decision that did not commit
+// hold.
+func (d *decision) abandon() {
+	for _, p := range d.spawns {
+		p.unlock()
+		if p.first != nil {
+			p.first.abandon()
+		}
+	}
+}
+
+// decideLocked applies an event to the run's state (its lock held) and
+// encodes the changes. It returns nil when the event changed nothing (or
+// the run is broken).
+func (ar *activeRun) decideLocked(e *Engine, ev core.Event) *decision {
+	if ar.broken != nil {
+		return nil
+	}
+	res := ar.m.Apply(ev)
+	if len(res.Changed) == 0 && !res.RunChanged && len(res.History) == 0 && len(res.Actions) == 0 {
+		return nil
+	}
 	for _, a := range res.Actions {
 		if s, ok := a.(core.StartStep); ok {
 			ar.prepareInputs(s.Step)
@@ -280,45 +422,61 @@ func (e *Engine) applyWith(ar *activeRun, ev core.Event, extra func(tx store.Tx)
 	writes, history, err := ar.encode(res)
 	if err != nil {
 		ar.broken = err
-		ar.mu.Unlock()
 		e.log.Error("cannot encode a transition", "run", ar.rec.ID, "error", err)
-		return
+		return nil
 	}
-	if extra != nil {
-		base := writes
-		writes = func(tx store.Tx) error {
-			if err := base(tx); err != nil {
-				return err
-			}
-			return extra(tx)
-		}
+	return &decision{ar: ar, res: res, history: history, rec: ar.rec, writes: writes}
+}
+
+func (e *Engine) failCommit(ar *activeRun, err error) {
+	if err != errEngineClosed {
+		e.log.Error("cannot commit a transition; the run stops here and can be resumed", "run", ar.rec.ID, "error", err)
 	}
-	done := e.c.submit(writes)
-	rec := ar.rec
+	ar.mu.Lock()
+	ar.broken = err
 	ar.mu.Unlock()
-	if err := <-done; err != nil {
-		if err != errEngineClosed {
-			e.log.Error("cannot commit a transition; the run stops here and can be resumed", "run", ar.rec.ID, "error", err)
+}
+
+// afterCommit tells observers and carries out the actions of a committed
+// decision.
+func (e *Engine) afterCommit(p *decision) {
+	// the children created in this commit become active before anything
+	// can look for them, and before the parent acts
+	for _, sp := range p.spawns {
+		if sp.child != nil {
+			e.mu.Lock()
+			e.active[sp.child.rec.ID] = sp.child
+			e.mu.Unlock()
 		}
-		ar.mu.Lock()
-		ar.broken = err
-		ar.mu.Unlock()
-		return
+		sp.unlock()
 	}
-	if committed != nil {
-		committed()
-	}
+	defer func() {
+		for _, sp := range p.spawns {
+			if sp.child != nil {
+				e.afterCommit(sp.first)
+				e.armRunTimeout(sp.child)
+			}
+		}
+		// notices for this run that the watch brought before it was
+		// active (a child that ended in the commit that made it)
+		if len(p.spawns) > 0 {
+			if err := e.noticesFor(p.ar.rec.ID); err != nil {
+				e.log.Error("cannot read notices", "run", p.ar.rec.ID, "error", err)
+			}
+		}
+	}()
+	rec := p.rec
 	if e.log.IsDebug() {
-		for _, h := range history {
+		for _, h := range p.history {
 			e.log.Debug("transition", "run", rec.ID, "workflow", rec.Workflow, "event", h.Type, "step", h.Step, "attempt", h.Attempt, "status", h.Status)
 		}
 	}
 	if obs := e.opts.Observer; obs != nil {
-		for _, h := range history {
+		for _, h := range p.history {
 			obs(&rec, h)
 		}
 	}
-	e.perform(ar, res.Actions)
+	e.perform(p.ar, p.res.Actions)
 }
 
 // prepareInputs resolves a starting step's inputs; secret references
@@ -540,6 +698,8 @@ func maskSecretRefs(v any) any {
 func (e *Engine) perform(ar *activeRun, actions []core.Action) {
 	for _, a := range actions {
 		switch a := a.(type) {
+		case nil:
+			// carried out while deciding (a spawn)
 		case core.StartStep:
 			e.q.push(&job{run: ar, index: ar.prog.Workflow.StepIndex(a.Step), attempt: a.Attempt, priority: ar.stepPriority(a.Step)})
 		case core.ArmTimer:
@@ -550,13 +710,9 @@ func (e *Engine) perform(ar *activeRun, actions []core.Action) {
 		case core.StopStep:
 			ar.stop(ar.prog.Workflow.StepIndex(a.Step), a.Attempt)
 		case core.ReattachChild:
-			if a.ChildRunID == "" {
-				// the spawn never committed: spawn now (the child id is
-				// derived from the attempt, so it cannot start twice)
-				e.q.push(&job{run: ar, index: ar.prog.Workflow.StepIndex(a.Step), attempt: a.Attempt, priority: ar.stepPriority(a.Step)})
-			}
-			// otherwise the child is resumed on its own, and its notice
-			// reaches this step through the watch
+			// a child that was spawned runs on by itself, and its notice
+			// reaches the step through the watch; an unspawned one was
+			// spawned while deciding
 		case core.EndRun:
 			e.finish(ar)
 		}

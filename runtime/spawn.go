@@ -32,106 +32,107 @@ func childRunID(parentID, stepID string, attempt int, started time.Time) string 
 	return strings.ToLower(id.String())
 }
 
-// spawnChild starts the child run of a sub_workflow step's attempt. It
-// returns an error when the child cannot be started; the step then fails
-// with it. On success the step stays running (blocking) or has ended
-// (detached) through the ChildSpawned transition.
-func (e *Engine) spawnChild(ctx context.Context, ar *activeRun, index, attempt int) error {
+// spawnPlan is a child spawn prepared under the parent's lock: the event
+// the parent applies (ChildSpawned), the writes that must land in the
+// same transaction (the child's creation and first transition), and what
+// to do once committed.
+type spawnPlan struct {
+	event core.Event
+	extra func(tx store.Tx) error
+	// child is the new run, and first its first decision (already part of
+	// extra); nil when an existing run is reused
+	child *activeRun
+	first *decision
+	// unlock releases what the preparation holds until the commit
+	unlock func()
+}
+
+// prepareSpawn prepares the child run of a sub_workflow step's attempt;
+// the parent's lock is held. An error fails the step with its message.
+func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt int) (*spawnPlan, error) {
 	def := ar.prog.Workflow.Steps[index]
-	ar.mu.Lock()
 	st := ar.m.Run.Steps[index]
-	started := st.StartedAt
-	inputs, _ := ar.inputs[index].(map[string]any)
-	script := ar.m.Resolve(def.Child.Script)
-	priority := ar.rec.Priority
-	if def.Priority != nil {
-		switch p := ar.m.Resolve(def.Priority).(type) {
-		case int64:
-			if p < 0 || p > 99 {
-				ar.mu.Unlock()
-				return fmt.Errorf("priority must be between 0 and 99, got %d", p)
-			}
-			priority = int(p)
-		default:
-			ar.mu.Unlock()
-			return fmt.Errorf("priority must resolve to an int from 0 to 99, got %s", dag.FormatValue(p))
-		}
-	}
 	parent := ar.rec
-	ar.mu.Unlock()
-
-	childID := childRunID(parent.ID, def.ID, attempt, started)
+	childID := childRunID(parent.ID, def.ID, attempt, st.StartedAt)
 	if exists, err := e.runExists(ctx, childID); err != nil {
-		return err
+		return nil, err
 	} else if exists {
-		// spawned before a crash: the ChildSpawned transition carried the
-		// child's creation, so the step already knows it
-		e.applyWith(ar, core.ChildSpawned{Step: def.ID, Attempt: attempt, ChildRunID: childID, Detached: def.Child.Detach, At: e.now()}, nil, nil)
-		return nil
+		// spawned before a crash (the parent's record lost nothing: the
+		// spawn and the parent's ChildSpawned are one commit, so this is
+		// a re-attach of a child whose notice is on its way)
+		return &spawnPlan{event: core.ChildSpawned{Step: def.ID, Attempt: attempt, ChildRunID: childID, Detached: def.Child.Detach, At: e.now()}}, nil
 	}
-
-	prog, info, src, err := e.childProgram(ctx, ar, def, script)
+	inputs, _ := ar.inputs[index].(map[string]any)
+	priority := parent.Priority
+	if def.Priority != nil {
+		p, ok := ar.m.Resolve(def.Priority).(int64)
+		if !ok || p < 0 || p > 99 {
+			return nil, fmt.Errorf("priority must resolve to an int from 0 to 99, got %s", dag.FormatValue(ar.m.Resolve(def.Priority)))
+		}
+		priority = int(p)
+	}
+	prog, info, src, err := e.childProgram(ctx, ar, def, ar.m.Resolve(def.Child.Script))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	w := prog.Workflow
 	lineage := append(append([]string{}, parent.Lineage...), w.Name)
 	for i, name := range parent.Lineage {
 		if name == w.Name {
-			return fmt.Errorf("workflow cycle: %s", strings.Join(lineage[i:], " -> "))
+			return nil, fmt.Errorf("workflow cycle: %s", strings.Join(lineage[i:], " -> "))
 		}
 	}
 	if len(lineage) > parent.MaxDepth {
-		return fmt.Errorf("sub-workflow nesting depth %d exceeds the limit of %d (chain: %s)", len(lineage), parent.MaxDepth, strings.Join(lineage, " -> "))
+		return nil, fmt.Errorf("sub-workflow nesting depth %d exceeds the limit of %d (chain: %s)", len(lineage), parent.MaxDepth, strings.Join(lineage, " -> "))
 	}
 	for _, s := range w.Steps {
 		if s.Kind == dag.KindTask && s.Handler != "" {
 			if _, ok := e.handler(s.Handler); !ok {
-				return fmt.Errorf("%s: step %q of %s uses the task handler %q, which this engine does not have", s.Pos, s.ID, w.Name, s.Handler)
+				return nil, fmt.Errorf("%s: step %q of %s uses the task handler %q, which this engine does not have", s.Pos, s.ID, w.Name, s.Handler)
 			}
 		}
 	}
 	params, err := mergeParams(w, inputs)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	key, strategy, note := e.childIdempotency(ar, def)
+	key, strategy, note := ar.childIdempotency(def)
+	plan := &spawnPlan{unlock: func() {}}
 	if key != "" {
 		// held until the spawn commits: no other spawn in this engine can
 		// bind the key in between
 		e.idemMu.Lock()
-		defer e.idemMu.Unlock()
+		plan.unlock = e.idemMu.Unlock
 		bound, running, err := e.boundRun(ctx, w.Name, key)
-		if err != nil {
-			return err
-		}
-		if bound != "" {
+		if err == nil && bound != "" {
 			switch strategy {
 			case FailExisting:
-				return fmt.Errorf("idempotency key %q of %s is already bound to run %s", key, w.Name, bound)
+				err = fmt.Errorf("idempotency key %q of %s is already bound to run %s", key, w.Name, bound)
 			case FailOnRunning:
 				if running {
-					return fmt.Errorf("idempotency key %q of %s is bound to run %s, which is still running", key, w.Name, bound)
+					err = fmt.Errorf("idempotency key %q of %s is bound to run %s, which is still running", key, w.Name, bound)
 				}
 			default:
-				e.reuseChild(ar, def, index, attempt, bound)
-				return nil
+				plan.event, plan.extra = e.reuseChild(ar, def, index, attempt, bound)
+				return plan, nil
 			}
+		}
+		if err != nil {
+			plan.unlock()
+			return nil, err
 		}
 	}
 	secrets, err := lookupSecrets(w, ar.lookup, true)
 	if err != nil {
-		return err
+		plan.unlock()
+		return nil, err
 	}
-
-	ar.mu.Lock()
-	if parent.Children >= e.maxChildren() || ar.rec.Children >= e.maxChildren() {
-		ar.mu.Unlock()
-		return fmt.Errorf("run %s already has %d child runs, the most one run may have; raise the limit or split the work", parent.ID, e.maxChildren())
+	if ar.rec.Children >= e.maxChildren() {
+		plan.unlock()
+		return nil, fmt.Errorf("run %s already has %d child runs, the most one run may have; raise the limit or split the work", parent.ID, e.maxChildren())
 	}
 	ar.rec.Children++
 	ar.children[index] = info
-	ar.mu.Unlock()
 
 	child := &activeRun{
 		rec: RunRecord{
@@ -149,16 +150,41 @@ func (e *Engine) spawnChild(ctx context.Context, ar *activeRun, index, attempt i
 	child.m = core.New(w, &core.Run{ID: childID, Status: core.RunPending, Params: params})
 	create, err := child.creation()
 	if err != nil {
-		return err
+		plan.unlock()
+		return nil, err
+	}
+	// the child starts in the spawn's transaction, and so do its own
+	// children: one commit creates the tree down to the first real work.
+	// Nobody else can see the child yet; taking its lock under the
+	// parent's is the only order these locks are ever taken in.
+	child.mu.Lock()
+	first := e.decideAll(ctx, child, core.Start{At: e.now()})
+	child.mu.Unlock()
+	if first == nil {
+		plan.unlock()
+		return nil, fmt.Errorf("the child run could not start")
 	}
 	var srcVal []byte
 	if src != nil {
 		if srcVal, err = json.Marshal(src); err != nil {
-			return err
+			plan.unlock()
+			return nil, err
 		}
 	}
-	extra := func(tx store.Tx) error {
+	plan.child, plan.first = child, first
+	plan.event = core.ChildSpawned{Step: def.ID, Attempt: attempt, ChildRunID: childID, Detached: def.Child.Detach, Detail: note, At: e.now()}
+	plan.extra = func(tx store.Tx) error {
 		if err := create(tx); err != nil {
+			return err
+		}
+		// the wait key goes first: a child that ends in this very
+		// commit finds its waiter and writes the notice
+		if !def.Child.Detach {
+			if err := tx.Set(waitKey(childID, parent.ID, index, attempt), nil); err != nil {
+				return err
+			}
+		}
+		if err := first.writes(tx); err != nil {
 			return err
 		}
 		if srcVal != nil {
@@ -170,29 +196,11 @@ func (e *Engine) spawnChild(ctx context.Context, ar *activeRun, index, attempt i
 			return err
 		}
 		if key != "" {
-			if err := tx.Set(idemKey(w.Name, key), []byte(childID)); err != nil {
-				return err
-			}
-		}
-		if !def.Child.Detach {
-			return tx.Set(waitKey(childID, parent.ID, index, attempt), nil)
+			return tx.Set(idemKey(w.Name, key), []byte(childID))
 		}
 		return nil
 	}
-	committed := func() {
-		e.mu.Lock()
-		e.active[childID] = child
-		e.mu.Unlock()
-	}
-	e.applyWith(ar, core.ChildSpawned{Step: def.ID, Attempt: attempt, ChildRunID: childID, Detached: def.Child.Detach, Detail: note, At: e.now()}, extra, committed)
-	e.mu.Lock()
-	_, started2 := e.active[childID]
-	e.mu.Unlock()
-	if started2 {
-		e.apply(child, core.Start{At: e.now()})
-		e.armRunTimeout(child)
-	}
-	return nil
+	return plan, nil
 }
 
 func (e *Engine) maxChildren() int {
@@ -279,16 +287,14 @@ func (e *Engine) rootWorkspace(dir string) (*lang.Workspace, error) {
 // childIdempotency is the key and strategy of a spawn: the step's key, or
 // the parent's when the step names only a strategy. A strategy with no key
 // anywhere is ignored, and the history says so.
-func (e *Engine) childIdempotency(ar *activeRun, def *dag.Step) (key, strategy, note string) {
+func (ar *activeRun) childIdempotency(def *dag.Step) (key, strategy, note string) {
 	c := def.Child
 	strategy = c.IdempotencyStrategy
-	ar.mu.Lock()
 	if c.IdempotencyKey != nil {
 		if k, ok := ar.m.Resolve(c.IdempotencyKey).(string); ok {
 			key = k
 		}
 	}
-	ar.mu.Unlock()
 	if key == "" && strategy != "" {
 		key = fromOptString(ar.rec.IdempotencyKey)
 		if key == "" {
@@ -327,7 +333,7 @@ func (e *Engine) boundRun(ctx context.Context, workflow, key string) (string, bo
 // written as a notice at once; else the step becomes one of its waiters.
 // The run's record is read and rewritten in the same transaction, so an
 // end committed meanwhile makes the transaction conflict and start again.
-func (e *Engine) reuseChild(ar *activeRun, def *dag.Step, index, attempt int, existing string) {
+func (e *Engine) reuseChild(ar *activeRun, def *dag.Step, index, attempt int, existing string) (core.Event, func(tx store.Tx) error) {
 	parentID := ar.rec.ID
 	var extra func(tx store.Tx) error
 	if !def.Child.Detach {
@@ -357,5 +363,5 @@ func (e *Engine) reuseChild(ar *activeRun, def *dag.Step, index, attempt int, ex
 			return tx.Set(noticeKey(parentID, existing), val)
 		}
 	}
-	e.applyWith(ar, core.ChildSpawned{Step: def.ID, Attempt: attempt, ChildRunID: existing, Detached: def.Child.Detach, Detail: "reused the run bound to the idempotency key", At: e.now()}, extra, nil)
+	return core.ChildSpawned{Step: def.ID, Attempt: attempt, ChildRunID: existing, Detached: def.Child.Detach, Detail: "reused the run bound to the idempotency key", At: e.now()}, extra
 }

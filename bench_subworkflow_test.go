@@ -1,0 +1,106 @@
+package flowscript_test
+
+import (
+	"context"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowscript/flowscript"
+)
+
+// percentile of sorted durations, in microseconds.
+func percentileMicros(sorted []time.Duration, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(float64(len(sorted)-1) * p)
+	return float64(sorted[i].Nanoseconds()) / 1e3
+}
+
+// BenchmarkW3ChildRoundTrip: a parent runs 200 children one after the
+// other, each with one no-op step; a round trip is the parent step's
+// time from start to end (spawn, the child's run, the notice back).
+// Durable mode, real Badger on disk.
+func BenchmarkW3ChildRoundTrip(b *testing.B) {
+	var src strings.Builder
+	src.WriteString("prev = None\nfor i in range(200):\n    prev = sub_workflow(\"leaf\", id = \"c%d\" % i, after = [prev] if prev else [])\n")
+	ws := writeWorkspaceB(b, map[string]string{
+		"parent.star": src.String(),
+		"leaf.star":   "task(\"noop\", lambda ctx: None)\n",
+	})
+	eng, err := flowscript.Open(b.TempDir(), flowscript.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer eng.Close()
+	ctx := context.Background()
+	prog, err := eng.LoadFile(ctx, filepath.Join(ws, "parent.star"), flowscript.LoadOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var trips []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		rec, err := eng.Run(ctx, prog, flowscript.RunOptions{})
+		if err != nil || rec.Status != "succeeded" {
+			b.Fatalf("run: %v %v", err, rec)
+		}
+		for _, s := range rec.Steps {
+			trips = append(trips, s.EndedAt.Sub(*s.StartedAt))
+		}
+	}
+	b.StopTimer()
+	sort.Slice(trips, func(i, j int) bool { return trips[i] < trips[j] })
+	b.ReportMetric(percentileMicros(trips, 0.5), "median-µs/child")
+	b.ReportMetric(percentileMicros(trips, 0.99), "p99-µs/child")
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*200), "µs/child-overall")
+}
+
+// BenchmarkW4Depth3: a root runs a child that runs a grandchild with one
+// no-op step; the figure is the time from Start until the root ended.
+func BenchmarkW4Depth3(b *testing.B) {
+	ws := writeWorkspaceB(b, map[string]string{
+		"root.star": "sub_workflow(\"mid\")\n",
+		"mid.star":  "sub_workflow(\"leaf\")\n",
+		"leaf.star": "task(\"noop\", lambda ctx: None)\n",
+	})
+	eng, err := flowscript.Open(b.TempDir(), flowscript.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer eng.Close()
+	ctx := context.Background()
+	prog, err := eng.LoadFile(ctx, filepath.Join(ws, "root.star"), flowscript.LoadOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	trees := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		rec, err := eng.Run(ctx, prog, flowscript.RunOptions{})
+		if err != nil || rec.Status != "succeeded" {
+			b.Fatalf("run: %v %v", err, rec)
+		}
+		trees = append(trees, time.Since(start))
+	}
+	b.StopTimer()
+	sort.Slice(trees, func(i, j int) bool { return trees[i] < trees[j] })
+	b.ReportMetric(percentileMicros(trees, 0.5), "median-µs/tree")
+	b.ReportMetric(percentileMicros(trees, 0.99), "p99-µs/tree")
+}
+
+func writeWorkspaceB(b *testing.B, files map[string]string) string {
+	b.Helper()
+	dir := b.TempDir()
+	for name, src := range files {
+		if err := writeFile(filepath.Join(dir, name), src); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return dir
+}
+
