@@ -29,6 +29,11 @@ fmt-check:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+# Kill -9 crash test with many rounds (the default go test runs 30).
+.PHONY: reliability
+reliability:
+	FLOWSCRIPT_RELIABILITY_ROUNDS=200 $(GO) test -count=1 -run TestCrash -v ./internal/crashtest/
+
 # Fuzz script loading for FUZZTIME (default 10m).
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME) ./lang

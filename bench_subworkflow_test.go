@@ -103,4 +103,3 @@ func writeWorkspaceB(b *testing.B, files map[string]string) string {
 	}
 	return dir
 }
-

@@ -19,8 +19,8 @@ func TestMain(m *testing.M) {
 }
 
 // TestScripts runs the end-to-end CLI scripts in testdata/script/*.txtar.
-// Each script starts in $WORK with its archive's files and a copy of the
-// repository's examples/ in $WORK/examples (unless it brings its own).
+// Each script starts in $WORK with its archive's files; $EXAMPLES names
+// the repository's examples directory, for scripts that copy from it.
 // FLOWSCRIPT_UPDATE=1 rewrites the expected files that cmp compares with.
 func TestScripts(t *testing.T) {
 	examples, err := filepath.Abs("../../examples")
@@ -32,11 +32,8 @@ func TestScripts(t *testing.T) {
 		UpdateScripts:      os.Getenv("FLOWSCRIPT_UPDATE") == "1",
 		RequireUniqueNames: true,
 		Setup: func(env *testscript.Env) error {
-			dst := filepath.Join(env.WorkDir, "examples")
-			if _, err := os.Stat(dst); err == nil {
-				return nil
-			}
-			return os.CopyFS(dst, os.DirFS(examples))
+			env.Setenv("EXAMPLES", examples)
+			return nil
 		},
 	})
 }
