@@ -35,6 +35,9 @@ type RunRecord struct {
 	Lineage []string `json:"lineage"`
 	// Children counts the child runs this run has spawned.
 	Children int `json:"children"`
+	// Epoch counts the reruns of this run: state may move back only into
+	// a higher epoch.
+	Epoch int `json:"epoch"`
 
 	// engine bookkeeping, kept in the store and shown for diagnosis
 	Hash            string `json:"hash"`
@@ -56,6 +59,7 @@ type StepRecord struct {
 	StartedAt   *time.Time      `json:"started_at"`
 	EndedAt     *time.Time      `json:"ended_at"`
 	RetriesUsed int             `json:"retries_used,omitempty"`
+	Epoch       int             `json:"epoch,omitempty"`
 	// the definition a sub_workflow step's current child runs
 	ChildWorkflow string     `json:"child_workflow,omitempty"`
 	ChildVersion  int        `json:"child_version,omitempty"`
@@ -130,7 +134,7 @@ func fromOptTime(t *time.Time) time.Time {
 // stepProgress ranks a step's state so that it only moves forward: a
 // higher attempt, or the same attempt further along (pending, running,
 // ended — a failed attempt waiting for its retry counts as ended).
-func stepProgress(r *StepRecord) [2]int {
+func stepProgress(r *StepRecord) [3]int {
 	phase := 2
 	switch {
 	case r.Status == core.StepPending && r.RetryAt == nil:
@@ -138,11 +142,16 @@ func stepProgress(r *StepRecord) [2]int {
 	case r.Status == core.StepRunning:
 		phase = 1
 	}
-	return [2]int{r.Attempt, phase}
+	return [3]int{r.Epoch, r.Attempt, phase}
 }
 
-func progressLess(a, b [2]int) bool {
-	return a[0] < b[0] || (a[0] == b[0] && a[1] < b[1])
+func progressLess(a, b [3]int) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return a[i] < b[i]
+		}
+	}
+	return false
 }
 
 // runPhase ranks run statuses: pending, running, ended.

@@ -54,69 +54,33 @@ func (e *Engine) resumeRun(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	def, err := e.runSource(ctx, rec)
+	if rec.Status.Terminal() {
+		return nil // ended meanwhile (a cancel cascading from its parent)
+	}
+	ar, err := e.loadRun(ctx, rec)
 	if err != nil {
 		return err
-	}
-	prog, err := e.program(ctx, def)
-	if err != nil {
-		return err
-	}
-	w := prog.Workflow
-	if len(w.Steps) != len(rec.Steps) {
-		return fmt.Errorf("its stored steps do not match its definition")
-	}
-	var lastSeq uint64
-	err = e.st.View(ctx, func(tx store.Tx) error {
-		return tx.Scan(histPrefix(id), store.ScanOptions{Reverse: true}, func(_, v []byte) error {
-			var h HistoryEvent
-			if err := json.Unmarshal(v, &h); err != nil {
-				return err
-			}
-			lastSeq = h.Seq
-			return store.ErrStop
-		})
-	})
-	if err != nil {
-		return err
-	}
-	secrets, _ := lookupSecrets(w, e.opts.LookupSecret, false)
-	run := &core.Run{
-		ID: id, Status: rec.Status, Params: rec.Params, Output: rec.Output,
-		Error: fromOptString(rec.Error), CancelRequested: rec.CancelRequested, TimedOut: rec.TimedOut,
-		StartedAt: fromOptTime(rec.StartedAt), EndedAt: fromOptTime(rec.EndedAt),
-	}
-	ar := &activeRun{rec: *rec, prog: prog, seq: lastSeq, lookup: e.opts.LookupSecret}
-	ar.rec.Steps = nil
-	ar.init(secrets)
-	for i, s := range rec.Steps {
-		if s.ID != w.Steps[i].ID {
-			return fmt.Errorf("its stored step %d is %q, its definition says %q", i, s.ID, w.Steps[i].ID)
-		}
-		run.Steps = append(run.Steps, &core.Step{
-			ID: s.ID, Status: s.Status, Attempt: s.Attempt, RetriesUsed: s.RetriesUsed,
-			Output: s.Output, Error: fromOptString(s.Error), ChildRunID: fromOptString(s.ChildRunID),
-			RetryAt: fromOptTime(s.RetryAt), StartedAt: fromOptTime(s.StartedAt), EndedAt: fromOptTime(s.EndedAt),
-		})
-		if s.Inputs != nil {
-			ar.inputs[i] = s.Inputs
-		}
-		if s.ChildWorkflow != "" {
-			ar.children[i] = childInfo{workflow: s.ChildWorkflow, version: s.ChildVersion, hash: s.ChildHash}
-		}
-	}
-	ar.m = core.New(w, run)
-	// inputs of steps that start again are resolved anew, with secrets
-	for i, s := range run.Steps {
-		if s.Status == core.StepRunning {
-			ar.inputs[i] = ar.m.Resolve(w.Steps[i].Inputs)
-		}
 	}
 	e.mu.Lock()
 	e.active[id] = ar
 	e.mu.Unlock()
 	e.apply(ar, core.Resume{At: e.now()})
 	e.armRunTimeout(ar)
+	if rec.CancelRequested {
+		// a cancel that was committed before the process stopped reaches
+		// the children it had not reached yet
+		kids, err := e.childIDs(ctx, id)
+		if err != nil {
+			return err
+		}
+		for _, kid := range kids {
+			if k, err := e.runRecord(ctx, kid); err == nil && !k.Detached && !k.Status.Terminal() {
+				if err := e.cancelTree(ctx, kid); err != nil {
+					return err
+				}
+			}
+		}
+	}
 	return nil
 }
 

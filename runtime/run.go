@@ -35,6 +35,10 @@ type activeRun struct {
 	lookup func(name string) (string, bool)
 	// children holds what each sub_workflow step's current child runs.
 	children map[int]childInfo
+	// epochs holds each step's rerun epoch; latest makes reruns resolve
+	// children anew instead of reusing their recorded versions.
+	epochs map[int]int
+	latest bool
 }
 
 // childInfo is the definition a sub_workflow step's child runs.
@@ -157,7 +161,7 @@ func (e *Engine) Start(ctx context.Context, prog *lang.Program, opts StartOption
 		return first.writes(tx)
 	})
 	if err != nil {
-		first.abandon()
+		first.abandon(e)
 		e.mu.Lock()
 		delete(e.active, id)
 		e.mu.Unlock()
@@ -189,6 +193,7 @@ func (ar *activeRun) init(secrets map[string]string) {
 	ar.logs = map[int][]byte{}
 	ar.attempts = map[int]*attemptState{}
 	ar.children = map[int]childInfo{}
+	ar.epochs = map[int]int{}
 	ar.done = make(chan struct{})
 }
 
@@ -297,7 +302,7 @@ func (e *Engine) applyWith(ar *activeRun, ev core.Event, extra func(tx store.Tx)
 	done := e.c.submit(writes)
 	ar.mu.Unlock()
 	if err := <-done; err != nil {
-		p.abandon()
+		p.abandon(e)
 		e.failCommit(ar, err)
 		return
 	}
@@ -374,6 +379,16 @@ func (e *Engine) spawnInline(ctx context.Context, ar *activeRun, d *decision) {
 			if plan.extra != nil {
 				d.writes = chainWrites(d.writes, plan.extra)
 			}
+			if plan.child != nil {
+				// active from now on: a cancel that finds the child in the
+				// store once this commit lands also finds it here
+				e.mu.Lock()
+				e.active[plan.child.rec.ID] = plan.child
+				e.mu.Unlock()
+			}
+			if t := ar.prog.Workflow.Steps[index].Timeout; t > 0 && plan.child != nil && !plan.child.rec.Detached {
+				plan.timeout, plan.step, plan.attempt = t, step, attempt
+			}
 		}
 		d.writes = chainWrites(d.writes, next.writes)
 		d.history = append(d.history, next.history...)
@@ -394,11 +409,16 @@ func chainWrites(a, b func(tx store.Tx) error) func(tx store.Tx) error {
 
 // abandon releases what the spawns of a decision that did not commit
 // hold.
-func (d *decision) abandon() {
+func (d *decision) abandon(e *Engine) {
 	for _, p := range d.spawns {
 		p.unlock()
+		if p.child != nil {
+			e.mu.Lock()
+			delete(e.active, p.child.rec.ID)
+			e.mu.Unlock()
+		}
 		if p.first != nil {
-			p.first.abandon()
+			p.first.abandon(e)
 		}
 	}
 }
@@ -443,12 +463,11 @@ func (e *Engine) afterCommit(p *decision) {
 	// the children created in this commit become active before anything
 	// can look for them, and before the parent acts
 	for _, sp := range p.spawns {
-		if sp.child != nil {
-			e.mu.Lock()
-			e.active[sp.child.rec.ID] = sp.child
-			e.mu.Unlock()
-		}
 		sp.unlock()
+		if sp.timeout > 0 {
+			sp := sp
+			e.afterFunc(sp.timeout, func() { e.subWorkflowTimedOut(p.ar, sp.step, sp.attempt, sp.timeout) })
+		}
 	}
 	defer func() {
 		for _, sp := range p.spawns {
@@ -529,13 +548,13 @@ func (ar *activeRun) encode(res core.Result) (func(store.Tx) error, []HistoryEve
 		if err != nil {
 			return nil, nil, err
 		}
-		phase := runPhase(ar.rec.Status)
+		phase, epoch := runPhase(ar.rec.Status), ar.rec.Epoch
 		ws = append(ws, write{key: runKey(id), val: val, check: func(old []byte) error {
 			var prev RunRecord
 			if err := json.Unmarshal(old, &prev); err != nil {
 				return err
 			}
-			if phase < runPhase(prev.Status) {
+			if epoch == prev.Epoch && phase < runPhase(prev.Status) || epoch < prev.Epoch {
 				return fmt.Errorf("run %s cannot move back from %s to %s", id, prev.Status, ar.rec.Status)
 			}
 			return nil
@@ -660,6 +679,7 @@ func (ar *activeRun) stepRecord(i int) *StepRecord {
 		EndedAt:     optTime(st.EndedAt),
 		RetriesUsed: st.RetriesUsed,
 		RetryAt:     optTime(st.RetryAt),
+		Epoch:       ar.epochs[i],
 	}
 	if c, ok := ar.children[i]; ok {
 		rec.ChildWorkflow, rec.ChildVersion, rec.ChildHash = c.workflow, c.version, c.hash
@@ -708,7 +728,15 @@ func (e *Engine) perform(ar *activeRun, actions []core.Action) {
 				e.apply(ar, core.RetryDue{Step: step, Attempt: attempt, At: e.now()})
 			})
 		case core.StopStep:
-			ar.stop(ar.prog.Workflow.StepIndex(a.Step), a.Attempt)
+			index := ar.prog.Workflow.StepIndex(a.Step)
+			if ar.prog.Workflow.Steps[index].Kind == dag.KindSubWorkflow {
+				// its child is cancelled with the tree, and its notice ends
+				// the step; a run reused through an idempotency key is not
+				// ours to cancel, so the step ends without it
+				go e.stopSubWorkflow(ar, index, a.Attempt)
+				continue
+			}
+			ar.stop(index, a.Attempt)
 		case core.ReattachChild:
 			// a child that was spawned runs on by itself, and its notice
 			// reaches the step through the watch; an unspawned one was

@@ -45,6 +45,10 @@ type spawnPlan struct {
 	first *decision
 	// unlock releases what the preparation holds until the commit
 	unlock func()
+	// a blocking step's timeout, armed once the spawn commits
+	timeout time.Duration
+	step    string
+	attempt int
 }
 
 // prepareSpawn prepares the child run of a sub_workflow step's attempt;
@@ -254,10 +258,15 @@ func (e *Engine) childProgram(ctx context.Context, ar *activeRun, def *dag.Step,
 		snapshot := &definitionRecord{Name: prog.Workflow.Name, Hash: prog.Hash, Root: prog.Root, Files: prog.Files}
 		return prog, childInfo{workflow: prog.Workflow.Name, hash: prog.Hash}, snapshot, nil
 	}
-	rec, err := e.definition(ctx, c.Name, c.Version)
+	version := c.Version
+	if info, ok := ar.children[ar.prog.Workflow.StepIndex(def.ID)]; ok && info.version > 0 && !ar.latest {
+		// a rerun spawns the version the step ran before
+		version = info.version
+	}
+	rec, err := e.definition(ctx, c.Name, version)
 	if errors.Is(err, store.ErrNotFound) {
-		if c.Version > 0 {
-			return nil, childInfo{}, nil, fmt.Errorf("%s version %d is not registered", c.Name, c.Version)
+		if version > 0 {
+			return nil, childInfo{}, nil, fmt.Errorf("%s version %d is not registered", c.Name, version)
 		}
 		return nil, childInfo{}, nil, fmt.Errorf("unknown workflow %q: it is not registered (flowscript run registers the workspace workflows a file uses; flowscript register adds others)", c.Name)
 	}

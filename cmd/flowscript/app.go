@@ -164,6 +164,8 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			registerCommand(),
 			defsCommand(),
 			treeCommand(),
+			cancelCommand(),
+			rerunCommand(),
 		},
 	}
 	for _, cmd := range app.Commands {

@@ -56,6 +56,19 @@ type Cancel struct{ At time.Time }
 // TimedOut is a cancel caused by the run's timeout; the run ends failed.
 type TimedOut struct{ At time.Time }
 
+// Rerun reopens an ended run: the steps in Reset go back to pending
+// (keeping their attempt, so the next one is the highest so far + 1), and
+// Reopen, a sub_workflow step whose child run is rerun, goes back to
+// running as a new attempt, waiting for that child's new outcome.
+type Rerun struct {
+	Reset  []string
+	Reopen string
+	Detail string
+	At     time.Time
+}
+
+func (e Rerun) at() time.Time { return e.At }
+
 // Resume continues a run after the process that ran it stopped.
 type Resume struct{ At time.Time }
 

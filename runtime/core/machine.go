@@ -89,6 +89,11 @@ func (r *result) record(rec Record) {
 // state (a stale attempt, a run that already ended) change nothing.
 func (m *Machine) Apply(ev Event) Result {
 	r := &result{changed: map[int]bool{}, at: ev.at()}
+	if rr, ok := ev.(Rerun); ok {
+		m.rerun(r, rr)
+		m.maybeEnd(r)
+		return r.Result
+	}
 	if m.Run.Status.Terminal() {
 		return r.Result
 	}
@@ -236,14 +241,47 @@ func (m *Machine) cancel(r *result, timedOut bool) {
 	}
 }
 
+func (m *Machine) rerun(r *result, ev Rerun) {
+	run := m.Run
+	run.Status, run.EndedAt, run.Output, run.Error = RunRunning, time.Time{}, nil, ""
+	run.CancelRequested, run.TimedOut = false, false
+	if run.StartedAt.IsZero() {
+		run.StartedAt = r.at
+	}
+	r.RunChanged = true
+	r.record(Record{Type: "rerun", Step: ev.Reopen, Detail: ev.Detail})
+	for _, id := range ev.Reset {
+		i, ok := m.index[id]
+		if !ok {
+			continue
+		}
+		st := run.Steps[i]
+		st.Status, st.RetryAt, st.RetriesUsed = StepPending, time.Time{}, 0
+		st.Output, st.Error, st.ChildRunID = nil, "", ""
+		st.StartedAt, st.EndedAt = time.Time{}, time.Time{}
+		r.change(i, st.ID)
+	}
+	if i, ok := m.index[ev.Reopen]; ok {
+		st := run.Steps[i]
+		st.Status, st.RetryAt = StepRunning, time.Time{}
+		st.Attempt++
+		st.Output, st.Error = nil, ""
+		st.StartedAt, st.EndedAt = r.at, time.Time{}
+		r.change(i, st.ID)
+		r.record(Record{Type: "step_started", Step: st.ID, Attempt: st.Attempt, Child: st.ChildRunID, Detail: "waiting for the rerun of its child"})
+	}
+	for i := range run.Steps {
+		m.evaluate(r, i)
+	}
+}
+
 func (m *Machine) resume(r *result) {
 	switch m.Run.Status {
 	case RunPending:
-		if m.Run.CancelRequested {
-			break
+		if !m.Run.CancelRequested {
+			m.start(r)
+			return
 		}
-		m.start(r)
-		return
 	case RunRunning:
 	default:
 		return
@@ -252,9 +290,15 @@ func (m *Machine) resume(r *result) {
 	for i, st := range m.Run.Steps {
 		switch {
 		case st.Status == StepRunning && m.Run.CancelRequested:
-			// the cancel was written but the step may still be running
-			// somewhere: stop it again, as the cancel asked
-			r.Actions = append(r.Actions, StopStep{Step: st.ID, Attempt: st.Attempt})
+			// the cancel was written before the process stopped: what was
+			// running died with it, and nothing starts again
+			st.Status, st.EndedAt = StepCancelled, r.at
+			r.change(i, st.ID)
+			r.record(Record{Type: "step_ended", Step: st.ID, Attempt: st.Attempt, Status: string(StepCancelled)})
+		case st.Status == StepPending && m.Run.CancelRequested:
+			st.Status, st.EndedAt, st.RetryAt = StepCancelled, r.at, time.Time{}
+			r.change(i, st.ID)
+			r.record(Record{Type: "step_ended", Step: st.ID, Attempt: st.Attempt, Status: string(StepCancelled)})
 		case st.Status == StepRunning && m.W.Steps[i].Kind == dag.KindSubWorkflow:
 			r.Actions = append(r.Actions, ReattachChild{Step: st.ID, Attempt: st.Attempt, ChildRunID: st.ChildRunID})
 		case st.Status == StepRunning:
@@ -284,7 +328,9 @@ func (m *Machine) propagate(r *result, i int) {
 // what waits for it) if they can no longer be.
 func (m *Machine) evaluate(r *result, i int) {
 	st := m.Run.Steps[i]
-	if st.Status != StepPending || st.Attempt > 0 || m.Run.CancelRequested {
+	// a pending step with attempts behind it either waits for its retry
+	// timer (RetryAt set) or was reset by a rerun and starts again
+	if st.Status != StepPending || !st.RetryAt.IsZero() || m.Run.CancelRequested {
 		return
 	}
 	for _, d := range m.deps[i] {

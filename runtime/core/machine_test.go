@@ -299,3 +299,63 @@ task("b", f, after = [a.failed])
 		t.Fatalf("history\n got  %v\n want %v", types, want)
 	}
 }
+
+func TestRerunResetsDownstreamAndKeepsUpstream(t *testing.T) {
+	h := newHarness(t, `
+a = task("a", f)
+b = task("b", f, after = [a])
+c = task("c", f, after = [b])
+task("d", f, after = [c.failed])
+`, nil)
+	h.start()
+	h.ok("a", map[string]any{"v": int64(1)})
+	h.ok("b", nil)
+	h.fail("c", "broke")
+	h.ok("d", nil)
+	h.expectRun(core.RunSucceeded, "")
+	res := h.apply(core.Rerun{Reset: []string{"b", "c", "d"}, At: h.now})
+	if got := started(res); !reflect.DeepEqual(got, []string{"b#2"}) {
+		t.Fatalf("rerun began %v, want [b#2]", got)
+	}
+	h.expect("a=succeeded/1 b=running/2 c=pending/1 d=pending/1")
+	h.expectRun(core.RunRunning, "")
+	h.ok("b", nil)
+	h.ok("c", nil)
+	// c succeeded this time: its .failed handler is skipped
+	h.expect("a=succeeded/1 b=succeeded/2 c=succeeded/2 d=skipped/1")
+	h.expectRun(core.RunSucceeded, "")
+}
+
+func TestRerunReopensAWaitingStep(t *testing.T) {
+	h := newHarness(t, `
+k = sub_workflow("kid", script = "x")
+task("after", f, after = [k])
+`, nil)
+	h.start()
+	h.m.StepState("kid").ChildRunID = "child-1"
+	h.apply(core.ChildEnded{Step: "kid", Attempt: 1, ChildRunID: "child-1", Status: core.RunFailed, Error: "child broke", At: h.now})
+	h.expectRun(core.RunFailed, "kid: child broke")
+	res := h.apply(core.Rerun{Reset: []string{"after"}, Reopen: "kid", At: h.now})
+	if len(started(res)) != 0 {
+		t.Fatalf("a reopened step must wait for its child, not start: %v", started(res))
+	}
+	h.expect("kid=running/2 after=pending/0")
+	h.apply(core.ChildEnded{Step: "kid", Attempt: 2, ChildRunID: "child-1", Status: core.RunSucceeded, Output: map[string]any{"ok": true}, At: h.now})
+	h.ok("after", nil)
+	h.expectRun(core.RunSucceeded, "")
+}
+
+func TestResumeOfACancelledRunStartsNothing(t *testing.T) {
+	h := newHarness(t, `
+a = task("a", f)
+task("b", f, after = [a])
+`, nil)
+	h.start()
+	h.m.Run.CancelRequested = true // written, then the process died
+	res := h.apply(core.Resume{At: h.now})
+	if len(started(res)) != 0 {
+		t.Fatalf("resume started %v", started(res))
+	}
+	h.expect("a=cancelled/1 b=cancelled/0")
+	h.expectRun(core.RunCancelled, "")
+}
