@@ -155,3 +155,23 @@ func TestOpenEmptyName(t *testing.T) {
 		t.Fatal("Open(\"\") succeeded")
 	}
 }
+
+// A value log left empty by a process killed while creating it, at the
+// database's first open, holds nothing: the database opens.
+func TestEmptyValueLogOfANewDatabaseOpens(t *testing.T) {
+	dir := t.TempDir()
+	s, err := badgerstore.Open(dir, badgerstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	vlog := onlyFile(t, dir, ".vlog")
+	if err := os.Truncate(vlog, 0); err != nil {
+		t.Fatal(err)
+	}
+	s, err = badgerstore.Open(dir, badgerstore.Options{})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	s.Close()
+}

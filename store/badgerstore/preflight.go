@@ -1,8 +1,11 @@
 package badgerstore
 
 import (
+	"strconv"
+
 	"encoding/binary"
 	"fmt"
+	"github.com/dgraph-io/badger/v4"
 	"io"
 	"os"
 	"path/filepath"
@@ -18,20 +21,59 @@ import (
 //
 // A table's file ends with: index, index length (4 bytes), checksum of the
 // index, checksum length (4 bytes); lengths are big-endian.
+//
+// Only tables the MANIFEST references are checked: a table a killed
+// process was still writing is not in it, and Badger deletes it unread.
+// The same goes for a value log file that a kill left empty (Badger would
+// refuse to open it, though it holds nothing): it is removed.
 func checkTables(dir string) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return err
 	}
+	referenced, known := manifestTables(dir)
+	if err := removeUnbornValueLog(dir, entries, known && len(referenced) == 0); err != nil {
+		return err
+	}
 	for _, e := range entries {
-		if e.IsDir() || !strings.HasSuffix(e.Name(), ".sst") {
+		name := e.Name()
+		if e.IsDir() || strings.HasSuffix(name, ".vlog") {
 			continue
 		}
-		if err := checkTable(filepath.Join(dir, e.Name())); err != nil {
+		if !strings.HasSuffix(name, ".sst") {
+			continue
+		}
+		if known {
+			id, err := strconv.ParseUint(strings.TrimSuffix(name, ".sst"), 10, 64)
+			if err == nil && !referenced[id] {
+				continue
+			}
+		}
+		if err := checkTable(filepath.Join(dir, name)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// manifestTables reads the ids of the tables in dir's MANIFEST; known is
+// false when there is no readable MANIFEST (Badger reports a damaged one
+// itself).
+func manifestTables(dir string) (ids map[uint64]bool, known bool) {
+	f, err := os.Open(filepath.Join(dir, "MANIFEST"))
+	if err != nil {
+		return nil, false
+	}
+	defer f.Close()
+	m, _, err := badger.ReplayManifestFile(f, 0, badger.DefaultOptions(dir))
+	if err != nil {
+		return nil, false
+	}
+	ids = make(map[uint64]bool, len(m.Tables))
+	for id := range m.Tables {
+		ids[id] = true
+	}
+	return ids, true
 }
 
 func checkTable(path string) error {
@@ -73,4 +115,37 @@ func checkTable(path string) error {
 		return bad("index length out of range")
 	}
 	return nil
+}
+
+// removeUnbornValueLog removes the newest value log file when it is empty
+// and cannot hold anything: a process killed while creating it left it
+// before writing its header, either at a rotation (older files exist) or
+// at the database's first open (no table was ever written). Any other
+// empty value log is damage, and is left for Badger to report.
+func removeUnbornValueLog(dir string, entries []os.DirEntry, neverWritten bool) error {
+	var newest string
+	var newestID uint64
+	count := 0
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !strings.HasSuffix(name, ".vlog") {
+			continue
+		}
+		id, err := strconv.ParseUint(strings.TrimSuffix(name, ".vlog"), 10, 64)
+		if err != nil {
+			continue
+		}
+		count++
+		if newest == "" || id > newestID {
+			newest, newestID = name, id
+		}
+	}
+	if newest == "" || (count == 1 && !neverWritten) {
+		return nil
+	}
+	info, err := os.Stat(filepath.Join(dir, newest))
+	if err != nil || info.Size() != 0 {
+		return nil
+	}
+	return os.Remove(filepath.Join(dir, newest))
 }
