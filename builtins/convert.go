@@ -2,6 +2,7 @@ package builtins
 
 import (
 	"fmt"
+	"math"
 	"math/big"
 	"sort"
 	"strings"
@@ -26,7 +27,11 @@ func ToData(v starlark.Value, pos dag.Pos, allowRefs bool) (any, error) {
 		}
 		return nil, fmt.Errorf("integer %s is too large", v)
 	case starlark.Float:
-		return float64(v), nil
+		f := float64(v)
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return nil, fmt.Errorf("%s cannot be stored (values are kept as JSON, which has no NaN or infinity)", v)
+		}
+		return f, nil
 	case starlark.String:
 		return string(v), nil
 	case *RefValue:

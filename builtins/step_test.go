@@ -241,7 +241,7 @@ func TestBodyResult(t *testing.T) {
 		{`{1: 2}`, nil, "main.star:2:1: task output: dict keys must be strings, got int 1"},
 		{`{"big": "x" * (2 << 20)}`, nil, "main.star:2:1: task output is more than the limit of 1 MiB of JSON"},
 		{`{"many": ["\u0001" * 1000] * 200}`, nil, "main.star:2:1: task output is 1.1 MiB of JSON, more than the limit of 1 MiB"},
-		{`{"nan": float("nan")}`, nil, "main.star:2:1: task output cannot be stored as JSON"},
+		{`{"nan": float("nan")}`, nil, `main.star:2:1: task output["nan"]: nan cannot be stored (values are kept as JSON, which has no NaN or infinity)`},
 	}
 	for _, tt := range tests {
 		src := "\ndef body(ctx):\n    return " + tt.ret + "\ntask(\"t\", body)\n"

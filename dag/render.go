@@ -201,7 +201,7 @@ func stepOptions(s *Step) string {
 func RenderDot(out io.Writer, w *Workflow, opts RenderOptions) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "digraph %s {\n", strconv.Quote(w.Name))
-	b.WriteString("  rankdir=LR;\n  node [shape=box, style=rounded];\n")
+	b.WriteString("  rankdir=LR;\n  compound=true;\n  node [shape=box, style=rounded];\n")
 	if err := renderDotBody(&b, w, opts, "", "  ", 1); err != nil {
 		return err
 	}
@@ -217,15 +217,15 @@ func renderDotBody(b *strings.Builder, w *Workflow, opts RenderOptions, prefix, 
 	}
 	node := func(id string) string { return strconv.Quote(prefix + id) }
 	for _, s := range steps {
-		label := s.ID + "\\n" + string(s.Kind)
+		label := escapeDot(s.ID) + "\\n" + string(s.Kind)
 		if s.Kind == KindSubWorkflow {
-			label += ": " + s.Child.Name
+			label += ": " + escapeDot(s.Child.Name)
 		}
 		shape := ""
 		if s.Kind == KindSubWorkflow {
 			shape = ", shape=component"
 		}
-		fmt.Fprintf(b, "%s%s [label=\"%s\"%s];\n", indent, node(s.ID), escapeDot(label), shape)
+		fmt.Fprintf(b, "%s%s [label=\"%s\"%s];\n", indent, node(s.ID), label, shape)
 		if child := expandChild(s, opts, depth); child != nil {
 			cprefix := prefix + s.ID + "/"
 			fmt.Fprintf(b, "%ssubgraph %s {\n", indent, strconv.Quote("cluster_"+prefix+s.ID))
@@ -234,7 +234,10 @@ func renderDotBody(b *strings.Builder, w *Workflow, opts RenderOptions, prefix, 
 				return err
 			}
 			fmt.Fprintf(b, "%s}\n", indent)
-			fmt.Fprintf(b, "%s%s -> %s [style=dotted, arrowhead=none];\n", indent, node(s.ID), strconv.Quote("cluster_"+prefix+s.ID))
+			if len(child.Steps) > 0 {
+				// an edge into the cluster: drawn to its border (compound)
+				fmt.Fprintf(b, "%s%s -> %s [style=dotted, arrowhead=none, lhead=%s];\n", indent, node(s.ID), strconv.Quote(cprefix+child.Steps[0].ID), strconv.Quote("cluster_"+prefix+s.ID))
+			}
 		}
 	}
 	for _, s := range steps {
@@ -259,8 +262,14 @@ func renderDotBody(b *strings.Builder, w *Workflow, opts RenderOptions, prefix, 
 	return nil
 }
 
+// escapeDot makes text safe inside a double-quoted dot string.
 func escapeDot(s string) string {
-	return strings.ReplaceAll(s, `"`, `\"`)
+	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s)
+}
+
+// escapeMermaid makes text safe inside a double-quoted Mermaid label.
+func escapeMermaid(s string) string {
+	return strings.NewReplacer(`"`, "#quot;", "\n", " ").Replace(s)
 }
 
 // ---- mermaid ----
@@ -284,15 +293,15 @@ func renderMermaidBody(b *strings.Builder, w *Workflow, opts RenderOptions, pref
 	// Mermaid ids allow letters, digits and underscores.
 	node := func(id string) string { return mermaidID(prefix + id) }
 	for _, s := range steps {
-		label := s.ID + "<br/>" + string(s.Kind)
+		label := escapeMermaid(s.ID) + "<br/>" + string(s.Kind)
 		open, close := "[", "]"
 		if s.Kind == KindSubWorkflow {
-			label += ": " + s.Child.Name
+			label += ": " + escapeMermaid(s.Child.Name)
 			open, close = "[[", "]]"
 		}
-		fmt.Fprintf(b, "%s%s%s\"%s\"%s\n", indent, node(s.ID), open, strings.ReplaceAll(label, `"`, "#quot;"), close)
+		fmt.Fprintf(b, "%s%s%s\"%s\"%s\n", indent, node(s.ID), open, label, close)
 		if child := expandChild(s, opts, depth); child != nil {
-			fmt.Fprintf(b, "%ssubgraph %s [\"%s\"]\n", indent, node(s.ID)+"__sub", child.Name)
+			fmt.Fprintf(b, "%ssubgraph %s [\"%s\"]\n", indent, node(s.ID)+"__sub", escapeMermaid(child.Name))
 			if err := renderMermaidBody(b, child, opts, prefix+s.ID+"/", indent+"  ", depth+1); err != nil {
 				return err
 			}

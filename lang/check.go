@@ -54,6 +54,9 @@ func (ws *Workspace) nameIndex(ctx context.Context) (*nameIndex, error) {
 			idx.failures[f] = err
 			continue
 		}
+		if len(prog.Workflow.Steps) == 0 && !prog.Declared {
+			continue // a library of helpers, not a workflow
+		}
 		idx.byName[prog.Workflow.Name] = append(idx.byName[prog.Workflow.Name], f)
 	}
 	ws.mu.Lock()

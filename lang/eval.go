@@ -44,11 +44,17 @@ type Options struct {
 	// Registry, when set, finds child workflows that no workspace file
 	// declares.
 	Registry Registry
+	// MaxMemory bounds the heap growth of declaring one workflow, in
+	// bytes; 0 means DefaultMaxMemory.
+	MaxMemory uint64
 }
 
 func (o Options) withDefaults() Options {
 	if o.MaxSteps == 0 {
 		o.MaxSteps = DefaultMaxSteps
+	}
+	if o.MaxMemory == 0 {
+		o.MaxMemory = DefaultMaxMemory
 	}
 	return o
 }
@@ -71,6 +77,8 @@ type Program struct {
 	Errors dag.ErrorList
 	// Workspace is where the program was loaded from.
 	Workspace *Workspace
+	// Declared reports whether the script called workflow().
+	Declared bool
 }
 
 // Load evaluates the workspace file rel (a slash path relative to the
@@ -138,6 +146,8 @@ func (ws *Workspace) evaluate(ctx context.Context, rel string, src []byte) (*Pro
 	builtins.SetBuilder(thread, ev.builder)
 	stop := context.AfterFunc(ctx, func() { thread.Cancel("deadline") })
 	defer stop()
+	mem := watchMemory(thread, ws.opts.MaxMemory)
+	defer mem.stop()
 
 	ev.stack = []string{rel}
 	ev.cache[rel] = &loadResult{}
@@ -156,6 +166,7 @@ func (ws *Workspace) evaluate(ctx context.Context, rel string, src []byte) (*Pro
 		Files:     ev.files,
 		Hash:      hashFiles(ev.files),
 		Workspace: ws,
+		Declared:  ev.builder.WorkflowDeclared(),
 	}
 	if len(ev.errs) > 0 {
 		// the script did not run to its end: what it declared is partial
@@ -270,6 +281,9 @@ func (ev *evaluation) evalMessage(e *starlark.EvalError) string {
 	msg := e.Msg
 	if strings.Contains(msg, "Starlark computation cancelled: too many steps") {
 		return fmt.Sprintf("declaring the workflow took more than %d execution steps (an endless loop?); raise the limit with --max-steps", ev.ws.opts.MaxSteps)
+	}
+	if strings.Contains(msg, "Starlark computation cancelled: memory") {
+		return fmt.Sprintf("declaring the workflow used more than %d MiB of memory and was stopped (a value that keeps growing?)", ev.ws.opts.MaxMemory>>20)
 	}
 	if strings.Contains(msg, "Starlark computation cancelled: deadline") {
 		if ev.ctx.Err() != nil && errors.Is(ev.ctx.Err(), context.DeadlineExceeded) {

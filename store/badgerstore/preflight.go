@@ -35,6 +35,17 @@ func checkTables(dir string) error {
 	if err := removeUnbornValueLog(dir, entries, known && len(referenced) == 0); err != nil {
 		return err
 	}
+	// an empty memtable log was left by a kill between its creation and
+	// its sizing: Badger writes nothing into it before, so it holds nothing
+	for _, e := range entries {
+		if !e.IsDir() && strings.HasSuffix(e.Name(), ".mem") {
+			if info, err := e.Info(); err == nil && info.Size() == 0 {
+				if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+					return err
+				}
+			}
+		}
+	}
 	for _, e := range entries {
 		name := e.Name()
 		if e.IsDir() || strings.HasSuffix(name, ".vlog") {
