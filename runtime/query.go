@@ -62,7 +62,7 @@ func (e *Engine) Get(ctx context.Context, idOrPrefix string) (*RunRecord, error)
 		rec.Steps = []StepRecord{}
 		return tx.Scan(stepPrefix(id), store.ScanOptions{}, func(_, v []byte) error {
 			var s StepRecord
-			if err := json.Unmarshal(v, &s); err != nil {
+			if err := decodeStep(v, &s); err != nil {
 				return fmt.Errorf("run %s: damaged step record: %v", id, err)
 			}
 			rec.Steps = append(rec.Steps, s)

@@ -208,7 +208,7 @@ func (ar *activeRun) creation() (func(store.Tx) error, error) {
 	}
 	kvs = append(kvs, kv{runKey(ar.rec.ID), runVal}, kv{activeKey(ar.rec.ID), nil})
 	for i, s := range ar.prog.Workflow.Steps {
-		v, err := json.Marshal(&StepRecord{ID: s.ID, Kind: string(s.Kind), Status: core.StepPending})
+		v, err := encodeStep(&StepRecord{ID: s.ID, Kind: string(s.Kind), Status: core.StepPending})
 		if err != nil {
 			return nil, err
 		}
@@ -520,18 +520,18 @@ func (ar *activeRun) encode(res core.Result) (func(store.Tx) error, []HistoryEve
 	for _, sid := range res.Changed {
 		i := ar.prog.Workflow.StepIndex(sid)
 		rec := ar.stepRecord(i)
-		val, err := json.Marshal(rec)
+		val, err := encodeStep(rec)
 		if err != nil {
 			return nil, nil, fmt.Errorf("step %s: %w", sid, err)
 		}
 		progress := stepProgress(rec)
 		ws = append(ws, write{key: stepKey(id, i), val: val, check: func(old []byte) error {
-			var prev StepRecord
-			if err := json.Unmarshal(old, &prev); err != nil {
-				return err
+			prev, err := stepHeader(old)
+			if err != nil {
+				return fmt.Errorf("step %s of run %s: %v", sid, id, err)
 			}
-			if progressLess(progress, stepProgress(&prev)) {
-				return fmt.Errorf("step %s of run %s cannot move back from %s (attempt %d) to %s (attempt %d)", sid, id, prev.Status, prev.Attempt, rec.Status, rec.Attempt)
+			if progressLess(progress, prev) {
+				return fmt.Errorf("step %s of run %s cannot move back (epoch, attempt, phase %v to %v)", sid, id, prev, progress)
 			}
 			return nil
 		}})

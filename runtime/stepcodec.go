@@ -1,0 +1,49 @@
+package runtime
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+)
+
+// A stored step record is a 10-byte header followed by the record's JSON.
+// The header holds what the forward-only check compares (epoch, attempt,
+// phase), so the committer checks a transition without decoding JSON.
+//
+//	byte 0     stepHeaderMagic
+//	bytes 1–4  epoch (big-endian)
+//	bytes 5–8  attempt (big-endian)
+//	byte 9     phase: 0 pending, 1 running, 2 ended
+const (
+	stepHeaderMagic = 0x01
+	stepHeaderLen   = 10
+)
+
+func encodeStep(rec *StepRecord) ([]byte, error) {
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return nil, err
+	}
+	p := stepProgress(rec)
+	out := make([]byte, stepHeaderLen, stepHeaderLen+len(data))
+	out[0] = stepHeaderMagic
+	binary.BigEndian.PutUint32(out[1:5], uint32(p[0]))
+	binary.BigEndian.PutUint32(out[5:9], uint32(p[1]))
+	out[9] = byte(p[2])
+	return append(out, data...), nil
+}
+
+// stepHeader reads the progress of a stored step record.
+func stepHeader(val []byte) ([3]int, error) {
+	if len(val) < stepHeaderLen || val[0] != stepHeaderMagic {
+		return [3]int{}, fmt.Errorf("damaged step record")
+	}
+	return [3]int{int(binary.BigEndian.Uint32(val[1:5])), int(binary.BigEndian.Uint32(val[5:9])), int(val[9])}, nil
+}
+
+func decodeStep(val []byte, rec *StepRecord) error {
+	if len(val) < stepHeaderLen || val[0] != stepHeaderMagic {
+		return fmt.Errorf("damaged step record")
+	}
+	return json.Unmarshal(val[stepHeaderLen:], rec)
+}
