@@ -10,10 +10,13 @@ all: build
 build:
 	$(GO) build -o $(BIN) ./cmd/flowscript
 
-# The main job: validate every example and draw the deploy pipeline's DAG.
+# The main job: run the example deploy pipeline (a parent with a blocking
+# and a detached child) on the embedded Badger database in ./.flowscript,
+# then show its run tree.
 demo: build
 	$(BIN) validate examples/*.star
-	$(BIN) graph --expand examples/deploy-pipeline.star
+	DEPLOY_TOKEN=demo-token $(BIN) run examples/deploy-pipeline.star
+	$(BIN) tree $$($(BIN) runs --workflow deploy-pipeline --json | sed -n 's/^    "id": "\(.*\)",/\1/p' | tail -1)
 
 # Unit, golden, end-to-end and fuzz-seed tests, plus formatting and vet.
 test: fmt-check vet
