@@ -226,3 +226,31 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A tree's transitions are few commits: the root's creation carries the
+// whole tree's creation down to the leaf's first step, and the leaf's end
+// carries every parent's end with it.
+func TestDepth3TreeTakesTwoCommits(t *testing.T) {
+	ws := writeWorkspace(t, map[string]string{
+		"root.star": `sub_workflow("mid")`,
+		"mid.star":  `sub_workflow("leaf")`,
+		"leaf.star": `task("noop", lambda ctx: None)`,
+	})
+	eng := openEngine(t, t.TempDir(), flowscript.Options{})
+	ctx := context.Background()
+	prog, err := eng.LoadFile(ctx, filepath.Join(ws, "root.star"), flowscript.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eng.Run(ctx, prog, flowscript.RunOptions{}); err != nil { // registers the definitions
+		t.Fatal(err)
+	}
+	before := eng.Stats().Commits
+	rec, err := eng.Run(ctx, prog, flowscript.RunOptions{})
+	if err != nil || rec.Status != "succeeded" {
+		t.Fatalf("%v %v", rec, err)
+	}
+	if got := eng.Stats().Commits - before; got != 2 {
+		t.Fatalf("a depth-3 tree took %d commits, want 2", got)
+	}
+}

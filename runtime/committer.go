@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 
 	"github.com/flowscript/flowscript/store"
 )
@@ -25,6 +26,8 @@ type committer struct {
 	wg    sync.WaitGroup
 	// maxBatch bounds the commits in one transaction.
 	maxBatch int
+	// transactions and commits count what was written, for Stats.
+	transactions, commits atomic.Uint64
 }
 
 func newCommitter(st store.Store) *committer {
@@ -97,6 +100,10 @@ func (c *committer) commit(batch []*commit) {
 		c.commit(batch[:mid])
 		c.commit(batch[mid:])
 		return
+	}
+	if err == nil {
+		c.transactions.Add(1)
+		c.commits.Add(uint64(len(batch)))
 	}
 	for _, cm := range batch {
 		cm.done <- err

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/flowscript/flowscript/dag"
@@ -55,19 +56,45 @@ func (e *Engine) cancelTree(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	// Siblings are cancelled concurrently, so that their cancels share
+	// transactions (and syncs) instead of each waiting for its own; each
+	// still commits its own cancel before listing its children.
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+		sem  = make(chan struct{}, cancelFanOut)
+	)
 	for _, kid := range kids {
-		rec, err := e.runRecord(ctx, kid)
-		if err != nil {
-			return err
-		}
-		if rec.Detached || rec.Status.Terminal() {
-			continue // detached subtrees are outside the cancel
-		}
-		if err := e.cancelTree(ctx, kid); err != nil {
-			return err
-		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := e.cancelChild(ctx, kid); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
 	}
-	return nil
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// cancelFanOut bounds the children of one run that are cancelled at once.
+const cancelFanOut = 64
+
+// cancelChild cancels a child and its subtree, unless it is detached
+// (detached subtrees are outside the cancel) or already ended.
+func (e *Engine) cancelChild(ctx context.Context, kid string) error {
+	rec, err := e.runRecord(ctx, kid)
+	if err != nil {
+		return err
+	}
+	if rec.Detached || rec.Status.Terminal() {
+		return nil
+	}
+	return e.cancelTree(ctx, kid)
 }
 
 // cancelStored cancels an unfinished run that no process is running: the
@@ -279,6 +306,7 @@ func (e *Engine) Rerun(ctx context.Context, idOrPrefix, step string, opts RerunO
 			index := ar.prog.Workflow.StepIndex(t.plan.Reopen)
 			child := targets[i-1].plan.RunID
 			attempt := ar.m.Run.Steps[index].Attempt + 1
+			targets[i-1].ar.waiter = &waiterRef{run: ar, step: t.plan.Reopen, index: index, attempt: attempt}
 			waiter := ar.rec.ID
 			extra = func(tx store.Tx) error {
 				if err := tx.Set(activeKey(waiter), nil); err != nil {

@@ -223,3 +223,16 @@ func (e *Engine) afterFunc(d time.Duration, fn func()) {
 	})
 	e.timers[t] = struct{}{}
 }
+
+// Stats counts the engine's writes since it started.
+type Stats struct {
+	// Transactions is the number of store transactions committed (each
+	// synced, in durable mode); Commits the groups of writes they carried
+	// (one per transition, or per transitions decided together).
+	Transactions, Commits uint64
+}
+
+// Stats returns the engine's write counts.
+func (e *Engine) Stats() Stats {
+	return Stats{Transactions: e.c.transactions.Load(), Commits: e.c.commits.Load()}
+}

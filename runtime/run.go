@@ -39,6 +39,18 @@ type activeRun struct {
 	// children anew instead of reusing their recorded versions.
 	epochs map[int]int
 	latest bool
+	// waiter is the blocking parent step waiting for this run, when it
+	// runs in this engine: its ChildEnded is decided in this run's final
+	// commit. Nil means the notice in the store (and the watch) tell it.
+	waiter *waiterRef
+}
+
+// waiterRef names a step attempt waiting for a run.
+type waiterRef struct {
+	run     *activeRun
+	step    string
+	index   int
+	attempt int
 }
 
 // childInfo is the definition a sub_workflow step's child runs.
@@ -290,26 +302,45 @@ func (e *Engine) applyWith(ar *activeRun, ev core.Event, extra func(tx store.Tx)
 	}
 	writes := p.writes
 	if extra != nil {
-		writes = func(tx store.Tx) error {
-			if err := p.writes(tx); err != nil {
-				return err
-			}
-			return extra(tx)
-		}
+		writes = chainWrites(p.writes, extra)
 	}
-	// queued under the run's lock: the run's commits keep the order of its
-	// decisions
+	// a run that ends tells the parent step waiting for it in the same
+	// commit, and so on up while each parent ends too
+	chain := []*decision{p}
+	locked := []*activeRun{ar}
+	for cur := ar; cur.m.Run.Status.Terminal() && cur.waiter != nil; {
+		w := cur.waiter
+		w.run.mu.Lock() // a child's lock, then its parent's: the only order
+		locked = append(locked, w.run)
+		n := outcomeNotice(&cur.rec)
+		up := e.decideAll(e.base, w.run, core.ChildEnded{Step: w.step, Attempt: w.attempt, ChildRunID: cur.rec.ID, Status: n.Status, Output: n.Output, Error: n.Error, At: e.now()})
+		if up == nil {
+			break // no longer waiting: the notice stays for whoever asks
+		}
+		notice := noticeKey(w.run.rec.ID, cur.rec.ID)
+		writes = chainWrites(writes, chainWrites(up.writes, func(tx store.Tx) error { return tx.Delete(notice) }))
+		chain = append(chain, up)
+		cur = w.run
+	}
+	// queued under the runs' locks: each run's commits keep the order of
+	// its decisions
 	done := e.c.submit(writes)
-	ar.mu.Unlock()
+	for i := len(locked) - 1; i >= 0; i-- {
+		locked[i].mu.Unlock()
+	}
 	if err := <-done; err != nil {
-		p.abandon(e)
-		e.failCommit(ar, err)
+		for _, d := range chain {
+			d.abandon(e)
+			e.failCommit(d.ar, err)
+		}
 		return
 	}
 	if committed != nil {
 		committed()
 	}
-	e.afterCommit(p)
+	for _, d := range chain {
+		e.afterCommit(d)
+	}
 }
 
 // decision is an event applied to a run's state, with the writes that
@@ -574,13 +605,7 @@ func (ar *activeRun) encode(res core.Result) (func(store.Tx) error, []HistoryEve
 	ended := ar.rec.Status.Terminal()
 	var notice []byte
 	if ended {
-		n := noticeRecord{Status: ar.rec.Status, Output: ar.rec.Output, Error: fromOptString(ar.rec.Error)}
-		if n.Status != core.RunSucceeded {
-			n.Error = fmt.Sprintf("child run %s (%s) %s", id, ar.rec.Workflow, n.Status)
-			if ar.rec.Error != nil {
-				n.Error += ": " + *ar.rec.Error
-			}
-		}
+		n := outcomeNotice(&ar.rec)
 		var err error
 		if notice, err = json.Marshal(&n); err != nil {
 			return nil, nil, err
@@ -611,6 +636,18 @@ func (ar *activeRun) encode(res core.Result) (func(store.Tx) error, []HistoryEve
 		}
 		return nil
 	}, history, nil
+}
+
+// outcomeNotice is what a waiting step learns of an ended run.
+func outcomeNotice(rec *RunRecord) noticeRecord {
+	n := noticeRecord{Status: rec.Status, Output: rec.Output, Error: fromOptString(rec.Error)}
+	if n.Status != core.RunSucceeded {
+		n.Error = fmt.Sprintf("child run %s (%s) %s", rec.ID, rec.Workflow, n.Status)
+		if rec.Error != nil {
+			n.Error += ": " + *rec.Error
+		}
+	}
+	return n
 }
 
 // notifyWaiters writes, in the transaction that ends a run, a notice for

@@ -152,6 +152,9 @@ func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt
 	}
 	child.init(secrets)
 	child.m = core.New(w, &core.Run{ID: childID, Status: core.RunPending, Params: params})
+	if !def.Child.Detach {
+		child.waiter = &waiterRef{run: ar, step: def.ID, index: index, attempt: attempt}
+	}
 	create, err := child.creation()
 	if err != nil {
 		plan.unlock()
