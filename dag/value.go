@@ -78,26 +78,46 @@ func WalkRefs(v any, fn func(*Ref)) {
 	}
 }
 
-// EncodeValue turns a value into JSON-ready data, each reference becoming
-// {"$ref": "<as written>"}.
-func EncodeValue(v any) any {
+// MapRefs copies a value, replacing every reference by what fn returns
+// for it; the first error stops the walk.
+func MapRefs(v any, fn func(*Ref) (any, error)) (any, error) {
 	switch v := v.(type) {
 	case *Ref:
-		return map[string]any{"$ref": v.String()}
+		return fn(v)
 	case []any:
 		out := make([]any, len(v))
 		for i, e := range v {
-			out[i] = EncodeValue(e)
+			x, err := MapRefs(e, fn)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = x
 		}
-		return out
+		return out, nil
 	case map[string]any:
 		out := make(map[string]any, len(v))
 		for k, e := range v {
-			out[k] = EncodeValue(e)
+			x, err := MapRefs(e, fn)
+			if err != nil {
+				return nil, err
+			}
+			out[k] = x
 		}
-		return out
+		return out, nil
 	}
-	return v
+	return v, nil
+}
+
+// ReplaceRefs is MapRefs for a replacement that cannot fail.
+func ReplaceRefs(v any, fn func(*Ref) any) any {
+	out, _ := MapRefs(v, func(r *Ref) (any, error) { return fn(r), nil })
+	return out
+}
+
+// EncodeValue turns a value into JSON-ready data, each reference becoming
+// {"$ref": "<as written>"}.
+func EncodeValue(v any) any {
+	return ReplaceRefs(v, func(r *Ref) any { return map[string]any{"$ref": r.String()} })
 }
 
 // FormatValue renders a value in Starlark-like syntax, for text output.

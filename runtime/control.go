@@ -22,14 +22,11 @@ var ErrAlreadyEnded = errors.New("the run already ended")
 // steps end cancelled and nothing starts afterwards. A run that is not
 // running in this engine (its process died) is ended cancelled at once.
 func (e *Engine) Cancel(ctx context.Context, idOrPrefix string) (*RunRecord, error) {
-	id, err := e.ResolveID(ctx, idOrPrefix)
+	rec, err := e.Get(ctx, idOrPrefix)
 	if err != nil {
 		return nil, err
 	}
-	rec, err := e.Get(ctx, id)
-	if err != nil {
-		return nil, err
-	}
+	id := rec.ID
 	if rec.Status.Terminal() {
 		return rec, ErrAlreadyEnded
 	}
@@ -228,11 +225,7 @@ type RerunRun struct {
 // child's new outcome. It refuses while the tree is active. Wait for the
 // plan's Root to see the outcome.
 func (e *Engine) Rerun(ctx context.Context, idOrPrefix, step string, opts RerunOptions) (*RerunPlan, error) {
-	id, err := e.ResolveID(ctx, idOrPrefix)
-	if err != nil {
-		return nil, err
-	}
-	rec, err := e.Get(ctx, id)
+	rec, err := e.Get(ctx, idOrPrefix)
 	if err != nil {
 		return nil, err
 	}

@@ -158,11 +158,7 @@ func callHandler(ctx context.Context, h Handler, t *TaskContext) (out any, err e
 	if err != nil {
 		return nil, fmt.Errorf("task handler output cannot be stored: %v", err)
 	}
-	var v any
-	if err := decodeJSON(data, &v); err != nil {
-		return nil, err
-	}
-	return v, nil
+	return dag.DecodeJSON(data)
 }
 
 // runShell runs a shell step: /bin/sh -c in the workspace (or dir inside
@@ -215,36 +211,15 @@ func envString(v any) string {
 	return string(data)
 }
 
-// withSecrets replaces secret references by their values.
+// withSecrets replaces secret references by their values (and any other
+// reference left unresolved by None).
 func withSecrets(v any, secret func(string) (string, error)) (any, error) {
-	switch v := v.(type) {
-	case *dag.Ref:
-		if v.Kind != dag.RefSecret {
+	return dag.MapRefs(v, func(r *dag.Ref) (any, error) {
+		if r.Kind != dag.RefSecret {
 			return nil, nil
 		}
-		return secret(v.Name)
-	case []any:
-		out := make([]any, len(v))
-		for i, e := range v {
-			x, err := withSecrets(e, secret)
-			if err != nil {
-				return nil, err
-			}
-			out[i] = x
-		}
-		return out, nil
-	case map[string]any:
-		out := make(map[string]any, len(v))
-		for k, e := range v {
-			x, err := withSecrets(e, secret)
-			if err != nil {
-				return nil, err
-			}
-			out[k] = x
-		}
-		return out, nil
-	}
-	return v, nil
+		return secret(r.Name)
+	})
 }
 
 // cappedBuffer keeps the first max bytes written and notes the rest.

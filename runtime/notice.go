@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 
+	"github.com/flowscript/flowscript/dag"
 	"github.com/flowscript/flowscript/runtime/core"
 	"github.com/flowscript/flowscript/store"
 )
@@ -51,7 +52,7 @@ func (e *Engine) deliverNotice(key, value []byte) {
 	if ar == nil {
 		return
 	}
-	n.Output = normalizeJSONValue(n.Output)
+	n.Output = dag.NormalizeNumbers(n.Output)
 	k := append([]byte(nil), key...)
 	ev := core.ChildEnded{Step: ar.prog.Workflow.Steps[n.Index].ID, Attempt: n.Attempt, ChildRunID: runID, Status: n.Status, Output: n.Output, Error: n.Error, At: e.now()}
 	// applied off the watch's goroutine: a commit waits for the committer

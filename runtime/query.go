@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/flowscript/flowscript/dag"
 	"github.com/flowscript/flowscript/runtime/core"
 	"github.com/flowscript/flowscript/store"
 )
@@ -77,34 +78,14 @@ func (e *Engine) Get(ctx context.Context, idOrPrefix string) (*RunRecord, error)
 }
 
 func normalizeRecord(rec *RunRecord) {
-	rec.Output = normalizeJSONValue(rec.Output)
+	rec.Output = dag.NormalizeNumbers(rec.Output)
 	for k, v := range rec.Params {
-		rec.Params[k] = normalizeJSONValue(v)
+		rec.Params[k] = dag.NormalizeNumbers(v)
 	}
 	for i := range rec.Steps {
-		rec.Steps[i].Output = normalizeJSONValue(rec.Steps[i].Output)
-		rec.Steps[i].Inputs = normalizeJSONValue(rec.Steps[i].Inputs)
+		rec.Steps[i].Output = dag.NormalizeNumbers(rec.Steps[i].Output)
+		rec.Steps[i].Inputs = dag.NormalizeNumbers(rec.Steps[i].Inputs)
 	}
-}
-
-// normalizeJSONValue turns float64 whole numbers that encoding/json
-// produced back into int64.
-func normalizeJSONValue(v any) any {
-	switch v := v.(type) {
-	case float64:
-		if v == float64(int64(v)) && v >= -(1<<53) && v <= 1<<53 {
-			return int64(v)
-		}
-	case []any:
-		for i, e := range v {
-			v[i] = normalizeJSONValue(e)
-		}
-	case map[string]any:
-		for k, e := range v {
-			v[k] = normalizeJSONValue(e)
-		}
-	}
-	return v
 }
 
 // ListFilter narrows List.

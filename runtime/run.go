@@ -729,26 +729,12 @@ func (ar *activeRun) stepRecord(i int) *StepRecord {
 
 // maskSecretRefs shows secret references as *** in records.
 func maskSecretRefs(v any) any {
-	switch v := v.(type) {
-	case *dag.Ref:
-		if v.Kind == dag.RefSecret {
+	return dag.ReplaceRefs(v, func(r *dag.Ref) any {
+		if r.Kind == dag.RefSecret {
 			return "***"
 		}
 		return nil
-	case []any:
-		out := make([]any, len(v))
-		for i, e := range v {
-			out[i] = maskSecretRefs(e)
-		}
-		return out
-	case map[string]any:
-		out := make(map[string]any, len(v))
-		for k, e := range v {
-			out[k] = maskSecretRefs(e)
-		}
-		return out
-	}
-	return v
+	})
 }
 
 // perform carries out committed actions.

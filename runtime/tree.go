@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/flowscript/flowscript/dag"
 	"github.com/flowscript/flowscript/lang"
 	"github.com/flowscript/flowscript/store"
 )
@@ -84,7 +85,7 @@ func (e *Engine) Definitions(ctx context.Context) ([]DefinitionInfo, error) {
 				return fmt.Errorf("definition %q: damaged record: %v", k, err)
 			}
 			for name, p := range d.Params {
-				d.Params[name] = normalizeJSONValue(p)
+				d.Params[name] = dag.NormalizeNumbers(p)
 			}
 			secrets := d.Secrets
 			if secrets == nil {

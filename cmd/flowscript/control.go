@@ -72,21 +72,12 @@ func rerunCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			env := envOf(c)
-			secrets, err := readSecretsFile(env.path(c.String("secrets-file")))
+			s, err := holdDatabase(c, false)
 			if err != nil {
 				return err
 			}
-			eng, release, err := openEngine(c, engineConfig{secrets: secrets, hold: true})
-			if err != nil {
-				return err
-			}
-			defer release()
-			prog := &progress{w: c.App.ErrWriter}
-			defer env.hub.subscribe(prog.observe)()
-			ctx, stop := commandContext(c)
-			defer stop()
-			plan, err := eng.Rerun(ctx, id, c.String("from"), runtime.RerunOptions{DryRun: c.Bool("dry-run"), Latest: c.Bool("latest")})
+			defer s.close()
+			plan, err := s.eng.Rerun(s.ctx, id, c.String("from"), runtime.RerunOptions{DryRun: c.Bool("dry-run"), Latest: c.Bool("latest")})
 			if err != nil {
 				return engineError(c.App.ErrWriter, err)
 			}
@@ -106,14 +97,10 @@ func rerunCommand() *cli.Command {
 				}
 				return nil
 			}
-			prog.follow(plan.Root)
-			rec, err := eng.WaitTree(ctx, plan.Root)
-			if ctx.Err() != nil {
-				if env.shared == nil {
-					release()
-					fmt.Fprintf(c.App.ErrWriter, "interrupted: run %s is unfinished; continue it with: flowscript resume\n", plan.Root)
-				}
-				return silentExit(exitInterrupt)
+			s.progress.follow(plan.Root)
+			rec, err := s.eng.WaitTree(s.ctx, plan.Root)
+			if s.ctx.Err() != nil {
+				return s.interrupted(c, "run "+plan.Root+" is")
 			}
 			if err != nil {
 				return engineError(c.App.ErrWriter, err)

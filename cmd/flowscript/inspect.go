@@ -237,20 +237,12 @@ func resumeCommand() *cli.Command {
 			"run it continued has ended; exit 0 if all succeeded, 1 otherwise.",
 		Flags: append(engineFlags(), &cli.Uint64Flag{Name: "max-steps", Usage: "the execution-step limit for declaring a workflow", Value: lang.DefaultMaxSteps}),
 		Action: func(c *cli.Context) error {
-			env := envOf(c)
-			secrets, err := readSecretsFile(env.path(c.String("secrets-file")))
+			s, err := holdDatabase(c, true)
 			if err != nil {
 				return err
 			}
-			eng, release, err := openEngine(c, engineConfig{secrets: secrets, hold: true})
-			if err != nil {
-				return err
-			}
-			defer release()
-			defer env.hub.subscribe((&progress{w: c.App.ErrWriter, all: true}).observe)()
-			ctx, stop := commandContext(c)
-			defer stop()
-			ids, err := eng.Resume(ctx)
+			defer s.close()
+			ids, err := s.eng.Resume(s.ctx)
 			if err != nil {
 				return engineError(c.App.ErrWriter, err)
 			}
@@ -260,13 +252,9 @@ func resumeCommand() *cli.Command {
 			}
 			failed := false
 			for _, id := range ids {
-				rec, err := eng.Wait(ctx, id)
-				if ctx.Err() != nil {
-					if env.shared == nil {
-						release()
-						fmt.Fprintln(c.App.ErrWriter, "interrupted: the runs are unfinished; continue them with: flowscript resume")
-					}
-					return silentExit(exitInterrupt)
+				rec, err := s.eng.Wait(s.ctx, id)
+				if s.ctx.Err() != nil {
+					return s.interrupted(c, "the runs are")
 				}
 				if err != nil {
 					return engineError(c.App.ErrWriter, err)

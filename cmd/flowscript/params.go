@@ -2,11 +2,11 @@ package main
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/flowscript/flowscript/dag"
 )
 
 // parseParams merges --params-file (a JSON object) and --param k=v flags,
@@ -19,7 +19,7 @@ func parseParams(file string, flags []string) (map[string]any, error) {
 		if err != nil {
 			return nil, usageErrorf("flowscript: --params-file: %v", unwrapPath(err))
 		}
-		v, err := decodeJSON(data)
+		v, err := dag.DecodeJSON(data)
 		if err != nil {
 			return nil, usageErrorf("flowscript: --params-file %s is not valid JSON: %v", file, err)
 		}
@@ -36,47 +36,13 @@ func parseParams(file string, flags []string) (map[string]any, error) {
 		if !ok || k == "" {
 			return nil, usageErrorf("flowscript: --param %q: write it as name=value", f)
 		}
-		if decoded, err := decodeJSON([]byte(v)); err == nil {
+		if decoded, err := dag.DecodeJSON([]byte(v)); err == nil {
 			params[k] = decoded
 		} else {
 			params[k] = v
 		}
 	}
 	return params, nil
-}
-
-// decodeJSON decodes one JSON value, whole numbers as int64.
-func decodeJSON(data []byte) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, err
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("more than one value")
-	}
-	return numbers(v), nil
-}
-
-func numbers(v any) any {
-	switch v := v.(type) {
-	case json.Number:
-		if i, err := v.Int64(); err == nil {
-			return i
-		}
-		f, _ := v.Float64()
-		return f
-	case []any:
-		for i, e := range v {
-			v[i] = numbers(e)
-		}
-	case map[string]any:
-		for k, e := range v {
-			v[k] = numbers(e)
-		}
-	}
-	return v
 }
 
 // readSecretsFile reads NAME=value lines; blank lines and # comments are

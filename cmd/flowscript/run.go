@@ -41,10 +41,6 @@ func runCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			secrets, err := readSecretsFile(env.path(c.String("secrets-file")))
-			if err != nil {
-				return err
-			}
 			if p := c.Int("priority"); p < 0 || p > 99 {
 				return usageErrorf("flowscript run: --priority must be between 0 and 99, got %d", p)
 			}
@@ -61,41 +57,33 @@ func runCommand() *cli.Command {
 			if _, err := os.Stat(env.path(file)); err != nil {
 				return usageErrorf("flowscript: %v", unwrapPath(err))
 			}
-			eng, release, err := openEngine(c, engineConfig{secrets: secrets, hold: true})
+			s, err := holdDatabase(c, false)
 			if err != nil {
 				return err
 			}
-			defer release()
-			prog := &progress{w: c.App.ErrWriter}
-			defer env.hub.subscribe(prog.observe)()
-			ctx, stop := commandContext(c)
-			defer stop()
-			p, err := eng.LoadFile(ctx, file, flowscript.LoadOptions{Workspace: c.String("workspace"), BaseDir: env.cwd})
+			defer s.close()
+			p, err := s.eng.LoadFile(s.ctx, file, flowscript.LoadOptions{Workspace: c.String("workspace"), BaseDir: env.cwd})
 			if err != nil {
 				return engineError(c.App.ErrWriter, err)
 			}
 			lookup := func(name string) (string, bool) {
-				if v, ok := secrets[name]; ok {
+				if v, ok := s.secrets[name]; ok {
 					return v, true
 				}
 				return env.lookupEnv(name)
 			}
-			id, err := eng.Start(ctx, p, flowscript.RunOptions{
+			id, err := s.eng.Start(s.ctx, p, flowscript.RunOptions{
 				Params: params, Priority: c.Int("priority"), LookupSecret: lookup,
 				IdempotencyKey: c.String("idempotency-key"), IdempotencyStrategy: strategy,
 			})
 			if err != nil {
 				return engineError(c.App.ErrWriter, err)
 			}
-			prog.follow(id)
+			s.progress.follow(id)
 			// detached descendants too: run returns when the whole tree is done
-			rec, err := eng.WaitTree(ctx, id)
-			if ctx.Err() != nil {
-				if env.shared == nil {
-					release()
-					fmt.Fprintf(c.App.ErrWriter, "interrupted: run %s is unfinished; continue it with: flowscript resume\n", id)
-				}
-				return silentExit(exitInterrupt)
+			rec, err := s.eng.WaitTree(s.ctx, id)
+			if s.ctx.Err() != nil {
+				return s.interrupted(c, "run "+id+" is")
 			}
 			if err != nil {
 				return engineError(c.App.ErrWriter, err)

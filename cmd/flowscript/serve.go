@@ -22,24 +22,17 @@ func serveCommand() *cli.Command {
 			if env.shared != nil {
 				return usageErrorf("flowscript serve: this database is already held by a flowscript process, which answers commands")
 			}
-			secrets, err := readSecretsFile(env.path(c.String("secrets-file")))
+			s, err := holdDatabase(c, true)
 			if err != nil {
 				return err
 			}
-			eng, release, err := openEngine(c, engineConfig{secrets: secrets, hold: true})
-			if err != nil {
-				return err
-			}
-			defer release()
-			defer env.hub.subscribe((&progress{w: c.App.ErrWriter, all: true}).observe)()
-			ctx, stop := commandContext(c)
-			defer stop()
-			ids, err := eng.Resume(ctx)
+			defer s.close()
+			ids, err := s.eng.Resume(s.ctx)
 			if err != nil {
 				return engineError(c.App.ErrWriter, err)
 			}
 			fmt.Fprintf(c.App.ErrWriter, "serving database %s (continued %d unfinished runs); Ctrl-C to stop\n", c.String("db"), len(ids))
-			<-ctx.Done()
+			<-s.ctx.Done()
 			fmt.Fprintln(c.App.ErrWriter, "stopping: runs still going stay unfinished; serve or resume continues them")
 			return nil
 		},

@@ -6,23 +6,7 @@ import "github.com/flowscript/flowscript/dag"
 // outputs (None unless the step succeeded), params and child run ids.
 // Secret references are left in place: only a running step resolves them.
 func (m *Machine) Resolve(v any) any {
-	switch v := v.(type) {
-	case *dag.Ref:
-		return m.resolveRef(v)
-	case []any:
-		out := make([]any, len(v))
-		for i, e := range v {
-			out[i] = m.Resolve(e)
-		}
-		return out
-	case map[string]any:
-		out := make(map[string]any, len(v))
-		for k, e := range v {
-			out[k] = m.Resolve(e)
-		}
-		return out
-	}
-	return v
+	return dag.ReplaceRefs(v, m.resolveRef)
 }
 
 func (m *Machine) resolveRef(r *dag.Ref) any {
