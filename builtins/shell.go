@@ -240,9 +240,59 @@ func groupGone(pgid int) bool {
 	if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) {
 		return true
 	}
+	return !procScans.living(time.Now())[pgid]
+}
+
+// procScans coalesces /proc scans: every caller gets a scan that began
+// after it asked, but concurrent callers share one.
+var procScans scanner
+
+type scanner struct {
+	mu      sync.Mutex
+	running *scanResult
+	last    *scanResult
+}
+
+type scanResult struct {
+	began  time.Time
+	done   chan struct{}
+	groups map[int]bool
+}
+
+func (s *scanner) living(asked time.Time) map[int]bool {
+	for {
+		s.mu.Lock()
+		if s.last != nil && !s.last.began.Before(asked) {
+			r := s.last
+			s.mu.Unlock()
+			return r.groups
+		}
+		if r := s.running; r != nil {
+			s.mu.Unlock()
+			<-r.done
+			if !r.began.Before(asked) {
+				return r.groups
+			}
+			continue
+		}
+		r := &scanResult{began: time.Now(), done: make(chan struct{})}
+		s.running = r
+		s.mu.Unlock()
+		r.groups = scanGroups()
+		s.mu.Lock()
+		s.running, s.last = nil, r
+		s.mu.Unlock()
+		close(r.done)
+		return r.groups
+	}
+}
+
+// scanGroups lists the process groups with a living (not zombie) member.
+func scanGroups() map[int]bool {
+	groups := map[int]bool{}
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		return false
+		return groups
 	}
 	for _, e := range entries {
 		name := e.Name()
@@ -254,11 +304,11 @@ func groupGone(pgid int) bool {
 			continue
 		}
 		state, pg, ok := parseStat(data)
-		if ok && pg == pgid && state != 'Z' && state != 'X' {
-			return false
+		if ok && state != 'Z' && state != 'X' {
+			groups[pg] = true
 		}
 	}
-	return true
+	return groups
 }
 
 // parseStat reads the state and process group of /proc/PID/stat.

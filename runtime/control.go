@@ -49,6 +49,12 @@ func (e *Engine) cancelTree(ctx context.Context, id string) error {
 	} else if err := e.cancelStored(ctx, id); err != nil {
 		return err
 	}
+	return e.cancelChildren(ctx, id)
+}
+
+// cancelChildren cancels the unfinished non-detached children of a run
+// (and their trees).
+func (e *Engine) cancelChildren(ctx context.Context, id string) error {
 	kids, err := e.childIDs(ctx, id)
 	if err != nil {
 		return err

@@ -69,17 +69,7 @@ func (e *Engine) resumeRun(ctx context.Context, id string) error {
 	if rec.CancelRequested {
 		// a cancel that was committed before the process stopped reaches
 		// the children it had not reached yet
-		kids, err := e.childIDs(ctx, id)
-		if err != nil {
-			return err
-		}
-		for _, kid := range kids {
-			if k, err := e.runRecord(ctx, kid); err == nil && !k.Detached && !k.Status.Terminal() {
-				if err := e.cancelTree(ctx, kid); err != nil {
-					return err
-				}
-			}
-		}
+		return e.cancelChildren(ctx, id)
 	}
 	return nil
 }
