@@ -1,7 +1,7 @@
 package dag
 
 import (
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -74,154 +74,139 @@ func Validate(w *Workflow) ErrorList {
 // findCycles reports each strongly connected group of steps once, as one
 // path through it that starts and ends at its first-declared step.
 func findCycles(w *Workflow, byID map[string]*Step) ErrorList {
-	// edges go from upstream to downstream, the order in which steps run
-	succ := make(map[string][]string, len(w.Steps))
+	// index the steps that count (the first of duplicate ids) and build
+	// the graph on indexes: edges go from upstream to downstream, the
+	// order in which steps run
+	index := make(map[string]int, len(w.Steps))
+	var nodes []*Step
 	for _, s := range w.Steps {
 		if byID[s.ID] != s {
 			continue
 		}
+		index[s.ID] = len(nodes)
+		nodes = append(nodes, s)
+	}
+	succ := make([][]int, len(nodes))
+	for i, s := range nodes {
 		for _, d := range s.Deps() {
-			if _, ok := byID[d.Step]; ok {
-				succ[d.Step] = append(succ[d.Step], s.ID)
+			if j, ok := index[d.Step]; ok {
+				succ[j] = append(succ[j], i)
 			}
 		}
 	}
 	var errs ErrorList
-	for _, comp := range stronglyConnected(w, byID, succ) {
-		start := comp[0]
-		inComp := make(map[string]bool, len(comp))
-		for _, id := range comp {
-			inComp[id] = true
-		}
-		path := cyclePath(start, succ, inComp)
+	for _, comp := range stronglyConnected(succ) {
+		path := cyclePath(comp[0], succ, comp)
 		if path == nil {
 			continue
 		}
-		errs.Add(byID[start].Pos, "step cycle: %s", strings.Join(path, " -> "))
+		ids := make([]string, len(path))
+		for k, i := range path {
+			ids[k] = nodes[i].ID
+		}
+		errs.Add(nodes[comp[0]].Pos, "step cycle: %s", strings.Join(ids, " -> "))
 	}
 	return errs
 }
 
-// stronglyConnected returns the groups of steps that lie on a cycle (a group
-// of one only when the step depends on itself), each sorted by declaration
-// order. Tarjan's algorithm, iterative so that deep graphs cannot overflow
-// the stack.
-func stronglyConnected(w *Workflow, byID map[string]*Step, succ map[string][]string) [][]string {
-	order := make(map[string]int, len(w.Steps))
-	for i, s := range w.Steps {
-		if _, ok := order[s.ID]; !ok {
-			order[s.ID] = i
-		}
+// stronglyConnected returns the groups of nodes that lie on a cycle (a
+// group of one only when the node depends on itself), each sorted, in the
+// order of their first node. Tarjan's algorithm, iterative so that deep
+// graphs cannot overflow the stack.
+func stronglyConnected(succ [][]int) [][]int {
+	n := len(succ)
+	index := make([]int, n)
+	low := make([]int, n)
+	onStack := make([]bool, n)
+	for i := range index {
+		index[i] = -1
 	}
-	index := make(map[string]int, len(order))
-	low := make(map[string]int, len(order))
-	onStack := make(map[string]bool)
-	var stack []string
-	var comps [][]string
+	var stack []int
+	var comps [][]int
 	next := 0
-	type frame struct {
-		id string
-		i  int
-	}
-	for _, s := range w.Steps {
-		if _, seen := index[s.ID]; seen || byID[s.ID] != s {
+	type frame struct{ node, edge int }
+	var work []frame
+	for root := 0; root < n; root++ {
+		if index[root] >= 0 {
 			continue
 		}
-		work := []frame{{id: s.ID}}
-		index[s.ID], low[s.ID] = next, next
+		work = append(work[:0], frame{node: root})
+		index[root], low[root] = next, next
 		next++
-		stack = append(stack, s.ID)
-		onStack[s.ID] = true
+		stack = append(stack, root)
+		onStack[root] = true
 		for len(work) > 0 {
 			top := &work[len(work)-1]
-			if top.i < len(succ[top.id]) {
-				n := succ[top.id][top.i]
-				top.i++
-				if _, seen := index[n]; !seen {
-					index[n], low[n] = next, next
+			if top.edge < len(succ[top.node]) {
+				m := succ[top.node][top.edge]
+				top.edge++
+				if index[m] < 0 {
+					index[m], low[m] = next, next
 					next++
-					stack = append(stack, n)
-					onStack[n] = true
-					work = append(work, frame{id: n})
-				} else if onStack[n] {
-					low[top.id] = min(low[top.id], index[n])
+					stack = append(stack, m)
+					onStack[m] = true
+					work = append(work, frame{node: m})
+				} else if onStack[m] {
+					low[top.node] = min(low[top.node], index[m])
 				}
 				continue
 			}
-			id := top.id
+			v := top.node
 			work = work[:len(work)-1]
 			if len(work) > 0 {
-				parent := work[len(work)-1].id
-				low[parent] = min(low[parent], low[id])
+				parent := work[len(work)-1].node
+				low[parent] = min(low[parent], low[v])
 			}
-			if low[id] != index[id] {
+			if low[v] != index[v] {
 				continue
 			}
-			var comp []string
+			var comp []int
 			for {
-				n := stack[len(stack)-1]
+				m := stack[len(stack)-1]
 				stack = stack[:len(stack)-1]
-				onStack[n] = false
-				comp = append(comp, n)
-				if n == id {
+				onStack[m] = false
+				comp = append(comp, m)
+				if m == v {
 					break
 				}
 			}
-			if len(comp) == 1 && !contains(succ[id], id) {
+			if len(comp) == 1 && !slices.Contains(succ[v], v) {
 				continue
 			}
-			sortByOrder(comp, order)
+			slices.Sort(comp)
 			comps = append(comps, comp)
 		}
 	}
+	slices.SortFunc(comps, func(a, b []int) int { return a[0] - b[0] })
 	return comps
 }
 
-// cyclePath finds a shortest path from start back to start inside a group.
-func cyclePath(start string, succ map[string][]string, in map[string]bool) []string {
-	prev := map[string]string{}
-	queue := []string{start}
-	visited := map[string]bool{}
+// cyclePath finds a shortest path from start back to start inside a
+// group (sorted node indexes).
+func cyclePath(start int, succ [][]int, group []int) []int {
+	in := func(n int) bool { _, ok := slices.BinarySearch(group, n); return ok }
+	prev := map[int]int{}
+	queue := []int{start}
 	for len(queue) > 0 {
 		cur := queue[0]
 		queue = queue[1:]
 		for _, n := range succ[cur] {
-			if !in[n] {
+			if !in(n) {
 				continue
 			}
 			if n == start {
-				path := []string{start}
+				path := []int{start}
 				for c := cur; c != start; c = prev[c] {
 					path = append(path, c)
 				}
-				// path is start, cur, ..., reversed after the first element
-				for i, j := 1, len(path)-1; i < j; i, j = i+1, j-1 {
-					path[i], path[j] = path[j], path[i]
-				}
+				slices.Reverse(path[1:])
 				return append(path, start)
 			}
-			if !visited[n] {
-				visited[n] = true
+			if _, seen := prev[n]; !seen {
 				prev[n] = cur
 				queue = append(queue, n)
 			}
 		}
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
-}
-
-func sortByOrder(ids []string, order map[string]int) {
-	// not an insertion sort: a group comes off Tarjan's stack in reverse,
-	// its worst case, and a cycle through thousands of steps must not take
-	// seconds
-	sort.Slice(ids, func(i, j int) bool { return order[ids[i]] < order[ids[j]] })
 }

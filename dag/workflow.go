@@ -93,16 +93,38 @@ type Step struct {
 // references add, one entry per upstream step. A reference to a step that
 // after= already names adds nothing: the explicit condition rules.
 func (s *Step) Deps() []Dep {
-	deps := make([]Dep, 0, len(s.After))
-	seen := make(map[string]bool, len(s.After))
-	for _, d := range s.After {
+	deps := make([]Dep, 0, len(s.After)+2)
+	// few dependencies: a linear search beats allocating a map
+	var seen map[string]bool
+	has := func(id string) bool {
+		if seen != nil {
+			return seen[id]
+		}
+		for _, d := range deps {
+			if d.Step == id {
+				return true
+			}
+		}
+		return false
+	}
+	add := func(d Dep) {
 		deps = append(deps, d)
-		seen[d.Step] = true
+		switch {
+		case seen != nil:
+			seen[d.Step] = true
+		case len(deps) > 32:
+			seen = make(map[string]bool, 2*len(deps))
+			for _, e := range deps {
+				seen[e.Step] = true
+			}
+		}
+	}
+	for _, d := range s.After {
+		add(d)
 	}
 	s.walkRefs(func(arg string, r *Ref) {
-		if (r.Kind == RefOutput || r.Kind == RefChildRunID) && !seen[r.Step] {
-			seen[r.Step] = true
-			deps = append(deps, Dep{Step: r.Step, Cond: Succeeded, Implicit: true, Via: arg, Pos: r.Pos})
+		if (r.Kind == RefOutput || r.Kind == RefChildRunID) && !has(r.Step) {
+			add(Dep{Step: r.Step, Cond: Succeeded, Implicit: true, Via: arg, Pos: r.Pos})
 		}
 	})
 	return deps
