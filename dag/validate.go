@@ -44,7 +44,9 @@ func Validate(w *Workflow) ErrorList {
 			}
 		}
 	}
-	for _, s := range w.Steps {
+	deps := make([][]Dep, len(w.Steps))
+	for i, s := range w.Steps {
+		deps[i] = s.Deps()
 		for _, d := range s.After {
 			if _, ok := first[d.Step]; !ok {
 				errs.Add(d.Pos, "after: unknown step %q%s", d.Step, DidYouMean(d.Step, ids))
@@ -66,29 +68,31 @@ func Validate(w *Workflow) ErrorList {
 		}
 		checkRef(r, nil)
 	})
-	errs = append(errs, findCycles(w, first)...)
+	errs = append(errs, findCycles(w, first, deps)...)
 	errs.Sort()
 	return errs
 }
 
 // findCycles reports each strongly connected group of steps once, as one
 // path through it that starts and ends at its first-declared step.
-func findCycles(w *Workflow, byID map[string]*Step) ErrorList {
+func findCycles(w *Workflow, byID map[string]*Step, deps [][]Dep) ErrorList {
 	// index the steps that count (the first of duplicate ids) and build
 	// the graph on indexes: edges go from upstream to downstream, the
 	// order in which steps run
 	index := make(map[string]int, len(w.Steps))
 	var nodes []*Step
-	for _, s := range w.Steps {
+	var nodeDeps [][]Dep
+	for i, s := range w.Steps {
 		if byID[s.ID] != s {
 			continue
 		}
 		index[s.ID] = len(nodes)
 		nodes = append(nodes, s)
+		nodeDeps = append(nodeDeps, deps[i])
 	}
 	succ := make([][]int, len(nodes))
-	for i, s := range nodes {
-		for _, d := range s.Deps() {
+	for i := range nodes {
+		for _, d := range nodeDeps[i] {
 			if j, ok := index[d.Step]; ok {
 				succ[j] = append(succ[j], i)
 			}

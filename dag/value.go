@@ -72,6 +72,12 @@ func WalkRefs(v any, fn func(*Ref)) {
 			WalkRefs(e, fn)
 		}
 	case map[string]any:
+		if len(v) == 1 { // no order to settle
+			for _, e := range v {
+				WalkRefs(e, fn)
+			}
+			return
+		}
 		for _, k := range sortedKeys(v) {
 			WalkRefs(v[k], fn)
 		}
