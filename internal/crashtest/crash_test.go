@@ -11,6 +11,10 @@
 // FLOWSCRIPT_RELIABILITY_ROUNDS=N runs N (make reliability: 200), and
 // FLOWSCRIPT_CRASH_SEED=S replays the random choices of an earlier run
 // (the seed is logged). -short skips it.
+//
+// TestCrashTree (tree_crash_test.go) does the same to a three-level tree
+// of sub-workflow runs, with the checks below applied to every run of the
+// tree and the tree's own invariants on top.
 package crashtest
 
 // What the test can prove, and checks
@@ -198,6 +202,9 @@ type stepRecord struct {
 	Kind    string `json:"kind"`
 	Status  string `json:"status"`
 	Attempt int    `json:"attempt"`
+	// a sub_workflow step's child ("" when null); a string, so that
+	// records compare with ==
+	ChildRunID string `json:"child_run_id"`
 }
 
 type runRecord struct {
@@ -216,10 +223,13 @@ type generation struct {
 	cmd    string // run or resume
 	proc   int    // its $CRASHTEST_PROC
 	killed bool
-	after  snapshot // the committed state once the process was gone
+	dur    time.Duration // from its start until it was gone
+	after  snapshot      // the committed state once the process was gone
 	// linesAtKill is the ledger's length when the killed process was
 	// gone: its lines after that were written by orphaned shell steps.
 	linesAtKill int
+	// tree is the whole run tree once the process was gone (TestCrashTree)
+	tree *treeSnapshot
 }
 
 type round struct {
@@ -235,6 +245,13 @@ type round struct {
 	runID  string
 	stderr bytes.Buffer
 
+	// snap, when set, records what was committed once generation g's
+	// process was gone (g.after, and whatever else the test keeps);
+	// created reports whether the round's run exists. TestCrashResume
+	// leaves them nil: the single run's snapshot and findRun.
+	snap    func(g *generation)
+	created func() bool
+
 	// statistics
 	notCreated    int // kills before the run existed
 	reranAfterEnd int // attempts that wrote "end" before the kill and yet ran again
@@ -246,24 +263,7 @@ func TestCrashResume(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts hundreds of processes and kills them")
 	}
-	rounds := 30
-	if s := os.Getenv("FLOWSCRIPT_RELIABILITY_ROUNDS"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			t.Fatalf("FLOWSCRIPT_RELIABILITY_ROUNDS=%q is not a positive number", s)
-		}
-		rounds = n
-	}
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("FLOWSCRIPT_CRASH_SEED"); s != "" {
-		n, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("FLOWSCRIPT_CRASH_SEED=%q is not a number", s)
-		}
-		seed = n
-	}
-	t.Logf("seed %d (replay with FLOWSCRIPT_CRASH_SEED=%d), %d rounds", seed, seed, rounds)
-	rng := rand.New(rand.NewPCG(seed, 0x5eed))
+	rounds, rng := crashSetup(t, 30)
 
 	// the reference: one run without kills
 	start := time.Now()
@@ -287,23 +287,11 @@ func TestCrashResume(t *testing.T) {
 	began := time.Now()
 	for n := 1; n <= rounds; n++ {
 		r := newRound(t, n, rng)
-		// kill the run somewhere between its start and nine tenths of the
-		// time a whole run takes (process start and Badger's first open
-		// included)
-		r.startRun(time.Duration(10+rng.IntN(int(refDur.Milliseconds())*9/10)) * time.Millisecond)
-		if r.gens[len(r.gens)-1].killed {
+		killed, killedResumes := r.crash(refDur)
+		if killed {
 			kills++
-			// in about a third of the rounds, kill the resuming process
-			// too, once or twice
-			killResumes := 0
-			if rng.IntN(3) == 0 {
-				killResumes = 1 + rng.IntN(2)
-			}
-			for !r.resume(killResumes > 0, refDur) {
-				killResumes--
-				resumeKills++
-			}
 		}
+		resumeKills += killedResumes
 		rec := r.record()
 		r.check(rec, want)
 		notCreated += r.notCreated
@@ -326,7 +314,62 @@ func TestCrashResume(t *testing.T) {
 		rounds, time.Since(began).Round(time.Millisecond), kills, notCreated, resumeKills, multiAttempt, reran, orphanEnds, silent)
 }
 
+// crashSetup reads the number of rounds (FLOWSCRIPT_RELIABILITY_ROUNDS,
+// else def) and the seed (FLOWSCRIPT_CRASH_SEED, else the time), logs
+// them, and returns the rounds and the random source.
+func crashSetup(t *testing.T, def int) (int, *rand.Rand) {
+	t.Helper()
+	rounds := def
+	if s := os.Getenv("FLOWSCRIPT_RELIABILITY_ROUNDS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			t.Fatalf("FLOWSCRIPT_RELIABILITY_ROUNDS=%q is not a positive number", s)
+		}
+		rounds = n
+	}
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("FLOWSCRIPT_CRASH_SEED"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("FLOWSCRIPT_CRASH_SEED=%q is not a number", s)
+		}
+		seed = n
+	}
+	t.Logf("seed %d (replay with FLOWSCRIPT_CRASH_SEED=%d), %d rounds", seed, seed, rounds)
+	return rounds, rand.New(rand.NewPCG(seed, 0x5eed))
+}
+
+// crash runs the round's workflow and kills it with SIGKILL somewhere
+// between its start and nine tenths of refDur, the time a whole
+// crash-free run takes (process start and Badger's first open included);
+// then resumes until a resume runs to its end, in about a third of the
+// rounds killing the resuming process too, once or twice. It reports
+// whether the run was killed and how many resumes were.
+func (r *round) crash(refDur time.Duration) (killed bool, resumeKills int) {
+	rng := r.rng
+	r.startRun(time.Duration(10+rng.IntN(int(refDur.Milliseconds())*9/10)) * time.Millisecond)
+	if !r.gens[len(r.gens)-1].killed {
+		return false, 0
+	}
+	killResumes := 0
+	if rng.IntN(3) == 0 {
+		killResumes = 1 + rng.IntN(2)
+	}
+	for !r.resume(killResumes > 0, refDur) {
+		killResumes--
+		resumeKills++
+	}
+	return true, resumeKills
+}
+
 func newRound(t *testing.T, n int, rng *rand.Rand) *round {
+	t.Helper()
+	return newRoundFiles(t, n, rng, map[string]string{"main.star": mainStar})
+}
+
+// newRoundFiles makes a round whose workspace holds files (paths relative
+// to it); the round runs main.star.
+func newRoundFiles(t *testing.T, n int, rng *rand.Rand, files map[string]string) *round {
 	t.Helper()
 	base := t.TempDir()
 	r := &round{
@@ -338,8 +381,14 @@ func newRound(t *testing.T, n int, rng *rand.Rand) *round {
 	if err := os.MkdirAll(r.dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(r.dir, "main.star"), []byte(mainStar), 0o644); err != nil {
-		t.Fatal(err)
+	for name, text := range files {
+		path := filepath.Join(r.dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return r
 }
@@ -372,6 +421,8 @@ func (r *round) exec(name string, killAfter time.Duration, args ...string) bool 
 	}
 	gen := &generation{cmd: name, proc: r.procs}
 	r.gens = append(r.gens, gen)
+	began := time.Now()
+	defer func() { gen.dur = time.Since(began) }()
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	var err error
@@ -418,11 +469,11 @@ func isKilled(ps *os.ProcessState) bool {
 func (r *round) startRun(killAfter time.Duration) {
 	for {
 		if !r.exec("run", killAfter, "run", "main.star", "--durability", "durable") {
-			r.gens[len(r.gens)-1].after = r.snapshot()
+			r.takeSnapshot(r.gens[len(r.gens)-1])
 			return
 		}
-		if id := r.findRun(); id != "" {
-			r.gens[len(r.gens)-1].after = r.snapshot()
+		if r.runExists() {
+			r.takeSnapshot(r.gens[len(r.gens)-1])
 			return
 		}
 		r.notCreated++
@@ -439,8 +490,25 @@ func (r *round) resume(kill bool, refDur time.Duration) bool {
 		after = time.Duration(10+r.rng.IntN(int(refDur.Milliseconds()/2)+1)) * time.Millisecond
 	}
 	killed := r.exec("resume", after, "resume", "--durability", "durable")
-	r.gens[len(r.gens)-1].after = r.snapshot()
+	r.takeSnapshot(r.gens[len(r.gens)-1])
 	return !killed
+}
+
+// takeSnapshot records what is committed once g's process is gone.
+func (r *round) takeSnapshot(g *generation) {
+	if r.snap != nil {
+		r.snap(g)
+		return
+	}
+	g.after = r.snapshot()
+}
+
+// runExists reports whether the round's run was created.
+func (r *round) runExists() bool {
+	if r.created != nil {
+		return r.created()
+	}
+	return r.findRun() != ""
 }
 
 // findRun returns the round's run id, or "" if no run exists yet.
@@ -634,21 +702,44 @@ func (r *round) check(rec *runRecord, want any) {
 	if !reflect.DeepEqual(last.after, final) {
 		t.Errorf("round %d: the record changed after the last process ended", r.n)
 	}
+	order := make([]string, len(rec.Steps))
+	for i, s := range rec.Steps {
+		order[i] = s.ID
+	}
+	r.checkSteps(final, order)
+}
+
+// checkSteps checks invariants 2–6 for every step of final, in order: how
+// each moved from snapshot to snapshot, and the ledger against the
+// snapshots. Steps are named as in the snapshots and the ledger (the step
+// id; "path/id" in a run tree). A sub_workflow step writes no ledger lines
+// and moves by allowedChildMove; every other step by allowedMove.
+func (r *round) checkSteps(final snapshot, order []string) {
+	t := r.t
+	t.Helper()
 
 	// 5. how each step moved from snapshot to snapshot
 	prev := snapshot{}
 	for gi, g := range r.gens {
-		for _, s := range rec.Steps {
-			from, to := prev[s.ID], g.after[s.ID]
+		for _, id := range order {
+			from, to := prev[id], g.after[id]
 			if from.Status == "" {
 				from = stepRecord{Status: "pending"}
 			}
 			if to.Status == "" {
 				to = stepRecord{Status: "pending"}
 			}
-			if !allowedMove(from, to) {
-				t.Errorf("round %d: step %s went from %s/%d to %s/%d across generation %d (%s, killed %v)",
-					r.n, s.ID, from.Status, from.Attempt, to.Status, to.Attempt, gi, g.cmd, g.killed)
+			allowed := allowedMove
+			if final[id].Kind == "sub_workflow" {
+				allowed = allowedChildMove
+			}
+			if !allowed(from, to) {
+				child := ""
+				if from.ChildRunID != "" || to.ChildRunID != "" {
+					child = fmt.Sprintf(" (child %q, then %q)", from.ChildRunID, to.ChildRunID)
+				}
+				t.Errorf("round %d: step %s went from %s/%d to %s/%d%s across generation %d (%s, killed %v)",
+					r.n, id, from.Status, from.Attempt, to.Status, to.Attempt, child, gi, g.cmd, g.killed)
 			}
 		}
 		prev = g.after
@@ -715,26 +806,33 @@ func (r *round) check(rec *runRecord, want any) {
 		lastStart[l.step] = l
 	}
 	// 6. every step finished in the generation of its last start
-	for _, s := range rec.Steps {
-		ls, ok := lastStart[s.ID]
-		if !ok {
-			t.Errorf("round %d: step %s has no start line", r.n, s.ID)
+	for _, id := range order {
+		s := final[id]
+		if s.Kind == "sub_workflow" {
+			if _, ok := lastStart[id]; ok {
+				t.Errorf("round %d: sub_workflow step %s has ledger lines", r.n, id)
+			}
 			continue
 		}
-		end, ok := ends[key{s.ID, ls.gen}]
+		ls, ok := lastStart[id]
 		if !ok {
-			t.Errorf("round %d: step %s has no end line for its last start (generation %d)", r.n, s.ID, ls.gen)
+			t.Errorf("round %d: step %s has no start line", r.n, id)
+			continue
+		}
+		end, ok := ends[key{id, ls.gen}]
+		if !ok {
+			t.Errorf("round %d: step %s has no end line for its last start (generation %d)", r.n, id, ls.gen)
 		} else if end.attempt >= 0 && end.attempt != s.Attempt {
-			t.Errorf("round %d: step %s last ended attempt %d, the record says attempt %d", r.n, s.ID, end.attempt, s.Attempt)
+			t.Errorf("round %d: step %s last ended attempt %d, the record says attempt %d", r.n, id, end.attempt, s.Attempt)
 		}
 		gensStarted := 0
 		for k := range starts {
-			if k.step == s.ID {
+			if k.step == id {
 				gensStarted++
 			}
 		}
 		if gensStarted > s.Attempt {
-			t.Errorf("round %d: step %s started in %d processes but its attempt is %d", r.n, s.ID, gensStarted, s.Attempt)
+			t.Errorf("round %d: step %s started in %d processes but its attempt is %d", r.n, id, gensStarted, s.Attempt)
 		} else {
 			r.silentTries += s.Attempt - gensStarted
 		}
@@ -751,6 +849,26 @@ func allowedMove(from, to stepRecord) bool {
 	case "running":
 		return (to.Status == "running" && (to.Attempt == from.Attempt || to.Attempt == from.Attempt+1)) ||
 			(to.Status == "succeeded" && to.Attempt == from.Attempt+1)
+	case "succeeded":
+		return to == from
+	}
+	return false
+}
+
+// allowedChildMove is allowedMove for a sub_workflow step (retries=0, no
+// rerun): its one attempt starts with its child's spawn in one commit, and
+// a resume re-attaches to that child instead of starting a new attempt, so
+// the attempt never goes past 1 and the child never changes:
+// pending/0 -> pending/0, running/1, succeeded/1; running/1 -> running/1,
+// succeeded/1 (the same child); succeeded/1 -> succeeded/1.
+func allowedChildMove(from, to stepRecord) bool {
+	switch from.Status {
+	case "pending":
+		return from.Attempt == 0 && ((to.Status == "pending" && to.Attempt == 0 && to.ChildRunID == "") ||
+			((to.Status == "running" || to.Status == "succeeded") && to.Attempt == 1 && to.ChildRunID != ""))
+	case "running":
+		return from.Attempt == 1 && to.Attempt == 1 && to.ChildRunID == from.ChildRunID &&
+			(to.Status == "running" || to.Status == "succeeded")
 	case "succeeded":
 		return to == from
 	}
