@@ -35,7 +35,7 @@ bench:
 # Kill -9 crash test with many rounds (the default go test runs 30).
 .PHONY: reliability
 reliability:
-	FLOWSCRIPT_RELIABILITY_ROUNDS=200 $(GO) test -count=1 -run TestCrash -v ./internal/crashtest/
+	FLOWSCRIPT_RELIABILITY_ROUNDS=200 $(GO) test -count=1 -timeout 30m -run TestCrash -v ./internal/crashtest/
 
 # Fuzz script loading for FUZZTIME (default 10m).
 fuzz:
