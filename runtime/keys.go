@@ -16,7 +16,8 @@ import (
 //	active/<run-id>                 present while the run is unfinished
 //	wait/<run-id>/<waiter-run-id>/<index:4>/<attempt:4>
 //	                                a step attempt waiting for the run to end
-//	notice/<waiter-run-id>/<run-id> the outcome of a run a step waited for,
+//	notice/<waiter-run-id>/<run-id>/<index:4>/<attempt:4>
+//	                                the outcome of a run a step attempt waited for,
 //	                                written in the transaction that ends the run (noticeRecord)
 //	runsrc/<run-id>                 the source of a script= child (definitionRecord)
 //	child/<run-id>/<child-run-id>   the children a run spawned, for tree
@@ -105,8 +106,10 @@ func decodeWaitKey(runID string, key []byte) (waiter string, index, attempt int,
 	return string(rest[:n-9]), int(binary.BigEndian.Uint32(rest[n-8 : n-4])), int(binary.BigEndian.Uint32(rest[n-4:])), true
 }
 
-func noticeKey(waiterRunID, runID string) []byte {
-	return []byte(prefixNotice + waiterRunID + "/" + runID)
+func noticeKey(waiterRunID, runID string, index, attempt int) []byte {
+	k := []byte(prefixNotice + waiterRunID + "/" + runID + "/")
+	k = binary.BigEndian.AppendUint32(k, uint32(index))
+	return binary.BigEndian.AppendUint32(k, uint32(attempt))
 }
 
 func runSrcKey(runID string) []byte { return []byte(prefixRunSrc + runID) }

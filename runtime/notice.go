@@ -35,12 +35,13 @@ func deletedLater(events []store.Event, key []byte) bool {
 // waited for; the notice is removed in the same transaction. A notice for
 // a run this engine is not running waits in the store for its resume.
 func (e *Engine) deliverNotice(key, value []byte) {
+	// notice/<waiter>/<run>/<index:4><attempt:4>; the step is in the value
 	rest := bytes.TrimPrefix(key, []byte(prefixNotice))
 	i := bytes.IndexByte(rest, '/')
-	if i < 0 {
+	if i < 0 || len(rest) < i+1+9 {
 		return
 	}
-	waiterID, runID := string(rest[:i]), string(rest[i+1:])
+	waiterID, runID := string(rest[:i]), string(rest[i+1:len(rest)-9])
 	var n noticeRecord
 	if err := json.Unmarshal(value, &n); err != nil {
 		e.log.Error("unreadable notice", "key", string(key), "error", err)

@@ -317,8 +317,11 @@ func (e *Engine) applyWith(ar *activeRun, ev core.Event, extra func(tx store.Tx)
 		if up == nil {
 			break // no longer waiting: the notice stays for whoever asks
 		}
-		notice := noticeKey(w.run.rec.ID, cur.rec.ID)
-		writes = chainWrites(writes, chainWrites(up.writes, func(tx store.Tx) error { return tx.Delete(notice) }))
+		// the notice this run's end just wrote for the step is delivered
+		// here: removed before the parent's writes (which may write
+		// notices of their own)
+		notice := noticeKey(w.run.rec.ID, cur.rec.ID, w.index, w.attempt)
+		writes = chainWrites(chainWrites(writes, func(tx store.Tx) error { return tx.Delete(notice) }), up.writes)
 		chain = append(chain, up)
 		cur = w.run
 	}
@@ -681,7 +684,7 @@ func notifyWaiters(tx store.Tx, id string, notice []byte) error {
 		if err != nil {
 			return err
 		}
-		if err := tx.Set(noticeKey(w.run, id), val); err != nil {
+		if err := tx.Set(noticeKey(w.run, id, w.index, w.attempt), val); err != nil {
 			return err
 		}
 		if err := tx.Delete(w.key); err != nil {

@@ -372,7 +372,7 @@ func (e *Engine) reuseChild(ar *activeRun, def *dag.Step, index, attempt int, ex
 			if err != nil {
 				return err
 			}
-			return tx.Set(noticeKey(parentID, existing), val)
+			return tx.Set(noticeKey(parentID, existing, index, attempt), val)
 		}
 	}
 	return core.ChildSpawned{Step: def.ID, Attempt: attempt, ChildRunID: existing, Detached: def.Child.Detach, Detail: "reused the run bound to the idempotency key", At: e.now()}, extra
