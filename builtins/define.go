@@ -281,11 +281,13 @@ func (b *Builder) addStep(fn string, s *dag.Step) *StepValue {
 	switch {
 	case s.ID == "":
 		b.errorf(s.Pos, "%s: the step id is empty", fn)
+	case len(s.ID) > dag.MaxStepIDLen:
+		b.errorf(s.Pos, "%s: step id %s is %d characters long; the most is %d", fn, dag.ShortQuote(s.ID), len(s.ID), dag.MaxStepIDLen)
 	case !dag.ValidStepID(s.ID):
-		b.errorf(s.Pos, "%s: step id %q is not valid: use letters, digits, _ and -", fn, s.ID)
+		b.errorf(s.Pos, "%s: step id %s is not valid: use letters, digits, _ and -", fn, dag.ShortQuote(s.ID))
 	}
 	if prev, dup := b.steps[s.ID]; dup {
-		b.errorf(s.Pos, "duplicate step id %q (first declared at %s)", s.ID, prev.Pos)
+		b.errorf(s.Pos, "duplicate step id %s (first declared at %s)", dag.ShortQuote(s.ID), prev.Pos)
 		return &StepValue{ID: s.ID, Kind: s.Kind, pos: s.Pos}
 	}
 	b.steps[s.ID] = s

@@ -2,6 +2,7 @@ package dag
 
 import (
 	"regexp"
+	"strconv"
 	"time"
 )
 
@@ -309,6 +310,17 @@ func (w *Workflow) Downstream(id string) []string {
 }
 
 var stepIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// MaxStepIDLen bounds the length of a step id.
+const MaxStepIDLen = 128
+
+// ShortQuote quotes a string for a message, cut to a readable length.
+func ShortQuote(s string) string {
+	if len(s) > 64 {
+		return strconv.Quote(s[:64]) + "…"
+	}
+	return strconv.Quote(s)
+}
 
 // ValidStepID reports whether id is a valid declared step id.
 func ValidStepID(id string) bool { return stepIDPattern.MatchString(id) }
