@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
@@ -119,30 +120,15 @@ func dash(s string) string {
 }
 
 func treeCommand() *cli.Command {
-	return &cli.Command{
-		Name:      "tree",
-		Usage:     "show a run and every run below it, indented, with statuses",
-		ArgsUsage: "RUN",
-		Flags:     []cli.Flag{jsonFlag},
-		Action: func(c *cli.Context) error {
-			id, err := oneRunArg(c)
-			if err != nil {
-				return err
-			}
-			return withEngine(c, func(ctx context.Context, eng *flowscript.Engine) error {
-				root, err := eng.Tree(ctx, id)
-				if err != nil {
-					return err
-				}
-				if c.Bool("json") {
-					return writeJSON(c.App.Writer, root)
-				}
-				tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-				printTree(tw, root, "")
-				return tw.Flush()
-			})
+	return runView("tree", "show a run and every run below it, indented, with statuses",
+		func(ctx context.Context, eng *flowscript.Engine, id string) (*runtime.TreeNode, error) {
+			return eng.Tree(ctx, id)
 		},
-	}
+		func(w io.Writer, root *runtime.TreeNode) error {
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			printTree(tw, root, "")
+			return tw.Flush()
+		})
 }
 
 func printTree(w *tabwriter.Writer, n *runtime.TreeNode, indent string) {

@@ -38,10 +38,12 @@ func oneRunArg(c *cli.Context) (string, error) {
 
 var jsonFlag = &cli.BoolFlag{Name: "json", Usage: "print JSON on stdout"}
 
-func showCommand() *cli.Command {
+// runView makes a command that reads one run (by id or unique prefix)
+// and prints what fetch returns, as JSON with --json, else as text.
+func runView[T any](name, usage string, fetch func(ctx context.Context, eng *flowscript.Engine, id string) (T, error), text func(w io.Writer, v T) error) *cli.Command {
 	return &cli.Command{
-		Name:      "show",
-		Usage:     "show one run with its steps",
+		Name:      name,
+		Usage:     usage,
 		ArgsUsage: "RUN",
 		Flags:     []cli.Flag{jsonFlag},
 		Action: func(c *cli.Context) error {
@@ -50,18 +52,28 @@ func showCommand() *cli.Command {
 				return err
 			}
 			return withEngine(c, func(ctx context.Context, eng *flowscript.Engine) error {
-				rec, err := eng.Get(ctx, id)
+				v, err := fetch(ctx, eng, id)
 				if err != nil {
 					return err
 				}
 				if c.Bool("json") {
-					return writeJSON(c.App.Writer, rec)
+					return writeJSON(c.App.Writer, v)
 				}
-				printRun(c.App.Writer, rec)
-				return nil
+				return text(c.App.Writer, v)
 			})
 		},
 	}
+}
+
+func showCommand() *cli.Command {
+	return runView("show", "show one run with its steps",
+		func(ctx context.Context, eng *flowscript.Engine, id string) (*flowscript.RunRecord, error) {
+			return eng.Get(ctx, id)
+		},
+		func(w io.Writer, rec *flowscript.RunRecord) error {
+			printRun(w, rec)
+			return nil
+		})
 }
 
 func printRun(w io.Writer, rec *flowscript.RunRecord) {
@@ -164,40 +176,25 @@ func runsCommand() *cli.Command {
 }
 
 func historyCommand() *cli.Command {
-	return &cli.Command{
-		Name:      "history",
-		Usage:     "show a run's events in order",
-		ArgsUsage: "RUN",
-		Flags:     []cli.Flag{jsonFlag},
-		Action: func(c *cli.Context) error {
-			id, err := oneRunArg(c)
-			if err != nil {
-				return err
-			}
-			return withEngine(c, func(ctx context.Context, eng *flowscript.Engine) error {
-				events, err := eng.History(ctx, id)
-				if err != nil {
-					return err
-				}
-				if c.Bool("json") {
-					return writeJSON(c.App.Writer, events)
-				}
-				tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-				for _, h := range events {
-					detail := h.Status
-					if h.Error != "" {
-						detail = strings.TrimSpace(detail + " " + firstLine(h.Error))
-					}
-					step := h.Step
-					if h.Attempt > 0 {
-						step = fmt.Sprintf("%s#%d", h.Step, h.Attempt)
-					}
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", h.Seq, h.Time.Format("15:04:05.000000"), h.Type, step, detail)
-				}
-				return tw.Flush()
-			})
+	return runView("history", "show a run's events in order",
+		func(ctx context.Context, eng *flowscript.Engine, id string) ([]flowscript.HistoryEvent, error) {
+			return eng.History(ctx, id)
 		},
-	}
+		func(w io.Writer, events []flowscript.HistoryEvent) error {
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			for _, h := range events {
+				detail := h.Status
+				if h.Error != "" {
+					detail = strings.TrimSpace(detail + " " + firstLine(h.Error))
+				}
+				step := h.Step
+				if h.Attempt > 0 {
+					step = fmt.Sprintf("%s#%d", h.Step, h.Attempt)
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", h.Seq, h.Time.Format("15:04:05.000000"), h.Type, step, detail)
+			}
+			return tw.Flush()
+		})
 }
 
 func logsCommand() *cli.Command {
