@@ -29,7 +29,12 @@ func graphCommand() *cli.Command {
 			if !contains(dag.Formats, format) {
 				return usageErrorf("flowscript graph: --format %q is not one of %s", format, strings.Join(dag.Formats, ", "))
 			}
-			prog, errs, err := loadChecked(c, c.Args().First())
+			langOpts, release, err := scriptOptions(c)
+			if err != nil {
+				return err
+			}
+			defer release()
+			prog, errs, err := loadChecked(c, c.Args().First(), langOpts)
 			if err != nil {
 				return err
 			}

@@ -36,11 +36,16 @@ func validateCommand() *cli.Command {
 			if c.NArg() == 0 {
 				return usageErrorf("flowscript validate: name at least one FILE (see flowscript validate --help)")
 			}
+			opts, release, err := scriptOptions(c)
+			if err != nil {
+				return err
+			}
+			defer release()
 			var all dag.ErrorList
 			var inputErrs []string // files that could not be read at all
 			var summaries []string
 			for _, file := range c.Args().Slice() {
-				prog, errs, err := loadChecked(c, file)
+				prog, errs, err := loadChecked(c, file, opts)
 				if err != nil {
 					// go on: one missing file must not hide the others' errors
 					inputErrs = append(inputErrs, err.Error())
@@ -74,8 +79,8 @@ func validateCommand() *cli.Command {
 // loadChecked evaluates a root file in its workspace and runs every check
 // of SPEC §3. Script problems come back as errs; err is for problems that
 // end the command (a missing file, a workspace that cannot be opened).
-func loadChecked(c *cli.Context, file string) (*lang.Program, dag.ErrorList, error) {
-	ws, rel, err := openWorkspace(c, file)
+func loadChecked(c *cli.Context, file string, opts lang.Options) (*lang.Program, dag.ErrorList, error) {
+	ws, rel, err := openWorkspace(c, file, opts)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -90,16 +95,37 @@ func loadChecked(c *cli.Context, file string) (*lang.Program, dag.ErrorList, err
 	return prog, ws.Check(ctx, prog), nil
 }
 
-func openWorkspace(c *cli.Context, file string) (*lang.Workspace, string, error) {
+// scriptOptions are the evaluation options of validate and graph. When
+// the database exists, child names also resolve to the definitions
+// registered in it (through the process holding it, if another does).
+func scriptOptions(c *cli.Context) (lang.Options, func(), error) {
+	opts := lang.Options{MaxSteps: c.Uint64("max-steps")}
+	env := envOf(c)
+	if env.shared == nil {
+		if fi, err := os.Stat(env.path(c.String("db"))); err != nil || !fi.IsDir() {
+			return opts, func() {}, nil
+		}
+	}
+	eng, release, err := openEngine(c, engineConfig{})
+	if err != nil {
+		return opts, nil, err
+	}
+	withDB := eng.LangOptions()
+	withDB.MaxSteps = opts.MaxSteps
+	return withDB, release, nil
+}
+
+func openWorkspace(c *cli.Context, file string, opts lang.Options) (*lang.Workspace, string, error) {
+	env := envOf(c)
 	dir := c.String("workspace")
 	if dir == "" {
 		dir = filepath.Dir(file)
 		// a file in a directory that does not exist is a missing file, not
 		// a missing workspace
-		if _, err := os.Stat(dir); err != nil && errors.Is(err, fs.ErrNotExist) {
+		if _, err := os.Stat(env.path(dir)); err != nil && errors.Is(err, fs.ErrNotExist) {
 			return nil, "", usageErrorf("flowscript: file %s not found", file)
 		}
-	} else if fi, err := os.Stat(dir); err != nil {
+	} else if fi, err := os.Stat(env.path(dir)); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, "", usageErrorf("flowscript: workspace %s does not exist", dir)
 		}
@@ -107,11 +133,11 @@ func openWorkspace(c *cli.Context, file string) (*lang.Workspace, string, error)
 	} else if !fi.IsDir() {
 		return nil, "", usageErrorf("flowscript: workspace %s is not a directory", dir)
 	}
-	rel, err := lang.Rel(dir, file)
+	rel, err := lang.Rel(env.path(dir), env.path(file))
 	if err != nil {
-		return nil, "", usageErrorf("flowscript: %v", err)
+		return nil, "", usageErrorf("flowscript: %s is outside the workspace %s", file, dir)
 	}
-	ws, err := lang.OpenWorkspace(dir, lang.Options{MaxSteps: c.Uint64("max-steps")})
+	ws, err := lang.OpenWorkspaceAs(env.path(dir), dir, opts)
 	if err != nil {
 		return nil, "", usageErrorf("flowscript: %v", err)
 	}
