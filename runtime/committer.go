@@ -14,6 +14,10 @@ import (
 type commit struct {
 	apply func(tx store.Tx) error
 	done  chan error
+	// runs are the runs whose transitions this commit carries: once one
+	// of their commits fails, their later commits are refused, so that
+	// nothing lands after a transition that did not
+	runs []*activeRun
 }
 
 // committer is the one goroutine that writes transitions. It drains every
@@ -39,8 +43,8 @@ func newCommitter(st store.Store) *committer {
 
 // submit queues writes and returns a channel that yields the outcome once
 // the transaction carrying them is committed (and synced, in durable mode).
-func (c *committer) submit(apply func(tx store.Tx) error) <-chan error {
-	cm := &commit{apply: apply, done: make(chan error, 1)}
+func (c *committer) submit(apply func(tx store.Tx) error, runs ...*activeRun) <-chan error {
+	cm := &commit{apply: apply, done: make(chan error, 1), runs: runs}
 	select {
 	case c.queue <- cm:
 	case <-c.stop:
@@ -87,6 +91,18 @@ func (c *committer) loop() {
 // (too large, or one commit's own check failed) it is split, so that one
 // bad commit fails only itself.
 func (c *committer) commit(batch []*commit) {
+	// commits of runs that already lost a commit are refused
+	live := batch[:0:0]
+	for _, cm := range batch {
+		if cm.stopped() {
+			cm.done <- errRunStopped
+			continue
+		}
+		live = append(live, cm)
+	}
+	if batch = live; len(batch) == 0 {
+		return
+	}
 	err := c.st.Update(context.Background(), func(tx store.Tx) error {
 		for _, cm := range batch {
 			if err := cm.apply(tx); err != nil {
@@ -104,6 +120,12 @@ func (c *committer) commit(batch []*commit) {
 	if err == nil {
 		c.transactions.Add(1)
 		c.commits.Add(uint64(len(batch)))
+	} else {
+		for _, cm := range batch {
+			for _, ar := range cm.runs {
+				ar.stopped.Store(true)
+			}
+		}
 	}
 	for _, cm := range batch {
 		cm.done <- err
@@ -119,4 +141,17 @@ func (c *committer) drainClosed() {
 			return
 		}
 	}
+}
+
+// errRunStopped refuses the commits of a run after one of its commits
+// failed.
+var errRunStopped = errors.New("an earlier transition of this run could not be committed")
+
+func (cm *commit) stopped() bool {
+	for _, ar := range cm.runs {
+		if ar.stopped.Load() {
+			return true
+		}
+	}
+	return false
 }

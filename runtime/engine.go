@@ -97,8 +97,11 @@ type Engine struct {
 	entropy *ulid.MonotonicEntropy
 
 	watch *store.Watcher // notices of runs that steps wait for
-	// idemMu serialises the spawns that bind idempotency keys.
-	idemMu sync.Mutex
+	// idemPending holds the idempotency keys that spawns decided but not
+	// yet committed are binding, so that a spawn decided meanwhile sees
+	// them; idemMu guards it and is never held across a commit.
+	idemMu      sync.Mutex
+	idemPending map[string]string
 
 	progMu   sync.Mutex
 	programs map[string]*lang.Program // evaluated definitions by content hash
@@ -110,19 +113,20 @@ func New(st store.Store, opts Options) *Engine {
 	opts = opts.withDefaults()
 	base, stop := context.WithCancel(context.Background())
 	e := &Engine{
-		st:       st,
-		opts:     opts,
-		log:      opts.Logger,
-		c:        newCommitter(st),
-		q:        newWorkQueue(),
-		base:     base,
-		stopBase: stop,
-		handlers: map[string]Handler{},
-		modules:  starlark.StringDict{},
-		active:   map[string]*activeRun{},
-		timers:   map[*time.Timer]struct{}{},
-		programs: map[string]*lang.Program{},
-		entropy:  ulid.Monotonic(rand.Reader, 0),
+		st:          st,
+		opts:        opts,
+		log:         opts.Logger,
+		c:           newCommitter(st),
+		q:           newWorkQueue(),
+		base:        base,
+		stopBase:    stop,
+		handlers:    map[string]Handler{},
+		modules:     starlark.StringDict{},
+		active:      map[string]*activeRun{},
+		timers:      map[*time.Timer]struct{}{},
+		programs:    map[string]*lang.Program{},
+		idemPending: map[string]string{},
+		entropy:     ulid.Monotonic(rand.Reader, 0),
 	}
 	for i := 0; i < opts.Workers; i++ {
 		e.workers.Add(1)

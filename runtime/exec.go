@@ -158,6 +158,9 @@ func callHandler(ctx context.Context, h Handler, t *TaskContext) (out any, err e
 	if err != nil {
 		return nil, fmt.Errorf("task handler output cannot be stored: %v", err)
 	}
+	if len(data) > builtins.MaxTaskOutputBytes {
+		return nil, fmt.Errorf("task handler output is %.1f MiB of JSON, more than the limit of %d MiB", float64(len(data))/(1<<20), builtins.MaxTaskOutputBytes>>20)
+	}
 	return dag.DecodeJSON(data)
 }
 

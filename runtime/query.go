@@ -198,6 +198,14 @@ func (e *Engine) Wait(ctx context.Context, idOrPrefix string) (*RunRecord, error
 	if err != nil {
 		return nil, err
 	}
+	if ar != nil {
+		ar.mu.Lock()
+		broken := ar.broken
+		ar.mu.Unlock()
+		if broken != nil && !rec.Status.Terminal() {
+			return rec, fmt.Errorf("run %s stopped: a transition could not be stored (%v); fix the cause, then continue it with flowscript resume", id, broken)
+		}
+	}
 	if !rec.Status.Terminal() && ar == nil {
 		return rec, fmt.Errorf("run %s is unfinished and not running here; continue it with flowscript resume", id)
 	}

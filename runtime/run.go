@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/flowscript/flowscript/builtins"
 	"github.com/flowscript/flowscript/dag"
@@ -43,7 +44,14 @@ type activeRun struct {
 	// runs in this engine: its ChildEnded is decided in this run's final
 	// commit. Nil means the notice in the store (and the watch) tell it.
 	waiter *waiterRef
+	// stopped is set by the committer when a commit of this run failed;
+	// its later commits are refused. doneOnce closes done.
+	stopped  atomic.Bool
+	doneOnce sync.Once
 }
+
+// release ends every wait on the run (it ended, or it stopped).
+func (ar *activeRun) release() { ar.doneOnce.Do(func() { close(ar.done) }) }
 
 // waiterRef names a step attempt waiting for a run.
 type waiterRef struct {
@@ -177,6 +185,7 @@ func (e *Engine) Start(ctx context.Context, prog *lang.Program, opts StartOption
 		e.mu.Lock()
 		delete(e.active, id)
 		e.mu.Unlock()
+		ar.release()
 	}
 	var existing *existingRun
 	if errors.As(err, &existing) {
@@ -327,7 +336,7 @@ func (e *Engine) applyWith(ar *activeRun, ev core.Event, extra func(tx store.Tx)
 	}
 	// queued under the runs' locks: each run's commits keep the order of
 	// its decisions
-	done := e.c.submit(writes)
+	done := e.c.submit(writes, locked...)
 	for i := len(locked) - 1; i >= 0; i-- {
 		locked[i].mu.Unlock()
 	}
@@ -482,13 +491,27 @@ func (ar *activeRun) decideLocked(e *Engine, ev core.Event) *decision {
 	return &decision{ar: ar, res: res, history: history, rec: ar.rec, writes: writes}
 }
 
+// failCommit stops a run whose transition could not be committed: its
+// state in memory is ahead of the store, so it takes no further step here;
+// what was committed stays, and resume continues from there.
 func (e *Engine) failCommit(ar *activeRun, err error) {
-	if err != errEngineClosed {
+	if err != errEngineClosed && err != errRunStopped {
 		e.log.Error("cannot commit a transition; the run stops here and can be resumed", "run", ar.rec.ID, "error", err)
 	}
 	ar.mu.Lock()
-	ar.broken = err
+	if ar.broken == nil {
+		ar.broken = err
+	}
 	ar.mu.Unlock()
+	if err == errEngineClosed {
+		return // the engine is closing: the run stays unfinished
+	}
+	e.mu.Lock()
+	if e.active[ar.rec.ID] == ar {
+		delete(e.active, ar.rec.ID)
+	}
+	e.mu.Unlock()
+	ar.release()
 }
 
 // afterCommit tells observers and carries out the actions of a committed
@@ -805,5 +828,5 @@ func (e *Engine) finish(ar *activeRun) {
 	e.mu.Lock()
 	delete(e.active, ar.rec.ID)
 	e.mu.Unlock()
-	close(ar.done)
+	ar.release()
 }

@@ -43,7 +43,7 @@ type spawnPlan struct {
 	// extra); nil when an existing run is reused
 	child *activeRun
 	first *decision
-	// unlock releases what the preparation holds until the commit
+	// unlock releases what the preparation reserved until the commit
 	unlock func()
 	// a blocking step's timeout, armed once the spawn commits
 	timeout time.Duration
@@ -103,12 +103,17 @@ func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt
 	key, strategy, note := ar.childIdempotency(def)
 	plan := &spawnPlan{unlock: func() {}}
 	if key != "" {
-		// held until the spawn commits: no other spawn in this engine can
-		// bind the key in between
-		e.idemMu.Lock()
-		plan.unlock = e.idemMu.Unlock
+		// the key's binding: in the store, or reserved by a spawn decided
+		// but not yet committed (which commits before this one)
 		bound, running, err := e.boundRun(ctx, w.Name, key)
-		if err == nil && bound != "" {
+		if err != nil {
+			return nil, err
+		}
+		e.idemMu.Lock()
+		if pending, ok := e.idemPending[string(idemKey(w.Name, key))]; ok {
+			bound, running = pending, true
+		}
+		if bound != "" {
 			switch strategy {
 			case FailExisting:
 				err = fmt.Errorf("idempotency key %q of %s is already bound to run %s", key, w.Name, bound)
@@ -117,13 +122,26 @@ func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt
 					err = fmt.Errorf("idempotency key %q of %s is bound to run %s, which is still running", key, w.Name, bound)
 				}
 			default:
+				e.idemMu.Unlock()
 				plan.event, plan.extra = e.reuseChild(ar, def, index, attempt, bound)
 				return plan, nil
 			}
 		}
 		if err != nil {
-			plan.unlock()
+			e.idemMu.Unlock()
 			return nil, err
+		}
+		// reserved until this spawn commits (or is abandoned); no lock is
+		// held across the commit
+		reserved := string(idemKey(w.Name, key))
+		e.idemPending[reserved] = childID
+		e.idemMu.Unlock()
+		plan.unlock = func() {
+			e.idemMu.Lock()
+			if e.idemPending[reserved] == childID {
+				delete(e.idemPending, reserved)
+			}
+			e.idemMu.Unlock()
 		}
 	}
 	secrets, err := lookupSecrets(w, ar.lookup, true)
