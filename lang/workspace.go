@@ -97,14 +97,6 @@ func (ws *Workspace) Root() string {
 	return "."
 }
 
-// rel maps a name used in positions back to the workspace-relative path.
-func (ws *Workspace) rel(display string) string {
-	if ws.display == "" {
-		return display
-	}
-	return strings.TrimPrefix(display, ws.display+"/")
-}
-
 // Rel returns the workspace-relative path of a file given as the user named
 // it (relative to the current directory, or absolute), or an error when the
 // file lies outside the workspace directory dir.

@@ -45,8 +45,6 @@ func defKey(name string, version int) []byte {
 	return binary.BigEndian.AppendUint64(k, uint64(version))
 }
 
-func defNamePrefix(name string) []byte { return append([]byte(prefixDef+name), 0) }
-
 func defHashKey(name, hash string) []byte {
 	return []byte(prefixDefHash + name + "\x00" + hash)
 }
