@@ -13,22 +13,12 @@ import (
 // notices receives, through the store watch, the notices written in the
 // transactions that end runs, and hands each to the step that waits.
 func (e *Engine) notices(events []store.Event) error {
-	for i, ev := range events {
-		if ev.Deleted || deletedLater(events[i+1:], ev.Key) {
-			continue // delivered in the commit that wrote it
+	for _, ev := range events {
+		if !ev.Deleted {
+			e.deliverNotice(ev.Key, ev.Value)
 		}
-		e.deliverNotice(ev.Key, ev.Value)
 	}
 	return nil
-}
-
-func deletedLater(events []store.Event, key []byte) bool {
-	for _, ev := range events {
-		if ev.Deleted && bytes.Equal(ev.Key, key) {
-			return true
-		}
-	}
-	return false
 }
 
 // deliverNotice ends the waiting step with the outcome of the run it

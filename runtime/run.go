@@ -326,11 +326,10 @@ func (e *Engine) applyWith(ar *activeRun, ev core.Event, extra func(tx store.Tx)
 		if up == nil {
 			break // no longer waiting: the notice stays for whoever asks
 		}
-		// the notice this run's end just wrote for the step is delivered
-		// here: removed before the parent's writes (which may write
-		// notices of their own)
-		notice := noticeKey(w.run.rec.ID, cur.rec.ID, w.index, w.attempt)
-		writes = chainWrites(chainWrites(writes, func(tx store.Tx) error { return tx.Delete(notice) }), up.writes)
+		// the step is told here, so its wait key goes before the run's
+		// end is written: no notice is made for it
+		wait := waitKey(cur.rec.ID, w.run.rec.ID, w.index, w.attempt)
+		writes = chainWrites(chainWrites(func(tx store.Tx) error { return tx.Delete(wait) }, writes), up.writes)
 		chain = append(chain, up)
 		cur = w.run
 	}

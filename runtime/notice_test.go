@@ -1,0 +1,56 @@
+package runtime
+
+import (
+	"context"
+	"testing"
+
+	"github.com/flowscript/flowscript/lang"
+	"github.com/flowscript/flowscript/store"
+	"github.com/flowscript/flowscript/store/badgerstore"
+)
+
+// A child that ends while its parent runs here tells the parent in the
+// same commit: no notice is written and no wait key is left; a run reused
+// through an idempotency key still tells a second waiter through a notice,
+// which is removed when it is delivered.
+func TestWaitsLeaveNoKeysBehind(t *testing.T) {
+	bs, err := badgerstore.OpenInMemory(badgerstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bs.Close()
+	e := New(bs, Options{})
+	defer e.Close()
+	ctx := context.Background()
+	ws := lang.NewWorkspaceFiles(map[string][]byte{
+		"root.star": []byte("a = sub_workflow(\"mid\", idempotency_key = \"k\")\nsub_workflow(\"mid\", id = \"again\", idempotency_key = \"k\", after = [a])\n"),
+		"mid.star":  []byte("sub_workflow(\"leaf\")\n"),
+		"leaf.star": []byte("task(\"t\", lambda ctx: {\"ok\": True})\n"),
+	}, e.LangOptions())
+	prog, err := ws.Load(ctx, "root.star")
+	if err != nil || len(prog.Errors) > 0 {
+		t.Fatalf("%v %v", err, prog.Errors)
+	}
+	id, err := e.Start(ctx, prog, StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := e.WaitTree(ctx, id)
+	if err != nil || rec.Status != "succeeded" {
+		t.Fatalf("%+v %v", rec, err)
+	}
+	err = bs.View(ctx, func(tx store.Tx) error {
+		for _, prefix := range []string{prefixNotice, prefixWait, prefixActive} {
+			if err := tx.Scan([]byte(prefix), store.ScanOptions{KeysOnly: true}, func(k, _ []byte) error {
+				t.Errorf("left behind: %q", k)
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
