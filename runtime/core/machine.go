@@ -133,12 +133,8 @@ func (m *Machine) start(r *result) {
 }
 
 func (m *Machine) stepEnded(r *result, ev StepEnded) {
-	i, ok := m.index[ev.Step]
+	i, st, ok := m.attempt(ev.Step, ev.Attempt, StepRunning)
 	if !ok {
-		return
-	}
-	st := m.Run.Steps[i]
-	if st.Status != StepRunning || st.Attempt != ev.Attempt {
 		return // a late report from an attempt that is no longer current
 	}
 	def := m.W.Steps[i]
@@ -165,13 +161,21 @@ func (m *Machine) stepEnded(r *result, ev StepEnded) {
 	m.propagate(r, i)
 }
 
-func (m *Machine) childSpawned(r *result, ev ChildSpawned) {
-	i, ok := m.index[ev.Step]
+// attempt finds a step whose current attempt is the given one and whose
+// status is want: events about any other attempt are late and change
+// nothing.
+func (m *Machine) attempt(step string, attempt int, want StepStatus) (int, *Step, bool) {
+	i, ok := m.index[step]
 	if !ok {
-		return
+		return 0, nil, false
 	}
 	st := m.Run.Steps[i]
-	if st.Status != StepRunning || st.Attempt != ev.Attempt || st.ChildRunID == ev.ChildRunID {
+	return i, st, st.Status == want && st.Attempt == attempt
+}
+
+func (m *Machine) childSpawned(r *result, ev ChildSpawned) {
+	i, st, ok := m.attempt(ev.Step, ev.Attempt, StepRunning)
+	if !ok || st.ChildRunID == ev.ChildRunID {
 		return
 	}
 	st.ChildRunID = ev.ChildRunID
@@ -183,12 +187,8 @@ func (m *Machine) childSpawned(r *result, ev ChildSpawned) {
 }
 
 func (m *Machine) childEnded(r *result, ev ChildEnded) {
-	i, ok := m.index[ev.Step]
+	i, st, ok := m.attempt(ev.Step, ev.Attempt, StepRunning)
 	if !ok {
-		return
-	}
-	st := m.Run.Steps[i]
-	if st.Status != StepRunning || st.Attempt != ev.Attempt {
 		return
 	}
 	r.record(Record{Type: "child_ended", Step: st.ID, Attempt: st.Attempt, Child: ev.ChildRunID, Status: string(ev.Status), Error: ev.Error})
@@ -208,12 +208,8 @@ func (m *Machine) childEnded(r *result, ev ChildEnded) {
 }
 
 func (m *Machine) retryDue(r *result, ev RetryDue) {
-	i, ok := m.index[ev.Step]
-	if !ok {
-		return
-	}
-	st := m.Run.Steps[i]
-	if st.Status != StepPending || st.RetryAt.IsZero() || st.Attempt != ev.Attempt {
+	i, st, ok := m.attempt(ev.Step, ev.Attempt, StepPending)
+	if !ok || st.RetryAt.IsZero() {
 		return
 	}
 	st.RetryAt = time.Time{}
