@@ -107,12 +107,8 @@ func (e *Engine) Start(ctx context.Context, prog *lang.Program, opts StartOption
 	if err := validStrategy(opts.IdempotencyStrategy); err != nil {
 		return "", err
 	}
-	for _, s := range w.Steps {
-		if s.Kind == dag.KindTask && s.Handler != "" {
-			if _, ok := e.handler(s.Handler); !ok {
-				return "", inputErrorf("%s: step %q uses the task handler %q, which this engine does not have", s.Pos, s.ID, s.Handler)
-			}
-		}
+	if err := e.checkHandlers(w); err != nil {
+		return "", &InputError{Msg: err.Error()}
 	}
 	params, err := mergeParams(w, opts.Params)
 	if err != nil {
@@ -138,19 +134,13 @@ func (e *Engine) Start(ctx context.Context, prog *lang.Program, opts StartOption
 	}
 	now := e.now()
 	id := e.newID()
-	ar := &activeRun{
-		rec: RunRecord{
-			ID: id, Workflow: w.Name, Version: version, Status: core.RunPending,
-			Params: params, RootRunID: id, Depth: 1, Priority: opts.Priority,
-			CreatedAt: now, Hash: prog.Hash, Workspace: opts.Workspace,
-			MaxDepth: w.EffectiveMaxDepth(), Lineage: []string{w.Name},
-			IdempotencyKey: optString(opts.IdempotencyKey),
-		},
-		prog:   prog,
-		lookup: lookup,
-	}
-	ar.init(secrets)
-	ar.m = core.New(w, &core.Run{ID: id, Status: core.RunPending, Params: params})
+	ar := newRun(prog, RunRecord{
+		ID: id, Workflow: w.Name, Version: version, Status: core.RunPending,
+		Params: params, RootRunID: id, Depth: 1, Priority: opts.Priority,
+		CreatedAt: now, Hash: prog.Hash, Workspace: opts.Workspace,
+		MaxDepth: w.EffectiveMaxDepth(), Lineage: []string{w.Name},
+		IdempotencyKey: optString(opts.IdempotencyKey),
+	}, secrets, lookup)
 	create, err := ar.creation()
 	if err != nil {
 		return "", err
@@ -200,6 +190,28 @@ func (e *Engine) Start(ctx context.Context, prog *lang.Program, opts StartOption
 	e.afterCommit(first)
 	e.armRunTimeout(ar)
 	return id, nil
+}
+
+// newRun is the in-memory state of a run about to be created: every step
+// pending.
+func newRun(prog *lang.Program, rec RunRecord, secrets map[string]string, lookup func(string) (string, bool)) *activeRun {
+	ar := &activeRun{rec: rec, prog: prog, lookup: lookup}
+	ar.init(secrets)
+	ar.m = core.New(prog.Workflow, &core.Run{ID: rec.ID, Status: core.RunPending, Params: rec.Params})
+	return ar
+}
+
+// checkHandlers refuses a workflow with a string task body that names a
+// handler this engine does not have.
+func (e *Engine) checkHandlers(w *dag.Workflow) error {
+	for _, s := range w.Steps {
+		if s.Kind == dag.KindTask && s.Handler != "" {
+			if _, ok := e.handler(s.Handler); !ok {
+				return fmt.Errorf("%s: step %q of %s uses the task handler %q, which this engine does not have", s.Pos, s.ID, w.Name, s.Handler)
+			}
+		}
+	}
+	return nil
 }
 
 func (ar *activeRun) init(secrets map[string]string) {

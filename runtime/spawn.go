@@ -89,12 +89,8 @@ func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt
 	if len(lineage) > parent.MaxDepth {
 		return nil, fmt.Errorf("sub-workflow nesting depth %d exceeds the limit of %d (chain: %s)", len(lineage), parent.MaxDepth, strings.Join(lineage, " -> "))
 	}
-	for _, s := range w.Steps {
-		if s.Kind == dag.KindTask && s.Handler != "" {
-			if _, ok := e.handler(s.Handler); !ok {
-				return nil, fmt.Errorf("%s: step %q of %s uses the task handler %q, which this engine does not have", s.Pos, s.ID, w.Name, s.Handler)
-			}
-		}
+	if err := e.checkHandlers(w); err != nil {
+		return nil, err
 	}
 	params, err := mergeParams(w, inputs)
 	if err != nil {
@@ -156,20 +152,14 @@ func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt
 	ar.rec.Children++
 	ar.children[index] = info
 
-	child := &activeRun{
-		rec: RunRecord{
-			ID: childID, Workflow: w.Name, Version: info.version, Status: core.RunPending,
-			Params: params, ParentRunID: &parent.ID, ParentStepID: optString(def.ID),
-			RootRunID: parent.RootRunID, Depth: parent.Depth + 1, Priority: priority,
-			CreatedAt: e.now(), Hash: prog.Hash, Workspace: parent.Workspace,
-			Detached: def.Child.Detach, MaxDepth: parent.MaxDepth, Lineage: lineage,
-			IdempotencyKey: optString(key),
-		},
-		prog:   prog,
-		lookup: ar.lookup,
-	}
-	child.init(secrets)
-	child.m = core.New(w, &core.Run{ID: childID, Status: core.RunPending, Params: params})
+	child := newRun(prog, RunRecord{
+		ID: childID, Workflow: w.Name, Version: info.version, Status: core.RunPending,
+		Params: params, ParentRunID: &parent.ID, ParentStepID: optString(def.ID),
+		RootRunID: parent.RootRunID, Depth: parent.Depth + 1, Priority: priority,
+		CreatedAt: e.now(), Hash: prog.Hash, Workspace: parent.Workspace,
+		Detached: def.Child.Detach, MaxDepth: parent.MaxDepth, Lineage: lineage,
+		IdempotencyKey: optString(key),
+	}, secrets, ar.lookup)
 	if !def.Child.Detach {
 		child.waiter = &waiterRef{run: ar, step: def.ID, index: index, attempt: attempt}
 	}
