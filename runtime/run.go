@@ -544,11 +544,14 @@ func (e *Engine) afterCommit(p *decision) {
 				e.armRunTimeout(sp.child)
 			}
 		}
-		// notices for this run that the watch brought before it was
-		// active (a child that ended in the commit that made it)
-		if len(p.spawns) > 0 {
-			if err := e.noticesFor(p.ar.rec.ID); err != nil {
-				e.log.Error("cannot read notices", "run", p.ar.rec.ID, "error", err)
+		// a child that ended in the commit that made it wrote its notice
+		// before this run acted on the commit: read it now
+		for _, sp := range p.spawns {
+			if sp.endedAtOnce {
+				if err := e.noticesFor(p.ar.rec.ID); err != nil {
+					e.log.Error("cannot read notices", "run", p.ar.rec.ID, "error", err)
+				}
+				break
 			}
 		}
 	}()

@@ -45,6 +45,9 @@ type spawnPlan struct {
 	first *decision
 	// unlock releases what the preparation reserved until the commit
 	unlock func()
+	// endedAtOnce: the child ended in the commit that creates it, so its
+	// notice is in the store before its parent can be told by the watch
+	endedAtOnce bool
 	// a blocking step's timeout, armed once the spawn commits
 	timeout time.Duration
 	step    string
@@ -174,6 +177,7 @@ func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt
 	// parent's is the only order these locks are ever taken in.
 	child.mu.Lock()
 	first := e.decideAll(ctx, child, core.Start{At: e.now()})
+	plan.endedAtOnce = child.m.Run.Status.Terminal()
 	child.mu.Unlock()
 	if first == nil {
 		plan.unlock()
