@@ -27,20 +27,11 @@ func percentileMicros(sorted []time.Duration, p float64) float64 {
 func BenchmarkW3ChildRoundTrip(b *testing.B) {
 	var src strings.Builder
 	src.WriteString("prev = None\nfor i in range(200):\n    prev = sub_workflow(\"leaf\", id = \"c%d\" % i, after = [prev] if prev else [])\n")
-	ws := writeWorkspaceB(b, map[string]string{
+	eng, prog := benchProgram(b, "parent.star", map[string]string{
 		"parent.star": src.String(),
 		"leaf.star":   "task(\"noop\", lambda ctx: None)\n",
 	})
-	eng, err := flowscript.Open(b.TempDir(), flowscript.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer eng.Close()
 	ctx := context.Background()
-	prog, err := eng.LoadFile(ctx, filepath.Join(ws, "parent.star"), flowscript.LoadOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
 	var trips []time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -62,21 +53,12 @@ func BenchmarkW3ChildRoundTrip(b *testing.B) {
 // BenchmarkW4Depth3: a root runs a child that runs a grandchild with one
 // no-op step; the figure is the time from Start until the root ended.
 func BenchmarkW4Depth3(b *testing.B) {
-	ws := writeWorkspaceB(b, map[string]string{
+	eng, prog := benchProgram(b, "root.star", map[string]string{
 		"root.star": "sub_workflow(\"mid\")\n",
 		"mid.star":  "sub_workflow(\"leaf\")\n",
 		"leaf.star": "task(\"noop\", lambda ctx: None)\n",
 	})
-	eng, err := flowscript.Open(b.TempDir(), flowscript.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer eng.Close()
 	ctx := context.Background()
-	prog, err := eng.LoadFile(ctx, filepath.Join(ws, "root.star"), flowscript.LoadOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
 	trees := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -102,4 +84,21 @@ func writeWorkspaceB(b *testing.B, files map[string]string) string {
 		}
 	}
 	return dir
+}
+
+// benchProgram writes a workspace, opens a durable engine on a database
+// on disk (closed when the benchmark ends) and loads root from it.
+func benchProgram(b *testing.B, root string, files map[string]string) (*flowscript.Engine, *flowscript.Program) {
+	b.Helper()
+	ws := writeWorkspaceB(b, files)
+	eng, err := flowscript.Open(b.TempDir(), flowscript.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { eng.Close() })
+	prog, err := eng.LoadFile(context.Background(), filepath.Join(ws, root), flowscript.LoadOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return eng, prog
 }

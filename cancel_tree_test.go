@@ -114,7 +114,7 @@ func startCancelTree(tb testing.TB, ws, dbDir string, timeout time.Duration) *ca
 	}
 	var pids []int
 	for deadline := time.Now().Add(timeout); ; time.Sleep(20 * time.Millisecond) {
-		pids = readPids(pidDir)
+		pids = pidsIn(pidDir)
 		if len(pids) == treeShells {
 			break
 		}
@@ -123,19 +123,6 @@ func startCancelTree(tb testing.TB, ws, dbDir string, timeout time.Duration) *ca
 		}
 	}
 	return &cancelTree{eng: eng, root: id, pids: pids, watch: watch, start: time.Since(began)}
-}
-
-// readPids is pidsIn without a testing.T.
-func readPids(dir string) []int {
-	entries, _ := os.ReadDir(dir)
-	var pids []int
-	for _, e := range entries {
-		data, _ := os.ReadFile(filepath.Join(dir, e.Name()))
-		if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
 }
 
 // cancel cancels the root and returns how long it took from the call

@@ -16,8 +16,7 @@ import (
 )
 
 // pidsIn reads the pids that shell steps wrote, one per file in dir.
-func pidsIn(t *testing.T, dir string) []int {
-	t.Helper()
+func pidsIn(dir string) []int {
 	entries, _ := os.ReadDir(dir)
 	var pids []int
 	for _, e := range entries {
@@ -73,8 +72,8 @@ shell("never", "touch never-ran", after = [s])
 	eng := openEngine(t, t.TempDir(), flowscript.Options{})
 	ctx := context.Background()
 	id := startFile(t, eng, filepath.Join(ws, "root.star"), flowscript.RunOptions{})
-	waitFor(t, func() bool { return len(pidsIn(t, filepath.Join(ws, "pids"))) == 3 })
-	pids := pidsIn(t, filepath.Join(ws, "pids"))
+	waitFor(t, func() bool { return len(pidsIn(filepath.Join(ws, "pids"))) == 3 })
+	pids := pidsIn(filepath.Join(ws, "pids"))
 
 	start := time.Now()
 	if _, err := eng.Cancel(ctx, id); err != nil {
