@@ -293,3 +293,38 @@ func TestRerunRefusedWhileActive(t *testing.T) {
 		t.Fatalf("rerun of an active run: %v", err)
 	}
 }
+
+// A declared secret that is missing when a run is resumed fails the step
+// that asks for it (SPEC §7), not the resume.
+func TestResumeWithoutASecretFailsTheStepThatAsks(t *testing.T) {
+	dbDir := t.TempDir()
+	ws := writeWorkspace(t, map[string]string{"main.star": `
+workflow(secrets = ["FLOWSCRIPT_TEST_ONLY_TOKEN"])
+a = shell("wait", "touch started; while [ ! -f go-on ]; do sleep 0.05; done")
+task("use", lambda ctx: {"n": len(ctx.secret("FLOWSCRIPT_TEST_ONLY_TOKEN"))}, after = [a])
+`})
+	eng, err := flowscript.Open(dbDir, flowscript.Options{Secrets: map[string]string{"FLOWSCRIPT_TEST_ONLY_TOKEN": "abc"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := startFile(t, eng, filepath.Join(ws, "main.star"), flowscript.RunOptions{})
+	waitFor(t, func() bool { _, err := os.Stat(filepath.Join(ws, "started")); return err == nil })
+	eng.Close()
+
+	os.WriteFile(filepath.Join(ws, "go-on"), nil, 0o644)
+	eng2 := openEngine(t, dbDir, flowscript.Options{}) // the secret is gone
+	ctx := context.Background()
+	if _, err := eng2.Resume(ctx); err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	rec, err := eng2.Wait(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Status != "failed" || !strings.Contains(deref(rec.Error), "use: ") || !strings.Contains(deref(rec.Error), "secret FLOWSCRIPT_TEST_ONLY_TOKEN is not set") {
+		t.Fatalf("run %s %q", rec.Status, deref(rec.Error))
+	}
+	if s := stepByID(t, rec, "wait"); s.Status != "succeeded" || s.Attempt != 2 {
+		t.Fatalf("wait %+v", s)
+	}
+}
