@@ -13,8 +13,8 @@ type Durability int
 
 const (
 	// Durable acknowledges a commit only after it has been synced to
-	// disk (Badger's SyncWrites). Concurrent commits share syncs. This is
-	// the default.
+	// disk, with every commit before it. Concurrent commits share syncs.
+	// This is the default.
 	Durable Durability = iota
 	// Fast acknowledges a commit once it is written to the operating
 	// system, without syncing: a commit survives the process crashing
@@ -99,7 +99,8 @@ func (o Options) withDefaults() Options {
 func badgerOptions(dir string, inMemory bool, o Options) badger.Options {
 	bo := badger.DefaultOptions(dir).
 		WithInMemory(inMemory).
-		WithSyncWrites(o.Durability == Durable && !inMemory).
+		// durable mode syncs through the store's syncer (sync.go)
+		WithSyncWrites(false).
 		WithLogger(newLogger(o.Logger)).
 		WithMemTableSize(memTableSize).
 		WithNumMemtables(3).
