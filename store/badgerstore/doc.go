@@ -21,29 +21,13 @@
 //
 // # Durability
 //
-// With Options.Durability == Durable (the default) Update returns only
-// once its commit, and every commit before it, would survive a power
-// loss. Badger itself runs with SyncWrites off; the store syncs (sync.go):
-// after a commit is written, the newest memtable file, which is Badger's
-// write-ahead log for every value below valueThreshold, and, only when
-// the commit put a value in the value log, the newest value log file,
-// each with any newer files Badger started meanwhile. Badger with
-// SyncWrites on syncs the value log after every batch even when nothing
-// was written to it, and that sync of an unchanged file costs a device
-// cache flush: about a quarter of a small commit's time on this project's
-// machines. Commits waiting at the same time share one sync. A failed
-// sync fails its commits and every later one. Value log garbage
-// collection keeps an iterator open until the values it moved are synced,
-// because Badger deletes the rewritten file only when no iterator is open.
-//
-// View waits until the commits in its snapshot are synced, so a reader
-// sees only what would survive a power loss. Watch may deliver a commit
-// before it is synced: the runtime reacts to one only with more commits,
-// which the log orders after it, so none of them can survive without it.
-//
-// With Fast, commits are acknowledged once they are in the operating
-// system's page cache: they survive the process being killed, not the
-// machine losing power.
+// With Options.Durability == Durable (the default) Badger syncs its write
+// ahead log and value log before a commit is acknowledged, so Update
+// returns only once the transaction would survive a power loss.
+// Concurrent commits are grouped by Badger's single writer goroutine, so
+// many committers share the cost of the syncs. With Fast, commits are
+// acknowledged once they are in the operating system's page cache: they
+// survive the process being killed, not the machine losing power.
 //
 // # Concurrency control
 //

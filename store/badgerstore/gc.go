@@ -41,25 +41,7 @@ func (s *Store) startGC(interval time.Duration) {
 
 // collectValueLog rewrites value log files while each round frees one,
 // up to gcMaxRewrites.
-//
-// In durable mode a rewritten file must not be deleted before the values
-// moved out of it are synced. Badger deletes it at once unless an
-// iterator is open, and then when the last iterator closes; so an
-// iterator stays open until the moved values are synced.
 func (s *Store) collectValueLog(ctx context.Context) {
-	if s.syncer != nil {
-		txn := s.db.NewTransaction(false)
-		it := txn.NewIterator(badger.IteratorOptions{})
-		defer func() {
-			if err := s.syncer.syncAll(); err != nil {
-				// the iterator stays open, and the rewritten files with it
-				s.opts.Logger.Error("sync after value log garbage collection failed", "dir", s.dir, "error", err)
-				return
-			}
-			it.Close()
-			txn.Discard()
-		}()
-	}
 	for i := 0; i < gcMaxRewrites && ctx.Err() == nil; i++ {
 		err := s.db.RunValueLogGC(gcDiscardRatio)
 		switch {

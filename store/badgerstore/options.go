@@ -13,8 +13,8 @@ type Durability int
 
 const (
 	// Durable acknowledges a commit only after it has been synced to
-	// disk, with every commit before it. Concurrent commits share syncs.
-	// This is the default.
+	// disk (Badger's SyncWrites). Concurrent commits share syncs. This is
+	// the default.
 	Durable Durability = iota
 	// Fast acknowledges a commit once it is written to the operating
 	// system, without syncing: a commit survives the process crashing
@@ -99,8 +99,7 @@ func (o Options) withDefaults() Options {
 func badgerOptions(dir string, inMemory bool, o Options) badger.Options {
 	bo := badger.DefaultOptions(dir).
 		WithInMemory(inMemory).
-		// durable mode syncs through the store's syncer (sync.go)
-		WithSyncWrites(false).
+		WithSyncWrites(o.Durability == Durable && !inMemory).
 		WithLogger(newLogger(o.Logger)).
 		WithMemTableSize(memTableSize).
 		WithNumMemtables(3).

@@ -36,8 +36,6 @@ type Store struct {
 	closed chan struct{}
 
 	hub *hub
-	// syncer makes commits durable; nil in fast mode and in memory.
-	syncer *syncer
 
 	stopGC context.CancelFunc
 	gcDone chan struct{}
@@ -131,12 +129,6 @@ func open(dir string, bo badger.Options, opts Options, maxValue int64) (s *Store
 		closed:   make(chan struct{}),
 	}
 	s.idle = sync.NewCond(&s.mu)
-	if dir != "" && opts.Durability == Durable {
-		if s.syncer, err = newSyncer(dir); err != nil {
-			db.Close()
-			return nil, err
-		}
-	}
 	s.hub = newHub(s)
 	if dir != "" && opts.ValueLogGCInterval > 0 {
 		s.startGC(opts.ValueLogGCInterval)
@@ -210,24 +202,13 @@ func (s *Store) attempt(ctx context.Context, fn func(tx store.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if s.syncer == nil || t.written == 0 {
-		return commitError(txn.Commit())
-	}
-	s.syncer.begin()
 	if err := txn.Commit(); err != nil {
-		s.syncer.abort()
-		return commitError(err)
+		if errors.Is(err, badger.ErrConflict) {
+			return err
+		}
+		return txError("commit", err)
 	}
-	return s.syncer.wait(t.written, t.toValueLog)
-}
-
-// commitError maps Badger's commit error; a lost race stays
-// badger.ErrConflict for Update to retry.
-func commitError(err error) error {
-	if err == nil || errors.Is(err, badger.ErrConflict) {
-		return err
-	}
-	return txError("commit", err)
+	return nil
 }
 
 // backoff sleeps before the next attempt of a conflicting Update, so that
@@ -263,13 +244,6 @@ func (s *Store) View(ctx context.Context, fn func(tx store.Tx) error) error {
 	}
 	txn := s.db.NewTransaction(false)
 	defer txn.Discard()
-	if s.syncer != nil {
-		// the snapshot may hold commits still being synced: wait for
-		// them, so that a reader sees only what would survive a crash
-		if err := s.syncer.settle(); err != nil {
-			return err
-		}
-	}
 	t := &tx{ctx: ctx, txn: txn, maxValue: s.maxValue}
 	defer func() { t.done = true }()
 	return fn(t)
@@ -295,9 +269,6 @@ func (s *Store) Close() error {
 	}
 	s.hub.stop()
 	err := s.db.Close()
-	if s.syncer != nil {
-		s.syncer.close()
-	}
 	s.lock.release()
 	if err != nil {
 		return fmt.Errorf("badgerstore: close: %w", err)

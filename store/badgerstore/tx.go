@@ -36,11 +36,6 @@ type tx struct {
 	// writeErr is the first error of Set or Delete: a transaction whose
 	// write failed is never committed, even if fn ignores the error.
 	writeErr error
-	// written is the size of the keys and values written, toValueLog
-	// whether one of the values goes to Badger's value log: what the
-	// store's syncer needs to know.
-	written    int64
-	toValueLog bool
 }
 
 var _ store.Tx = (*tx)(nil)
@@ -78,8 +73,6 @@ func (t *tx) Set(key, value []byte) error {
 		return t.failWrite(fmt.Errorf("%w: value of %d bytes under key %q exceeds the limit of %d bytes", store.ErrTooLarge, len(value), abbrev(key), t.maxValue))
 	}
 	e := badger.NewEntry(bytes.Clone(key), cloneNonNil(value)).WithMeta(userMetaLive)
-	t.written += int64(len(key) + len(value))
-	t.toValueLog = t.toValueLog || len(value) >= valueThreshold
 	return t.failWrite(txError("set", t.txn.SetEntry(e)))
 }
 
@@ -87,7 +80,6 @@ func (t *tx) Delete(key []byte) error {
 	if err := t.checkWrite(key); err != nil {
 		return err
 	}
-	t.written += int64(len(key))
 	return t.failWrite(txError("delete", t.txn.Delete(bytes.Clone(key))))
 }
 
