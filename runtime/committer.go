@@ -18,72 +18,109 @@ type commit struct {
 	// of their commits fails, their later commits are refused, so that
 	// nothing lands after a transition that did not
 	runs []*activeRun
+	// written is set, by whoever wrote the commit, once its outcome is
+	// known
+	written bool
 }
 
-// committer is the one goroutine that writes transitions. It drains every
-// commit queued while the previous transaction was being synced into the
-// next transaction, so one fsync acknowledges many transitions of many runs.
+// committer writes transitions. Whoever waits for a commit while no
+// transaction is being written writes every commit queued so far (its own
+// among them) in one transaction, then the ones queued meanwhile, until
+// none is left; the others wait for it. So one fsync acknowledges many
+// transitions of many runs, and a lone chain of steps commits on its own
+// goroutine without waking another.
 type committer struct {
-	st    store.Store
-	queue chan *commit
-	stop  chan struct{}
-	wg    sync.WaitGroup
+	st store.Store
 	// maxBatch bounds the commits in one transaction.
 	maxBatch int
+
+	mu      sync.Mutex
+	pending []*commit
+	writing bool
+	closed  bool
+	idle    *sync.Cond // signalled when writing ends
+
 	// transactions and commits count what was written, for Stats.
 	transactions, commits atomic.Uint64
 }
 
 func newCommitter(st store.Store) *committer {
-	c := &committer{st: st, queue: make(chan *commit, 4096), stop: make(chan struct{}), maxBatch: 512}
-	c.wg.Add(1)
-	go c.loop()
+	c := &committer{st: st, maxBatch: 512}
+	c.idle = sync.NewCond(&c.mu)
 	return c
 }
 
-// submit queues writes and returns a channel that yields the outcome once
-// the transaction carrying them is committed (and synced, in durable mode).
-func (c *committer) submit(apply func(tx store.Tx) error, runs ...*activeRun) <-chan error {
+// submit queues writes; wait on the returned commit for their outcome.
+// Each run's commits land in the order they were submitted.
+func (c *committer) submit(apply func(tx store.Tx) error, runs ...*activeRun) *commit {
 	cm := &commit{apply: apply, done: make(chan error, 1), runs: runs}
-	select {
-	case c.queue <- cm:
-	case <-c.stop:
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
 		cm.done <- errEngineClosed
+		return cm
 	}
-	return cm.done
+	c.pending = append(c.pending, cm)
+	return cm
+}
+
+// wait returns the outcome of a submitted commit once the transaction
+// carrying it is committed (and synced, in durable mode). If no
+// transaction is being written, the caller writes the queued commits
+// itself, and hands what is queued after its own to a goroutine. It must
+// be called without any run's lock held.
+func (c *committer) wait(cm *commit) error {
+	c.mu.Lock()
+	if !c.writing && len(c.pending) > 0 {
+		c.writing = true
+		c.lead(cm)
+	}
+	c.mu.Unlock()
+	return <-cm.done
+}
+
+// lead writes the queued commits, a batch per transaction, until own is
+// written (or, when own is nil, until none is left), then hands the rest
+// to a new goroutine. c.mu is held on entry and on return, and c.writing
+// is set on entry.
+func (c *committer) lead(own *commit) {
+	for len(c.pending) > 0 && !c.closed {
+		if own != nil && own.written {
+			go func() {
+				c.mu.Lock()
+				c.lead(nil)
+				c.mu.Unlock()
+			}()
+			return
+		}
+		n := min(len(c.pending), c.maxBatch)
+		batch := append([]*commit(nil), c.pending[:n]...)
+		c.pending = append(c.pending[:0], c.pending[n:]...)
+		c.mu.Unlock()
+		c.commit(batch)
+		c.mu.Lock()
+	}
+	c.writing = false
+	c.idle.Broadcast()
 }
 
 // write submits and waits.
 func (c *committer) write(apply func(tx store.Tx) error) error {
-	return <-c.submit(apply)
+	return c.wait(c.submit(apply))
 }
 
+// close refuses new commits and the queued ones, and waits for the
+// transaction being written.
 func (c *committer) close() {
-	close(c.stop)
-	c.wg.Wait()
-}
-
-func (c *committer) loop() {
-	defer c.wg.Done()
-	batch := make([]*commit, 0, c.maxBatch)
-	for {
-		select {
-		case cm := <-c.queue:
-			batch = append(batch[:0], cm)
-		case <-c.stop:
-			c.drainClosed()
-			return
-		}
-	fill:
-		for len(batch) < c.maxBatch {
-			select {
-			case cm := <-c.queue:
-				batch = append(batch, cm)
-			default:
-				break fill
-			}
-		}
-		c.commit(batch)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	for _, cm := range c.pending {
+		cm.done <- errEngineClosed
+	}
+	c.pending = nil
+	for c.writing {
+		c.idle.Wait()
 	}
 }
 
@@ -95,6 +132,7 @@ func (c *committer) commit(batch []*commit) {
 	live := batch[:0:0]
 	for _, cm := range batch {
 		if cm.stopped() {
+			cm.written = true
 			cm.done <- errRunStopped
 			continue
 		}
@@ -128,18 +166,8 @@ func (c *committer) commit(batch []*commit) {
 		}
 	}
 	for _, cm := range batch {
+		cm.written = true
 		cm.done <- err
-	}
-}
-
-func (c *committer) drainClosed() {
-	for {
-		select {
-		case cm := <-c.queue:
-			cm.done <- errEngineClosed
-		default:
-			return
-		}
 	}
 }
 

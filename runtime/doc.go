@@ -4,10 +4,12 @@
 //
 // The decisions are made by runtime/core, a pure state machine. This
 // package is the shell around it: it applies events under a per-run lock,
-// hands the resulting changes to one committer goroutine that writes many
-// transitions of many runs in one synced store transaction, and only after
-// that commit performs the actions (start a step, arm a timer, stop a step,
-// end a run). A step body is found by evaluating the source snapshot stored
+// queues the resulting changes with the committer, which writes the
+// transitions of many runs in one synced store transaction (the first
+// goroutine to wait writes for everybody queued), and only after that
+// commit performs the actions (start a step, arm a timer, stop a step,
+// end a run). The worker that ends a step runs the step this starts
+// itself, unless a queued step comes first. A step body is found by evaluating the source snapshot stored
 // with the workflow's definition, never the file on disk.
 //
 // The key layout lives in keys.go. State only moves forward, and that is

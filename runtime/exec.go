@@ -25,28 +25,32 @@ func (e *Engine) worker() {
 		if j == nil {
 			return
 		}
-		e.execute(j)
+		for j != nil {
+			j = e.execute(j)
+		}
 	}
 }
 
-// execute runs one step attempt and reports its end.
-func (e *Engine) execute(j *job) {
+// execute runs one step attempt and reports its end. It returns the step
+// attempt that the end started, when this worker should run it next
+// (see handoff), else nil.
+func (e *Engine) execute(j *job) *job {
 	ar := j.run
 	def := ar.prog.Workflow.Steps[j.index]
 	ar.mu.Lock()
 	st := ar.m.Run.Steps[j.index]
 	if st.Status != core.StepRunning || st.Attempt != j.attempt || ar.broken != nil {
 		ar.mu.Unlock()
-		return
+		return nil
 	}
 	if ar.m.Run.CancelRequested {
 		ar.mu.Unlock()
 		e.apply(ar, core.StepEnded{Step: def.ID, Attempt: j.attempt, Error: "cancelled", At: e.now()})
-		return
+		return nil
 	}
 	if def.Kind == dag.KindSubWorkflow {
 		ar.mu.Unlock() // spawned while deciding, never queued
-		return
+		return nil
 	}
 	ctx, cancel := context.WithCancel(e.base)
 	if def.Timeout > 0 {
@@ -71,7 +75,7 @@ func (e *Engine) execute(j *job) {
 	if e.base.Err() != nil {
 		// the engine is closing: the attempt was interrupted, not failed;
 		// the run stays unfinished and resume starts it again
-		return
+		return nil
 	}
 	ev := core.StepEnded{Step: def.ID, Attempt: j.attempt, Output: output, At: e.now()}
 	if err != nil {
@@ -84,7 +88,9 @@ func (e *Engine) execute(j *job) {
 			ev.Error = "failed"
 		}
 	}
-	e.apply(ar, ev)
+	var h handoff
+	e.applyHand(ar, ev, nil, nil, &h)
+	return h.next
 }
 
 // runStep does the work of one attempt.

@@ -38,6 +38,14 @@ func (q *workQueue) push(j *job) {
 	q.cond.Signal()
 }
 
+// nothingBefore reports whether no queued job would run before a job of
+// the given priority.
+func (q *workQueue) nothingBefore(priority int) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.jobs) == 0 || q.jobs[0].priority < priority
+}
+
 // pop waits for a job; it returns nil once the queue is closed.
 func (q *workQueue) pop() *job {
 	q.mu.Lock()

@@ -309,6 +309,18 @@ func (e *Engine) apply(ar *activeRun, ev core.Event) {
 // removal of a notice with the step it ends), and a function run after
 // the commit, before the actions.
 func (e *Engine) applyWith(ar *activeRun, ev core.Event, extra func(tx store.Tx) error, committed func()) {
+	e.applyHand(ar, ev, extra, committed, nil)
+}
+
+// handoff lets the worker that ended a step run the next step of its run
+// itself, without a trip through the queue and another worker's wake-up:
+// a chain of steps stays on one goroutine.
+type handoff struct {
+	next *job
+}
+
+// applyHand is applyWith; a step the decision starts may be handed to h.
+func (e *Engine) applyHand(ar *activeRun, ev core.Event, extra func(tx store.Tx) error, committed func(), h *handoff) {
 	ar.mu.Lock()
 	p := e.decideAll(e.base, ar, ev)
 	if p == nil {
@@ -347,11 +359,11 @@ func (e *Engine) applyWith(ar *activeRun, ev core.Event, extra func(tx store.Tx)
 	}
 	// queued under the runs' locks: each run's commits keep the order of
 	// its decisions
-	done := e.c.submit(writes, locked...)
+	cm := e.c.submit(writes, locked...)
 	for i := len(locked) - 1; i >= 0; i-- {
 		locked[i].mu.Unlock()
 	}
-	if err := <-done; err != nil {
+	if err := e.c.wait(cm); err != nil {
 		for _, d := range chain {
 			d.abandon(e)
 			e.failCommit(d.ar, err)
@@ -361,6 +373,7 @@ func (e *Engine) applyWith(ar *activeRun, ev core.Event, extra func(tx store.Tx)
 	if committed != nil {
 		committed()
 	}
+	p.hand = h
 	for _, d := range chain {
 		e.afterCommit(d)
 	}
@@ -376,6 +389,8 @@ type decision struct {
 	writes  func(tx store.Tx) error
 	// spawns are the children this decision creates, in the same commit
 	spawns []*spawnPlan
+	// hand, if set, may take one step this decision starts
+	hand *handoff
 }
 
 // decideAll decides an event and, for every sub_workflow step that it
@@ -566,7 +581,7 @@ func (e *Engine) afterCommit(p *decision) {
 			obs(&rec, h)
 		}
 	}
-	e.perform(p.ar, p.res.Actions)
+	e.perform(p.ar, p.res.Actions, p.hand)
 }
 
 // prepareInputs resolves a starting step's inputs; secret references
@@ -777,14 +792,20 @@ func maskSecretRefs(v any) any {
 	})
 }
 
-// perform carries out committed actions.
-func (e *Engine) perform(ar *activeRun, actions []core.Action) {
+// perform carries out committed actions. The first step started goes to
+// h, if there is one and no queued step comes before it.
+func (e *Engine) perform(ar *activeRun, actions []core.Action, h *handoff) {
 	for _, a := range actions {
 		switch a := a.(type) {
 		case nil:
 			// carried out while deciding (a spawn)
 		case core.StartStep:
-			e.q.push(&job{run: ar, index: ar.prog.Workflow.StepIndex(a.Step), attempt: a.Attempt, priority: ar.stepPriority(a.Step)})
+			j := &job{run: ar, index: ar.prog.Workflow.StepIndex(a.Step), attempt: a.Attempt, priority: ar.stepPriority(a.Step)}
+			if h != nil && h.next == nil && e.q.nothingBefore(j.priority) {
+				h.next = j
+				continue
+			}
+			e.q.push(j)
 		case core.ArmTimer:
 			step, attempt, at := a.Step, a.Attempt, a.At
 			e.afterFunc(at.Sub(e.now()), func() {
