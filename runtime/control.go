@@ -169,16 +169,26 @@ func (e *Engine) stopSubWorkflow(ar *activeRun, index, attempt int) {
 	childID := ar.m.Run.Steps[index].ChildRunID
 	step := ar.prog.Workflow.Steps[index].ID
 	ar.mu.Unlock()
-	if childID != "" {
-		if rec, err := e.runRecord(e.base, childID); err == nil && fromOptString(rec.ParentRunID) == ar.rec.ID {
-			return // our child: cancelled with the tree, its notice ends the step
-		}
+	if e.ownsChild(ar, childID) {
+		return // cancelled with the tree, its notice ends the step
 	}
 	e.apply(ar, core.StepEnded{Step: step, Attempt: attempt, Error: "cancelled", At: e.now()})
 }
 
+// ownsChild reports whether run id is a child of ar (not a run reused
+// through an idempotency key).
+func (e *Engine) ownsChild(ar *activeRun, id string) bool {
+	if id == "" {
+		return false
+	}
+	rec, err := e.runRecord(e.base, id)
+	return err == nil && fromOptString(rec.ParentRunID) == ar.rec.ID
+}
+
 // subWorkflowTimedOut ends a blocking sub_workflow step whose timeout
-// passed: its child (and the child's subtree) is cancelled first.
+// passed. Its own child (with the child's subtree) is cancelled first, and
+// the step ends, with the timeout as its error, when the child has ended:
+// a retry never runs beside the child it replaces.
 func (e *Engine) subWorkflowTimedOut(ar *activeRun, step string, attempt int, timeout time.Duration) {
 	ar.mu.Lock()
 	st := ar.m.StepState(step)
@@ -191,12 +201,25 @@ func (e *Engine) subWorkflowTimedOut(ar *activeRun, step string, attempt int, ti
 	if !current {
 		return
 	}
-	if childID != "" {
-		if err := e.cancelTree(e.base, childID); err != nil {
-			e.log.Error("cannot cancel a timed-out step's child", "run", ar.rec.ID, "step", step, "child", childID, "error", err)
+	msg := fmt.Sprintf("timed out after %s", dag.FormatDuration(timeout))
+	if e.ownsChild(ar, childID) {
+		msg = fmt.Sprintf("%s; its child run %s was cancelled", msg, childID)
+		ar.mu.Lock()
+		if ar.childTimeouts == nil {
+			ar.childTimeouts = map[string]string{}
 		}
+		ar.childTimeouts[childID] = msg
+		ar.mu.Unlock()
+		err := e.cancelTree(e.base, childID)
+		if err == nil {
+			return // the child's end ends the step
+		}
+		e.log.Error("cannot cancel a timed-out step's child", "run", ar.rec.ID, "step", step, "child", childID, "error", err)
+		ar.mu.Lock()
+		delete(ar.childTimeouts, childID)
+		ar.mu.Unlock()
 	}
-	e.apply(ar, core.StepEnded{Step: step, Attempt: attempt, Error: fmt.Sprintf("timed out after %s; its child run %s was cancelled", dag.FormatDuration(timeout), childID), At: e.now()})
+	e.apply(ar, core.StepEnded{Step: step, Attempt: attempt, Error: msg, At: e.now()})
 }
 
 // RerunOptions tunes Rerun.
@@ -359,7 +382,7 @@ func (e *Engine) loadRun(ctx context.Context, rec *RunRecord) (*activeRun, error
 	run := &core.Run{
 		ID: rec.ID, Status: rec.Status, Params: rec.Params, Output: rec.Output,
 		Error: fromOptString(rec.Error), CancelRequested: rec.CancelRequested, TimedOut: rec.TimedOut,
-		StartedAt: fromOptTime(rec.StartedAt), EndedAt: fromOptTime(rec.EndedAt),
+		StartedAt: fromOptTime(rec.StartedAt), EndedAt: fromOptTime(rec.EndedAt), RerunAt: fromOptTime(rec.RerunAt),
 	}
 	ar := &activeRun{rec: *rec, prog: prog, seq: lastSeq, lookup: e.opts.LookupSecret}
 	ar.rec.Steps = nil

@@ -78,12 +78,13 @@ func (e *Engine) execute(j *job) *job {
 		return nil
 	}
 	ev := core.StepEnded{Step: def.ID, Attempt: j.attempt, Output: output, At: e.now()}
-	if err != nil {
+	switch {
+	case timedOut:
+		// the body's own error only says that it was stopped; a Go
+		// handler that ignored its context and returned late overran too
+		ev.Error = fmt.Sprintf("timed out after %s", dag.FormatDuration(def.Timeout))
+	case err != nil:
 		ev.Error = err.Error()
-		if timedOut {
-			// the body's own error only says that it was stopped
-			ev.Error = fmt.Sprintf("timed out after %s", dag.FormatDuration(def.Timeout))
-		}
 		if ev.Error == "" {
 			ev.Error = "failed"
 		}

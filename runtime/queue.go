@@ -38,12 +38,25 @@ func (q *workQueue) push(j *job) {
 	q.cond.Signal()
 }
 
-// nothingBefore reports whether no queued job would run before a job of
-// the given priority.
-func (q *workQueue) nothingBefore(priority int) bool {
+// pushAndTake queues jobs and, if any was given, takes the job that comes
+// first for a worker that is free now, waking other workers only for the
+// rest.
+func (q *workQueue) pushAndTake(jobs []*job) *job {
+	if len(jobs) == 0 {
+		return nil
+	}
 	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.jobs) == 0 || q.jobs[0].priority < priority
+	for _, j := range jobs {
+		q.seq++
+		j.seq = q.seq
+		heap.Push(&q.jobs, j)
+	}
+	first := heap.Pop(&q.jobs).(*job)
+	q.mu.Unlock()
+	for range len(jobs) - 1 {
+		q.cond.Signal()
+	}
+	return first
 }
 
 // pop waits for a job; it returns nil once the queue is closed.

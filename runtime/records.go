@@ -38,6 +38,8 @@ type RunRecord struct {
 	// Epoch counts the reruns of this run: state may move back only into
 	// a higher epoch.
 	Epoch int `json:"epoch"`
+	// RerunAt is when the run was last rerun: its timeout counts from then.
+	RerunAt *time.Time `json:"rerun_at,omitempty"`
 
 	// engine bookkeeping, kept in the store and shown for diagnosis
 	Hash            string `json:"hash"`

@@ -74,10 +74,16 @@ func (e *Engine) resumeRun(ctx context.Context, id string) error {
 	return nil
 }
 
-// armRunTimeout arms the workflow's timeout, counted from the run's start.
+// armRunTimeout arms the workflow's timeout, counted from the run's start
+// or its last rerun. When it passes, the run is cancelled as a whole tree
+// and ends failed.
 func (e *Engine) armRunTimeout(ar *activeRun) {
 	ar.mu.Lock()
 	timeout, started, ended := ar.prog.Workflow.Timeout, ar.m.Run.StartedAt, ar.m.Run.Status.Terminal()
+	if ar.m.Run.RerunAt.After(started) {
+		started = ar.m.Run.RerunAt
+	}
+	epoch := ar.rec.Epoch
 	ar.mu.Unlock()
 	if timeout <= 0 || ended {
 		return
@@ -86,7 +92,18 @@ func (e *Engine) armRunTimeout(ar *activeRun) {
 		started = e.now()
 	}
 	e.afterFunc(started.Add(timeout).Sub(e.now()), func() {
+		ar.mu.Lock()
+		stale := ar.rec.Epoch != epoch // rerun since: that rerun armed its own
+		ar.mu.Unlock()
+		if stale {
+			return
+		}
 		e.apply(ar, core.TimedOut{At: e.now()})
+		// the children end cancelled; their ends end the steps waiting
+		// for them
+		if err := e.cancelChildren(e.base, ar.rec.ID); err != nil {
+			e.log.Error("cannot cancel the children of a timed-out run", "run", ar.rec.ID, "error", err)
+		}
 	})
 }
 

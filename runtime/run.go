@@ -40,6 +40,10 @@ type activeRun struct {
 	// children anew instead of reusing their recorded versions.
 	epochs map[int]int
 	latest bool
+	// childTimeouts holds, by child run id, the error of a sub_workflow
+	// step whose timeout cancelled its child: the child's end ends the
+	// step with it
+	childTimeouts map[string]string
 	// waiter is the blocking parent step waiting for this run, when it
 	// runs in this engine: its ChildEnded is decided in this run's final
 	// commit. Nil means the notice in the store (and the watch) tell it.
@@ -153,7 +157,11 @@ func (e *Engine) Start(ctx context.Context, prog *lang.Program, opts StartOption
 	// the creation and the first transition (and the children it spawns)
 	// are one commit
 	ar.mu.Lock()
-	first := e.decideAll(ctx, ar, core.Start{At: e.now()})
+	start := core.Start{At: e.now()}
+	if opts.IdempotencyKey == "" && opts.IdempotencyStrategy != "" {
+		start.Detail = fmt.Sprintf("idempotency_strategy %s ignored: the run has no idempotency key", opts.IdempotencyStrategy)
+	}
+	first := e.decideAll(ctx, ar, start)
 	ar.mu.Unlock()
 	if first == nil {
 		e.mu.Lock()
@@ -499,6 +507,15 @@ func (ar *activeRun) decideLocked(e *Engine, ev core.Event) *decision {
 	if ar.broken != nil {
 		return nil
 	}
+	if c, ok := ev.(core.ChildEnded); ok {
+		if msg, ok := ar.childTimeouts[c.ChildRunID]; ok {
+			delete(ar.childTimeouts, c.ChildRunID)
+			if c.Status != core.RunSucceeded {
+				c.Error = msg
+				ev = c
+			}
+		}
+	}
 	res := ar.m.Apply(ev)
 	if len(res.Changed) == 0 && !res.RunChanged && len(res.History) == 0 && len(res.Actions) == 0 {
 		return nil
@@ -754,6 +771,7 @@ func (ar *activeRun) syncRun() {
 	ar.rec.Error = optString(builtins.MaskString(r.Error, ar.masks))
 	ar.rec.StartedAt = optTime(r.StartedAt)
 	ar.rec.EndedAt = optTime(r.EndedAt)
+	ar.rec.RerunAt = optTime(r.RerunAt)
 	ar.rec.CancelRequested = r.CancelRequested
 	ar.rec.TimedOut = r.TimedOut
 }
@@ -792,20 +810,25 @@ func maskSecretRefs(v any) any {
 	})
 }
 
-// perform carries out committed actions. The first step started goes to
-// h, if there is one and no queued step comes before it.
+// perform carries out committed actions. With h, the worker that asks
+// takes the queued step that comes first once the started ones are queued.
 func (e *Engine) perform(ar *activeRun, actions []core.Action, h *handoff) {
+	var started []*job
+	defer func() {
+		if h != nil && h.next == nil {
+			h.next = e.q.pushAndTake(started)
+			return
+		}
+		for _, j := range started {
+			e.q.push(j)
+		}
+	}()
 	for _, a := range actions {
 		switch a := a.(type) {
 		case nil:
 			// carried out while deciding (a spawn)
 		case core.StartStep:
-			j := &job{run: ar, index: ar.prog.Workflow.StepIndex(a.Step), attempt: a.Attempt, priority: ar.stepPriority(a.Step)}
-			if h != nil && h.next == nil && e.q.nothingBefore(j.priority) {
-				h.next = j
-				continue
-			}
-			e.q.push(j)
+			started = append(started, &job{run: ar, index: ar.prog.Workflow.StepIndex(a.Step), attempt: a.Attempt, priority: ar.stepPriority(a.Step)})
 		case core.ArmTimer:
 			step, attempt, at := a.Step, a.Attempt, a.At
 			e.afterFunc(at.Sub(e.now()), func() {

@@ -6,7 +6,11 @@ import "time"
 type Event interface{ at() time.Time }
 
 // Start begins a pending run.
-type Start struct{ At time.Time }
+type Start struct {
+	// Detail, if set, is noted with run_started in the history.
+	Detail string
+	At     time.Time
+}
 
 // StepEnded reports that an attempt of a step ended. Error is empty when
 // it succeeded.

@@ -99,7 +99,7 @@ func (m *Machine) Apply(ev Event) Result {
 	}
 	switch ev := ev.(type) {
 	case Start:
-		m.start(r)
+		m.start(r, ev.Detail)
 	case StepEnded:
 		m.stepEnded(r, ev)
 	case RetryDue:
@@ -119,14 +119,14 @@ func (m *Machine) Apply(ev Event) Result {
 	return r.Result
 }
 
-func (m *Machine) start(r *result) {
+func (m *Machine) start(r *result, detail string) {
 	if m.Run.Status != RunPending {
 		return
 	}
 	m.Run.Status = RunRunning
 	m.Run.StartedAt = r.at
 	r.RunChanged = true
-	r.record(Record{Type: "run_started"})
+	r.record(Record{Type: "run_started", Detail: detail})
 	for i := range m.W.Steps {
 		m.evaluate(r, i)
 	}
@@ -244,6 +244,7 @@ func (m *Machine) rerun(r *result, ev Rerun) {
 	if run.StartedAt.IsZero() {
 		run.StartedAt = r.at
 	}
+	run.RerunAt = r.at
 	r.RunChanged = true
 	r.record(Record{Type: "rerun", Step: ev.Reopen, Detail: ev.Detail})
 	for _, id := range ev.Reset {
@@ -275,7 +276,7 @@ func (m *Machine) resume(r *result) {
 	switch m.Run.Status {
 	case RunPending:
 		if !m.Run.CancelRequested {
-			m.start(r)
+			m.start(r, "")
 			return
 		}
 	case RunRunning:

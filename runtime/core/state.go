@@ -65,4 +65,7 @@ type Run struct {
 	TimedOut  bool
 	StartedAt time.Time
 	EndedAt   time.Time
+	// RerunAt is when the run was last rerun; its timeout counts from
+	// then.
+	RerunAt time.Time
 }
