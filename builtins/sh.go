@@ -71,6 +71,7 @@ func shFn(thread *starlark.Thread, sc *StepContext, name string, args starlark.T
 		Dir:     workdir,
 		Stdout:  sc.log(),
 		Stderr:  sc.log(),
+		Secrets: sc.Masks,
 	}, sc.MaxOutputBytes)
 	if err != nil {
 		switch {

@@ -36,6 +36,10 @@ type ShellRequest struct {
 	// (the step's log). They may be nil, and may be the same writer: writes
 	// to them are never concurrent.
 	Stdout, Stderr io.Writer
+	// Secrets are masked as *** in the captured Stdout, Stderr and
+	// StderrTail, also where a cap cuts through one (the sinks are not
+	// masked here: the caller gives masking writers).
+	Secrets []string
 	// Grace is the time between SIGTERM and SIGKILL; 0 means
 	// DefaultShellGrace.
 	Grace time.Duration
@@ -119,8 +123,8 @@ func RunShell(ctx context.Context, req ShellRequest, maxBytes int) (ShellResult,
 	}
 
 	var sinkMu sync.Mutex
-	stdout := &capture{max: maxBytes, sink: req.Stdout, mu: &sinkMu}
-	stderr := &capture{max: maxBytes, sink: req.Stderr, mu: &sinkMu, tail: stderrTailBytes}
+	stdout := newCapture(maxBytes, 0, req.Secrets, req.Stdout, &sinkMu)
+	stderr := newCapture(maxBytes, stderrTailBytes, req.Secrets, req.Stderr, &sinkMu)
 
 	outR, outW, err := os.Pipe()
 	if err != nil {
@@ -186,6 +190,8 @@ func RunShell(ctx context.Context, req ShellRequest, maxBytes int) (ShellResult,
 	outR.Close()
 	errR.Close()
 
+	stdout.finish()
+	stderr.finish()
 	res.Stdout, res.Stderr = stdout.head.String(), stderr.head.String()
 	res.Truncated = stdout.truncated || stderr.truncated
 	res.StderrTail = string(stderr.tailBytes())
@@ -374,6 +380,7 @@ type capture struct {
 	truncated bool
 	tail      int
 	ring      []byte
+	masker    *Masker // nil without secrets
 	sink      io.Writer
 	mu        *sync.Mutex // serializes the sinks of one command
 }
@@ -391,7 +398,45 @@ func (c *capture) readFrom(r io.Reader) {
 	}
 }
 
+// newCapture keeps the first max bytes of a stream and, if tail > 0, its
+// last tail bytes, with secrets masked before anything is cut: what is
+// kept holds no part of a secret. sink gets the stream as it comes.
+func newCapture(max, tail int, secrets []string, sink io.Writer, mu *sync.Mutex) *capture {
+	c := &capture{max: max, tail: tail, sink: sink, mu: mu}
+	if len(secrets) > 0 {
+		c.masker = NewMasker(writerFunc(c.keep), secrets)
+	}
+	return c
+}
+
+type writerFunc func(p []byte)
+
+func (f writerFunc) Write(p []byte) (int, error) {
+	f(p)
+	return len(p), nil
+}
+
 func (c *capture) write(p []byte) {
+	if c.masker != nil {
+		_, _ = c.masker.Write(p)
+	} else {
+		c.keep(p)
+	}
+	if c.sink != nil {
+		c.mu.Lock()
+		_, _ = c.sink.Write(p) // a failing log must not block the command
+		c.mu.Unlock()
+	}
+}
+
+// finish keeps what the masker still held back, at the stream's end.
+func (c *capture) finish() {
+	if c.masker != nil {
+		_ = c.masker.Close()
+	}
+}
+
+func (c *capture) keep(p []byte) {
 	if room := c.max - c.head.Len(); room > 0 {
 		c.head.Write(p[:min(room, len(p))])
 		if len(p) > room {
@@ -405,11 +450,6 @@ func (c *capture) write(p []byte) {
 		if len(c.ring) > 2*c.tail {
 			c.ring = append(c.ring[:0], c.ring[len(c.ring)-c.tail:]...)
 		}
-	}
-	if c.sink != nil {
-		c.mu.Lock()
-		_, _ = c.sink.Write(p) // a failing log must not block the command
-		c.mu.Unlock()
 	}
 }
 

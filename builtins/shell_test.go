@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -251,5 +252,40 @@ func TestContextErrorCause(t *testing.T) {
 	err := contextError("step", ctx)
 	if err.Error() != "step cancelled: run cancelled by alice" || !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// A secret that the output cap cuts through is masked whole before the
+// cut: no start of it is kept. At the start of the stderr tail, the end of
+// a secret that began before the tail is dropped.
+func TestRunShellMasksSecretsAtTheCaps(t *testing.T) {
+	const secret = "S3CR3T-VALUE-42"
+	cmd := `printf 'aaaaa%s bbbb'; printf 'ccccc%s dddd' >&2`
+	res, err := RunShell(context.Background(), ShellRequest{
+		Command: fmt.Sprintf(cmd, secret, secret), Secrets: []string{secret},
+	}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Stdout != "aaaaa*** b" || res.Stderr != "ccccc*** d" || !res.Truncated {
+		t.Fatalf("stdout %q, stderr %q, truncated %v; want the secret masked before the cut", res.Stdout, res.Stderr, res.Truncated)
+	}
+
+	// the tail keeps the last 4 KiB of stderr: with two secrets and then
+	// y, a tail cut from the raw stream would begin inside the first
+	// secret, and masking the second would make room for more of it
+	after := stderrTailBytes + 2 - len(secret)
+	res, err = RunShell(context.Background(), ShellRequest{
+		Command: fmt.Sprintf(`printf 'x%s%s' >&2; head -c %d /dev/zero | tr '\0' y >&2; exit 3`, secret, secret, after),
+		Secrets: []string{secret},
+	}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(res.StderrTail, secret[5:9]) || !strings.HasSuffix(res.Stderr, res.StderrTail) || len(res.StderrTail) != min(stderrTailBytes, len(res.Stderr)) {
+		t.Fatalf("stderr tail (%d bytes) keeps part of a secret: %q...", len(res.StderrTail), res.StderrTail[:min(30, len(res.StderrTail))])
+	}
+	if !strings.HasSuffix(res.Stderr, "***"+strings.Repeat("y", after)) {
+		t.Fatalf("stderr does not end with the masked secret and the y: ...%q", res.Stderr[max(0, len(res.Stderr)-30):])
 	}
 }

@@ -52,6 +52,9 @@ type StepContext struct {
 	HTTPClient *http.Client
 	// MaxOutputBytes caps each captured stream of sh(); 0: 1 MiB.
 	MaxOutputBytes int
+	// Masks are the secret values of the run: sh() masks them in what it
+	// captures, also where the cap cuts through one.
+	Masks []string
 }
 
 func (sc *StepContext) context() context.Context {

@@ -133,7 +133,7 @@ func (e *Engine) runStep(ctx context.Context, ar *activeRun, def *dag.Step, atte
 		sc := &builtins.StepContext{
 			Context: ctx, RunID: ar.rec.ID, StepID: def.ID, Workflow: ar.rec.Workflow,
 			Attempt: attempt, Inputs: in, Params: ar.rec.Params, Secret: secretFn,
-			Log: log, Dir: ar.rec.Workspace,
+			Log: log, Dir: ar.rec.Workspace, Masks: ar.masks,
 		}
 		out, err := builtins.CallBody(sc, body, e.opts.BodyMaxSteps)
 		if out == nil {
@@ -200,7 +200,7 @@ func (e *Engine) runShell(ctx context.Context, ar *activeRun, def *dag.Step, inp
 		dir = filepath.Join(dir, filepath.FromSlash(def.Dir))
 	}
 	res, err := builtins.RunShell(ctx, builtins.ShellRequest{
-		Command: def.Command, Env: env, Dir: dir, Stdout: log, Stderr: log,
+		Command: def.Command, Env: env, Dir: dir, Stdout: log, Stderr: log, Secrets: ar.masks,
 	}, 0)
 	out := map[string]any{"stdout": res.Stdout, "stderr": res.Stderr, "exit_code": int64(res.ExitCode)}
 	if err != nil {
