@@ -145,11 +145,11 @@ func (e *Engine) LoadFile(ctx context.Context, file string, opts LoadOptions) (*
 	}
 	rel, err := lang.Rel(dir, file)
 	if err != nil {
-		return nil, err
+		return nil, &runtime.InputError{Msg: err.Error()}
 	}
 	ws, err := lang.OpenWorkspaceAs(dir, display, e.LangOptions())
 	if err != nil {
-		return nil, err
+		return nil, &runtime.InputError{Msg: err.Error()}
 	}
 	return loadChecked(ctx, ws, rel)
 }
@@ -169,6 +169,11 @@ func (e *Engine) LoadString(ctx context.Context, name, src string) (*Program, er
 
 func loadChecked(ctx context.Context, ws *lang.Workspace, rel string) (*Program, error) {
 	prog, err := ws.Load(ctx, rel)
+	var list dag.ErrorList
+	if err != nil && !errors.As(err, &list) && ctx.Err() == nil {
+		// the file or workspace cannot be read: a problem with the input
+		return nil, &runtime.InputError{Msg: err.Error()}
+	}
 	if err != nil {
 		return nil, err
 	}

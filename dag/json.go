@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 )
 
 // DecodeJSON decodes one JSON value as workflow data: whole numbers
@@ -18,7 +19,34 @@ func DecodeJSON(data []byte) (any, error) {
 	if dec.More() {
 		return nil, fmt.Errorf("more than one JSON value")
 	}
+	if err := checkIntegers(v); err != nil {
+		return nil, err
+	}
 	return NormalizeNumbers(v), nil
+}
+
+// checkIntegers refuses an integer literal that does not fit in 64 bits:
+// as a float it would lose digits.
+func checkIntegers(v any) error {
+	switch v := v.(type) {
+	case json.Number:
+		if _, err := v.Int64(); err != nil && !strings.ContainsAny(v.String(), ".eE") {
+			return fmt.Errorf("integer %s does not fit in 64 bits", v)
+		}
+	case []any:
+		for _, e := range v {
+			if err := checkIntegers(e); err != nil {
+				return err
+			}
+		}
+	case map[string]any:
+		for _, e := range v {
+			if err := checkIntegers(e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // NormalizeNumbers turns the numbers of decoded JSON (json.Number, or
@@ -31,7 +59,7 @@ func NormalizeNumbers(v any) any {
 			return i
 		}
 		f, _ := v.Float64()
-		return f
+		return NormalizeNumbers(f) // 1e3 is the whole number 1000
 	case float64:
 		if v == float64(int64(v)) && v >= -(1<<53) && v <= 1<<53 {
 			return int64(v)

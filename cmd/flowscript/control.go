@@ -24,7 +24,7 @@ func cancelCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			eng, release, err := openEngine(c, engineConfig{hold: true})
+			eng, release, err := openEngine(c, engineConfig{hold: true, existing: true})
 			if err != nil {
 				return err
 			}
@@ -72,7 +72,7 @@ func rerunCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			s, err := holdDatabase(c, false)
+			s, err := holdDatabase(c, false, true)
 			if err != nil {
 				return err
 			}

@@ -80,33 +80,19 @@ func defsCommand() *cli.Command {
 		Usage: "list registered workflow definitions with their versions",
 		Flags: []cli.Flag{jsonFlag},
 		Action: func(c *cli.Context) error {
+			if c.Args().Len() > 0 {
+				return usageErrorf("flowscript defs: takes no arguments (see flowscript defs --help)")
+			}
+			if dbMissing(c) {
+				// nothing was registered here: no definitions, and no database made
+				return printDefs(c, nil)
+			}
 			return withEngine(c, func(ctx context.Context, eng *flowscript.Engine) error {
 				defs, err := eng.Definitions(ctx)
 				if err != nil {
 					return err
 				}
-				if c.Bool("json") {
-					return writeJSON(c.App.Writer, defs)
-				}
-				if len(defs) == 0 {
-					fmt.Fprintln(c.App.ErrWriter, "no definitions: flowscript register FILE or flowscript run FILE stores them")
-					return nil
-				}
-				tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "NAME\tVERSION\tREGISTERED\tPARAMS\tSECRETS")
-				for _, d := range defs {
-					names := make([]string, 0, len(d.Params))
-					for k := range d.Params {
-						names = append(names, k)
-					}
-					sort.Strings(names)
-					parts := make([]string, len(names))
-					for i, k := range names {
-						parts[i] = k + "=" + dag.FormatValue(d.Params[k])
-					}
-					fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", d.Name, d.Version, d.RegisteredAt, dash(strings.Join(parts, " ")), dash(strings.Join(d.Secrets, ",")))
-				}
-				return tw.Flush()
+				return printDefs(c, defs)
 			})
 		},
 	}
@@ -152,4 +138,33 @@ func printTree(w *tabwriter.Writer, n *runtime.TreeNode, indent string) {
 	for _, c := range n.Children {
 		printTree(w, c, indent+"  ")
 	}
+}
+
+// printDefs prints definitions, as a table or (--json) an array.
+func printDefs(c *cli.Context, defs []runtime.DefinitionInfo) error {
+	if c.Bool("json") {
+		if defs == nil {
+			defs = []runtime.DefinitionInfo{}
+		}
+		return writeJSON(c.App.Writer, defs)
+	}
+	if len(defs) == 0 {
+		fmt.Fprintln(c.App.ErrWriter, "no definitions: flowscript register FILE or flowscript run FILE stores them")
+		return nil
+	}
+	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tVERSION\tREGISTERED\tPARAMS\tSECRETS")
+	for _, d := range defs {
+		names := make([]string, 0, len(d.Params))
+		for k := range d.Params {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		parts := make([]string, len(names))
+		for i, k := range names {
+			parts[i] = k + "=" + dag.FormatValue(d.Params[k])
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", d.Name, d.Version, d.RegisteredAt, dash(strings.Join(parts, " ")), dash(strings.Join(d.Secrets, ",")))
+	}
+	return tw.Flush()
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 
@@ -32,6 +33,10 @@ type engineConfig struct {
 	// hold: this command keeps the database while it works (run, resume,
 	// serve), so it answers other commands over the socket meanwhile.
 	hold bool
+	// existing: the command only reads or changes what is stored, so a
+	// database that does not exist is an error, not one to create (a
+	// mistyped --db must not leave a database behind).
+	existing bool
 }
 
 // forwardError says that another process holds the database: the whole
@@ -46,6 +51,26 @@ func (e *forwardError) Error() string { return e.locked.Error() }
 // openEngine gives the command an engine: the holding process's own when
 // the command was forwarded to it, else one on the database --db names.
 // release gives it back.
+// dbDir is the database directory: --db, else $FLOWSCRIPT_DB, else
+// ./.flowscript (an empty value counts as unset).
+func dbDir(c *cli.Context) string {
+	if d := c.String("db"); d != "" {
+		return d
+	}
+	return ".flowscript"
+}
+
+// dbMissing reports that the database directory does not exist (and no
+// engine is shared with this command).
+func dbMissing(c *cli.Context) bool {
+	env := envOf(c)
+	if env.shared != nil {
+		return false
+	}
+	_, err := os.Stat(env.path(dbDir(c)))
+	return errors.Is(err, os.ErrNotExist)
+}
+
 func openEngine(c *cli.Context, cfg engineConfig) (*flowscript.Engine, func(), error) {
 	env := envOf(c)
 	if env.shared != nil {
@@ -74,7 +99,12 @@ func openEngine(c *cli.Context, cfg engineConfig) (*flowscript.Engine, func(), e
 	default:
 		return nil, nil, usageErrorf("flowscript: --durability %q is not durable or fast", d)
 	}
-	dir := env.path(c.String("db"))
+	dir := env.path(dbDir(c))
+	if cfg.existing && dbMissing(c) {
+		{
+			return nil, nil, usageErrorf("flowscript: no database at %s (nothing has run with this --db or $FLOWSCRIPT_DB yet)", dbDir(c))
+		}
+	}
 	eng, err := flowscript.Open(dir, opts)
 	if err != nil {
 		var locked *store.LockedError
@@ -224,13 +254,13 @@ type session struct {
 
 // holdDatabase opens a session; all shows the progress of every run, else
 // only of the tree that progress.follow names.
-func holdDatabase(c *cli.Context, all bool) (*session, error) {
+func holdDatabase(c *cli.Context, all, existing bool) (*session, error) {
 	env := envOf(c)
 	secrets, err := readSecretsFile(env.path(c.String("secrets-file")))
 	if err != nil {
 		return nil, err
 	}
-	eng, release, err := openEngine(c, engineConfig{secrets: secrets, hold: true})
+	eng, release, err := openEngine(c, engineConfig{secrets: secrets, hold: true, existing: existing})
 	if err != nil {
 		return nil, err
 	}

@@ -18,7 +18,7 @@ import (
 
 // withEngine opens the database for a command that only reads.
 func withEngine(c *cli.Context, fn func(ctx context.Context, eng *flowscript.Engine) error) error {
-	eng, release, err := openEngine(c, engineConfig{})
+	eng, release, err := openEngine(c, engineConfig{existing: true})
 	if err != nil {
 		return err
 	}
@@ -148,31 +148,43 @@ func runsCommand() *cli.Command {
 			default:
 				return usageErrorf("flowscript runs: --status %q is not one of pending, running, succeeded, failed, cancelled", status)
 			}
+			if dbMissing(c) {
+				// nothing has run here: no runs, and no database made
+				return printRuns(c, nil)
+			}
 			return withEngine(c, func(ctx context.Context, eng *flowscript.Engine) error {
 				runs, err := eng.List(ctx, flowscript.ListFilter{Status: status, Workflow: c.String("workflow")})
 				if err != nil {
 					return err
 				}
-				if c.Bool("json") {
-					return writeJSON(c.App.Writer, runs)
-				}
-				if len(runs) == 0 {
-					fmt.Fprintln(c.App.ErrWriter, "no runs")
-					return nil
-				}
-				tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "ID\tWORKFLOW\tVERSION\tSTATUS\tCREATED\tPARENT")
-				for _, r := range runs {
-					parent := "-"
-					if r.ParentRunID != nil {
-						parent = *r.ParentRunID + "/" + deref(r.ParentStepID)
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", r.ID, r.Workflow, r.Version, r.Status, r.CreatedAt.Format(time.RFC3339), parent)
-				}
-				return tw.Flush()
+				return printRuns(c, runs)
 			})
 		},
 	}
+}
+
+// printRuns prints the runs of `runs`, as a table or (--json) an array.
+func printRuns(c *cli.Context, runs []flowscript.RunRecord) error {
+	if c.Bool("json") {
+		if runs == nil {
+			runs = []flowscript.RunRecord{}
+		}
+		return writeJSON(c.App.Writer, runs)
+	}
+	if len(runs) == 0 {
+		fmt.Fprintln(c.App.ErrWriter, "no runs")
+		return nil
+	}
+	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tWORKFLOW\tVERSION\tSTATUS\tCREATED\tPARENT")
+	for _, r := range runs {
+		parent := "-"
+		if r.ParentRunID != nil {
+			parent = *r.ParentRunID + "/" + deref(r.ParentStepID)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", r.ID, r.Workflow, r.Version, r.Status, r.CreatedAt.Format(time.RFC3339), parent)
+	}
+	return tw.Flush()
 }
 
 func historyCommand() *cli.Command {
@@ -234,7 +246,14 @@ func resumeCommand() *cli.Command {
 			"run it continued has ended; exit 0 if all succeeded, 1 otherwise.",
 		Flags: append(engineFlags(), &cli.Uint64Flag{Name: "max-steps", Usage: "the execution-step limit for declaring a workflow", Value: lang.DefaultMaxSteps}),
 		Action: func(c *cli.Context) error {
-			s, err := holdDatabase(c, true)
+			if c.Args().Len() > 0 {
+				return usageErrorf("flowscript resume: takes no arguments; it continues every unfinished run (see flowscript resume --help)")
+			}
+			if dbMissing(c) {
+				fmt.Fprintf(c.App.ErrWriter, "no database at %s: nothing to resume\n", dbDir(c))
+				return nil
+			}
+			s, err := holdDatabase(c, true, true)
 			if err != nil {
 				return err
 			}

@@ -57,7 +57,7 @@ func runCommand() *cli.Command {
 			if _, err := os.Stat(env.path(file)); err != nil {
 				return usageErrorf("flowscript: %v", unwrapPath(err))
 			}
-			s, err := holdDatabase(c, false)
+			s, err := holdDatabase(c, false, false)
 			if err != nil {
 				return err
 			}

@@ -22,7 +22,10 @@ func serveCommand() *cli.Command {
 			if env.shared != nil {
 				return usageErrorf("flowscript serve: this database is already held by a flowscript process, which answers commands")
 			}
-			s, err := holdDatabase(c, true)
+			if c.Args().Len() > 0 {
+				return usageErrorf("flowscript serve: takes no arguments (see flowscript serve --help)")
+			}
+			s, err := holdDatabase(c, true, false)
 			if err != nil {
 				return err
 			}
@@ -31,7 +34,7 @@ func serveCommand() *cli.Command {
 			if err != nil {
 				return engineError(c.App.ErrWriter, err)
 			}
-			fmt.Fprintf(c.App.ErrWriter, "serving database %s (continued %d unfinished runs); Ctrl-C to stop\n", c.String("db"), len(ids))
+			fmt.Fprintf(c.App.ErrWriter, "serving database %s (continued %d unfinished runs); Ctrl-C to stop\n", dbDir(c), len(ids))
 			<-s.ctx.Done()
 			fmt.Fprintln(c.App.ErrWriter, "stopping: runs still going stay unfinished; serve or resume continues them")
 			return nil

@@ -102,7 +102,7 @@ func scriptOptions(c *cli.Context) (lang.Options, func(), error) {
 	opts := lang.Options{MaxSteps: c.Uint64("max-steps")}
 	env := envOf(c)
 	if env.shared == nil {
-		if fi, err := os.Stat(env.path(c.String("db"))); err != nil || !fi.IsDir() {
+		if fi, err := os.Stat(env.path(dbDir(c))); err != nil || !fi.IsDir() {
 			return opts, func() {}, nil
 		}
 	}
