@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"io"
 	"os"
 	"strings"
@@ -93,8 +94,8 @@ type Engine struct {
 	timers   map[*time.Timer]struct{}
 	closed   bool
 
-	idMu    sync.Mutex
-	entropy *ulid.MonotonicEntropy
+	idMu   sync.Mutex
+	lastID time.Time // the time of the newest root run id
 
 	watch *store.Watcher // notices of runs that steps wait for
 	// idemPending holds the idempotency keys that spawns decided but not
@@ -126,7 +127,6 @@ func New(st store.Store, opts Options) *Engine {
 		timers:      map[*time.Timer]struct{}{},
 		programs:    map[string]*lang.Program{},
 		idemPending: map[string]string{},
-		entropy:     ulid.Monotonic(rand.Reader, 0),
 	}
 	for i := 0; i < opts.Workers; i++ {
 		e.workers.Add(1)
@@ -204,11 +204,33 @@ func (e *Engine) isClosed() bool {
 
 func (e *Engine) now() time.Time { return e.opts.Now().UTC() }
 
-// newID makes a run id: lower-case ULIDs sort by creation time.
-func (e *Engine) newID() string {
+// newID makes a root run's id and its creation time: ids made here come
+// out in strictly increasing order of their times.
+func (e *Engine) newID() (string, time.Time) {
 	e.idMu.Lock()
 	defer e.idMu.Unlock()
-	return strings.ToLower(ulid.MustNew(ulid.Timestamp(e.now()), e.entropy).String())
+	t := e.now()
+	if !t.After(e.lastID) {
+		t = e.lastID.Add(time.Nanosecond)
+	}
+	e.lastID = t
+	var random [6]byte
+	_, _ = rand.Read(random[:])
+	return runIDAt(t, 0, random[:]), t
+}
+
+// runIDAt makes a run id, a lower-case ULID, that sorts by t to the
+// nanosecond, then by seq: the ULID's time holds t's millisecond, the
+// first 32 bits of its entropy the rest of t and seq, and rest (6 bytes)
+// the remainder.
+func runIDAt(t time.Time, seq int, rest []byte) string {
+	var id ulid.ULID
+	_ = id.SetTime(ulid.Timestamp(t))
+	var entropy [10]byte
+	binary.BigEndian.PutUint32(entropy[:4], uint32(t.Nanosecond()%1_000_000)<<12|uint32(seq&0xfff))
+	copy(entropy[4:], rest)
+	_ = id.SetEntropy(entropy[:])
+	return strings.ToLower(id.String())
 }
 
 // afterFunc arms a timer that Close stops.

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/flowscript/flowscript/runtime/core"
@@ -165,4 +166,56 @@ func runPhase(s core.RunStatus) int {
 		return 1
 	}
 	return 2
+}
+
+// TimeFormat is how records show times: UTC, RFC 3339, always nine digits
+// of nanoseconds (Go's RFC3339Nano drops trailing zeros).
+const TimeFormat = "2006-01-02T15:04:05.000000000Z07:00"
+
+// stamp is a time that marshals in TimeFormat.
+type stamp time.Time
+
+func (t stamp) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + time.Time(t).UTC().Format(TimeFormat) + `"`), nil
+}
+
+func stampOf(t *time.Time) *stamp {
+	if t == nil {
+		return nil
+	}
+	s := stamp(*t)
+	return &s
+}
+
+// The MarshalJSON methods below write the times of a record in
+// TimeFormat: the fields of the outer struct win over the embedded
+// record's fields of the same JSON name.
+
+func (r RunRecord) MarshalJSON() ([]byte, error) {
+	type plain RunRecord
+	return json.Marshal(struct {
+		plain
+		CreatedAt stamp  `json:"created_at"`
+		StartedAt *stamp `json:"started_at"`
+		EndedAt   *stamp `json:"ended_at"`
+		RerunAt   *stamp `json:"rerun_at,omitempty"`
+	}{plain(r), stamp(r.CreatedAt), stampOf(r.StartedAt), stampOf(r.EndedAt), stampOf(r.RerunAt)})
+}
+
+func (s StepRecord) MarshalJSON() ([]byte, error) {
+	type plain StepRecord
+	return json.Marshal(struct {
+		plain
+		StartedAt *stamp `json:"started_at"`
+		EndedAt   *stamp `json:"ended_at"`
+		RetryAt   *stamp `json:"retry_at,omitempty"`
+	}{plain(s), stampOf(s.StartedAt), stampOf(s.EndedAt), stampOf(s.RetryAt)})
+}
+
+func (h HistoryEvent) MarshalJSON() ([]byte, error) {
+	type plain HistoryEvent
+	return json.Marshal(struct {
+		plain
+		Time stamp `json:"time"`
+	}{plain(h), stamp(h.Time)})
 }

@@ -136,8 +136,7 @@ func (e *Engine) Start(ctx context.Context, prog *lang.Program, opts StartOption
 			return "", fmt.Errorf("registering %s: %w", child.Workflow.Name, err)
 		}
 	}
-	now := e.now()
-	id := e.newID()
+	id, now := e.newID()
 	ar := newRun(prog, RunRecord{
 		ID: id, Workflow: w.Name, Version: version, Status: core.RunPending,
 		Params: params, RootRunID: id, Depth: 1, Priority: opts.Priority,

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/oklog/ulid/v2"
-
 	"github.com/flowscript/flowscript/dag"
 	"github.com/flowscript/flowscript/lang"
 	"github.com/flowscript/flowscript/runtime/core"
@@ -22,14 +20,12 @@ const DefaultMaxChildren = 10_000
 
 // childRunID derives a child's run id from its parent run, step and
 // attempt: a spawn repeated after a crash finds the child it already
-// made instead of starting a second one. The time part is the attempt's
-// start, so ids still sort by creation.
-func childRunID(parentID, stepID string, attempt int, started time.Time) string {
+// made instead of starting a second one. The child is created when the
+// attempt starts, so the id sorts by that time and then by the step's
+// position, the order in which one decision spawns its children.
+func childRunID(parentID, stepID string, index, attempt int, started time.Time) string {
 	sum := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00%d", parentID, stepID, attempt)))
-	var id ulid.ULID
-	_ = id.SetTime(ulid.Timestamp(started))
-	_ = id.SetEntropy(sum[:10])
-	return strings.ToLower(id.String())
+	return runIDAt(started, index, sum[:6])
 }
 
 // spawnPlan is a child spawn prepared under the parent's lock: the event
@@ -60,7 +56,7 @@ func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt
 	def := ar.prog.Workflow.Steps[index]
 	st := ar.m.Run.Steps[index]
 	parent := ar.rec
-	childID := childRunID(parent.ID, def.ID, attempt, st.StartedAt)
+	childID := childRunID(parent.ID, def.ID, index, attempt, st.StartedAt)
 	if exists, err := e.runExists(ctx, childID); err != nil {
 		return nil, err
 	} else if exists {
@@ -159,7 +155,7 @@ func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt
 		ID: childID, Workflow: w.Name, Version: info.version, Status: core.RunPending,
 		Params: params, ParentRunID: &parent.ID, ParentStepID: optString(def.ID),
 		RootRunID: parent.RootRunID, Depth: parent.Depth + 1, Priority: priority,
-		CreatedAt: e.now(), Hash: prog.Hash, Workspace: parent.Workspace,
+		CreatedAt: st.StartedAt, Hash: prog.Hash, Workspace: parent.Workspace,
 		Detached: def.Child.Detach, MaxDepth: parent.MaxDepth, Lineage: lineage,
 		IdempotencyKey: optString(key),
 	}, secrets, ar.lookup)

@@ -93,7 +93,7 @@ func (e *Engine) Definitions(ctx context.Context) ([]DefinitionInfo, error) {
 			}
 			out = append(out, DefinitionInfo{
 				Name: d.Name, Version: d.Version, Hash: d.Hash, Params: d.Params,
-				Secrets: secrets, RegisteredAt: d.RegisteredAt.UTC().Format("2006-01-02T15:04:05.999999999Z07:00"),
+				Secrets: secrets, RegisteredAt: d.RegisteredAt.UTC().Format(TimeFormat),
 			})
 			return nil
 		})

@@ -31,6 +31,7 @@ func TestScripts(t *testing.T) {
 		Dir:                "testdata/script",
 		UpdateScripts:      os.Getenv("FLOWSCRIPT_UPDATE") == "1",
 		RequireUniqueNames: true,
+		Cmds:               scriptCmds,
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("EXAMPLES", examples)
 			return nil
