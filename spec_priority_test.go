@@ -120,7 +120,6 @@ for i in range(6):
 // A step's started_at is when it started running. With one worker, a step
 // that waited in the queue behind a 400ms step did not start with it.
 func TestSpecStartedAtIsWhenItRuns(t *testing.T) {
-	t.Skip("known gap: a step is running, and its started_at set, from the moment it is queued for a worker")
 	eng := specEngine(t, flowscript.Options{Workers: 1})
 	rec := specRun(t, eng, `
 shell("first", "sleep 0.4", priority = 90)

@@ -405,6 +405,7 @@ func (e *Engine) loadRun(ctx context.Context, rec *RunRecord) (*activeRun, error
 		}
 	}
 	ar.m = core.New(w, run)
+	e.admitter(ar)
 	for i, s := range run.Steps {
 		if s.Status == core.StepRunning {
 			ar.inputs[i] = ar.m.Resolve(w.Steps[i].Inputs)

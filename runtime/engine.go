@@ -118,7 +118,7 @@ func New(st store.Store, opts Options) *Engine {
 		opts:        opts,
 		log:         opts.Logger,
 		c:           newCommitter(st),
-		q:           newWorkQueue(),
+		q:           newWorkQueue(opts.Workers),
 		base:        base,
 		stopBase:    stop,
 		handlers:    map[string]Handler{},

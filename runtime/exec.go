@@ -26,7 +26,19 @@ func (e *Engine) worker() {
 			return
 		}
 		for j != nil {
-			j = e.execute(j)
+			var h handoff
+			h.next = e.execute(j)
+			// the worker that j took is free: the first step waiting for
+			// one gets it, and runs here if nothing else does
+			switch {
+			case j.run.prog.Workflow.Steps[j.index].Kind == dag.KindSubWorkflow:
+				// took no worker (spawned while deciding, never queued)
+			case h.next != nil:
+				e.dispatchReady(nil)
+			default:
+				e.dispatchReady(&h)
+			}
+			j = h.next
 		}
 	}
 }

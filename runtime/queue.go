@@ -15,18 +15,60 @@ type job struct {
 }
 
 // workQueue hands jobs to workers, higher priority first, then first come.
+//
+// It also keeps the count of workers: a task or shell step starts only
+// when admit finds a worker free for it (busy < workers) and takes it;
+// otherwise the step waits, pending, among the ready steps, and the worker
+// that frees itself next dispatches the first of them (release). So a step
+// is running only while a worker is really there for it.
 type workQueue struct {
-	mu     sync.Mutex
-	cond   *sync.Cond
-	jobs   jobHeap
-	seq    uint64
-	closed bool
+	mu      sync.Mutex
+	cond    *sync.Cond
+	jobs    jobHeap
+	ready   jobHeap // steps waiting for a worker (attempt unused)
+	seq     uint64
+	closed  bool
+	workers int
+	busy    int // workers taken: by queued and executing jobs
 }
 
-func newWorkQueue() *workQueue {
-	q := &workQueue{}
+func newWorkQueue(workers int) *workQueue {
+	q := &workQueue{workers: workers}
 	q.cond = sync.NewCond(&q.mu)
 	return q
+}
+
+// admit takes a worker for a step of the given priority if one is free
+// and no ready step comes before it; with force it takes one anyway.
+func (q *workQueue) admit(priority int, force bool) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !force && (q.busy >= q.workers || len(q.ready) > 0 && q.ready[0].priority >= priority) {
+		return false
+	}
+	q.busy++
+	return true
+}
+
+// await queues a step that waits for a worker.
+func (q *workQueue) await(j *job) {
+	q.mu.Lock()
+	q.seq++
+	j.seq = q.seq
+	heap.Push(&q.ready, j)
+	q.mu.Unlock()
+}
+
+// release frees the worker of a job that ended, unless a step waits for
+// one: then the worker stays taken, for that step, which is returned.
+func (q *workQueue) release() *job {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.ready) > 0 {
+		return heap.Pop(&q.ready).(*job)
+	}
+	q.busy--
+	return nil
 }
 
 func (q *workQueue) push(j *job) {

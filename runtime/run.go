@@ -144,6 +144,7 @@ func (e *Engine) Start(ctx context.Context, prog *lang.Program, opts StartOption
 		MaxDepth: w.EffectiveMaxDepth(), Lineage: []string{w.Name},
 		IdempotencyKey: optString(opts.IdempotencyKey),
 	}, secrets, lookup)
+	e.admitter(ar)
 	create, err := ar.creation()
 	if err != nil {
 		return "", err
@@ -327,7 +328,7 @@ type handoff struct {
 }
 
 // applyHand is applyWith; a step the decision starts may be handed to h.
-func (e *Engine) applyHand(ar *activeRun, ev core.Event, extra func(tx store.Tx) error, committed func(), h *handoff) {
+func (e *Engine) applyHand(ar *activeRun, ev core.Event, extra func(tx store.Tx) error, committed func(), h *handoff) bool {
 	ar.mu.Lock()
 	p := e.decideAll(e.base, ar, ev)
 	if p == nil {
@@ -338,7 +339,7 @@ func (e *Engine) applyHand(ar *activeRun, ev core.Event, extra func(tx store.Tx)
 				e.log.Warn("cannot remove a stale notice", "run", ar.rec.ID, "child", c.ChildRunID, "error", err)
 			}
 		}
-		return
+		return false
 	}
 	writes := p.writes
 	if extra != nil {
@@ -375,7 +376,7 @@ func (e *Engine) applyHand(ar *activeRun, ev core.Event, extra func(tx store.Tx)
 			d.abandon(e)
 			e.failCommit(d.ar, err)
 		}
-		return
+		return false
 	}
 	if committed != nil {
 		committed()
@@ -384,6 +385,7 @@ func (e *Engine) applyHand(ar *activeRun, ev core.Event, extra func(tx store.Tx)
 	for _, d := range chain {
 		e.afterCommit(d)
 	}
+	return true
 }
 
 // decision is an event applied to a run's state, with the writes that
@@ -486,6 +488,12 @@ func chainWrites(a, b func(tx store.Tx) error) func(tx store.Tx) error {
 // abandon releases what the spawns of a decision that did not commit
 // hold.
 func (d *decision) abandon(e *Engine) {
+	// the workers its starts took are free again
+	for _, a := range d.res.Actions {
+		if s, ok := a.(core.StartStep); ok && d.ar.prog.Workflow.Step(s.Step).Kind != dag.KindSubWorkflow {
+			e.dispatchReady(nil)
+		}
+	}
 	for _, p := range d.spawns {
 		p.unlock()
 		if p.child != nil {
@@ -828,6 +836,9 @@ func (e *Engine) perform(ar *activeRun, actions []core.Action, h *handoff) {
 			// carried out while deciding (a spawn)
 		case core.StartStep:
 			started = append(started, &job{run: ar, index: ar.prog.Workflow.StepIndex(a.Step), attempt: a.Attempt, priority: ar.stepPriority(a.Step)})
+		case core.AwaitWorker:
+			i := ar.prog.Workflow.StepIndex(a.Step)
+			e.q.await(&job{run: ar, index: i, priority: ar.stepPriority(a.Step)})
 		case core.ArmTimer:
 			step, attempt, at := a.Step, a.Attempt, a.At
 			e.afterFunc(at.Sub(e.now()), func() {
@@ -855,21 +866,42 @@ func (e *Engine) perform(ar *activeRun, actions []core.Action, h *handoff) {
 
 // stepPriority is the step's own priority, else the run's.
 func (ar *activeRun) stepPriority(stepID string) int {
-	s := ar.prog.Workflow.Step(stepID)
-	if s != nil {
-		switch p := s.Priority.(type) {
+	ar.mu.Lock()
+	defer ar.mu.Unlock()
+	return ar.priorityLocked(ar.prog.Workflow.StepIndex(stepID))
+}
+
+// priorityLocked is step i's priority; the run's lock is held.
+func (ar *activeRun) priorityLocked(i int) int {
+	if i >= 0 && i < len(ar.prog.Workflow.Steps) {
+		switch p := ar.prog.Workflow.Steps[i].Priority.(type) {
 		case int64:
 			return int(p)
 		case *dag.Ref:
-			ar.mu.Lock()
-			v := ar.m.Resolve(p)
-			ar.mu.Unlock()
-			if n, ok := v.(int64); ok && n >= 0 && n <= 99 {
+			if n, ok := ar.m.Resolve(p).(int64); ok && n >= 0 && n <= 99 {
 				return int(n)
 			}
 		}
 	}
 	return ar.rec.Priority
+}
+
+// admitter lets the run's machine take workers from the engine's pool.
+func (e *Engine) admitter(ar *activeRun) {
+	ar.m.Admit = func(i int, force bool) bool { return e.q.admit(ar.priorityLocked(i), force) }
+	ar.m.Priority = ar.priorityLocked
+}
+
+// dispatchReady gives the worker that a finished job frees to the steps
+// waiting for one, the first by priority, until one of them starts (a
+// step may have been cancelled meanwhile). h, if set, may take it.
+func (e *Engine) dispatchReady(h *handoff) {
+	for r := e.q.release(); r != nil; r = e.q.release() {
+		step := r.run.prog.Workflow.Steps[r.index].ID
+		if e.applyHand(r.run, core.Dispatch{Step: step, At: e.now()}, nil, nil, h) {
+			return
+		}
+	}
 }
 
 func (ar *activeRun) stop(i, attempt int) {

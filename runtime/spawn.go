@@ -159,6 +159,7 @@ func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt
 		Detached: def.Child.Detach, MaxDepth: parent.MaxDepth, Lineage: lineage,
 		IdempotencyKey: optString(key),
 	}, secrets, ar.lookup)
+	e.admitter(child)
 	if !def.Child.Detach {
 		child.waiter = &waiterRef{run: ar, step: def.ID, index: index, attempt: attempt}
 	}

@@ -88,6 +88,21 @@ func (e Resume) at() time.Time       { return e.At }
 // Action is something the engine must do after committing a Result.
 type Action interface{ isAction() }
 
+// Dispatch starts a step that was left Ready for lack of a worker, now
+// that one is free for it. A step no longer ready ignores it.
+type Dispatch struct {
+	Step string
+	At   time.Time
+}
+
+func (e Dispatch) at() time.Time { return e.At }
+
+// AwaitWorker reports that a step may start but no worker is free for
+// it: it stays pending (Ready) until a Dispatch.
+type AwaitWorker struct{ Step string }
+
+func (AwaitWorker) isAction() {}
+
 // StartStep runs an attempt of a step (a body, a shell command, or the
 // spawn of a child run).
 type StartStep struct {

@@ -2,6 +2,7 @@ package core
 
 import (
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/flowscript/flowscript/dag"
@@ -11,6 +12,17 @@ import (
 type Machine struct {
 	W   *dag.Workflow
 	Run *Run
+
+	// Admit, if set, is asked before a task or shell step starts whether
+	// a worker is free for it (and takes that worker if so). When none
+	// is, the step stays pending, marked Ready, and the AwaitWorker action
+	// asks for a Dispatch once one is. With force the worker is taken
+	// anyway: a step that was running when the process stopped starts
+	// again at once.
+	Admit func(step int, force bool) bool
+	// Priority orders the steps that may start in one decision before
+	// Admit is asked, higher first; nil: declaration order.
+	Priority func(step int) int
 
 	index      map[string]int
 	deps       [][]depIndex
@@ -71,6 +83,9 @@ type result struct {
 	Result
 	changed map[int]bool
 	at      time.Time
+	// toStart are the steps that may start, asked of Admit once the event
+	// is applied, by priority
+	toStart []int
 }
 
 func (r *result) change(i int, id string) {
@@ -91,6 +106,7 @@ func (m *Machine) Apply(ev Event) Result {
 	r := &result{changed: map[int]bool{}, at: ev.at()}
 	if rr, ok := ev.(Rerun); ok {
 		m.rerun(r, rr)
+		m.admitAll(r)
 		m.maybeEnd(r)
 		return r.Result
 	}
@@ -104,6 +120,8 @@ func (m *Machine) Apply(ev Event) Result {
 		m.stepEnded(r, ev)
 	case RetryDue:
 		m.retryDue(r, ev)
+	case Dispatch:
+		m.dispatch(r, ev)
 	case ChildSpawned:
 		m.childSpawned(r, ev)
 	case ChildEnded:
@@ -115,6 +133,7 @@ func (m *Machine) Apply(ev Event) Result {
 	case Resume:
 		m.resume(r)
 	}
+	m.admitAll(r)
 	m.maybeEnd(r)
 	return r.Result
 }
@@ -214,7 +233,63 @@ func (m *Machine) retryDue(r *result, ev RetryDue) {
 	}
 	st.RetryAt = time.Time{}
 	st.RetriesUsed++
+	m.begin(r, i)
+}
+
+// dispatch starts a Ready step for which a worker is now free.
+func (m *Machine) dispatch(r *result, ev Dispatch) {
+	i, ok := m.index[ev.Step]
+	if !ok {
+		return
+	}
+	st := m.Run.Steps[i]
+	if !st.Ready || st.Status != StepPending || m.Run.CancelRequested {
+		st.Ready = false
+		return
+	}
+	st.Ready = false
 	m.startStep(r, i)
+}
+
+// begin starts step i, or, when the engine admits steps, asks for it
+// once the event is applied (admitAll).
+func (m *Machine) begin(r *result, i int) {
+	if m.Admit == nil || m.W.Steps[i].Kind == dag.KindSubWorkflow {
+		m.Run.Steps[i].Ready = false
+		m.startStep(r, i)
+		return
+	}
+	for _, j := range r.toStart {
+		if j == i {
+			return
+		}
+	}
+	r.toStart = append(r.toStart, i)
+}
+
+// admitAll starts the steps that may start, by priority, while Admit
+// finds workers for them; the others stay pending, Ready.
+func (m *Machine) admitAll(r *result) {
+	if len(r.toStart) == 0 {
+		return
+	}
+	if m.Priority != nil {
+		sort.SliceStable(r.toStart, func(a, b int) bool { return m.Priority(r.toStart[a]) > m.Priority(r.toStart[b]) })
+	}
+	for _, i := range r.toStart {
+		st := m.Run.Steps[i]
+		if st.Status != StepPending || m.Run.CancelRequested {
+			continue
+		}
+		if m.Admit(i, false) {
+			st.Ready = false
+			m.startStep(r, i)
+		} else if !st.Ready {
+			st.Ready = true
+			r.Actions = append(r.Actions, AwaitWorker{Step: st.ID})
+		}
+	}
+	r.toStart = nil
 }
 
 func (m *Machine) cancel(r *result, timedOut bool) {
@@ -253,7 +328,7 @@ func (m *Machine) rerun(r *result, ev Rerun) {
 			continue
 		}
 		st := run.Steps[i]
-		st.Status, st.RetryAt, st.RetriesUsed = StepPending, time.Time{}, 0
+		st.Status, st.RetryAt, st.RetriesUsed, st.Ready = StepPending, time.Time{}, 0, false
 		st.Output, st.Error, st.ChildRunID = nil, "", ""
 		st.StartedAt, st.EndedAt = time.Time{}, time.Time{}
 		r.change(i, st.ID)
@@ -301,6 +376,9 @@ func (m *Machine) resume(r *result) {
 		case st.Status == StepRunning:
 			// the attempt died with the process: run it again as a new
 			// attempt, which does not use up a retry
+			if m.Admit != nil {
+				m.Admit(i, true)
+			}
 			m.startStep(r, i)
 		case st.Status == StepPending && !st.RetryAt.IsZero():
 			r.Actions = append(r.Actions, ArmTimer{Step: st.ID, Attempt: st.Attempt, At: st.RetryAt})
@@ -327,7 +405,7 @@ func (m *Machine) evaluate(r *result, i int) {
 	st := m.Run.Steps[i]
 	// a pending step with attempts behind it either waits for its retry
 	// timer (RetryAt set) or was reset by a rerun and starts again
-	if st.Status != StepPending || !st.RetryAt.IsZero() || m.Run.CancelRequested {
+	if st.Status != StepPending || !st.RetryAt.IsZero() || st.Ready || m.Run.CancelRequested {
 		return
 	}
 	for _, d := range m.deps[i] {
@@ -343,7 +421,7 @@ func (m *Machine) evaluate(r *result, i int) {
 			return
 		}
 	}
-	m.startStep(r, i)
+	m.begin(r, i)
 }
 
 // met reports whether a terminal upstream step meets a condition. A failed

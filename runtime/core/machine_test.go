@@ -359,3 +359,60 @@ task("b", f, after = [a])
 	h.expect("a=cancelled/1 b=cancelled/0")
 	h.expectRun(core.RunCancelled, "")
 }
+
+// With Admit, the steps that may start are offered by priority; those
+// without a worker stay pending (Ready) and start on Dispatch, as new
+// attempts only then. A Ready step that is cancelled ignores its Dispatch.
+func TestAdmitStartsByPriorityAndDispatchesTheRest(t *testing.T) {
+	h := newHarness(t, `
+task("low", f, priority = 10)
+task("high", f, priority = 90)
+task("mid", f, priority = 50)
+`, nil)
+	prio := map[string]int{"low": 10, "high": 90, "mid": 50}
+	free := 1
+	var asked []string
+	h.m.Priority = func(i int) int { return prio[h.m.W.Steps[i].ID] }
+	h.m.Admit = func(i int, force bool) bool {
+		asked = append(asked, h.m.W.Steps[i].ID)
+		if free == 0 && !force {
+			return false
+		}
+		free--
+		return true
+	}
+	res := h.start()
+	if strings.Join(asked, ",") != "high,mid,low" {
+		t.Fatalf("asked in order %v, want by priority", asked)
+	}
+	var started, waiting []string
+	for _, a := range res.Actions {
+		switch a := a.(type) {
+		case core.StartStep:
+			started = append(started, a.Step)
+		case core.AwaitWorker:
+			waiting = append(waiting, a.Step)
+		}
+	}
+	if strings.Join(started, ",") != "high" || strings.Join(waiting, ",") != "mid,low" {
+		t.Fatalf("started %v, waiting %v", started, waiting)
+	}
+	for _, id := range []string{"mid", "low"} {
+		if st := h.m.StepState(id); st.Status != core.StepPending || st.Attempt != 0 || !st.Ready {
+			t.Fatalf("%s: %+v, want pending, attempt 0, ready", id, st)
+		}
+	}
+	// a step that ends frees no worker here: the engine dispatches
+	h.ok("high", nil)
+	res = h.apply(core.Dispatch{Step: "mid", At: h.now})
+	if len(res.Actions) != 1 || res.Actions[0] != (core.StartStep{Step: "mid", Attempt: 1}) {
+		t.Fatalf("dispatch of mid: %+v", res.Actions)
+	}
+	h.apply(core.Cancel{At: h.now})
+	if st := h.m.StepState("low"); st.Status != core.StepCancelled {
+		t.Fatalf("low after cancel: %s", st.Status)
+	}
+	if res := h.apply(core.Dispatch{Step: "low", At: h.now}); len(res.Actions) != 0 || len(res.Changed) != 0 {
+		t.Fatalf("dispatch of a cancelled step did something: %+v", res)
+	}
+}

@@ -49,6 +49,10 @@ type Step struct {
 	RetryAt     time.Time // set while pending between a failed attempt and the next
 	StartedAt   time.Time
 	EndedAt     time.Time
+	// Ready marks a pending step that may start and waits for a worker
+	// (see Machine.Admit). It is not stored: after a restart the step is
+	// evaluated again.
+	Ready bool
 }
 
 // Run is the state of a run, as far as deciding needs it.
