@@ -197,6 +197,9 @@ func bodyError(ctx context.Context, err error, tooMany bool, maxSteps uint64) er
 	msg := ee.Msg
 	if n := len(ee.CallStack); n > 0 && ee.CallStack[n-1].Name == "fail" && ee.CallStack[n-1].Pos.Filename() == "<builtin>" {
 		msg = strings.TrimPrefix(msg, "fail: ")
+		if strings.TrimSpace(msg) == "" || msg == "fail" {
+			msg = "fail() was called without a message"
+		}
 	}
 	return &BodyError{Pos: pos, Msg: msg, Backtrace: ee.Backtrace(), cause: ee.Unwrap()}
 }

@@ -570,3 +570,11 @@ task("t", body)
 		t.Error(err)
 	}
 }
+
+// fail() without a message still says what happened.
+func TestFailWithoutMessage(t *testing.T) {
+	_, err := runOne(t, "\ndef body(ctx):\n    fail()\ntask(\"t\", body)\n", newStep(t, "t", nil))
+	if err == nil || !strings.HasSuffix(err.Error(), ":3:9: fail() was called without a message") {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"os"
 	"strings"
@@ -18,6 +19,9 @@ func parseParams(file string, flags []string) (map[string]any, error) {
 		data, err := os.ReadFile(file)
 		if err != nil {
 			return nil, usageErrorf("flowscript: --params-file: %v", unwrapPath(err))
+		}
+		if len(bytes.TrimSpace(data)) == 0 {
+			return nil, usageErrorf("flowscript: --params-file %s is empty; it must hold a JSON object of param names to values", file)
 		}
 		v, err := dag.DecodeJSON(data)
 		if err != nil {
