@@ -328,6 +328,8 @@ type handoff struct {
 }
 
 // applyHand is applyWith; a step the decision starts may be handed to h.
+// It reports whether the event was decided at all (committed, or
+// abandoned when its commit failed).
 func (e *Engine) applyHand(ar *activeRun, ev core.Event, extra func(tx store.Tx) error, committed func(), h *handoff) bool {
 	ar.mu.Lock()
 	p := e.decideAll(e.base, ar, ev)
@@ -376,7 +378,7 @@ func (e *Engine) applyHand(ar *activeRun, ev core.Event, extra func(tx store.Tx)
 			d.abandon(e)
 			e.failCommit(d.ar, err)
 		}
-		return false
+		return true // decided: abandon freed the workers its starts took
 	}
 	if committed != nil {
 		committed()
@@ -894,7 +896,9 @@ func (e *Engine) admitter(ar *activeRun) {
 
 // dispatchReady gives the worker that a finished job frees to the steps
 // waiting for one, the first by priority, until one of them starts (a
-// step may have been cancelled meanwhile). h, if set, may take it.
+// step may have been cancelled meanwhile, and then its Dispatch decides
+// nothing). A Dispatch decided but not committed was abandoned, which
+// freed the worker again. h, if set, may take the step.
 func (e *Engine) dispatchReady(h *handoff) {
 	for r := e.q.release(); r != nil; r = e.q.release() {
 		step := r.run.prog.Workflow.Steps[r.index].ID
