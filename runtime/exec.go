@@ -64,9 +64,18 @@ func (e *Engine) execute(j *job) *job {
 		ar.mu.Unlock() // spawned while deciding, never queued
 		return nil
 	}
-	ctx, cancel := context.WithCancel(e.base)
+	if e.base.Err() != nil {
+		// the engine is closing: the attempt stays running in the store,
+		// and resume starts it again
+		ar.mu.Unlock()
+		return nil
+	}
+	var ctx context.Context
+	var cancel context.CancelFunc
 	if def.Timeout > 0 {
 		ctx, cancel = context.WithTimeout(e.base, def.Timeout)
+	} else {
+		ctx, cancel = context.WithCancel(e.base)
 	}
 	ar.attempts[j.index] = &attemptState{attempt: j.attempt, cancel: cancel}
 	inputs, _ := ar.inputs[j.index].(map[string]any)

@@ -38,25 +38,23 @@ func newWorkQueue(workers int) *workQueue {
 	return q
 }
 
-// admit takes a worker for a step of the given priority if one is free
-// and no ready step comes before it; with force it takes one anyway.
-func (q *workQueue) admit(priority int, force bool) bool {
+// admit takes a worker for a job if one is free; with force it takes one
+// anyway. If none is free, the job joins the steps waiting for a worker
+// at once, in the same critical section: a worker freed from then on
+// finds it. So a step waits only while every worker is taken (the heap of
+// waiting steps is empty whenever busy < workers), and the first worker
+// freed gives itself to the first of them.
+func (q *workQueue) admit(j *job, force bool) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if !force && (q.busy >= q.workers || len(q.ready) > 0 && q.ready[0].priority >= priority) {
-		return false
+	if force || q.busy < q.workers {
+		q.busy++
+		return true
 	}
-	q.busy++
-	return true
-}
-
-// await queues a step that waits for a worker.
-func (q *workQueue) await(j *job) {
-	q.mu.Lock()
 	q.seq++
 	j.seq = q.seq
 	heap.Push(&q.ready, j)
-	q.mu.Unlock()
+	return false
 }
 
 // release frees the worker of a job that ended, unless a step waits for

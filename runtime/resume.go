@@ -83,7 +83,6 @@ func (e *Engine) armRunTimeout(ar *activeRun) {
 	if ar.m.Run.RerunAt.After(started) {
 		started = ar.m.Run.RerunAt
 	}
-	epoch := ar.rec.Epoch
 	ar.mu.Unlock()
 	if timeout <= 0 || ended {
 		return
@@ -92,13 +91,12 @@ func (e *Engine) armRunTimeout(ar *activeRun) {
 		started = e.now()
 	}
 	e.afterFunc(started.Add(timeout).Sub(e.now()), func() {
-		ar.mu.Lock()
-		stale := ar.rec.Epoch != epoch // rerun since: that rerun armed its own
-		ar.mu.Unlock()
-		if stale {
+		// a run that ended (and may have been rerun since, by another
+		// in-memory run with its own timer) decides nothing here, and its
+		// id's children are not this timer's to cancel
+		if !e.applyHand(ar, core.TimedOut{At: e.now()}, nil, nil, nil) {
 			return
 		}
-		e.apply(ar, core.TimedOut{At: e.now()})
 		// the children end cancelled; their ends end the steps waiting
 		// for them
 		if err := e.cancelChildren(e.base, ar.rec.ID); err != nil {

@@ -839,8 +839,7 @@ func (e *Engine) perform(ar *activeRun, actions []core.Action, h *handoff) {
 		case core.StartStep:
 			started = append(started, &job{run: ar, index: ar.prog.Workflow.StepIndex(a.Step), attempt: a.Attempt, priority: ar.stepPriority(a.Step)})
 		case core.AwaitWorker:
-			i := ar.prog.Workflow.StepIndex(a.Step)
-			e.q.await(&job{run: ar, index: i, priority: ar.stepPriority(a.Step)})
+			// queued by Admit already, as it refused
 		case core.ArmTimer:
 			step, attempt, at := a.Step, a.Attempt, a.At
 			e.afterFunc(at.Sub(e.now()), func() {
@@ -890,7 +889,9 @@ func (ar *activeRun) priorityLocked(i int) int {
 
 // admitter lets the run's machine take workers from the engine's pool.
 func (e *Engine) admitter(ar *activeRun) {
-	ar.m.Admit = func(i int, force bool) bool { return e.q.admit(ar.priorityLocked(i), force) }
+	ar.m.Admit = func(i int, force bool) bool {
+		return e.q.admit(&job{run: ar, index: i, priority: ar.priorityLocked(i)}, force)
+	}
 	ar.m.Priority = ar.priorityLocked
 }
 
@@ -901,6 +902,9 @@ func (e *Engine) admitter(ar *activeRun) {
 // freed the worker again. h, if set, may take the step.
 func (e *Engine) dispatchReady(h *handoff) {
 	for r := e.q.release(); r != nil; r = e.q.release() {
+		if e.base.Err() != nil {
+			continue // closing: nothing starts any more
+		}
 		step := r.run.prog.Workflow.Steps[r.index].ID
 		if e.applyHand(r.run, core.Dispatch{Step: step, At: e.now()}, nil, nil, h) {
 			return

@@ -15,8 +15,9 @@ type Machine struct {
 
 	// Admit, if set, is asked before a task or shell step starts whether
 	// a worker is free for it (and takes that worker if so). When none
-	// is, the step stays pending, marked Ready, and the AwaitWorker action
-	// asks for a Dispatch once one is. With force the worker is taken
+	// is, the engine queues the step for the next free worker, which
+	// sends Dispatch; the step stays pending meanwhile, marked Ready, and
+	// the AwaitWorker action reports it. With force the worker is taken
 	// anyway: a step that was running when the process stopped starts
 	// again at once.
 	Admit func(step int, force bool) bool
