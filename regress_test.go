@@ -306,3 +306,60 @@ func TestRegressReadyStressNoHook(t *testing.T) {
 		}
 	}
 }
+
+// R6: a step that found no free worker was queued for one while its run's
+// first decision was still uncommitted. When that commit then failed (a
+// start refused by its idempotency key), the queued step was dispatched
+// anyway and wrote a run that was never created: concurrent starts with
+// one key left many runs bound to it.
+func TestRegressRefusedStartLeavesNoRun(t *testing.T) {
+	eng := openEngine(t, t.TempDir(), flowscript.Options{Workers: 1})
+	ctx := context.Background()
+	hold, err := eng.LoadString(ctx, "hold.star", "workflow(name = \"hold\")\nshell(\"s\", \"sleep 0.3\")\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyed, err := eng.LoadString(ctx, "keyed.star", "workflow(name = \"keyed\")\ntask(\"t\", lambda ctx: None)\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := t.TempDir()
+	if _, err := eng.Start(ctx, hold, flowscript.RunOptions{Workspace: ws}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	ids := make(chan string, 40)
+	for range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id, err := eng.Start(ctx, keyed, flowscript.RunOptions{Workspace: ws, IdempotencyKey: "k"})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			ids <- id
+		}()
+	}
+	wg.Wait()
+	close(ids)
+	first := ""
+	for id := range ids {
+		if first == "" {
+			first = id
+		} else if id != first {
+			t.Fatalf("two starts with one key got runs %s and %s", first, id)
+		}
+	}
+	if _, err := eng.Wait(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // what a stray dispatch would write
+	runs, err := eng.List(ctx, flowscript.ListFilter{Workflow: "keyed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 1 {
+		t.Fatalf("%d runs of the keyed workflow, want 1", len(runs))
+	}
+}

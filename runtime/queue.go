@@ -38,16 +38,28 @@ func newWorkQueue(workers int) *workQueue {
 	return q
 }
 
-// admit takes a worker for a job if one is free; with force it takes one
-// anyway. If none is free, the job joins the steps waiting for a worker
-// at once, in the same critical section: a worker freed from then on
-// finds it. So a step waits only while every worker is taken (the heap of
-// waiting steps is empty whenever busy < workers), and the first worker
-// freed gives itself to the first of them.
-func (q *workQueue) admit(j *job, force bool) bool {
+// admit takes a worker for a step if one is free; with force it takes
+// one anyway.
+func (q *workQueue) admit(force bool) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if force || q.busy < q.workers {
+		q.busy++
+		return true
+	}
+	return false
+}
+
+// await queues a step that admit refused, once the decision that left it
+// waiting is committed. If a worker was freed meanwhile, await takes it
+// and returns true: the caller dispatches the step at once. So a step
+// waits only while every worker is taken (the heap of waiting steps is
+// empty whenever busy < workers), and the first worker freed gives itself
+// to the first of them.
+func (q *workQueue) await(j *job) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.busy < q.workers {
 		q.busy++
 		return true
 	}

@@ -839,7 +839,12 @@ func (e *Engine) perform(ar *activeRun, actions []core.Action, h *handoff) {
 		case core.StartStep:
 			started = append(started, &job{run: ar, index: ar.prog.Workflow.StepIndex(a.Step), attempt: a.Attempt, priority: ar.stepPriority(a.Step)})
 		case core.AwaitWorker:
-			// queued by Admit already, as it refused
+			i := ar.prog.Workflow.StepIndex(a.Step)
+			j := &job{run: ar, index: i, priority: ar.stepPriority(a.Step)}
+			if e.q.await(j) {
+				// a worker was freed since the decision: it is this step's
+				e.dispatch(j, nil)
+			}
 		case core.ArmTimer:
 			step, attempt, at := a.Step, a.Attempt, a.At
 			e.afterFunc(at.Sub(e.now()), func() {
@@ -889,9 +894,7 @@ func (ar *activeRun) priorityLocked(i int) int {
 
 // admitter lets the run's machine take workers from the engine's pool.
 func (e *Engine) admitter(ar *activeRun) {
-	ar.m.Admit = func(i int, force bool) bool {
-		return e.q.admit(&job{run: ar, index: i, priority: ar.priorityLocked(i)}, force)
-	}
+	ar.m.Admit = func(i int, force bool) bool { return e.q.admit(force) }
 	ar.m.Priority = ar.priorityLocked
 }
 
@@ -909,6 +912,15 @@ func (e *Engine) dispatchReady(h *handoff) {
 		if e.applyHand(r.run, core.Dispatch{Step: step, At: e.now()}, nil, nil, h) {
 			return
 		}
+	}
+}
+
+// dispatch starts a waiting step with the worker taken for it; if the
+// step no longer waits, the worker goes to the next one.
+func (e *Engine) dispatch(j *job, h *handoff) {
+	step := j.run.prog.Workflow.Steps[j.index].ID
+	if e.base.Err() != nil || !e.applyHand(j.run, core.Dispatch{Step: step, At: e.now()}, nil, nil, h) {
+		e.dispatchReady(h)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -85,15 +86,35 @@ func runWithEnv(args []string, stdin io.Reader, stdout, stderr io.Writer, env *a
 	}
 }
 
+// parseMu serializes urfave/cli's parsing: it writes into package-level
+// values (its help flag and help command) as it sets up a command, and
+// the holder of a database runs the commands forwarded to it at once.
+var parseMu sync.Mutex
+
 func runApp(args []string, stdin io.Reader, stdout, stderr io.Writer, env *appEnv) error {
 	app := newApp(stdin, stdout, stderr)
 	app.Metadata = map[string]any{envKey: env}
+	// a command's action runs after parsing, outside parseMu
+	var action func() error
+	for _, cmd := range app.Commands {
+		if act := cmd.Action; act != nil {
+			cmd.Action = func(c *cli.Context) error {
+				action = func() error { return act(c) }
+				return nil
+			}
+		}
+	}
+	parseMu.Lock()
 	args, err := reorderArgs(app, args)
 	if err == nil {
 		err = checkHelpTopic(app, args)
 	}
 	if err == nil {
 		err = app.Run(args)
+	}
+	parseMu.Unlock()
+	if err == nil && action != nil {
+		err = action()
 	}
 	return err
 }

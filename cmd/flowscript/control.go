@@ -65,7 +65,7 @@ func rerunCommand() *cli.Command {
 			&cli.StringFlag{Name: "from", Usage: "the `STEP` to run again (with everything downstream of it)", Required: true},
 			&cli.BoolFlag{Name: "dry-run", Usage: "print the plan and change nothing"},
 			&cli.BoolFlag{Name: "latest", Usage: "resolve children anew (default: rerun the versions they ran)"},
-			jsonFlag,
+			jsonFlag(),
 		),
 		Action: func(c *cli.Context) error {
 			id, err := oneRunArg(c)

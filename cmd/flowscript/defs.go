@@ -26,7 +26,7 @@ func registerCommand() *cli.Command {
 			"uses, as a definition. Content equal to a stored version reuses it; new\n" +
 			"content gets the next version. The same name and explicit version with\n" +
 			"different content is refused (exit 2) and nothing is stored.",
-		Flags: append(scriptFlags(), jsonFlag),
+		Flags: append(scriptFlags(), jsonFlag()),
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
 				return usageErrorf("flowscript register: name at least one FILE (see flowscript register --help)")
@@ -78,7 +78,7 @@ func defsCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "defs",
 		Usage: "list registered workflow definitions with their versions",
-		Flags: []cli.Flag{jsonFlag},
+		Flags: []cli.Flag{jsonFlag()},
 		Action: func(c *cli.Context) error {
 			if c.Args().Len() > 0 {
 				return usageErrorf("flowscript defs: takes no arguments (see flowscript defs --help)")

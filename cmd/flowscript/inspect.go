@@ -36,7 +36,10 @@ func oneRunArg(c *cli.Context) (string, error) {
 	return c.Args().First(), nil
 }
 
-var jsonFlag = &cli.BoolFlag{Name: "json", Usage: "print JSON on stdout"}
+// jsonFlag is --json. Each command gets its own flag value: the holder of a
+// database parses forwarded commands concurrently, and urfave/cli writes
+// into a flag while it parses.
+func jsonFlag() cli.Flag { return &cli.BoolFlag{Name: "json", Usage: "print JSON on stdout"} }
 
 // runView makes a command that reads one run (by id or unique prefix)
 // and prints what fetch returns, as JSON with --json, else as text.
@@ -45,7 +48,7 @@ func runView[T any](name, usage string, fetch func(ctx context.Context, eng *flo
 		Name:      name,
 		Usage:     usage,
 		ArgsUsage: "RUN",
-		Flags:     []cli.Flag{jsonFlag},
+		Flags:     []cli.Flag{jsonFlag()},
 		Action: func(c *cli.Context) error {
 			id, err := oneRunArg(c)
 			if err != nil {
@@ -136,7 +139,7 @@ func runsCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "status", Usage: "only runs with this status: pending, running, succeeded, failed, cancelled"},
 			&cli.StringFlag{Name: "workflow", Usage: "only runs of this workflow"},
-			jsonFlag,
+			jsonFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
