@@ -26,49 +26,51 @@ func (e *Engine) worker() {
 			return
 		}
 		for j != nil {
-			var h handoff
-			h.next = e.execute(j)
+			h := e.execute(j)
 			// the worker that j took is free: the first step waiting for
 			// one gets it, and runs here if nothing else does
 			switch {
 			case j.run.prog.Workflow.Steps[j.index].Kind == dag.KindSubWorkflow:
 				// took no worker (spawned while deciding, never queued)
+			case h.given:
+				// went to a step that j's end started
 			case h.next != nil:
 				e.dispatchReady(nil)
 			default:
-				e.dispatchReady(&h)
+				e.dispatchReady(h)
 			}
 			j = h.next
 		}
 	}
 }
 
-// execute runs one step attempt and reports its end. It returns the step
-// attempt that the end started, when this worker should run it next
-// (see handoff), else nil.
-func (e *Engine) execute(j *job) *job {
+// execute runs one step attempt and reports its end. Its handoff holds
+// the step attempt that the end started, when this worker should run it
+// next, and whether the worker went to a step the end dispatched.
+func (e *Engine) execute(j *job) *handoff {
+	h := &handoff{}
 	ar := j.run
 	def := ar.prog.Workflow.Steps[j.index]
 	ar.mu.Lock()
 	st := ar.m.Run.Steps[j.index]
 	if st.Status != core.StepRunning || st.Attempt != j.attempt || ar.broken != nil {
 		ar.mu.Unlock()
-		return nil
+		return h
 	}
 	if ar.m.Run.CancelRequested {
 		ar.mu.Unlock()
 		e.apply(ar, core.StepEnded{Step: def.ID, Attempt: j.attempt, Error: "cancelled", At: e.now()})
-		return nil
+		return h
 	}
 	if def.Kind == dag.KindSubWorkflow {
 		ar.mu.Unlock() // spawned while deciding, never queued
-		return nil
+		return h
 	}
 	if e.base.Err() != nil {
 		// the engine is closing: the attempt stays running in the store,
 		// and resume starts it again
 		ar.mu.Unlock()
-		return nil
+		return h
 	}
 	var ctx context.Context
 	var cancel context.CancelFunc
@@ -96,7 +98,7 @@ func (e *Engine) execute(j *job) *job {
 	if e.base.Err() != nil {
 		// the engine is closing: the attempt was interrupted, not failed;
 		// the run stays unfinished and resume starts it again
-		return nil
+		return h
 	}
 	ev := core.StepEnded{Step: def.ID, Attempt: j.attempt, Output: output, At: e.now()}
 	switch {
@@ -110,9 +112,10 @@ func (e *Engine) execute(j *job) *job {
 			ev.Error = "failed"
 		}
 	}
-	var h handoff
-	e.applyHand(ar, ev, nil, nil, &h)
-	return h.next
+	h.freeing = true
+	e.applyHand(ar, ev, nil, nil, h)
+	h.freeing = false // only this end may give the worker away
+	return h
 }
 
 // runStep does the work of one attempt.

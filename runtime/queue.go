@@ -69,6 +69,17 @@ func (q *workQueue) await(j *job) bool {
 	return false
 }
 
+// takeReadyOf takes the first waiting step if it is one of ar's, for the
+// worker of a job of ar that is about to end: that worker goes to it.
+func (q *workQueue) takeReadyOf(ar *activeRun) *job {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.ready) > 0 && q.ready[0].run == ar {
+		return heap.Pop(&q.ready).(*job)
+	}
+	return nil
+}
+
 // release frees the worker of a job that ended, unless a step waits for
 // one: then the worker stays taken, for that step, which is returned.
 func (q *workQueue) release() *job {

@@ -87,3 +87,75 @@ func TestRegressDispatchCommitFailureDoubleRelease(t *testing.T) {
 		t.Fatalf("no step runs, yet busy=%d (want 0)", busy)
 	}
 }
+
+// Every worker taken is given back: after runs that queue steps for a few
+// workers (fan-outs with priorities, chains, failures with retries, then
+// cancels), no worker stays taken and no step stays queued. A worker that
+// gave itself to a step its end started once gave itself away a second
+// time, and busy went below zero.
+func TestWorkersAllReturned(t *testing.T) {
+	bs, err := badgerstore.OpenInMemory(badgerstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bs.Close()
+	e := New(bs, Options{Workers: 3})
+	defer e.Close()
+	ctx := context.Background()
+	settled := func(phase string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			e.q.mu.Lock()
+			busy, ready := e.q.busy, len(e.q.ready)
+			e.q.mu.Unlock()
+			if busy == 0 && ready == 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: after every run ended, %d workers taken, %d steps queued", phase, busy, ready)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	work := `
+def ok(ctx):
+    return 1
+def bad(ctx):
+    fail("no")
+fan = [task("f%d" % i, ok, priority = i % 7) for i in range(40)]
+prev = task("c0", ok, after = fan)
+for i in range(1, 10):
+    prev = task("c%d" % i, ok, after = [prev])
+task("r", bad, retries = 2, retry_delay = "1ms", optional = True)
+`
+	startAll := func(src string, n int) []string {
+		var ids []string
+		for range n {
+			id, err := e.Start(ctx, loadProg(t, e, src), StartOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	for _, id := range startAll(work, 4) {
+		if _, err := e.Wait(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	settled("four runs")
+	ids := startAll(work+"shell(\"slow\", \"sleep 5\")\n", 3)
+	for _, id := range ids {
+		if _, err := e.Cancel(ctx, id); err != nil && !errors.Is(err, ErrAlreadyEnded) {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range ids {
+		if _, err := e.Wait(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	settled("three cancelled runs")
+}

@@ -325,6 +325,10 @@ func (e *Engine) applyWith(ar *activeRun, ev core.Event, extra func(tx store.Tx)
 // a chain of steps stays on one goroutine.
 type handoff struct {
 	next *job
+	// freeing: the worker asking will be free once this decision is
+	// carried out; given: its worker went to a waiting step of the same
+	// run, started in the same decision, so it must not be released
+	freeing, given bool
 }
 
 // applyHand is applyWith; a step the decision starts may be handed to h.
@@ -347,9 +351,21 @@ func (e *Engine) applyHand(ar *activeRun, ev core.Event, extra func(tx store.Tx)
 	if extra != nil {
 		writes = chainWrites(p.writes, extra)
 	}
+	chain := []*decision{p}
+	// a worker that ends a step and would give itself to a waiting step
+	// of the same run starts it in the same commit
+	if h != nil && h.freeing {
+		if r := e.q.takeReadyOf(ar); r != nil {
+			step := ar.prog.Workflow.Steps[r.index].ID
+			if d := e.decideAll(e.base, ar, core.Dispatch{Step: step, At: e.now()}); d != nil {
+				writes = chainWrites(writes, d.writes)
+				chain = append(chain, d)
+				h.given = true
+			}
+		}
+	}
 	// a run that ends tells the parent step waiting for it in the same
 	// commit, and so on up while each parent ends too
-	chain := []*decision{p}
 	locked := []*activeRun{ar}
 	for cur := ar; cur.m.Run.Status.Terminal() && cur.waiter != nil; {
 		w := cur.waiter
