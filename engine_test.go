@@ -235,16 +235,7 @@ task("fails", lambda ctx: fail("bad " + ctx.secret("API_TOKEN")), optional = Tru
 	}
 	eng.Close()
 	// no byte of the database holds the secret
-	filepath.Walk(dbDir, func(p string, info os.FileInfo, err error) error {
-		if err != nil || info.IsDir() {
-			return err
-		}
-		data, _ := os.ReadFile(p)
-		if bytes.Contains(data, []byte(secret)) {
-			t.Errorf("%s contains the secret", p)
-		}
-		return nil
-	})
+	assertNoSecretInDir(t, dbDir, secret)
 }
 
 func TestStartRefusesBadInput(t *testing.T) {
@@ -393,4 +384,20 @@ func writeFile(path, src string) error {
 		return err
 	}
 	return os.WriteFile(path, []byte(src), 0o644)
+}
+
+// assertNoSecretInDir fails the test for every file under dir that holds
+// secret anywhere in its bytes.
+func assertNoSecretInDir(t *testing.T, dir, secret string) {
+	t.Helper()
+	filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() {
+			return err
+		}
+		data, _ := os.ReadFile(p)
+		if bytes.Contains(data, []byte(secret)) {
+			t.Errorf("%s contains the secret", p)
+		}
+		return nil
+	})
 }

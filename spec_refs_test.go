@@ -130,16 +130,7 @@ output(o = a.output["nested"])
 		t.Errorf("sh output %#v", sh.Output)
 	}
 	eng.Close()
-	filepath.Walk(dbDir, func(p string, info os.FileInfo, err error) error {
-		if err != nil || info.IsDir() {
-			return err
-		}
-		data, _ := os.ReadFile(p)
-		if bytes.Contains(data, []byte(secret)) {
-			t.Errorf("%s contains the secret", p)
-		}
-		return nil
-	})
+	assertNoSecretInDir(t, dbDir, secret)
 }
 
 // ctx members of §1: inputs, params, secret(), run_id, step_id, attempt

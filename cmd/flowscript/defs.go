@@ -140,21 +140,9 @@ func printTree(w *tabwriter.Writer, n *runtime.TreeNode, indent string) {
 	}
 }
 
-// printDefs prints definitions, as a table or (--json) an array.
+// printDefs prints definitions, with their params and secrets.
 func printDefs(c *cli.Context, defs []runtime.DefinitionInfo) error {
-	if c.Bool("json") {
-		if defs == nil {
-			defs = []runtime.DefinitionInfo{}
-		}
-		return writeJSON(c.App.Writer, defs)
-	}
-	if len(defs) == 0 {
-		fmt.Fprintln(c.App.ErrWriter, "no definitions: flowscript register FILE or flowscript run FILE stores them")
-		return nil
-	}
-	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tVERSION\tREGISTERED\tPARAMS\tSECRETS")
-	for _, d := range defs {
+	return printList(c, defs, "no definitions: flowscript register FILE or flowscript run FILE stores them", "NAME\tVERSION\tREGISTERED\tPARAMS\tSECRETS", func(d runtime.DefinitionInfo) string {
 		names := make([]string, 0, len(d.Params))
 		for k := range d.Params {
 			names = append(names, k)
@@ -164,7 +152,6 @@ func printDefs(c *cli.Context, defs []runtime.DefinitionInfo) error {
 		for i, k := range names {
 			parts[i] = k + "=" + dag.FormatValue(d.Params[k])
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", d.Name, d.Version, d.RegisteredAt, dash(strings.Join(parts, " ")), dash(strings.Join(d.Secrets, ",")))
-	}
-	return tw.Flush()
+		return fmt.Sprintf("%s\t%d\t%s\t%s\t%s", d.Name, d.Version, d.RegisteredAt, dash(strings.Join(parts, " ")), dash(strings.Join(d.Secrets, ",")))
+	})
 }

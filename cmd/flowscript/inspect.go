@@ -166,28 +166,37 @@ func runsCommand() *cli.Command {
 	}
 }
 
-// printRuns prints the runs of `runs`, as a table or (--json) an array.
-func printRuns(c *cli.Context, runs []flowscript.RunRecord) error {
+// printList prints items as a JSON array with --json (never null), else
+// as a table under header, one row each; with no items, empty goes to
+// stderr instead.
+func printList[T any](c *cli.Context, items []T, empty, header string, row func(T) string) error {
 	if c.Bool("json") {
-		if runs == nil {
-			runs = []flowscript.RunRecord{}
+		if items == nil {
+			items = []T{}
 		}
-		return writeJSON(c.App.Writer, runs)
+		return writeJSON(c.App.Writer, items)
 	}
-	if len(runs) == 0 {
-		fmt.Fprintln(c.App.ErrWriter, "no runs")
+	if len(items) == 0 {
+		fmt.Fprintln(c.App.ErrWriter, empty)
 		return nil
 	}
 	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tWORKFLOW\tVERSION\tSTATUS\tCREATED\tPARENT")
-	for _, r := range runs {
+	fmt.Fprintln(tw, header)
+	for _, it := range items {
+		fmt.Fprintln(tw, row(it))
+	}
+	return tw.Flush()
+}
+
+// printRuns prints the runs of `runs`.
+func printRuns(c *cli.Context, runs []flowscript.RunRecord) error {
+	return printList(c, runs, "no runs", "ID\tWORKFLOW\tVERSION\tSTATUS\tCREATED\tPARENT", func(r flowscript.RunRecord) string {
 		parent := "-"
 		if r.ParentRunID != nil {
 			parent = *r.ParentRunID + "/" + deref(r.ParentStepID)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", r.ID, r.Workflow, r.Version, r.Status, r.CreatedAt.Format(time.RFC3339), parent)
-	}
-	return tw.Flush()
+		return fmt.Sprintf("%s\t%s\t%d\t%s\t%s\t%s", r.ID, r.Workflow, r.Version, r.Status, r.CreatedAt.Format(time.RFC3339), parent)
+	})
 }
 
 func historyCommand() *cli.Command {
