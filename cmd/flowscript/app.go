@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -119,6 +120,28 @@ func runApp(args []string, stdin io.Reader, stdout, stderr io.Writer, env *appEn
 	return err
 }
 
+// Go's flag package words its errors with one dash and its own terms.
+var (
+	undefinedFlagRE = regexp.MustCompile(`^flag provided but not defined: -+(.+)$`)
+	badValueRE      = regexp.MustCompile(`^invalid (?:boolean )?value "(.*)" for (?:flag )?-+([^:]+): .*$`)
+	needsArgRE      = regexp.MustCompile(`^flag needs an argument: -+(.+)$`)
+)
+
+// flagErrorText says a flag parsing error in the CLI's own words.
+func flagErrorText(err error) string {
+	msg := err.Error()
+	if m := undefinedFlagRE.FindStringSubmatch(msg); m != nil {
+		return "unknown flag --" + m[1]
+	}
+	if m := badValueRE.FindStringSubmatch(msg); m != nil {
+		return fmt.Sprintf("--%s %q is not a valid value", m[2], m[1])
+	}
+	if m := needsArgRE.FindStringSubmatch(msg); m != nil {
+		return "flag needs an argument: --" + m[1]
+	}
+	return msg
+}
+
 func exitCode(err error, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
@@ -157,7 +180,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		HideVersion:               true,
 		ExitErrHandler:            func(*cli.Context, error) {},
 		OnUsageError: func(c *cli.Context, err error, isSubcommand bool) error {
-			return usageErrorf("flowscript: %v (see %s)", err, helpHint(c))
+			return usageErrorf("flowscript: %s (see %s)", flagErrorText(err), helpHint(c))
 		},
 		// reached only when no command, or an unknown one, is named: the
 		// commands have actions of their own, and --help is answered first
