@@ -260,12 +260,7 @@ func (m *Machine) begin(r *result, i int) {
 		m.startStep(r, i)
 		return
 	}
-	for _, j := range r.toStart {
-		if j == i {
-			return
-		}
-	}
-	r.toStart = append(r.toStart, i)
+	r.toStart = append(r.toStart, i) // once or more: admitAll starts it once
 }
 
 // admitAll starts the steps that may start, by priority, while Admit
@@ -279,8 +274,8 @@ func (m *Machine) admitAll(r *result) {
 	}
 	for _, i := range r.toStart {
 		st := m.Run.Steps[i]
-		if st.Status != StepPending || m.Run.CancelRequested {
-			continue
+		if st.Status != StepPending || st.Ready || m.Run.CancelRequested {
+			continue // started or left waiting by an earlier entry
 		}
 		if m.Admit(i, false) {
 			st.Ready = false

@@ -15,7 +15,7 @@ import (
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
-func declare(t *testing.T, src string) *dag.Workflow {
+func declare(t testing.TB, src string) *dag.Workflow {
 	t.Helper()
 	ws := lang.NewWorkspaceFiles(map[string][]byte{"main.star": []byte("def f(ctx):\n    pass\n" + src)}, lang.Options{})
 	prog, err := ws.Load(context.Background(), "main.star")
