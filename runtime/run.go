@@ -915,17 +915,11 @@ func (e *Engine) admitter(ar *activeRun) {
 }
 
 // dispatchReady gives the worker that a finished job frees to the steps
-// waiting for one, the first by priority, until one of them starts (a
-// step may have been cancelled meanwhile, and then its Dispatch decides
-// nothing). A Dispatch decided but not committed was abandoned, which
-// freed the worker again. h, if set, may take the step.
+// waiting for one, the first by priority, until one of them starts.
+// h, if set, may take the step.
 func (e *Engine) dispatchReady(h *handoff) {
 	for r := e.q.release(); r != nil; r = e.q.release() {
-		if e.base.Err() != nil {
-			continue // closing: nothing starts any more
-		}
-		step := r.run.prog.Workflow.Steps[r.index].ID
-		if e.applyHand(r.run, core.Dispatch{Step: step, At: e.now()}, nil, nil, h) {
+		if e.started(r, h) {
 			return
 		}
 	}
@@ -934,10 +928,22 @@ func (e *Engine) dispatchReady(h *handoff) {
 // dispatch starts a waiting step with the worker taken for it; if the
 // step no longer waits, the worker goes to the next one.
 func (e *Engine) dispatch(j *job, h *handoff) {
-	step := j.run.prog.Workflow.Steps[j.index].ID
-	if e.base.Err() != nil || !e.applyHand(j.run, core.Dispatch{Step: step, At: e.now()}, nil, nil, h) {
+	if !e.started(j, h) {
 		e.dispatchReady(h)
 	}
+}
+
+// started applies Dispatch to a waiting step with the worker taken for
+// it, and reports whether that worker is spoken for: the step started, or
+// its Dispatch was decided but its commit failed and abandoning it freed
+// the worker again. A step cancelled meanwhile decides nothing, and while
+// the engine closes nothing starts.
+func (e *Engine) started(j *job, h *handoff) bool {
+	if e.base.Err() != nil {
+		return false
+	}
+	step := j.run.prog.Workflow.Steps[j.index].ID
+	return e.applyHand(j.run, core.Dispatch{Step: step, At: e.now()}, nil, nil, h)
 }
 
 func (ar *activeRun) stop(i, attempt int) {
