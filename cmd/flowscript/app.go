@@ -214,6 +214,16 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 	}
 	for _, cmd := range app.Commands {
 		cmd.OnUsageError = app.OnUsageError
+		if act := cmd.Action; cmd.ArgsUsage == "" && act != nil {
+			// a command that names no arguments refuses stray ones
+			name := cmd.Name
+			cmd.Action = func(c *cli.Context) error {
+				if c.NArg() > 0 {
+					return usageErrorf("flowscript %s: takes no arguments (see flowscript %s --help)", name, name)
+				}
+				return act(c)
+			}
+		}
 	}
 	return app
 }

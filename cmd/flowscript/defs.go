@@ -80,9 +80,6 @@ func defsCommand() *cli.Command {
 		Usage: "list registered workflow definitions with their versions",
 		Flags: []cli.Flag{jsonFlag()},
 		Action: func(c *cli.Context) error {
-			if c.Args().Len() > 0 {
-				return usageErrorf("flowscript defs: takes no arguments (see flowscript defs --help)")
-			}
 			if dbMissing(c) {
 				// nothing was registered here: no definitions, and no database made
 				return printDefs(c, nil)

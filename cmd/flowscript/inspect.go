@@ -142,9 +142,6 @@ func runsCommand() *cli.Command {
 			jsonFlag(),
 		},
 		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 {
-				return usageErrorf("flowscript runs: takes no arguments (see flowscript runs --help)")
-			}
 			status := core.RunStatus(c.String("status"))
 			switch status {
 			case "", core.RunPending, core.RunRunning, core.RunSucceeded, core.RunFailed, core.RunCancelled:
@@ -258,9 +255,6 @@ func resumeCommand() *cli.Command {
 			"run it continued has ended; exit 0 if all succeeded, 1 otherwise.",
 		Flags: append(engineFlags(), &cli.Uint64Flag{Name: "max-steps", Usage: "the execution-step limit for declaring a workflow", Value: lang.DefaultMaxSteps}),
 		Action: func(c *cli.Context) error {
-			if c.Args().Len() > 0 {
-				return usageErrorf("flowscript resume: takes no arguments; it continues every unfinished run (see flowscript resume --help)")
-			}
 			if dbMissing(c) {
 				fmt.Fprintf(c.App.ErrWriter, "no database at %s: nothing to resume\n", dbDir(c))
 				return nil

@@ -22,9 +22,6 @@ func serveCommand() *cli.Command {
 			if env.shared != nil {
 				return usageErrorf("flowscript serve: this database is already held by a flowscript process, which answers commands")
 			}
-			if c.Args().Len() > 0 {
-				return usageErrorf("flowscript serve: takes no arguments (see flowscript serve --help)")
-			}
 			s, err := holdDatabase(c, true, false)
 			if err != nil {
 				return err
