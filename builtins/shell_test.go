@@ -2,7 +2,6 @@ package builtins
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,32 +10,15 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flowscript/flowscript/internal/testio"
 )
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestRunShellOutputAndExitCode(t *testing.T) {
-	var log syncBuffer
+	var log testio.SyncBuffer
 	res, err := RunShell(context.Background(), ShellRequest{
 		Command: "echo out; echo err >&2; echo 'last words' >&2; exit 3",
 		Stdout:  &log,
@@ -84,7 +66,7 @@ func TestRunShellEnvAndDir(t *testing.T) {
 }
 
 func TestRunShellCapsCapturedOutput(t *testing.T) {
-	var log syncBuffer
+	var log testio.SyncBuffer
 	res, err := RunShell(context.Background(), ShellRequest{
 		Command: `head -c 300000 /dev/zero | tr '\0' x; head -c 5000 /dev/zero | tr '\0' e >&2; echo; echo the-end >&2`,
 		Stdout:  &log,

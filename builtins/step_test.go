@@ -17,26 +17,9 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/flowscript/flowscript/builtins"
+	"github.com/flowscript/flowscript/internal/testio"
 	"github.com/flowscript/flowscript/lang"
 )
-
-// lockedLog is a step log that tests can read while bodies write.
-type lockedLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 type writerFunc func(p []byte) (int, error)
 
@@ -57,7 +40,7 @@ func loadProgram(t *testing.T, src string, predeclared starlark.StringDict) *lan
 }
 
 // newStep is a step context for tests, logging into log.
-func newStep(t *testing.T, id string, log *lockedLog) *builtins.StepContext {
+func newStep(t *testing.T, id string, log *testio.SyncBuffer) *builtins.StepContext {
 	sc := &builtins.StepContext{
 		Context:  context.Background(),
 		RunID:    "run-1",
@@ -102,7 +85,7 @@ def body(ctx):
 
 task("t", body, inputs = {"artifact": "bin/app", "n": 3})
 `
-	var log lockedLog
+	var log testio.SyncBuffer
 	sc := newStep(t, "t", &log)
 	sc.Attempt = 2
 	sc.Inputs = map[string]any{"artifact": "bin/app", "n": int64(3)}
@@ -193,7 +176,7 @@ def body(ctx):
     ctx.log()
 task("t", body)
 `
-	var log lockedLog
+	var log testio.SyncBuffer
 	out, err := runOne(t, src, newStep(t, "t", &log))
 	if err != nil || out != nil {
 		t.Fatalf("out = %v, err = %v", out, err)
@@ -212,7 +195,7 @@ def body(ctx):
     print(tok[:3], tok[3:])
 task("t", body)
 `
-	var log lockedLog
+	var log testio.SyncBuffer
 	masker := builtins.NewMasker(&log, []string{"hunter2"})
 	sc := newStep(t, "t", nil)
 	sc.Log = masker
@@ -310,7 +293,7 @@ def body(ctx):
             "soft": [soft.exit_code, soft.stderr]}
 task("t", body)
 `
-	var log lockedLog
+	var log testio.SyncBuffer
 	sc := newStep(t, "t", &log)
 	if err := os.Mkdir(filepath.Join(sc.Dir, "sub"), 0o755); err != nil {
 		t.Fatal(err)
@@ -365,7 +348,7 @@ def body(ctx):
     return {"n": len(r.stdout)}
 task("t", body)
 `
-	var log lockedLog
+	var log testio.SyncBuffer
 	sc := newStep(t, "t", &log)
 	sc.MaxOutputBytes = 100
 	out, err := runOne(t, src, sc)

@@ -5,36 +5,19 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/flowscript/flowscript/internal/testio"
 	"github.com/flowscript/flowscript/store"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestValueLogGC runs the background collection often while large values
 // are overwritten, and checks that it neither fails nor outlives Close.
 func TestValueLogGC(t *testing.T) {
-	var out lockedBuffer
+	var out testio.SyncBuffer
 	l := hclog.New(&hclog.LoggerOptions{Level: hclog.Debug, Output: &out})
 	s, err := Open(t.TempDir(), Options{Durability: Fast, Logger: l, ValueLogGCInterval: 5 * time.Millisecond})
 	if err != nil {

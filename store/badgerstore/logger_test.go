@@ -1,34 +1,16 @@
 package badgerstore_test
 
 import (
-	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/flowscript/flowscript/internal/testio"
 	"github.com/flowscript/flowscript/store"
 	"github.com/flowscript/flowscript/store/badgerstore"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestLogger(t *testing.T) {
 	for _, c := range []struct {
@@ -40,7 +22,7 @@ func TestLogger(t *testing.T) {
 		{hclog.Info, nil, []string{"[DEBUG]", "[TRACE]"}},
 	} {
 		t.Run(c.level.String(), func(t *testing.T) {
-			var out syncBuffer
+			var out testio.SyncBuffer
 			l := hclog.New(&hclog.LoggerOptions{Name: "test", Level: c.level, Output: &out})
 			s := openDir(t, t.TempDir(), badgerstore.Options{Logger: l})
 			err := s.Update(context.Background(), func(tx store.Tx) error { return tx.Set([]byte("k"), []byte("v")) })
