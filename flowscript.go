@@ -183,23 +183,10 @@ func loadChecked(ctx context.Context, ws *lang.Workspace, rel string) (*Program,
 	return prog, nil
 }
 
-// RunOptions are the per-run choices.
-type RunOptions struct {
-	Params   map[string]any
-	Priority int
-	// Workspace is the directory shell steps run in; default: the current
-	// directory for programs not loaded from a directory.
-	Workspace string
-	// LookupSecret, when set, finds this run's secrets (default: the
-	// engine's Secrets, then the environment).
-	LookupSecret func(name string) (string, bool)
-	// IdempotencyKey binds the run to a key; a second start with the same
-	// workflow and key follows IdempotencyStrategy: "return_existing"
-	// (the default) gives the bound run's id, "fail" refuses,
-	// "fail_on_running" refuses only while the bound run is unfinished.
-	IdempotencyKey      string
-	IdempotencyStrategy string
-}
+// RunOptions are the per-run choices: params, priority, workspace,
+// secret lookup, idempotency key and strategy. A Workspace left empty is
+// the program's workspace directory, else the current directory.
+type RunOptions = runtime.StartOptions
 
 // Start creates a run of the program and starts it, without waiting.
 func (e *Engine) Start(ctx context.Context, prog *Program, opts RunOptions) (string, error) {
@@ -211,9 +198,8 @@ func (e *Engine) Start(ctx context.Context, prog *Program, opts RunOptions) (str
 			dir = wd
 		}
 	}
-	return e.Engine.Start(ctx, prog, runtime.StartOptions{Params: opts.Params, Priority: opts.Priority, Workspace: dir, LookupSecret: opts.LookupSecret,
-		IdempotencyKey: opts.IdempotencyKey, IdempotencyStrategy: opts.IdempotencyStrategy,
-	})
+	opts.Workspace = dir
+	return e.Engine.Start(ctx, prog, opts)
 }
 
 // Run starts a run and waits for it to end.
