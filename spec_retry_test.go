@@ -204,8 +204,8 @@ workflow(timeout = "1s")
 a = task("a", lambda ctx: None)
 shell("b", "if [ -f fixed ]; then sleep 0.2; exit 0; fi; exit 1", after = [a])
 `, ws, flowscript.RunOptions{})
-	if rec.Status != "failed" {
-		t.Fatalf("first run %s", rec.Status)
+	if rec.Status != "failed" || rec.RerunAt != nil {
+		t.Fatalf("first run %s, rerun_at %v", rec.Status, rec.RerunAt)
 	}
 	time.Sleep(1200 * time.Millisecond)
 	os.WriteFile(filepath.Join(ws, "fixed"), nil, 0o644)
@@ -219,5 +219,9 @@ shell("b", "if [ -f fixed ]; then sleep 0.2; exit 0; fi; exit 1", after = [a])
 	}
 	if got.Status != "succeeded" {
 		t.Fatalf("rerun %s %q; b %s %q", got.Status, deref(got.Error), stepByID(t, got, "b").Status, deref(stepByID(t, got, "b").Error))
+	}
+	// the record says when the timeout's window restarted
+	if got.RerunAt == nil || !got.RerunAt.After(*rec.EndedAt) || got.RerunAt.After(*got.EndedAt) {
+		t.Fatalf("rerun_at %v, want between the first end %v and the rerun's end %v", got.RerunAt, rec.EndedAt, got.EndedAt)
 	}
 }
