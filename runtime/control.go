@@ -205,18 +205,18 @@ func (e *Engine) subWorkflowTimedOut(ar *activeRun, step string, attempt int, ti
 	if e.ownsChild(ar, childID) {
 		msg = fmt.Sprintf("%s; its child run %s was cancelled", msg, childID)
 		ar.mu.Lock()
-		if ar.childTimeouts == nil {
-			ar.childTimeouts = map[string]string{}
-		}
-		ar.childTimeouts[childID] = msg
+		running := ar.m.EndWithChild(step, attempt, msg)
 		ar.mu.Unlock()
+		if !running {
+			return // ended meanwhile
+		}
 		err := e.cancelTree(e.base, childID)
 		if err == nil {
 			return // the child's end ends the step
 		}
 		e.log.Error("cannot cancel a timed-out step's child", "run", ar.rec.ID, "step", step, "child", childID, "error", err)
 		ar.mu.Lock()
-		delete(ar.childTimeouts, childID)
+		ar.m.EndWithChild(step, attempt, "")
 		ar.mu.Unlock()
 	}
 	e.apply(ar, core.StepEnded{Step: step, Attempt: attempt, Error: msg, At: e.now()})

@@ -40,10 +40,6 @@ type activeRun struct {
 	// children anew instead of reusing their recorded versions.
 	epochs map[int]int
 	latest bool
-	// childTimeouts holds, by child run id, the error of a sub_workflow
-	// step whose timeout cancelled its child: the child's end ends the
-	// step with it
-	childTimeouts map[string]string
 	// waiter is the blocking parent step waiting for this run, when it
 	// runs in this engine: its ChildEnded is decided in this run's final
 	// commit. Nil means the notice in the store (and the watch) tell it.
@@ -531,15 +527,6 @@ func (d *decision) abandon(e *Engine) {
 func (ar *activeRun) decideLocked(e *Engine, ev core.Event) *decision {
 	if ar.broken != nil {
 		return nil
-	}
-	if c, ok := ev.(core.ChildEnded); ok {
-		if msg, ok := ar.childTimeouts[c.ChildRunID]; ok {
-			delete(ar.childTimeouts, c.ChildRunID)
-			if c.Status != core.RunSucceeded {
-				c.Error = msg
-				ev = c
-			}
-		}
 	}
 	res := ar.m.Apply(ev)
 	if len(res.Changed) == 0 && !res.RunChanged && len(res.History) == 0 && len(res.Actions) == 0 {

@@ -220,11 +220,26 @@ func (m *Machine) childEnded(r *result, ev ChildEnded) {
 	if ev.Status != RunSucceeded {
 		end.Output = nil
 		end.Error = ev.Error
+		if st.EndError != "" {
+			end.Error = st.EndError // the child was cancelled for the step
+		}
 		if end.Error == "" {
 			end.Error = fmt.Sprintf("child run %s %s", ev.ChildRunID, ev.Status)
 		}
 	}
 	m.stepEnded(r, end)
+}
+
+// EndWithChild makes a running attempt of a sub_workflow step end with
+// msg when its child, cancelled for it, ends (unless the child
+// succeeded first); an empty msg undoes that. It reports whether the
+// attempt is still running.
+func (m *Machine) EndWithChild(step string, attempt int, msg string) bool {
+	_, st, ok := m.attempt(step, attempt, StepRunning)
+	if ok {
+		st.EndError = msg
+	}
+	return ok
 }
 
 func (m *Machine) retryDue(r *result, ev RetryDue) {
@@ -440,6 +455,7 @@ func (m *Machine) startStep(r *result, i int) {
 	st := m.Run.Steps[i]
 	st.Status = StepRunning
 	st.Attempt++
+	st.EndError = ""
 	st.StartedAt, st.EndedAt = r.at, time.Time{}
 	st.Output, st.Error = nil, ""
 	r.change(i, st.ID)

@@ -416,3 +416,32 @@ task("mid", f, priority = 50)
 		t.Fatalf("dispatch of a cancelled step did something: %+v", res)
 	}
 }
+
+// A sub_workflow step whose child was cancelled for it ends with the
+// error it was given, not the child's; a child that succeeded first still
+// ends it succeeded; the next attempt starts without that error.
+func TestEndWithChild(t *testing.T) {
+	h := newHarness(t, `sub_workflow("kid", id = "k", retries = 1, retry_delay = "1ms")`+"\n", nil)
+	h.start()
+	h.apply(core.ChildSpawned{Step: "k", Attempt: 1, ChildRunID: "c1", At: h.now})
+	if !h.m.EndWithChild("k", 1, "timed out after 1s; its child run c1 was cancelled") {
+		t.Fatal("attempt 1 is running, EndWithChild said it is not")
+	}
+	if h.m.EndWithChild("k", 2, "x") {
+		t.Fatal("attempt 2 is not running, EndWithChild said it is")
+	}
+	h.apply(core.ChildEnded{Step: "k", Attempt: 1, ChildRunID: "c1", Status: core.RunCancelled, Error: "cancelled", At: h.now})
+	st := h.m.StepState("k")
+	if st.Status != core.StepPending || st.Error != "timed out after 1s; its child run c1 was cancelled" {
+		t.Fatalf("after the cancelled child: %s %q", st.Status, st.Error)
+	}
+	h.apply(core.RetryDue{Step: "k", Attempt: 1, At: h.now})
+	if st.Attempt != 2 || st.EndError != "" {
+		t.Fatalf("retry: attempt %d, end error %q", st.Attempt, st.EndError)
+	}
+	h.m.EndWithChild("k", 2, "timed out")
+	h.apply(core.ChildEnded{Step: "k", Attempt: 2, ChildRunID: "c2", Status: core.RunSucceeded, Output: 1, At: h.now})
+	if st.Status != core.StepSucceeded {
+		t.Fatalf("a child that succeeded first: %s %q", st.Status, st.Error)
+	}
+}

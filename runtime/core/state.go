@@ -53,6 +53,10 @@ type Step struct {
 	// (see Machine.Admit). It is not stored: after a restart the step is
 	// evaluated again.
 	Ready bool
+	// EndError, on a running sub_workflow step whose child was cancelled
+	// for it (its timeout), is the error it ends with when that child
+	// ends. It is not stored.
+	EndError string
 }
 
 // Run is the state of a run, as far as deciding needs it.
