@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"fmt"
 	"os"
 	"strings"
 
@@ -80,12 +79,4 @@ func readSecretsFile(file string) (map[string]string, error) {
 		return nil, usageErrorf("flowscript: --secrets-file %s: %v", file, err)
 	}
 	return out, nil
-}
-
-func unwrapPath(err error) error {
-	var pe *os.PathError
-	if errorsAs(err, &pe) {
-		return fmt.Errorf("%s: %v", pe.Path, pe.Err)
-	}
-	return err
 }

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/flowscript/flowscript"
+)
+
+// progress prints one line per step transition on stderr. Until follow
+// names the run to show, events are held back; then only that run's tree
+// is shown. all shows every run (resume, serve).
+type progress struct {
+	mu      sync.Mutex
+	w       io.Writer
+	all     bool
+	root    string
+	pending []observed
+}
+
+type observed struct {
+	run flowscript.RunRecord
+	ev  flowscript.HistoryEvent
+}
+
+func (p *progress) observe(run *flowscript.RunRecord, ev flowscript.HistoryEvent) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.all || (p.root != "" && run.RootRunID == p.root):
+		p.print(run, ev)
+	case p.root == "":
+		p.pending = append(p.pending, observed{*run, ev})
+	}
+}
+
+// follow shows the run tree rooted at id, with what happened before.
+func (p *progress) follow(id string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.root = id
+	for _, o := range p.pending {
+		if o.run.RootRunID == id {
+			p.print(&o.run, o.ev)
+		}
+	}
+	p.pending = nil
+}
+
+func (p *progress) print(run *flowscript.RunRecord, ev flowscript.HistoryEvent) {
+	var line string
+	switch ev.Type {
+	case "run_started":
+		line = fmt.Sprintf("run %s: %s started", run.ID, run.Workflow)
+	case "step_started":
+		if ev.Attempt > 1 {
+			line = fmt.Sprintf("  %s started (attempt %d)", ev.Step, ev.Attempt)
+		} else {
+			line = fmt.Sprintf("  %s started", ev.Step)
+		}
+	case "step_ended":
+		line = fmt.Sprintf("  %s %s", ev.Step, ev.Status)
+		if ev.Error != "" {
+			line += ": " + firstLine(ev.Error)
+		}
+	case "retry_scheduled":
+		line = fmt.Sprintf("  %s will be retried", ev.Step)
+	case "run_resumed":
+		line = fmt.Sprintf("run %s: %s resumed", run.ID, run.Workflow)
+	case "cancel_requested":
+		line = fmt.Sprintf("run %s: cancel requested", run.ID)
+	case "run_ended":
+		line = fmt.Sprintf("run %s: %s %s", run.ID, run.Workflow, ev.Status)
+		if ev.Error != "" {
+			line += ": " + firstLine(ev.Error)
+		}
+	default:
+		return
+	}
+	// a child's lines are indented by its depth in the tree
+	fmt.Fprintf(p.w, "%s %s%s\n", ev.Time.Local().Format("15:04:05"), strings.Repeat("  ", max(run.Depth-1, 0)), line)
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i] + " …"
+	}
+	return s
+}

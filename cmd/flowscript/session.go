@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/flowscript/flowscript"
+	"github.com/urfave/cli/v2"
+)
+
+// session is a command that holds the database while it works (run,
+// resume, serve, rerun): its engine, its progress display on stderr, and a
+// context that ends on Ctrl-C (or when a forwarded command's client goes
+// away).
+type session struct {
+	eng      *flowscript.Engine
+	env      *appEnv
+	progress *progress
+	secrets  map[string]string
+	ctx      context.Context
+	release  func()
+	close    func()
+}
+
+// holdDatabase opens a session; all shows the progress of every run, else
+// only of the tree that progress.follow names.
+func holdDatabase(c *cli.Context, all, existing bool) (*session, error) {
+	env := envOf(c)
+	secrets, err := readSecretsFile(env.path(c.String("secrets-file")))
+	if err != nil {
+		return nil, err
+	}
+	eng, release, err := openEngine(c, engineConfig{secrets: secrets, hold: true, existing: existing})
+	if err != nil {
+		return nil, err
+	}
+	prog := &progress{w: c.App.ErrWriter, all: all}
+	unsubscribe := env.hub.subscribe(prog.observe)
+	ctx, stop := commandContext(c)
+	s := &session{eng: eng, env: env, progress: prog, secrets: secrets, ctx: ctx, release: release}
+	s.close = func() {
+		stop()
+		unsubscribe()
+		release()
+	}
+	return s, nil
+}
+
+// interrupted ends a command whose wait was cut short by Ctrl-C: the
+// runs stay unfinished (a forwarded command's runs go on in the holder).
+func (s *session) interrupted(c *cli.Context, what string) error {
+	if s.env.shared == nil {
+		s.release()
+		fmt.Fprintf(c.App.ErrWriter, "interrupted: %s unfinished; continue with: flowscript resume\n", what)
+	}
+	return silentExit(exitInterrupt)
+}
