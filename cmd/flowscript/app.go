@@ -102,6 +102,7 @@ func globalFlags() []cli.Flag {
 		&cli.StringFlag{Name: "db", Usage: "the database directory", EnvVars: []string{"FLOWSCRIPT_DB"}, Value: ".flowscript"},
 		&cli.StringFlag{Name: "log-level", Usage: "trace, debug, info, warn, error or off", Value: "warn"},
 		&cli.StringFlag{Name: "log-format", Usage: "text or json", Value: "text"},
+		&cli.BoolFlag{Name: "version", Usage: "print the version and exit (as flowscript version)"},
 	}
 }
 
@@ -123,6 +124,10 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		// reached only when no command, or an unknown one, is named: the
 		// commands have actions of their own, and --help is answered first
 		Action: func(c *cli.Context) error {
+			if c.Bool("version") && c.NArg() == 0 {
+				printVersion(c.App.Writer)
+				return nil
+			}
 			if c.NArg() == 0 {
 				cli.HelpPrinter(c.App.ErrWriter, cli.AppHelpTemplate, c.App)
 				return usageErrorf("flowscript: name a command (see flowscript --help)")
@@ -137,6 +142,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			validateCommand(),
 			graphCommand(),
 			runCommand(),
+			startCommand(),
 			resumeCommand(),
 			showCommand(),
 			runsCommand(),
@@ -148,6 +154,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			treeCommand(),
 			cancelCommand(),
 			rerunCommand(),
+			versionCommand(),
 		},
 	}
 	for _, cmd := range app.Commands {

@@ -97,6 +97,7 @@ func rerunCommand() *cli.Command {
 				}
 				return nil
 			}
+			s.env.announce(plan.Root)
 			s.progress.follow(plan.Root)
 			rec, err := s.eng.WaitTree(s.ctx, plan.Root)
 			if s.ctx.Err() != nil {

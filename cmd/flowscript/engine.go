@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/urfave/cli/v2"
 
@@ -29,6 +30,9 @@ type engineConfig struct {
 	// database that does not exist is an error, not one to create (a
 	// mistyped --db must not leave a database behind).
 	existing bool
+	// serving: the command is flowscript serve, which keeps the runs that
+	// forwarded commands start; stopping, it ends those commands.
+	serving bool
 }
 
 // dbDir is the database directory: --db, else $FLOWSCRIPT_DB, else
@@ -54,8 +58,21 @@ func dbMissing(c *cli.Context) bool {
 // openEngine gives the command an engine: the holding process's own when
 // the command was forwarded to it, else one on the database --db names.
 // release gives it back.
+// noDatabase says that the database directory does not exist, with its
+// path and how to name another.
+func noDatabase(c *cli.Context) string {
+	dir := envOf(c).path(dbDir(c))
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	return fmt.Sprintf("no database at %s (set --db or $FLOWSCRIPT_DB)", dir)
+}
+
 func openEngine(c *cli.Context, cfg engineConfig) (*flowscript.Engine, func(), error) {
 	env := envOf(c)
+	if c.IsSet("workers") && c.Int("workers") < 1 {
+		return nil, nil, usageErrorf("flowscript: --workers must be 1 or more, got %d", c.Int("workers"))
+	}
 	if env.shared != nil {
 		return env.shared, func() {}, nil
 	}
@@ -84,9 +101,7 @@ func openEngine(c *cli.Context, cfg engineConfig) (*flowscript.Engine, func(), e
 	}
 	dir := env.path(dbDir(c))
 	if cfg.existing && dbMissing(c) {
-		{
-			return nil, nil, usageErrorf("flowscript: no database at %s (nothing has run with this --db or $FLOWSCRIPT_DB yet)", dbDir(c))
-		}
+		return nil, nil, usageErrorf("flowscript: %s", noDatabase(c))
 	}
 	eng, err := flowscript.Open(dir, opts)
 	if err != nil {
@@ -98,13 +113,13 @@ func openEngine(c *cli.Context, cfg engineConfig) (*flowscript.Engine, func(), e
 	}
 	release := func() { eng.Close() }
 	if cfg.hold {
-		srv, err := listen(dir, eng, env.hub, logger)
+		srv, err := listen(dir, eng, env.hub, logger, cfg.serving)
 		if err != nil {
 			eng.Close()
 			return nil, nil, &exitError{code: exitUsage, msg: "flowscript: " + err.Error()}
 		}
 		release = func() {
-			srv.close()
+			srv.close(c.App.ErrWriter, cfg.serving)
 			eng.Close()
 		}
 	}

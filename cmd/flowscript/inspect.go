@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -132,37 +133,6 @@ func deref(s *string) string {
 	return *s
 }
 
-func runsCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "runs",
-		Usage: "list runs, oldest first",
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "status", Usage: "only runs with this status: pending, running, succeeded, failed, cancelled"},
-			&cli.StringFlag{Name: "workflow", Usage: "only runs of this workflow"},
-			jsonFlag(),
-		},
-		Action: func(c *cli.Context) error {
-			status := core.RunStatus(c.String("status"))
-			switch status {
-			case "", core.RunPending, core.RunRunning, core.RunSucceeded, core.RunFailed, core.RunCancelled:
-			default:
-				return usageErrorf("flowscript runs: --status %q is not one of pending, running, succeeded, failed, cancelled", status)
-			}
-			if dbMissing(c) {
-				// nothing has run here: no runs, and no database made
-				return printRuns(c, nil)
-			}
-			return withEngine(c, func(ctx context.Context, eng *flowscript.Engine) error {
-				runs, err := eng.List(ctx, flowscript.ListFilter{Status: status, Workflow: c.String("workflow")})
-				if err != nil {
-					return err
-				}
-				return printRuns(c, runs)
-			})
-		},
-	}
-}
-
 // printList prints items as a JSON array with --json (never null), else
 // as a table under header, one row each; with no items, empty goes to
 // stderr instead.
@@ -183,17 +153,6 @@ func printList[T any](c *cli.Context, items []T, empty, header string, row func(
 		fmt.Fprintln(tw, row(it))
 	}
 	return tw.Flush()
-}
-
-// printRuns prints the runs of `runs`.
-func printRuns(c *cli.Context, runs []flowscript.RunRecord) error {
-	return printList(c, runs, "no runs", "ID\tWORKFLOW\tVERSION\tSTATUS\tCREATED\tPARENT", func(r flowscript.RunRecord) string {
-		parent := "-"
-		if r.ParentRunID != nil {
-			parent = *r.ParentRunID + "/" + deref(r.ParentStepID)
-		}
-		return fmt.Sprintf("%s\t%s\t%d\t%s\t%s\t%s", r.ID, r.Workflow, r.Version, r.Status, r.CreatedAt.Format(time.RFC3339), parent)
-	})
 }
 
 func historyCommand() *cli.Command {
@@ -248,15 +207,21 @@ func logsCommand() *cli.Command {
 
 func resumeCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "resume",
-		Usage: "continue every unfinished run after a crash, kill or Ctrl-C",
-		Description: "Continues every unfinished run in the database: finished steps are kept,\n" +
-			"steps that were running start again as a new attempt. Returns when every\n" +
-			"run it continued has ended; exit 0 if all succeeded, 1 otherwise.",
+		Name:      "resume",
+		Usage:     "continue every unfinished run (or the trees of the runs named) after a crash, kill or Ctrl-C",
+		ArgsUsage: "[RUN...]",
+		Description: "Continues every unfinished run in the database, or with RUN ids only the\n" +
+			"trees those runs belong to: finished steps are kept, steps that were running\n" +
+			"start again as a new attempt. Returns when every run it continued has ended;\n" +
+			"exit 0 if all succeeded, 1 otherwise. While another process holds the\n" +
+			"database, resume is sent to it like every command.",
 		Flags: append(engineFlags(), &cli.Uint64Flag{Name: "max-steps", Usage: "the execution-step limit for declaring a workflow", Value: lang.DefaultMaxSteps}),
 		Action: func(c *cli.Context) error {
 			if dbMissing(c) {
-				fmt.Fprintf(c.App.ErrWriter, "no database at %s: nothing to resume\n", dbDir(c))
+				if c.NArg() > 0 {
+					return usageErrorf("flowscript: %s", noDatabase(c))
+				}
+				fmt.Fprintf(c.App.ErrWriter, "nothing to resume: %s\n", noDatabase(c))
 				return nil
 			}
 			s, err := holdDatabase(c, true, true)
@@ -264,12 +229,17 @@ func resumeCommand() *cli.Command {
 				return err
 			}
 			defer s.close()
-			ids, err := s.eng.Resume(s.ctx)
+			var ids []string
+			if c.NArg() > 0 {
+				ids, err = s.eng.ResumeTrees(s.ctx, c.Args().Slice())
+			} else {
+				ids, err = s.eng.Resume(s.ctx)
+			}
 			if err != nil {
 				return engineError(c.App.ErrWriter, err)
 			}
 			if len(ids) == 0 {
-				fmt.Fprintln(c.App.ErrWriter, "nothing to resume: every run has ended")
+				fmt.Fprintln(c.App.ErrWriter, nothingToResume(s))
 				return nil
 			}
 			failed := false
@@ -290,4 +260,17 @@ func resumeCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// nothingToResume says why resume found nothing to continue: every run
+// ended, or the unfinished ones are running in this (holding) process.
+func nothingToResume(s *session) string {
+	ids, err := s.eng.Unfinished(s.ctx)
+	if err != nil || len(ids) == 0 {
+		return "nothing to resume: every run has ended"
+	}
+	if len(ids) == 1 {
+		return fmt.Sprintf("nothing to resume: the unfinished run %s is running in the process holding the database (pid %d)", ids[0], os.Getpid())
+	}
+	return fmt.Sprintf("nothing to resume: the %d unfinished runs are running in the process holding the database (pid %d); flowscript runs --status running lists them", len(ids), os.Getpid())
 }

@@ -22,7 +22,7 @@ func serveCommand() *cli.Command {
 			if env.shared != nil {
 				return usageErrorf("flowscript serve: this database is already held by a flowscript process, which answers commands")
 			}
-			s, err := holdDatabase(c, true, false)
+			s, err := openSession(c, true, engineConfig{serving: true})
 			if err != nil {
 				return err
 			}

@@ -25,12 +25,19 @@ type session struct {
 // holdDatabase opens a session; all shows the progress of every run, else
 // only of the tree that progress.follow names.
 func holdDatabase(c *cli.Context, all, existing bool) (*session, error) {
+	return openSession(c, all, engineConfig{existing: existing})
+}
+
+// openSession opens a session on an engine configured by cfg (its secrets
+// come from --secrets-file).
+func openSession(c *cli.Context, all bool, cfg engineConfig) (*session, error) {
 	env := envOf(c)
 	secrets, err := readSecretsFile(env.path(c.String("secrets-file")))
 	if err != nil {
 		return nil, err
 	}
-	eng, release, err := openEngine(c, engineConfig{secrets: secrets, hold: true, existing: existing})
+	cfg.secrets, cfg.hold = secrets, true
+	eng, release, err := openEngine(c, cfg)
 	if err != nil {
 		return nil, err
 	}
