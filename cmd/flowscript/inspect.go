@@ -177,34 +177,6 @@ func historyCommand() *cli.Command {
 		})
 }
 
-func logsCommand() *cli.Command {
-	return &cli.Command{
-		Name:      "logs",
-		Usage:     "print the logs and shell output of a run's steps",
-		ArgsUsage: "RUN",
-		Flags:     []cli.Flag{&cli.StringFlag{Name: "step", Usage: "only the logs of step `ID`"}},
-		Action: func(c *cli.Context) error {
-			id, err := oneRunArg(c)
-			if err != nil {
-				return err
-			}
-			return withEngine(c, func(ctx context.Context, eng *flowscript.Engine) error {
-				logs, err := eng.Logs(ctx, id, c.String("step"))
-				if err != nil {
-					return err
-				}
-				for _, l := range logs {
-					fmt.Fprintf(c.App.Writer, "== %s (attempt %d) ==\n%s", l.Step, l.Attempt, l.Text)
-					if !strings.HasSuffix(l.Text, "\n") {
-						fmt.Fprintln(c.App.Writer)
-					}
-				}
-				return nil
-			})
-		},
-	}
-}
-
 func resumeCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "resume",

@@ -1,0 +1,40 @@
+package runtime
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// Lines of stdout and stderr reach the log marked, whole, in the order
+// they were completed; a secret is masked before any mark is put in it,
+// also one written in pieces or spanning lines.
+func TestMarkStreams(t *testing.T) {
+	var log bytes.Buffer
+	s := markStreams(&log, []string{"s3cr3t", "line1\nline2"})
+	s.out.Write([]byte("hello "))
+	s.err.Write([]byte("warn: s3c"))
+	s.out.Write([]byte("world\nline1\nli"))
+	s.err.Write([]byte("r3t here\n"))
+	s.out.Write([]byte("ne2 after\nno newline"))
+	s.close()
+	want := "out| hello world\nerr| warn: *** here\nout| *** after\nout| no newline\n"
+	if got := log.String(); got != want {
+		t.Fatalf("log:\n%q\nwant\n%q", got, want)
+	}
+}
+
+// A line longer than the stream holds back goes to the log in pieces,
+// marked once.
+func TestMarkStreamsLongLine(t *testing.T) {
+	var log bytes.Buffer
+	s := markStreams(&log, nil)
+	long := strings.Repeat("a", maxPartialLine+10)
+	s.out.Write([]byte(long))
+	s.out.Write([]byte("b\nc\n"))
+	s.close()
+	want := "out| " + long + "b\nout| c\n"
+	if got := log.String(); got != want {
+		t.Fatalf("log has %d bytes, %d marks; want %d bytes", len(got), strings.Count(got, "out| "), len(want))
+	}
+}
