@@ -143,6 +143,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			graphCommand(),
 			runCommand(),
 			startCommand(),
+			watchCommand(),
 			resumeCommand(),
 			showCommand(),
 			runsCommand(),

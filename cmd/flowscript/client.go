@@ -13,8 +13,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"golang.org/x/term"
 )
 
 // forwardTimeout is how long a command waits for the holder of the
@@ -50,7 +48,8 @@ func converse(conn net.Conn, args []string, stdout, stderr io.Writer) (int, erro
 			env[k] = v
 		}
 	}
-	data, err := json.Marshal(request{Args: args, Cwd: wd, Env: env, TTY: isTerminal(stdout)})
+	tty, width := terminalOf(stdout)
+	data, err := json.Marshal(request{Args: args, Cwd: wd, Env: env, TTY: tty, Width: width})
 	if err != nil {
 		return 0, err
 	}
@@ -116,10 +115,4 @@ func converse(conn net.Conn, args []string, stdout, stderr io.Writer) (int, erro
 			io.WriteString(stderr, fr.Err)
 		}
 	}
-}
-
-// isTerminal reports whether w is a terminal.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
 }

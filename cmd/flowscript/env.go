@@ -27,8 +27,10 @@ type appEnv struct {
 	// serving: the holder is flowscript serve, which keeps runs going
 	// after the command that started them returns (start needs it).
 	serving bool
-	// tty: the forwarded command's stdout is a terminal (watch redraws).
-	tty bool
+	// tty: the forwarded command's stdout is a terminal (watch redraws),
+	// width columns wide (0: unknown).
+	tty   bool
+	width int
 	// onRun tells the forwarded command's client which run it follows, so
 	// that its Ctrl-C can say where the run goes on.
 	onRun func(id string)

@@ -36,6 +36,13 @@ func (p *progress) observe(run *flowscript.RunRecord, ev flowscript.HistoryEvent
 	}
 }
 
+// mute stops the lines: another display shows the progress.
+func (p *progress) mute() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.w = io.Discard
+}
+
 // follow shows the run tree rooted at id, with what happened before.
 func (p *progress) follow(id string) {
 	p.mu.Lock()

@@ -52,6 +52,13 @@ func runCommand() *cli.Command {
 				return err
 			}
 			s.env.announce(id)
+			if tty, width := terminalOf(c.App.ErrWriter); tty {
+				// on a terminal, the live view of watch instead of lines
+				s.progress.mute()
+				if _, err := watchTree(s.ctx, c, s.eng, id, &redrawView{out: c.App.ErrWriter, width: width}, true); err != nil && s.ctx.Err() == nil {
+					return err
+				}
+			}
 			s.progress.follow(id)
 			// detached descendants too: run returns when the whole tree is done
 			rec, err := s.eng.WaitTree(s.ctx, id)

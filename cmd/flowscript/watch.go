@@ -1,0 +1,319 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/muesli/termenv"
+	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+
+	"github.com/flowscript/flowscript"
+	"github.com/flowscript/flowscript/runtime"
+)
+
+func watchCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "watch",
+		Usage:     "show a live view of a run tree until its root ends",
+		ArgsUsage: "RUN",
+		Description: "Shows RUN and every run below it with each step's status, attempt and\n" +
+			"duration, and what is running now, until RUN ends. On a terminal the view is\n" +
+			"redrawn in place; otherwise each change is printed as a line. Works from any\n" +
+			"terminal: the process holding the database answers. Exit 0 if RUN succeeded,\n" +
+			"1 if it failed or was cancelled (as run's).",
+		Action: func(c *cli.Context) error {
+			id, err := oneRunArg(c)
+			if err != nil {
+				return err
+			}
+			eng, release, err := openEngine(c, engineConfig{existing: true})
+			if err != nil {
+				return err
+			}
+			defer release()
+			ctx, stop := commandContext(c)
+			defer stop()
+			rec, err := eng.Get(ctx, id)
+			if err != nil {
+				return engineError(c.App.ErrWriter, err)
+			}
+			env := envOf(c)
+			env.announce(rec.ID)
+			tty, width := env.tty, env.width
+			if env.shared == nil {
+				tty, width = terminalOf(c.App.Writer)
+			}
+			var out viewWriter = &lineView{w: c.App.Writer, seen: map[string]string{}}
+			if tty {
+				out = &redrawView{out: c.App.Writer, width: width}
+			}
+			root, err := watchTree(ctx, c, eng, rec.ID, out, tty)
+			if err != nil {
+				return err
+			}
+			return outcomeExit(root)
+		},
+	}
+}
+
+// watchTree shows the tree under id on out until id ends, and returns its
+// record then.
+func watchTree(ctx context.Context, c *cli.Context, eng *flowscript.Engine, id string, out viewWriter, tty bool) (*flowscript.RunRecord, error) {
+	env := envOf(c)
+	wake, unsubscribe := wakeOnEvents(env)
+	defer unsubscribe()
+	for {
+		// a run leaves the engine only after its end commits
+		active := eng.IsActive(id)
+		view, root, err := buildView(ctx, eng, id, isInterrupted(env, eng))
+		if err != nil {
+			return nil, engineError(c.App.ErrWriter, err)
+		}
+		out.show(view)
+		if root.Status.Terminal() {
+			out.end(view)
+			return root, nil
+		}
+		if !active {
+			fmt.Fprintf(c.App.ErrWriter, "flowscript watch: run %s is %s but no process runs it (interrupted): continue it with flowscript resume %s\n", root.ID, root.Status, root.ID)
+			return nil, silentExit(exitUsage)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, silentExit(exitInterrupt)
+		case <-wake:
+		case <-time.After(watchRefresh(tty)):
+		}
+	}
+}
+
+// watchRefresh: a terminal's view is redrawn often enough for durations to
+// move; appended lines are printed only when something changes.
+func watchRefresh(tty bool) time.Duration {
+	if tty {
+		return 250 * time.Millisecond
+	}
+	return followPoll
+}
+
+// terminalOf reports whether w is a terminal, and its width.
+func terminalOf(w io.Writer) (bool, int) {
+	f, ok := w.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return false, 0
+	}
+	width, _, err := term.GetSize(int(f.Fd()))
+	if err != nil {
+		width = 0
+	}
+	return true, width
+}
+
+// isInterrupted tells whether an unfinished run is held by no process.
+func isInterrupted(env *appEnv, eng *flowscript.Engine) func(id string) bool {
+	return func(id string) bool { return !eng.IsActive(id) }
+}
+
+// viewLine is one line of the view: key names the run or step it shows,
+// state what changes about it (not its duration), text what is shown.
+type viewLine struct {
+	key, state, text string
+	ended            bool // a run line of a run that ended
+}
+
+type view struct {
+	lines   []viewLine
+	running []string // steps running now, "run-step (duration)"
+}
+
+// buildView reads the tree under id: each run, and below it its steps,
+// with each sub_workflow step's children nested under it.
+func buildView(ctx context.Context, eng *flowscript.Engine, id string, interrupted func(string) bool) (*view, *flowscript.RunRecord, error) {
+	tree, err := eng.Tree(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	v := &view{}
+	var root *flowscript.RunRecord
+	now := time.Now()
+	var add func(n *runtime.TreeNode, indent string, superseded bool) error
+	add = func(n *runtime.TreeNode, indent string, superseded bool) error {
+		rec, err := eng.Get(ctx, n.Run.ID)
+		if err != nil {
+			return err
+		}
+		if root == nil {
+			root = rec
+		}
+		status := string(rec.Status)
+		if !rec.Status.Terminal() && interrupted(rec.ID) {
+			status += " (interrupted)"
+		}
+		if superseded {
+			status += " (superseded)"
+		}
+		v.lines = append(v.lines, viewLine{
+			key:   rec.ID,
+			state: fmt.Sprintf("run %s %s v%d %s", rec.ID, rec.Workflow, rec.Version, status),
+			ended: rec.Status.Terminal(),
+			text:  fmt.Sprintf("%s%s\t%s v%d\t%s\t%s", indent, rec.ID, rec.Workflow, rec.Version, status, runDuration(rec, now)),
+		})
+		placed := map[string]bool{}
+		for _, s := range rec.Steps {
+			attempt := "-"
+			if s.Attempt > 0 {
+				attempt = fmt.Sprintf("attempt %d", s.Attempt)
+			}
+			detail := ""
+			if s.Error != nil {
+				detail = firstLine(*s.Error)
+			}
+			v.lines = append(v.lines, viewLine{
+				key:   rec.ID + "/" + s.ID,
+				state: strings.TrimSpace(fmt.Sprintf("%s %s: %s %s %s", rec.Workflow, s.ID, s.Status, attempt, detail)),
+				text:  fmt.Sprintf("%s  %s\t%s\t%s\t%s\t%s\t%s", indent, s.ID, s.Kind, s.Status, attempt, stepDuration(s.StartedAt, s.EndedAt, now), detail),
+			})
+			if s.Status == "running" && s.Kind != "sub_workflow" {
+				v.running = append(v.running, fmt.Sprintf("%s/%s (%s)", rec.Workflow, s.ID, stepDuration(s.StartedAt, nil, now)))
+			}
+			for _, kid := range n.Children {
+				if kid.Run.ParentStepID != nil && *kid.Run.ParentStepID == s.ID {
+					placed[kid.Run.ID] = true
+					old := s.ChildRunID == nil || *s.ChildRunID != kid.Run.ID
+					if err := add(kid, indent+"    ", old); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		for _, kid := range n.Children {
+			if !placed[kid.Run.ID] {
+				if err := add(kid, indent+"    ", false); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	if err := add(tree, "", false); err != nil {
+		return nil, nil, err
+	}
+	return v, root, nil
+}
+
+// runDuration is how long a run has taken: since its last rerun when it
+// was rerun (the time between is not its work).
+func runDuration(r *flowscript.RunRecord, now time.Time) string {
+	start := r.StartedAt
+	if r.RerunAt != nil {
+		start = r.RerunAt
+	}
+	d := stepDuration(start, r.EndedAt, now)
+	if r.RerunAt != nil && d != "-" {
+		d += " since rerun"
+	}
+	return d
+}
+
+func stepDuration(start, end *time.Time, now time.Time) string {
+	if start == nil {
+		return "-"
+	}
+	e := now
+	if end != nil {
+		e = *end
+	}
+	d := e.Sub(*start)
+	if end == nil {
+		return d.Round(100*time.Millisecond).String() + "…"
+	}
+	return d.Round(time.Millisecond).String()
+}
+
+// format aligns the view's columns.
+func (v *view) format() []string {
+	var b bytes.Buffer
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	for _, l := range v.lines {
+		fmt.Fprintln(tw, l.text)
+	}
+	tw.Flush()
+	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+	if len(v.running) > 0 {
+		lines = append(lines, "running now: "+strings.Join(v.running, ", "))
+	}
+	return lines
+}
+
+type viewWriter interface {
+	show(v *view)
+	end(v *view)
+}
+
+// redrawView redraws the whole view in place on a terminal.
+type redrawView struct {
+	out   io.Writer
+	width int
+	drawn int // lines of the last frame
+}
+
+func (r *redrawView) show(v *view) {
+	var b bytes.Buffer
+	o := termenv.NewOutput(&b)
+	if r.drawn > 0 {
+		// to the start of the last frame, clearing it
+		o.ClearLines(r.drawn)
+		o.ClearLine()
+	}
+	lines := v.format()
+	for _, l := range lines {
+		if r.width > 0 && len([]rune(l)) >= r.width {
+			l = string([]rune(l)[:r.width-1]) // a wrapped line would break the redraw
+		}
+		b.WriteString(l + "\n")
+	}
+	r.drawn = len(lines)
+	r.out.Write(b.Bytes())
+}
+
+func (r *redrawView) end(*view) {}
+
+// lineView prints, when stdout is not a terminal, a line for each run or
+// step whose state changed, then the whole tree at the end.
+type lineView struct {
+	w    io.Writer
+	seen map[string]string
+}
+
+func (l *lineView) show(v *view) {
+	stamp := time.Now().Format("15:04:05")
+	var ended []string // after the steps, innermost run first
+	for _, line := range v.lines {
+		if l.seen[line.key] == line.state {
+			continue
+		}
+		l.seen[line.key] = line.state
+		if line.ended {
+			ended = append([]string{line.state}, ended...)
+			continue
+		}
+		fmt.Fprintf(l.w, "%s %s\n", stamp, line.state)
+	}
+	for _, state := range ended {
+		fmt.Fprintf(l.w, "%s %s\n", stamp, state)
+	}
+}
+
+func (l *lineView) end(v *view) {
+	fmt.Fprintln(l.w, "--")
+	for _, line := range v.format() {
+		fmt.Fprintln(l.w, line)
+	}
+}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+
+	"github.com/flowscript/flowscript/internal/testio"
+)
+
+// TestWatchRedrawsInATerminal runs watch with its stdout on a real
+// terminal (a pty), forwarded to the process holding the database (a run
+// in this process): the view is redrawn in place (each frame erases the
+// previous one with the terminal library's line clearing) rather than
+// appended, and the last frame shows the tree as it ended.
+func TestWatchRedrawsInATerminal(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	script := "a = shell(\"a\", \"touch started; while [ ! -f go ]; do sleep 0.05; done\")\n" +
+		"shell(\"b\", \"true\", after = [a])\n"
+	if err := os.WriteFile("w.star", []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var runOut, runErr testio.SyncBuffer
+	runDone := make(chan int)
+	go func() {
+		runDone <- run([]string{"flowscript", "run", "w.star"}, strings.NewReader(""), &runOut, &runErr)
+	}()
+	waitForFile(t, "started")
+	waitForFile(t, filepath.Join(".flowscript", socketName))
+	var ids bytes.Buffer
+	if code := run([]string{"flowscript", "runs", "-q"}, strings.NewReader(""), &ids, io.Discard); code != 0 {
+		t.Fatalf("runs -q: exit %d", code)
+	}
+	id := strings.TrimSpace(ids.String())
+
+	master, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pty here: %v", err)
+	}
+	defer master.Close()
+	pty.Setsize(tty, &pty.Winsize{Rows: 40, Cols: 120})
+	var screen bytes.Buffer
+	var mu sync.Mutex
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		buf := make([]byte, 4096)
+		for {
+			n, err := master.Read(buf)
+			mu.Lock()
+			screen.Write(buf[:n])
+			mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	var watchErr testio.SyncBuffer
+	watchDone := make(chan int)
+	go func() { watchDone <- run([]string{"flowscript", "watch", id}, strings.NewReader(""), tty, &watchErr) }()
+	// let the view be drawn while a runs, then let the run end
+	waitUntil(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Contains(screen.String(), "running now: w/a")
+	})
+	if err := os.WriteFile("go", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code := <-watchDone; code != 0 {
+		t.Fatalf("watch: exit %d, stderr %q", code, watchErr.String())
+	}
+	if code := <-runDone; code != 0 {
+		t.Fatalf("run: exit %d, stderr %q", code, runErr.String())
+	}
+	tty.Close()
+	<-read
+
+	mu.Lock()
+	out := screen.String()
+	mu.Unlock()
+	const eraseLine, cursorUp = "\x1b[2K", "\x1b[1A"
+	frames := strings.Split(out, eraseLine)
+	if len(frames) < 2 || !strings.Contains(out, cursorUp) {
+		t.Fatalf("the view was not redrawn in place (%d frames):\n%q", len(frames), out)
+	}
+	last := frames[len(frames)-1]
+	for _, want := range []string{id, "succeeded", "attempt 1"} {
+		if !strings.Contains(last, want) {
+			t.Fatalf("last frame lacks %q:\n%q", want, last)
+		}
+	}
+	if strings.Contains(last, "running now") {
+		t.Fatalf("last frame still shows a running step:\n%q", last)
+	}
+	// a redraw puts no line twice on the screen: the number of frames
+	// drawn is not the number of status lines shown at the end
+	if n := regexp.MustCompile(`(?m)^\s*b\s+shell\s+succeeded`).FindAllStringIndex(last, -1); len(n) != 1 {
+		t.Fatalf("last frame shows step b %d times:\n%q", len(n), last)
+	}
+}
+
+func waitForFile(t *testing.T, path string) {
+	t.Helper()
+	waitUntil(t, func() bool { _, err := os.Stat(path); return err == nil })
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within a minute")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
