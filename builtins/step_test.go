@@ -147,7 +147,8 @@ task("t", body)
 	if !errors.As(err, &be) {
 		t.Fatalf("err = %#v, want a *BodyError", err)
 	}
-	if err.Error() != "main.star:3:9: cannot deploy v2" {
+	// the call chain first, innermost last (SPEC §7 Command line)
+	if err.Error() != "main.star:6:11: in body\nmain.star:3:9: cannot deploy v2" {
 		t.Fatalf("err = %q", err)
 	}
 	if !strings.Contains(be.Backtrace, "helper") || !strings.Contains(be.Backtrace, "body") {

@@ -96,7 +96,7 @@ func printRun(w io.Writer, rec *flowscript.RunRecord) {
 		fmt.Fprintf(w, "  params    %s\n", dag.FormatValue(rec.Params))
 	}
 	if rec.Error != nil {
-		fmt.Fprintf(w, "  error     %s\n", *rec.Error)
+		fmt.Fprintf(w, "  error     %s\n", strings.ReplaceAll(*rec.Error, "\n", "\n            "))
 	}
 	if rec.Output != nil {
 		fmt.Fprintf(w, "  output    %s\n", dag.FormatValue(rec.Output))

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"sync"
 
@@ -90,9 +91,29 @@ func (p *progress) print(run *flowscript.RunRecord, ev flowscript.HistoryEvent) 
 	fmt.Fprintf(p.w, "%s %s%s\n", ev.Time.Local().Format("15:04:05"), strings.Repeat("  ", max(run.Depth-1, 0)), line)
 }
 
+// firstLine is the line of an error that says what went wrong: its first,
+// or, for an error with a call chain ("file:line:col: in function" lines
+// first), the innermost position's line, after what came before the chain
+// (a run error's "<step>: "); " …" marks what was left out.
 func firstLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i] + " …"
+	lines := strings.Split(s, "\n")
+	prefix := ""
+	i := 0
+	for ; i < len(lines)-1; i++ {
+		m := chainLineRE.FindStringSubmatch(lines[i])
+		if m == nil {
+			break
+		}
+		if i == 0 {
+			prefix = m[1]
+		}
 	}
-	return s
+	line := prefix + lines[i]
+	if len(lines) > 1 {
+		line += " …"
+	}
+	return line
 }
+
+// chainLineRE matches a line of a call chain, with what precedes it.
+var chainLineRE = regexp.MustCompile(`^(.*?)\S+:\d+:\d+: in \S+$`)
