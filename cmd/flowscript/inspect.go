@@ -171,7 +171,7 @@ func historyCommand() *cli.Command {
 				if h.Attempt > 0 {
 					step = fmt.Sprintf("%s#%d", h.Step, h.Attempt)
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", h.Seq, h.Time.Format("15:04:05.000000"), h.Type, step, detail)
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", h.Seq, h.Time.UTC().Format("2006-01-02T15:04:05.000000Z"), h.Type, step, detail)
 			}
 			return tw.Flush()
 		})

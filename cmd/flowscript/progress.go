@@ -79,6 +79,9 @@ func (p *progress) print(run *flowscript.RunRecord, ev flowscript.HistoryEvent) 
 		line = fmt.Sprintf("run %s: %s resumed", run.ID, run.Workflow)
 	case "cancel_requested":
 		line = fmt.Sprintf("run %s: cancel requested", run.ID)
+		if run.TimedOut {
+			line = fmt.Sprintf("run %s: %s timed out (its workflow timeout passed); stopping its steps", run.ID, run.Workflow)
+		}
 	case "run_ended":
 		line = fmt.Sprintf("run %s: %s %s", run.ID, run.Workflow, ev.Status)
 		if ev.Error != "" {
