@@ -48,8 +48,8 @@ func converse(conn net.Conn, args []string, stdout, stderr io.Writer) (int, erro
 			env[k] = v
 		}
 	}
-	tty, width := terminalOf(stdout)
-	data, err := json.Marshal(request{Args: args, Cwd: wd, Env: env, TTY: tty, Width: width})
+	tty, size := terminalOf(stdout)
+	data, err := json.Marshal(request{Args: args, Cwd: wd, Env: env, TTY: tty, Size: size})
 	if err != nil {
 		return 0, err
 	}

@@ -28,9 +28,9 @@ type appEnv struct {
 	// after the command that started them returns (start needs it).
 	serving bool
 	// tty: the forwarded command's stdout is a terminal (watch redraws),
-	// width columns wide (0: unknown).
-	tty   bool
-	width int
+	// of this size.
+	tty  bool
+	size termSize
 	// onRun tells the forwarded command's client which run it follows, so
 	// that its Ctrl-C can say where the run goes on.
 	onRun func(id string)

@@ -52,10 +52,10 @@ func runCommand() *cli.Command {
 				return err
 			}
 			s.env.announce(id)
-			if tty, width := terminalOf(c.App.ErrWriter); tty {
+			if tty, size := terminalOf(c.App.ErrWriter); tty {
 				// on a terminal, the live view of watch instead of lines
 				s.progress.mute()
-				if _, err := watchTree(s.ctx, c, s.eng, id, &redrawView{out: c.App.ErrWriter, width: width}, true); err != nil && s.ctx.Err() == nil {
+				if _, err := watchTree(s.ctx, c, s.eng, id, &redrawView{out: c.App.ErrWriter, size: size}, true); err != nil && s.ctx.Err() == nil {
 					return err
 				}
 			}

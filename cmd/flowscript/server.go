@@ -41,9 +41,9 @@ type request struct {
 	Args []string          `json:"args"`
 	Cwd  string            `json:"cwd"`
 	Env  map[string]string `json:"env"`
-	// TTY: the client's stdout is a terminal, Width columns wide.
-	TTY   bool `json:"tty,omitempty"`
-	Width int  `json:"width,omitempty"`
+	// TTY: the client's stdout is a terminal, of Size.
+	TTY  bool     `json:"tty,omitempty"`
+	Size termSize `json:"size"`
 }
 
 type frame struct {
@@ -193,7 +193,7 @@ func (s *server) handle(conn net.Conn) {
 	}()
 	s.log.Debug("serving a forwarded command", "args", strings.Join(req.Args[1:], " "))
 	env := &appEnv{shared: s.eng, hub: s.hub, ctx: ctx, cwd: req.Cwd, environ: req.Env,
-		serving: s.serving, tty: req.TTY, width: req.Width, onRun: func(id string) { fw.send(frame{Run: id}) }}
+		serving: s.serving, tty: req.TTY, size: req.Size, onRun: func(id string) { fw.send(frame{Run: id}) }}
 	code := runWithEnv(req.Args, strings.NewReader(""), fw.stream(false), fw.stream(true), env)
 	fw.send(frame{Exit: &code})
 }

@@ -46,13 +46,13 @@ func watchCommand() *cli.Command {
 			}
 			env := envOf(c)
 			env.announce(rec.ID)
-			tty, width := env.tty, env.width
+			tty, size := env.tty, env.size
 			if env.shared == nil {
-				tty, width = terminalOf(c.App.Writer)
+				tty, size = terminalOf(c.App.Writer)
 			}
 			var out viewWriter = &lineView{w: c.App.Writer, seen: map[string]string{}}
 			if tty {
-				out = &redrawView{out: c.App.Writer, width: width}
+				out = &redrawView{out: c.App.Writer, size: size}
 			}
 			root, err := watchTree(ctx, c, eng, rec.ID, out, tty)
 			if err != nil {
@@ -103,17 +103,23 @@ func watchRefresh(tty bool) time.Duration {
 	return followPoll
 }
 
-// terminalOf reports whether w is a terminal, and its width.
-func terminalOf(w io.Writer) (bool, int) {
+// termSize is a terminal's size; zero where unknown.
+type termSize struct {
+	Cols int `json:"cols,omitempty"`
+	Rows int `json:"rows,omitempty"`
+}
+
+// terminalOf reports whether w is a terminal, and its size.
+func terminalOf(w io.Writer) (bool, termSize) {
 	f, ok := w.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
-		return false, 0
+		return false, termSize{}
 	}
-	width, _, err := term.GetSize(int(f.Fd()))
+	cols, rows, err := term.GetSize(int(f.Fd()))
 	if err != nil {
-		width = 0
+		return true, termSize{}
 	}
-	return true, width
+	return true, termSize{cols, rows}
 }
 
 // isInterrupted tells whether an unfinished run is held by no process.
@@ -166,6 +172,13 @@ func buildView(ctx context.Context, eng *flowscript.Engine, id string, interrupt
 			text:  fmt.Sprintf("%s%s\t%s v%d\t%s\t%s", indent, rec.ID, rec.Workflow, rec.Version, status, runDuration(rec, now)),
 		})
 		placed := map[string]bool{}
+		many := len(n.Children) > maxListedChildren
+		current := map[string]bool{} // the children the steps point at now
+		for _, s := range rec.Steps {
+			if s.ChildRunID != nil {
+				current[*s.ChildRunID] = true
+			}
+		}
 		for _, s := range rec.Steps {
 			attempt := "-"
 			if s.Attempt > 0 {
@@ -183,15 +196,33 @@ func buildView(ctx context.Context, eng *flowscript.Engine, id string, interrupt
 			if s.Status == "running" && s.Kind != "sub_workflow" {
 				v.running = append(v.running, fmt.Sprintf("%s/%s (%s)", rec.Workflow, s.ID, stepDuration(s.StartedAt, nil, now)))
 			}
+			if many {
+				continue // summed up below
+			}
 			for _, kid := range n.Children {
 				if kid.Run.ParentStepID != nil && *kid.Run.ParentStepID == s.ID {
 					placed[kid.Run.ID] = true
-					old := s.ChildRunID == nil || *s.ChildRunID != kid.Run.ID
-					if err := add(kid, indent+"    ", old); err != nil {
+					if err := add(kid, indent+"    ", s.ChildRunID == nil || *s.ChildRunID != kid.Run.ID); err != nil {
 						return err
 					}
 				}
 			}
+		}
+		if many {
+			// a fan-out: a bar and counts, and only the children that did
+			// not succeed
+			v.lines = append(v.lines, fanOutLine(rec.ID, indent+"  ", n.Children))
+			shown := 0
+			for _, kid := range n.Children {
+				if kid.Run.Status == "succeeded" || shown == maxListedChildren {
+					continue
+				}
+				shown++
+				if err := add(kid, indent+"    ", !current[kid.Run.ID]); err != nil {
+					return err
+				}
+			}
+			return nil
 		}
 		for _, kid := range n.Children {
 			if !placed[kid.Run.ID] {
@@ -206,6 +237,39 @@ func buildView(ctx context.Context, eng *flowscript.Engine, id string, interrupt
 		return nil, nil, err
 	}
 	return v, root, nil
+}
+
+// maxListedChildren is how many child runs of one run the view lists; a
+// run with more gets a bar and counts instead, and only the children that
+// did not succeed are listed (as many).
+const maxListedChildren = 8
+
+// fanOutLine sums up the child runs of one run: a bar of how many ended,
+// and the count of each status.
+func fanOutLine(key, indent string, kids []*runtime.TreeNode) viewLine {
+	counts := map[string]int{}
+	ended := 0
+	for _, k := range kids {
+		counts[string(k.Run.Status)]++
+		if k.Run.Status.Terminal() {
+			ended++
+		}
+	}
+	var parts []string
+	for _, st := range []string{"pending", "running", "succeeded", "failed", "cancelled"} {
+		if counts[st] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[st], st))
+		}
+	}
+	const width = 20
+	filled := ended * width / len(kids)
+	bar := "[" + strings.Repeat("#", filled) + strings.Repeat(".", width-filled) + "]"
+	summary := fmt.Sprintf("%d child runs: %s", len(kids), strings.Join(parts, ", "))
+	return viewLine{
+		key:   key + "/children",
+		state: summary,
+		text:  fmt.Sprintf("%s%s %d/%d ended\t%s", indent, bar, ended, len(kids), summary),
+	}
 }
 
 // runDuration is how long a run has taken: since its last rerun when it
@@ -260,7 +324,7 @@ type viewWriter interface {
 // redrawView redraws the whole view in place on a terminal.
 type redrawView struct {
 	out   io.Writer
-	width int
+	size  termSize
 	drawn int // lines of the last frame
 }
 
@@ -273,9 +337,14 @@ func (r *redrawView) show(v *view) {
 		o.ClearLine()
 	}
 	lines := v.format()
+	if r.size.Rows > 2 && len(lines) >= r.size.Rows {
+		// a frame taller than the screen cannot be redrawn in place
+		n := len(lines) - (r.size.Rows - 2)
+		lines = append(lines[:r.size.Rows-2], fmt.Sprintf("… %d more lines (flowscript tree shows them all)", n))
+	}
 	for _, l := range lines {
-		if r.width > 0 && len([]rune(l)) >= r.width {
-			l = string([]rune(l)[:r.width-1]) // a wrapped line would break the redraw
+		if r.size.Cols > 0 && len([]rune(l)) >= r.size.Cols {
+			l = string([]rune(l)[:r.size.Cols-1]) // a wrapped line would break the redraw
 		}
 		b.WriteString(l + "\n")
 	}
