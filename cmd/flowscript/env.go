@@ -34,6 +34,9 @@ type appEnv struct {
 	// onRun tells the forwarded command's client which run it follows, so
 	// that its Ctrl-C can say where the run goes on.
 	onRun func(id string)
+	// holderStopping reports that the holder is stopping (serve got
+	// SIGTERM): the forwarded command ends with it.
+	holderStopping func() bool
 }
 
 // announce tells the client of a forwarded command which run it follows.

@@ -235,7 +235,7 @@ func followLogs(c *cli.Context, ctx context.Context, eng *flowscript.Engine, src
 		}
 		select {
 		case <-ctx.Done():
-			return silentExit(exitInterrupt)
+			return interruptedExit(c, "run "+rec.ID+" stays unfinished")
 		case <-wake:
 		case <-time.After(followPoll):
 		}

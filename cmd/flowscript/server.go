@@ -193,7 +193,8 @@ func (s *server) handle(conn net.Conn) {
 	}()
 	s.log.Debug("serving a forwarded command", "args", strings.Join(req.Args[1:], " "))
 	env := &appEnv{shared: s.eng, hub: s.hub, ctx: ctx, cwd: req.Cwd, environ: req.Env,
-		serving: s.serving, tty: req.TTY, size: req.Size, onRun: func(id string) { fw.send(frame{Run: id}) }}
+		serving: s.serving, tty: req.TTY, size: req.Size, onRun: func(id string) { fw.send(frame{Run: id}) },
+		holderStopping: func() bool { return s.ctx.Err() != nil }}
 	code := runWithEnv(req.Args, strings.NewReader(""), fw.stream(false), fw.stream(true), env)
 	fw.send(frame{Exit: &code})
 }

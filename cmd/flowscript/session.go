@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 
 	"github.com/flowscript/flowscript"
 	"github.com/urfave/cli/v2"
@@ -59,6 +60,16 @@ func (s *session) interrupted(c *cli.Context, what string) error {
 	if s.env.shared == nil {
 		s.release()
 		fmt.Fprintf(c.App.ErrWriter, "interrupted: %s unfinished; continue with: flowscript resume\n", what)
+	}
+	return interruptedExit(c, what+" unfinished")
+}
+
+// interruptedExit ends a command whose context ended: Ctrl-C (the client
+// of a forwarded command says what goes on), or the holder stopping, which
+// the forwarded command's terminal is told, with what stays unfinished.
+func interruptedExit(c *cli.Context, unfinished string) error {
+	if env := envOf(c); env.holderStopping != nil && env.holderStopping() {
+		fmt.Fprintf(c.App.ErrWriter, "flowscript: the process holding the database (pid %d) is stopping; %s; the next flowscript serve or resume continues it\n", os.Getpid(), unfinished)
 	}
 	return silentExit(exitInterrupt)
 }

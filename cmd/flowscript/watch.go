@@ -87,7 +87,7 @@ func watchTree(ctx context.Context, c *cli.Context, eng *flowscript.Engine, id s
 		}
 		select {
 		case <-ctx.Done():
-			return nil, silentExit(exitInterrupt)
+			return nil, interruptedExit(c, "run "+root.ID+" stays unfinished")
 		case <-wake:
 		case <-time.After(watchRefresh(tty)):
 		}
