@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"context"
-	"fmt"
 )
 
 // IsActive reports whether this engine is running the run now. A run that
@@ -27,29 +26,11 @@ func (e *Engine) ResumeTrees(ctx context.Context, idsOrPrefixes []string) ([]str
 		}
 		roots[rec.RootRunID] = true
 	}
-	ids, err := e.Unfinished(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var resumed []string
-	for _, id := range ids { // creation order: parents before children
-		if e.IsActive(id) {
-			continue
-		}
+	return e.resumeWhere(ctx, func(id string) (bool, error) {
 		rec, err := e.Get(ctx, id)
 		if err != nil {
-			return resumed, err
+			return false, err
 		}
-		if !roots[rec.RootRunID] {
-			continue
-		}
-		if err := e.resumeRun(ctx, id); err != nil {
-			return resumed, fmt.Errorf("run %s: %w", id, err)
-		}
-		resumed = append(resumed, id)
-	}
-	if err := e.pendingNotices(ctx); err != nil {
-		return resumed, err
-	}
-	return resumed, nil
+		return roots[rec.RootRunID], nil
+	})
 }

@@ -20,17 +20,11 @@ func cancelCommand() *cli.Command {
 			"the runs end cancelled. Detached children and their subtrees run on.\n" +
 			"Cancelling a run that already ended changes nothing and exits 0.",
 		Action: func(c *cli.Context) error {
-			id, err := oneRunArg(c)
+			id, eng, ctx, done, err := openOnRun(c, engineConfig{hold: true, existing: true})
 			if err != nil {
 				return err
 			}
-			eng, release, err := openEngine(c, engineConfig{hold: true, existing: true})
-			if err != nil {
-				return err
-			}
-			defer release()
-			ctx, stop := commandContext(c)
-			defer stop()
+			defer done()
 			rec, err := eng.Cancel(ctx, id)
 			if errors.Is(err, runtime.ErrAlreadyEnded) {
 				fmt.Fprintf(c.App.Writer, "run %s already ended (%s); nothing to cancel\n", rec.ID, rec.Status)

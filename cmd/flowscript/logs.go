@@ -34,17 +34,11 @@ func logsCommand() *cli.Command {
 			&cli.BoolFlag{Name: "tree", Usage: "include the logs of every run below RUN, lines prefixed by run and step"},
 		},
 		Action: func(c *cli.Context) error {
-			id, err := oneRunArg(c)
+			id, eng, ctx, done, err := openOnRun(c, engineConfig{existing: true})
 			if err != nil {
 				return err
 			}
-			eng, release, err := openEngine(c, engineConfig{existing: true})
-			if err != nil {
-				return err
-			}
-			defer release()
-			ctx, stop := commandContext(c)
-			defer stop()
+			defer done()
 			src, err := newLogSource(ctx, eng, id, c.String("step"), c.Bool("tree"))
 			if err != nil {
 				return engineError(c.App.ErrWriter, err)

@@ -38,19 +38,11 @@ func runCommand() *cli.Command {
 			"flowscript resume continues it.",
 		Flags: startFlags(),
 		Action: func(c *cli.Context) error {
-			in, err := readStartInput(c)
-			if err != nil {
-				return err
-			}
-			s, err := holdDatabase(c, false, false)
+			s, id, err := launch(c, nil)
 			if err != nil {
 				return err
 			}
 			defer s.close()
-			id, err := startRun(c, s, in)
-			if err != nil {
-				return err
-			}
 			s.env.announce(id)
 			if tty, size := terminalOf(c.App.ErrWriter); tty {
 				// on a terminal, the live view of watch instead of lines
@@ -84,35 +76,11 @@ func startCommand() *cli.Command {
 			"flowscript watch RUN and flowscript logs RUN --follow.",
 		Flags: startFlags(),
 		Action: func(c *cli.Context) error {
-			in, err := readStartInput(c)
-			if err != nil {
-				return err
-			}
-			env := envOf(c)
-			if env.shared == nil {
-				// a serve holding the database answers the forwarded start
-				if dbMissing(c) {
-					return noServe(c)
-				}
-				_, release, err := openEngine(c, engineConfig{existing: true})
-				if err != nil {
-					return err
-				}
-				release()
-				return noServe(c)
-			}
-			if !env.serving {
-				return noServe(c)
-			}
-			s, err := holdDatabase(c, false, false)
+			s, id, err := launch(c, needServe)
 			if err != nil {
 				return err
 			}
 			defer s.close()
-			id, err := startRun(c, s, in)
-			if err != nil {
-				return err
-			}
 			if c.Bool("json") {
 				rec, err := s.eng.Get(s.ctx, id)
 				if err != nil {
@@ -124,6 +92,52 @@ func startCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// needServe lets start go on only in a flowscript serve holding the
+// database; the start of a process that holds none is forwarded to the
+// serve that does, if any.
+func needServe(c *cli.Context) error {
+	env := envOf(c)
+	if env.shared != nil {
+		if !env.serving {
+			return noServe(c)
+		}
+		return nil
+	}
+	if dbMissing(c) {
+		return noServe(c)
+	}
+	_, release, err := openEngine(c, engineConfig{existing: true})
+	if err != nil {
+		return err // held: the start is forwarded
+	}
+	release()
+	return noServe(c)
+}
+
+// launch reads run's flags, checks what check checks (when not nil),
+// opens a session and starts the run. The caller closes the session.
+func launch(c *cli.Context, check func(*cli.Context) error) (*session, string, error) {
+	in, err := readStartInput(c)
+	if err != nil {
+		return nil, "", err
+	}
+	if check != nil {
+		if err := check(c); err != nil {
+			return nil, "", err
+		}
+	}
+	s, err := holdDatabase(c, false, false)
+	if err != nil {
+		return nil, "", err
+	}
+	id, err := startRun(c, s, in)
+	if err != nil {
+		s.close()
+		return nil, "", err
+	}
+	return s, id, nil
 }
 
 // noServe refuses start when no flowscript serve holds the database: a run

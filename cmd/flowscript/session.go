@@ -73,3 +73,22 @@ func interruptedExit(c *cli.Context, unfinished string) error {
 	}
 	return silentExit(exitInterrupt)
 }
+
+// openOnRun starts a command on one run: its RUN argument, an engine (the
+// holder's when forwarded), and a context that ends on Ctrl-C; done gives
+// them back.
+func openOnRun(c *cli.Context, cfg engineConfig) (string, *flowscript.Engine, context.Context, func(), error) {
+	id, err := oneRunArg(c)
+	if err != nil {
+		return "", nil, nil, nil, err
+	}
+	eng, release, err := openEngine(c, cfg)
+	if err != nil {
+		return "", nil, nil, nil, err
+	}
+	ctx, stop := commandContext(c)
+	return id, eng, ctx, func() {
+		stop()
+		release()
+	}, nil
+}

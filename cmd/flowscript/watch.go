@@ -29,17 +29,11 @@ func watchCommand() *cli.Command {
 			"terminal: the process holding the database answers. Exit 0 if RUN succeeded,\n" +
 			"1 if it failed or was cancelled (as run's).",
 		Action: func(c *cli.Context) error {
-			id, err := oneRunArg(c)
+			id, eng, ctx, done, err := openOnRun(c, engineConfig{existing: true})
 			if err != nil {
 				return err
 			}
-			eng, release, err := openEngine(c, engineConfig{existing: true})
-			if err != nil {
-				return err
-			}
-			defer release()
-			ctx, stop := commandContext(c)
-			defer stop()
+			defer done()
 			rec, err := eng.Get(ctx, id)
 			if err != nil {
 				return engineError(c.App.ErrWriter, err)
