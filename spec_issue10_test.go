@@ -1,0 +1,109 @@
+package flowscript_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowscript/flowscript"
+)
+
+// waitFile waits until path exists.
+func waitFile(t *testing.T, path string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%s never appeared", path)
+}
+
+func waitRun(t *testing.T, eng *flowscript.Engine, id string) *flowscript.RunRecord {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rec, err := eng.Wait(ctx, id)
+	if err != nil {
+		t.Fatalf("wait %s: %v", id, err)
+	}
+	return rec
+}
+
+// Issue 10 item 4, SPEC §4 [12-02]: a child cancelled by a user fails its
+// parent's step with the cancel as the error, and the step is not retried.
+func TestIssue10UserCancelledChildIsNotRetried(t *testing.T) {
+	ws := writeWorkspace(t, map[string]string{
+		"root.star": "sub_workflow(\"kid\", retries = 2, retry_delay = \"10ms\")\n",
+		"kid.star":  "shell(\"hang\", \"touch started-$$; sleep 30\")\n",
+	})
+	eng := openEngine(t, t.TempDir(), flowscript.Options{})
+	id := startFile(t, eng, filepath.Join(ws, "root.star"), flowscript.RunOptions{})
+	var child string
+	deadline := time.Now().Add(20 * time.Second)
+	for child == "" && time.Now().Before(deadline) {
+		rec, err := eng.Get(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := stepByID(t, rec, "kid").ChildRunID; c != nil {
+			child = *c
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if child == "" {
+		t.Fatal("the child was never spawned")
+	}
+	// wait for its shell to run, then cancel the child alone
+	for time.Now().Before(deadline) {
+		m, _ := filepath.Glob(filepath.Join(ws, "started-*"))
+		if len(m) > 0 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := eng.Cancel(context.Background(), child); err != nil {
+		t.Fatalf("cancel the child: %v", err)
+	}
+	rec := waitRun(t, eng, id)
+	kid := stepByID(t, rec, "kid")
+	if rec.Status != "failed" || kid.Status != "failed" || kid.Attempt != 1 {
+		t.Fatalf("root %s, step %s attempt %d (%q); want failed at attempt 1, not retried", rec.Status, kid.Status, kid.Attempt, deref(kid.Error))
+	}
+	if !strings.Contains(deref(kid.Error), "cancelled") {
+		t.Fatalf("step error %q does not name the cancel", deref(kid.Error))
+	}
+	if m, _ := filepath.Glob(filepath.Join(ws, "started-*")); len(m) != 1 {
+		t.Fatalf("%d child shells ran, want 1", len(m))
+	}
+}
+
+// Issue 10 item 6, SPEC §4 [12-02]: a rerun from a later step of a
+// cancelled run leaves the cancelled step cancelled, so the run ends
+// cancelled, not succeeded.
+func TestIssue10RerunOfCancelledRunStaysCancelled(t *testing.T) {
+	ws := writeWorkspace(t, map[string]string{
+		"main.star": "shell(\"long\", \"touch started; sleep 30\")\ntask(\"final\", lambda ctx: {\"ok\": True})\n",
+	})
+	eng := openEngine(t, t.TempDir(), flowscript.Options{})
+	id := startFile(t, eng, filepath.Join(ws, "main.star"), flowscript.RunOptions{})
+	waitFile(t, filepath.Join(ws, "started"))
+	if _, err := eng.Cancel(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	if rec := waitRun(t, eng, id); rec.Status != "cancelled" {
+		t.Fatalf("after cancel: %s", rec.Status)
+	}
+	if _, err := eng.Rerun(context.Background(), id, "final", runtimeRerunOptions()); err != nil {
+		t.Fatalf("rerun: %v", err)
+	}
+	rec := waitRun(t, eng, id)
+	if rec.Status != "cancelled" || stepByID(t, rec, "final").Attempt != 2 || stepByID(t, rec, "long").Status != "cancelled" {
+		t.Fatalf("after rerun --from final: run %s, steps %v", rec.Status, specStatuses(rec))
+	}
+}
