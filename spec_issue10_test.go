@@ -107,3 +107,25 @@ func TestIssue10RerunOfCancelledRunStaysCancelled(t *testing.T) {
 		t.Fatalf("after rerun --from final: run %s, steps %v", rec.Status, specStatuses(rec))
 	}
 }
+
+// Issue 10 item 3: fail_on_running lets a second spawn with the same key
+// start a new child once the first child ended, also when the second
+// spawn is decided in the very commit in which the first child ends.
+func TestIssue10FailOnRunningAfterTheBoundRunEnded(t *testing.T) {
+	ws := writeWorkspace(t, map[string]string{
+		"root.star": `
+a = sub_workflow("dbl", id = "first", idempotency_key = "k", idempotency_strategy = "fail_on_running")
+sub_workflow("dbl", id = "second", idempotency_key = "k", idempotency_strategy = "fail_on_running", after = [a])
+`,
+		"dbl.star": "task(\"t\", lambda ctx: {\"n\": 2})\n",
+	})
+	eng := openEngine(t, t.TempDir(), flowscript.Options{})
+	rec := runFile(t, eng, filepath.Join(ws, "root.star"), flowscript.RunOptions{})
+	if rec.Status != "succeeded" {
+		t.Fatalf("run %s %q", rec.Status, deref(rec.Error))
+	}
+	first, second := stepByID(t, rec, "first"), stepByID(t, rec, "second")
+	if first.ChildRunID == nil || second.ChildRunID == nil || *first.ChildRunID == *second.ChildRunID {
+		t.Fatalf("children %v and %v: want two different runs", deref(first.ChildRunID), deref(second.ChildRunID))
+	}
+}

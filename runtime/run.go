@@ -48,6 +48,10 @@ type activeRun struct {
 	// its later commits are refused. doneOnce closes done.
 	stopped  atomic.Bool
 	doneOnce sync.Once
+	// ended is set once a decision ends the run, before that decision
+	// commits: a spawn decided in the same commit (an idempotency key's
+	// fail_on_running) must not take the run for a running one
+	ended atomic.Bool
 }
 
 // release ends every wait on the run (it ended, or it stopped).
@@ -529,6 +533,7 @@ func (ar *activeRun) decideLocked(e *Engine, ev core.Event) *decision {
 		return nil
 	}
 	res := ar.m.Apply(ev)
+	ar.ended.Store(ar.m.Run.Status.Terminal())
 	if len(res.Changed) == 0 && !res.RunChanged && len(res.History) == 0 && len(res.Actions) == 0 {
 		return nil
 	}

@@ -104,6 +104,10 @@ func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt
 		if err != nil {
 			return nil, err
 		}
+		if running && e.endedHere(bound) {
+			// it ended in a decision that commits with this spawn
+			running = false
+		}
 		e.idemMu.Lock()
 		if pending, ok := e.idemPending[string(idemKey(w.Name, key))]; ok {
 			bound, running = pending, true
@@ -217,6 +221,15 @@ func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt
 		return nil
 	}
 	return plan, nil
+}
+
+// endedHere reports whether run id runs in this engine and a decision
+// already ended it (its commit may still be on its way).
+func (e *Engine) endedHere(id string) bool {
+	e.mu.Lock()
+	ar := e.active[id]
+	e.mu.Unlock()
+	return ar != nil && ar.ended.Load()
 }
 
 func (e *Engine) maxChildren() int {
