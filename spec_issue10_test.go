@@ -129,3 +129,36 @@ sub_workflow("dbl", id = "second", idempotency_key = "k", idempotency_strategy =
 		t.Fatalf("children %v and %v: want two different runs", deref(first.ChildRunID), deref(second.ChildRunID))
 	}
 }
+
+// Issue 10 item 5, SPEC §7 Control [12-02]: rerunning a child that its
+// parent's step no longer points at (a later rerun gave the step a newer
+// child) is refused, naming the current child, and changes nothing.
+func TestIssue10RerunOfASupersededChildIsRefused(t *testing.T) {
+	ws := writeWorkspace(t, map[string]string{
+		"root.star": "sub_workflow(\"kid\")\n",
+		"kid.star":  "task(\"t\", lambda ctx: {\"n\": ctx.attempt})\n",
+	})
+	eng := openEngine(t, t.TempDir(), flowscript.Options{})
+	ctx := context.Background()
+	rec := runFile(t, eng, filepath.Join(ws, "root.star"), flowscript.RunOptions{})
+	old := deref(stepByID(t, rec, "kid").ChildRunID)
+	if _, err := eng.Rerun(ctx, rec.ID, "kid", runtimeRerunOptions()); err != nil {
+		t.Fatal(err)
+	}
+	rec = waitRun(t, eng, rec.ID)
+	current := deref(stepByID(t, rec, "kid").ChildRunID)
+	if current == old || current == "" {
+		t.Fatalf("the rerun kept child %s", current)
+	}
+	_, err := eng.Rerun(ctx, old, "t", runtimeRerunOptions())
+	if err == nil || !strings.Contains(err.Error(), current) {
+		t.Fatalf("rerun of the superseded child: %v; want a refusal naming %s", err, current)
+	}
+	if !flowscript.IsInputError(err) {
+		t.Fatalf("the refusal is not an input error (exit 2): %v", err)
+	}
+	after, _ := eng.Get(ctx, rec.ID)
+	if deref(stepByID(t, after, "kid").ChildRunID) != current || after.Status != "succeeded" {
+		t.Fatalf("the parent changed: %s child %s", after.Status, deref(stepByID(t, after, "kid").ChildRunID))
+	}
+}

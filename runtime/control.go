@@ -299,6 +299,11 @@ func (e *Engine) Rerun(ctx context.Context, idOrPrefix, step string, opts RerunO
 		if err != nil {
 			return nil, err
 		}
+		if current := parentStepChild(parent, deref(cur.ParentStepID)); current != cur.ID {
+			// a later rerun gave the parent's step a newer child: this one
+			// no longer decides anything
+			return nil, inputErrorf("run %s is no longer the child of step %s of run %s: a later rerun gave that step the child run %s; rerun that one instead", cur.ID, deref(cur.ParentStepID), parent.ID, current)
+		}
 		cur, from, reopen = parent, deref(cur.ParentStepID), deref(cur.ParentStepID)
 	}
 	plan := &RerunPlan{Root: targets[len(targets)-1].plan.RunID}
@@ -348,6 +353,16 @@ func (e *Engine) Rerun(ctx context.Context, idOrPrefix, step string, opts RerunO
 		e.armRunTimeout(ar)
 	}
 	return plan, nil
+}
+
+// parentStepChild is the child run a step of rec points at now.
+func parentStepChild(rec *RunRecord, step string) string {
+	for _, s := range rec.Steps {
+		if s.ID == step {
+			return deref(s.ChildRunID)
+		}
+	}
+	return ""
 }
 
 // loadRun builds the in-memory state of a stored run.
