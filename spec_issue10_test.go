@@ -162,3 +162,34 @@ func TestIssue10RerunOfASupersededChildIsRefused(t *testing.T) {
 		t.Fatalf("the parent changed: %s child %s", after.Status, deref(stepByID(t, after, "kid").ChildRunID))
 	}
 }
+
+// Issue 10 item 7: a blocking sub_workflow step's timeout counts from the
+// step's started_at, also across a restart: the re-attached child is
+// cancelled when it passes, and the step fails with the timeout.
+func TestIssue10SubWorkflowTimeoutSurvivesARestart(t *testing.T) {
+	dbDir := t.TempDir()
+	ws := writeWorkspace(t, map[string]string{
+		"root.star": "sub_workflow(\"slow\", timeout = \"300ms\")\n",
+		"slow.star": "shell(\"work\", \"touch started; sleep 2; touch finished\")\n",
+	})
+	eng, err := flowscript.Open(dbDir, flowscript.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := startFile(t, eng, filepath.Join(ws, "root.star"), flowscript.RunOptions{})
+	waitFile(t, filepath.Join(ws, "started"))
+	eng.Close()
+
+	eng2 := openEngine(t, dbDir, flowscript.Options{})
+	if _, err := eng2.Resume(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rec := waitRun(t, eng2, id)
+	s := stepByID(t, rec, "slow")
+	if rec.Status != "failed" || s.Status != "failed" || !strings.Contains(deref(s.Error), "timed out after 300ms") {
+		t.Fatalf("after resume: run %s, step %s %q; want the step timed out", rec.Status, s.Status, deref(s.Error))
+	}
+	if _, err := os.Stat(filepath.Join(ws, "finished")); err == nil {
+		t.Fatal("the child's work ran to its end past the step's timeout")
+	}
+}
