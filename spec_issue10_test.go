@@ -193,3 +193,33 @@ func TestIssue10SubWorkflowTimeoutSurvivesARestart(t *testing.T) {
 		t.Fatal("the child's work ran to its end past the step's timeout")
 	}
 }
+
+// Issue 10 item 8, SPEC §4 [12-02]: a reference into a succeeded step's
+// output that names a key the output does not have fails the step that
+// uses it, naming the input, the key and the keys there are; a child
+// without output() has its steps' outputs by id.
+func TestIssue10MissingOutputKeyFailsTheStep(t *testing.T) {
+	eng := specEngine(t, flowscript.Options{})
+	rec := specRun(t, eng, `
+e = task("extract", lambda ctx: {"file": "a.csv", "rows": 3})
+task("load", lambda ctx: {"got": ctx.inputs["f"]}, inputs = {"f": e.output["fiel"]})
+`, "", flowscript.RunOptions{})
+	load := stepByID(t, rec, "load")
+	want := `input f: extract's output has no key "fiel" (it has: file, rows)`
+	if rec.Status != "failed" || load.Status != "failed" || deref(load.Error) != want {
+		t.Fatalf("run %s, load %s %q; want failed %q", rec.Status, load.Status, deref(load.Error), want)
+	}
+	if load.Output != nil {
+		t.Fatalf("the body ran: output %v", load.Output)
+	}
+
+	ws := writeWorkspace(t, map[string]string{
+		"root.star": "c = sub_workflow(\"kid\")\ntask(\"use\", lambda ctx: None, inputs = {\"n\": c.output[\"count\"]})\n",
+		"kid.star":  "task(\"t\", lambda ctx: {\"count\": 1})\n",
+	})
+	rec = runFile(t, eng, filepath.Join(ws, "root.star"), flowscript.RunOptions{})
+	use := stepByID(t, rec, "use")
+	if use.Status != "failed" || !strings.Contains(deref(use.Error), `kid's output has no key "count" (it has: t)`) {
+		t.Fatalf("use %s %q", use.Status, deref(use.Error))
+	}
+}

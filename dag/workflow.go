@@ -131,6 +131,10 @@ func (s *Step) Deps() []Dep {
 	return deps
 }
 
+// WalkRefs visits every reference a step makes, with the argument that
+// holds it (inputs, env, priority, idempotency_key, script).
+func (s *Step) WalkRefs(fn func(arg string, r *Ref)) { s.walkRefs(fn) }
+
 // walkRefs visits every reference a step makes, with the argument that
 // holds it.
 func (s *Step) walkRefs(fn func(arg string, r *Ref)) {

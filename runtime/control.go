@@ -423,7 +423,7 @@ func (e *Engine) loadRun(ctx context.Context, rec *RunRecord) (*activeRun, error
 	e.admitter(ar)
 	for i, s := range run.Steps {
 		if s.Status == core.StepRunning {
-			ar.inputs[i] = ar.m.Resolve(w.Steps[i].Inputs)
+			ar.prepareInputs(w.Steps[i].ID)
 		}
 	}
 	return ar, nil

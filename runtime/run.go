@@ -27,6 +27,9 @@ type activeRun struct {
 	secrets  map[string]string // declared secrets that have values
 	masks    []string          // their values, for masking
 	inputs   map[int]any       // resolved inputs of each step's current attempt, secrets included
+	// inputErrs holds why a starting step's inputs do not resolve (a
+	// missing output key): the attempt fails with it instead of running
+	inputErrs map[int]error
 	logs     map[int][]byte    // the log of an attempt that just ended, written with its end
 	attempts map[int]*attemptState
 	done     chan struct{}
@@ -231,6 +234,7 @@ func (ar *activeRun) init(secrets map[string]string) {
 	}
 	sort.Slice(ar.masks, func(i, j int) bool { return len(ar.masks[i]) > len(ar.masks[j]) })
 	ar.inputs = map[int]any{}
+	ar.inputErrs = map[int]error{}
 	ar.logs = map[int][]byte{}
 	ar.attempts = map[int]*attemptState{}
 	ar.children = map[int]childInfo{}
@@ -623,7 +627,14 @@ func (e *Engine) afterCommit(p *decision) {
 func (ar *activeRun) prepareInputs(stepID string) {
 	i := ar.prog.Workflow.StepIndex(stepID)
 	s := ar.prog.Workflow.Steps[i]
-	ar.inputs[i] = ar.m.Resolve(s.Inputs)
+	in, err := ar.m.ResolveInputs(s.Inputs)
+	if err != nil {
+		ar.inputErrs[i] = err
+		in = ar.m.Resolve(s.Inputs)
+	} else {
+		delete(ar.inputErrs, i)
+	}
+	ar.inputs[i] = in
 }
 
 // encode turns a result into the writes of one commit: the changed steps

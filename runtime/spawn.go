@@ -65,6 +65,9 @@ func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt
 		// a re-attach of a child whose notice is on its way)
 		return &spawnPlan{event: core.ChildSpawned{Step: def.ID, Attempt: attempt, ChildRunID: childID, Detached: def.Child.Detach, At: e.now()}}, nil
 	}
+	if err := ar.inputErrs[index]; err != nil {
+		return nil, err
+	}
 	inputs, _ := ar.inputs[index].(map[string]any)
 	priority := parent.Priority
 	if def.Priority != nil {
