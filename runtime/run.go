@@ -129,16 +129,13 @@ func (e *Engine) Start(ctx context.Context, prog *lang.Program, opts StartOption
 	if err != nil {
 		return "", err
 	}
-	version, err := e.Register(ctx, prog)
+	// the workspace workflows it uses become definitions its children
+	// run; all are stored, or none
+	regs, err := e.RegisterTree(ctx, prog)
 	if err != nil {
 		return "", err
 	}
-	// the workspace workflows it uses become definitions its children run
-	for _, child := range prog.Workspace.Reachable(ctx, prog) {
-		if _, err := e.Register(ctx, child); err != nil {
-			return "", fmt.Errorf("registering %s: %w", child.Workflow.Name, err)
-		}
-	}
+	version := regs[0].Version
 	id, now := e.newID()
 	ar := newRun(prog, RunRecord{
 		ID: id, Workflow: w.Name, Version: version, Status: core.RunPending,
