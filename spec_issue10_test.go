@@ -223,3 +223,26 @@ task("load", lambda ctx: {"got": ctx.inputs["f"]}, inputs = {"f": e.output["fiel
 		t.Fatalf("use %s %q", use.Status, deref(use.Error))
 	}
 }
+
+// Issue 10 item 1, SPEC §2 [12-02]: names used inside a script= child
+// resolve at spawn time as at validation, workspace files first, whether
+// or not anything registered them; the spawn-time depth check then
+// refuses a chain that goes one level too deep.
+func TestIssue10ScriptChildFindsWorkspaceFiles(t *testing.T) {
+	ws := writeWorkspace(t, map[string]string{
+		"root.star": "workflow(params = {\"wf\": \"\"})\nsub_workflow(\"dyn\", script = param(\"wf\"))\n",
+		"c3.star":   "task(\"t\", lambda ctx: {\"from\": \"c3\"})\n",
+		"deep.star": "sub_workflow(\"c4\")\n",
+		"c4.star":   "task(\"t\", lambda ctx: None)\n",
+	})
+	eng := openEngine(t, t.TempDir(), flowscript.Options{})
+	rec := runFile(t, eng, filepath.Join(ws, "root.star"), flowscript.RunOptions{Params: map[string]any{"wf": "sub_workflow(\"c3\")\n"}})
+	if rec.Status != "succeeded" {
+		t.Fatalf("a script child naming a workspace file: %s %q", rec.Status, deref(rec.Error))
+	}
+	rec = runFile(t, eng, filepath.Join(ws, "root.star"), flowscript.RunOptions{Params: map[string]any{"wf": "sub_workflow(\"deep\")\n"}})
+	want := "sub-workflow nesting depth 4 exceeds the limit of 3 (chain: root -> dyn -> deep -> c4)"
+	if rec.Status != "failed" || !strings.Contains(deref(rec.Error), want) {
+		t.Fatalf("root -> dyn -> deep -> c4: %s %q; want the depth refusal %q", rec.Status, deref(rec.Error), want)
+	}
+}

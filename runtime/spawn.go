@@ -280,6 +280,14 @@ func (e *Engine) childProgram(ctx context.Context, ar *activeRun, def *dag.Step,
 		if errs := ws.Check(ctx, prog); len(errs) > 0 {
 			return nil, childInfo{}, nil, fmt.Errorf("the script child is not valid: %v", errs)
 		}
+		// the workspace workflows it names resolve now as at validation,
+		// workspace files first: they become the definitions its own
+		// children run (SPEC §2)
+		if reach := ws.Reachable(ctx, prog); len(reach) > 0 {
+			if _, err := e.registerAll(ctx, reach); err != nil {
+				return nil, childInfo{}, nil, fmt.Errorf("the script child's workflows cannot be registered: %w", err)
+			}
+		}
 		if !prog.Workflow.Pos.IsSet() || prog.Workflow.Name == strings.TrimSuffix(name, ".star") {
 			prog.Workflow.Name = c.Name
 		}
