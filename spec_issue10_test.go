@@ -2,6 +2,7 @@ package flowscript_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -244,5 +245,74 @@ func TestIssue10ScriptChildFindsWorkspaceFiles(t *testing.T) {
 	want := "sub-workflow nesting depth 4 exceeds the limit of 3 (chain: root -> dyn -> deep -> c4)"
 	if rec.Status != "failed" || !strings.Contains(deref(rec.Error), want) {
 		t.Fatalf("root -> dyn -> deep -> c4: %s %q; want the depth refusal %q", rec.Status, deref(rec.Error), want)
+	}
+}
+
+// Issue 10 item 10, SPEC §7 [12-02]: resume leaves a run whose Go task
+// handlers this engine does not have unfinished and untouched, names the
+// handlers, and says so with an input error; the program that has them
+// resumes it later.
+func TestIssue10ResumeLeavesRunsOfMissingHandlers(t *testing.T) {
+	dbDir := t.TempDir()
+	ws := writeWorkspace(t, map[string]string{
+		"pay.star":   "task(\"p\", \"pay\")\n",
+		"plain.star": "shell(\"s\", \"touch plain-started; test -f go-on || sleep 30\")\n",
+	})
+	entered := make(chan struct{}, 4)
+	eng, err := flowscript.Open(dbDir, flowscript.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng.RegisterHandler("pay", func(ctx context.Context, _ *flowscript.TaskContext) (map[string]any, error) {
+		entered <- struct{}{}
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
+	payID := startFile(t, eng, filepath.Join(ws, "pay.star"), flowscript.RunOptions{})
+	plainID := startFile(t, eng, filepath.Join(ws, "plain.star"), flowscript.RunOptions{})
+	<-entered
+	waitFile(t, filepath.Join(ws, "plain-started"))
+	eng.Close()
+	os.WriteFile(filepath.Join(ws, "go-on"), nil, 0o644)
+
+	// a process without the handler: the plain run goes on, the other is
+	// left as it was
+	eng2, err := flowscript.Open(dbDir, flowscript.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resumed, err := eng2.Resume(context.Background())
+	var left *flowscript.HandlersMissingError
+	if !errors.As(err, &left) || !flowscript.IsInputError(err) {
+		t.Fatalf("resume: %v; want a HandlersMissingError (an input error)", err)
+	}
+	if len(left.Runs) != 1 || left.Runs[0].ID != payID || strings.Join(left.Runs[0].Handlers, ",") != "pay" || !strings.Contains(err.Error(), "pay") {
+		t.Fatalf("left %+v (%v)", left.Runs, err)
+	}
+	if len(resumed) != 1 || resumed[0] != plainID {
+		t.Fatalf("resumed %v, want only %s", resumed, plainID)
+	}
+	if rec := waitRun(t, eng2, plainID); rec.Status != "succeeded" {
+		t.Fatalf("plain run %s", rec.Status)
+	}
+	rec, err := eng2.Get(context.Background(), payID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Status != "running" || stepByID(t, rec, "p").Status != "running" || stepByID(t, rec, "p").Attempt != 1 {
+		t.Fatalf("the left run changed: %s, step %s attempt %d", rec.Status, stepByID(t, rec, "p").Status, stepByID(t, rec, "p").Attempt)
+	}
+	eng2.Close()
+
+	// the embedding program, with its handler, resumes it
+	eng3 := openEngine(t, dbDir, flowscript.Options{})
+	eng3.RegisterHandler("pay", func(ctx context.Context, _ *flowscript.TaskContext) (map[string]any, error) {
+		return map[string]any{"paid": true}, nil
+	})
+	if _, err := eng3.Resume(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if rec := waitRun(t, eng3, payID); rec.Status != "succeeded" {
+		t.Fatalf("pay run after its program resumed it: %s %q", rec.Status, deref(rec.Error))
 	}
 }
