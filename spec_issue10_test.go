@@ -316,3 +316,28 @@ func TestIssue10ResumeLeavesRunsOfMissingHandlers(t *testing.T) {
 		t.Fatalf("pay run after its program resumed it: %s %q", rec.Status, deref(rec.Error))
 	}
 }
+
+// Issue 10 item 12: an idempotency key with a control character is
+// refused at start (an input error) and at spawn (the step fails), so no
+// workflow name and key can forge another pair's binding.
+func TestIssue10ControlCharactersInKeysAreRefused(t *testing.T) {
+	eng := specEngine(t, flowscript.Options{})
+	ctx := context.Background()
+	prog, err := eng.LoadString(ctx, "main.star", "task(\"t\", lambda ctx: None)\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = eng.Start(ctx, prog, flowscript.RunOptions{IdempotencyKey: "x\x00K", Workspace: t.TempDir()})
+	if err == nil || !flowscript.IsInputError(err) || !strings.Contains(err.Error(), "control character") {
+		t.Fatalf("start with a NUL in the key: %v", err)
+	}
+	ws := writeWorkspace(t, map[string]string{
+		"root.star": "k = task(\"k\", lambda ctx: {\"key\": \"x\\x00K\"})\nsub_workflow(\"c\", idempotency_key = k.output[\"key\"])\n",
+		"c.star":    "task(\"t\", lambda ctx: None)\n",
+	})
+	rec := runFile(t, eng, filepath.Join(ws, "root.star"), flowscript.RunOptions{})
+	c := stepByID(t, rec, "c")
+	if rec.Status != "failed" || c.Status != "failed" || !strings.Contains(deref(c.Error), "control character") {
+		t.Fatalf("spawn with a NUL in the key: run %s, step %s %q", rec.Status, c.Status, deref(c.Error))
+	}
+}

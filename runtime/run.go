@@ -114,6 +114,9 @@ func (e *Engine) Start(ctx context.Context, prog *lang.Program, opts StartOption
 	if err := validStrategy(opts.IdempotencyStrategy); err != nil {
 		return "", err
 	}
+	if err := dag.CheckText("idempotency key", opts.IdempotencyKey); err != nil {
+		return "", &InputError{Msg: err.Error()}
+	}
 	if err := e.checkHandlers(w); err != nil {
 		return "", &InputError{Msg: err.Error()}
 	}

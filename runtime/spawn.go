@@ -99,6 +99,9 @@ func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt
 		return nil, err
 	}
 	key, strategy, note := ar.childIdempotency(def)
+	if err := dag.CheckText("idempotency_key", key); err != nil {
+		return nil, err
+	}
 	plan := &spawnPlan{unlock: func() {}}
 	if key != "" {
 		// the key's binding: in the store, or reserved by a spawn decided
