@@ -341,3 +341,78 @@ func TestIssue10ControlCharactersInKeysAreRefused(t *testing.T) {
 		t.Fatalf("spawn with a NUL in the key: run %s, step %s %q", rec.Status, c.Status, deref(c.Error))
 	}
 }
+
+// Issue 10 item 13: a value derived from a secret that a parent hands to
+// a child (in inputs) is masked in the child's params, inputs, output,
+// logs and history too, in every byte of the database, also when the
+// child declares the same secret; a child idempotency key holding a
+// secret's value is refused.
+func TestIssue10SecretsDoNotLeakThroughChildren(t *testing.T) {
+	const secret = "pl41n-Derived-Secret-77"
+	dbDir := t.TempDir()
+	ws := writeWorkspace(t, map[string]string{
+		"root.star": `
+workflow(secrets = ["TOKEN"])
+t = task("t", lambda ctx: {"tok": ctx.secret("TOKEN")})
+sub_workflow("kid", inputs = {"v": t.output["tok"]})
+sub_workflow("same", inputs = {"v": t.output["tok"]})
+`,
+		"kid.star": `
+workflow(params = {"v": ""})
+def show(ctx):
+    ctx.log("got", ctx.params["v"])
+    return {"echo": ctx.params["v"]}
+task("show", show)
+shell("sh", "echo param=$INPUT_V", inputs = {"v": param("v")})
+`,
+		"same.star": `
+workflow(params = {"v": ""}, secrets = ["TOKEN"])
+task("echo", lambda ctx: fail("leaked " + ctx.params["v"]), optional = True)
+`,
+	})
+	eng, err := flowscript.Open(dbDir, flowscript.Options{Secrets: map[string]string{"TOKEN": secret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := runFile(t, eng, filepath.Join(ws, "root.star"), flowscript.RunOptions{})
+	if rec.Status != "succeeded" {
+		t.Fatalf("run %s %q", rec.Status, deref(rec.Error))
+	}
+	kid, err := eng.Get(context.Background(), deref(stepByID(t, rec, "kid").ChildRunID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kid.Params["v"] != "***" {
+		t.Fatalf("the child's params show %v", kid.Params["v"])
+	}
+	if out := stepByID(t, kid, "show").Output.(map[string]any); out["echo"] != "***" {
+		t.Fatalf("the child's output shows %v", out["echo"])
+	}
+	logs, err := eng.Logs(context.Background(), kid.ID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all strings.Builder
+	for _, l := range logs {
+		all.WriteString(l.Text)
+	}
+	if !strings.Contains(all.String(), "got ***") || !strings.Contains(all.String(), "param=***") || strings.Contains(all.String(), secret) {
+		t.Fatalf("child logs:\n%s", all.String())
+	}
+	eng.Close()
+	assertNoSecretInDir(t, dbDir, secret)
+
+	ws2 := writeWorkspace(t, map[string]string{
+		"root.star": `
+workflow(secrets = ["TOKEN"])
+t = task("t", lambda ctx: {"tok": ctx.secret("TOKEN")})
+sub_workflow("kid", idempotency_key = t.output["tok"])
+`,
+		"kid.star": "task(\"x\", lambda ctx: None)\n",
+	})
+	eng2 := openEngine(t, t.TempDir(), flowscript.Options{Secrets: map[string]string{"TOKEN": secret}})
+	rec = runFile(t, eng2, filepath.Join(ws2, "root.star"), flowscript.RunOptions{})
+	if k := stepByID(t, rec, "kid"); k.Status != "failed" || !strings.Contains(deref(k.Error), "idempotency_key holds the value of a secret") {
+		t.Fatalf("a key holding a secret: %s %q", k.Status, deref(k.Error))
+	}
+}

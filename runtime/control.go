@@ -402,6 +402,7 @@ func (e *Engine) loadRun(ctx context.Context, rec *RunRecord) (*activeRun, error
 	ar := &activeRun{rec: *rec, prog: prog, seq: lastSeq, lookup: e.opts.LookupSecret}
 	ar.rec.Steps = nil
 	ar.init(secrets)
+	ar.loadMasks(e.opts.LookupSecret)
 	for i, s := range rec.Steps {
 		if s.ID != w.Steps[i].ID {
 			return nil, fmt.Errorf("run %s: its stored step %d is %q, its definition says %q", rec.ID, i, s.ID, w.Steps[i].ID)

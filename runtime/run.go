@@ -25,7 +25,10 @@ type activeRun struct {
 	seq  uint64 // the last history seq written
 
 	secrets  map[string]string // declared secrets that have values
-	masks    []string          // their values, for masking
+	// inherited holds the secrets of the runs above this one, masked in
+	// its records too (a parent may pass it values derived from them)
+	inherited map[string]string
+	masks     []string // the values of both, for masking
 	inputs   map[int]any       // resolved inputs of each step's current attempt, secrets included
 	// inputErrs holds why a starting step's inputs do not resolve (a
 	// missing output key): the attempt fails with it instead of running
@@ -227,12 +230,8 @@ func (e *Engine) checkHandlers(w *dag.Workflow) error {
 
 func (ar *activeRun) init(secrets map[string]string) {
 	ar.secrets = secrets
-	for _, v := range secrets {
-		if v != "" {
-			ar.masks = append(ar.masks, v)
-		}
-	}
-	sort.Slice(ar.masks, func(i, j int) bool { return len(ar.masks[i]) > len(ar.masks[j]) })
+	ar.inherited = map[string]string{}
+	ar.sortMasks()
 	ar.inputs = map[int]any{}
 	ar.inputErrs = map[int]error{}
 	ar.logs = map[int][]byte{}
@@ -240,6 +239,60 @@ func (ar *activeRun) init(secrets map[string]string) {
 	ar.children = map[int]childInfo{}
 	ar.epochs = map[int]int{}
 	ar.done = make(chan struct{})
+}
+
+// sortMasks builds the values masked in the run's records: its own
+// secrets' and those inherited from the runs above it, longest first.
+func (ar *activeRun) sortMasks() {
+	ar.masks = ar.masks[:0]
+	seen := map[string]bool{}
+	for _, set := range []map[string]string{ar.secrets, ar.inherited} {
+		for _, v := range set {
+			if v != "" && !seen[v] {
+				seen[v] = true
+				ar.masks = append(ar.masks, v)
+			}
+		}
+	}
+	sort.Slice(ar.masks, func(i, j int) bool { return len(ar.masks[i]) > len(ar.masks[j]) })
+}
+
+// inheritMasks makes a new child mask every secret its parent masks: a
+// parent can hand a child a value derived from a secret (a step's output
+// in inputs), and the child's params, inputs, outputs and logs must not
+// show it. The names are stored with the child, so a resume masks them
+// again. The child's stored params are masked from here on; its body
+// still gets the values.
+func (child *activeRun) inheritMasks(parent *activeRun) {
+	for _, set := range []map[string]string{parent.secrets, parent.inherited} {
+		for name, v := range set {
+			if _, own := child.secrets[name]; !own {
+				child.inherited[name] = v
+			}
+		}
+	}
+	names := make([]string, 0, len(child.inherited))
+	for name := range child.inherited {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	child.rec.MaskSecrets = names
+	child.sortMasks()
+	child.rec.Params = builtins.MaskValue(child.rec.Params, child.masks).(map[string]any)
+}
+
+// loadMasks looks up again, on resume, the inherited secrets a run
+// masks.
+func (ar *activeRun) loadMasks(lookup func(string) (string, bool)) {
+	for _, name := range ar.rec.MaskSecrets {
+		if _, own := ar.secrets[name]; own || lookup == nil {
+			continue
+		}
+		if v, ok := lookup(name); ok {
+			ar.inherited[name] = v
+		}
+	}
+	ar.sortMasks()
 }
 
 // creation writes a new run: its record, every step pending, the active

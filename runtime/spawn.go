@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flowscript/flowscript/builtins"
 	"github.com/flowscript/flowscript/dag"
 	"github.com/flowscript/flowscript/lang"
 	"github.com/flowscript/flowscript/runtime/core"
@@ -102,6 +103,11 @@ func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt
 	if err := dag.CheckText("idempotency_key", key); err != nil {
 		return nil, err
 	}
+	if key != "" && builtins.MaskString(key, ar.masks) != key {
+		// a key is stored as it is, to find its run again: it cannot be
+		// masked
+		return nil, fmt.Errorf("idempotency_key holds the value of a secret, and keys are stored in the clear; derive the key from something that is not secret")
+	}
 	plan := &spawnPlan{unlock: func() {}}
 	if key != "" {
 		// the key's binding: in the store, or reserved by a spawn decided
@@ -169,6 +175,7 @@ func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt
 		Detached: def.Child.Detach, MaxDepth: parent.MaxDepth, Lineage: lineage,
 		IdempotencyKey: optString(key),
 	}, secrets, ar.lookup)
+	child.inheritMasks(ar)
 	e.admitter(child)
 	if !def.Child.Detach {
 		child.waiter = &waiterRef{run: ar, step: def.ID, index: index, attempt: attempt}
