@@ -313,6 +313,24 @@ func (w *Workflow) Downstream(id string) []string {
 	return out
 }
 
+// DownstreamOf is the union of Downstream over ids, in declaration
+// order.
+func (w *Workflow) DownstreamOf(ids []string) []string {
+	in := map[string]bool{}
+	for _, id := range ids {
+		for _, s := range w.Downstream(id) {
+			in[s] = true
+		}
+	}
+	var out []string
+	for _, s := range w.Steps {
+		if in[s.ID] {
+			out = append(out, s.ID)
+		}
+	}
+	return out
+}
+
 var stepIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
 // MaxStepIDLen bounds the length of a step id.

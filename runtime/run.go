@@ -24,19 +24,19 @@ type activeRun struct {
 	prog *lang.Program
 	seq  uint64 // the last history seq written
 
-	secrets  map[string]string // declared secrets that have values
+	secrets map[string]string // declared secrets that have values
 	// inherited holds the secrets of the runs above this one, masked in
 	// its records too (a parent may pass it values derived from them)
 	inherited map[string]string
-	masks     []string // the values of both, for masking
-	inputs   map[int]any       // resolved inputs of each step's current attempt, secrets included
+	masks     []string    // the values of both, for masking
+	inputs    map[int]any // resolved inputs of each step's current attempt, secrets included
 	// inputErrs holds why a starting step's inputs do not resolve (a
 	// missing output key): the attempt fails with it instead of running
 	inputErrs map[int]error
-	logs     map[int][]byte    // the log of an attempt that just ended, written with its end
-	attempts map[int]*attemptState
-	done     chan struct{}
-	broken   error
+	logs      map[int][]byte // the log of an attempt that just ended, written with its end
+	attempts  map[int]*attemptState
+	done      chan struct{}
+	broken    error
 
 	// lookup finds secrets for this run and the children it spawns.
 	lookup func(name string) (string, bool)
@@ -46,6 +46,10 @@ type activeRun struct {
 	// children anew instead of reusing their recorded versions.
 	epochs map[int]int
 	latest bool
+	// rebind maps a sub_workflow step reset by a rerun to the run its
+	// idempotency key binds it to: it waits for that run again, whatever
+	// its strategy says of a bound key
+	rebind map[int]string
 	// waiter is the blocking parent step waiting for this run, when it
 	// runs in this engine: its ChildEnded is decided in this run's final
 	// commit. Nil means the notice in the store (and the watch) tell it.
@@ -238,6 +242,7 @@ func (ar *activeRun) init(secrets map[string]string) {
 	ar.attempts = map[int]*attemptState{}
 	ar.children = map[int]childInfo{}
 	ar.epochs = map[int]int{}
+	ar.rebind = map[int]string{}
 	ar.done = make(chan struct{})
 }
 

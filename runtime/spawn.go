@@ -124,6 +124,12 @@ func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt
 		if pending, ok := e.idemPending[string(idemKey(w.Name, key))]; ok {
 			bound, running = pending, true
 		}
+		if bound != "" && bound == ar.rebind[index] {
+			// a rerun: the key binds the step to the run it ran before
+			e.idemMu.Unlock()
+			plan.event, plan.extra = e.reuseChild(ar, def, index, attempt, bound)
+			return plan, nil
+		}
 		if bound != "" {
 			switch strategy {
 			case FailExisting:

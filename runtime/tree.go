@@ -123,4 +123,3 @@ func (e *Engine) RegisterTree(ctx context.Context, progs ...*lang.Program) ([]Re
 	}
 	return e.registerAll(ctx, all)
 }
-

@@ -3,6 +3,7 @@ package core
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/flowscript/flowscript/dag"
@@ -338,7 +339,7 @@ func (m *Machine) rerun(r *result, ev Rerun) {
 	}
 	run.RerunAt = r.at
 	r.RunChanged = true
-	r.record(Record{Type: "rerun", Step: ev.Reopen, Detail: ev.Detail})
+	r.record(Record{Type: "rerun", Step: strings.Join(ev.Reopen, ","), Detail: ev.Detail})
 	for _, id := range ev.Reset {
 		i, ok := m.index[id]
 		if !ok {
@@ -350,7 +351,11 @@ func (m *Machine) rerun(r *result, ev Rerun) {
 		st.StartedAt, st.EndedAt = time.Time{}, time.Time{}
 		r.change(i, st.ID)
 	}
-	if i, ok := m.index[ev.Reopen]; ok {
+	for _, id := range ev.Reopen {
+		i, ok := m.index[id]
+		if !ok {
+			continue
+		}
 		st := run.Steps[i]
 		st.Status, st.RetryAt = StepRunning, time.Time{}
 		st.Attempt++
