@@ -85,7 +85,13 @@ func (e *Engine) execute(j *job) *handoff {
 	logBuf := e.live.open(ar.rec.ID, j.index, def.ID, j.attempt) // readable while it runs
 	defer e.live.close(logBuf)
 	log := builtins.NewMasker(logBuf, ar.masks)
-	output, err := e.runStep(ctx, ar, def, j.attempt, inputs, log)
+	var output any
+	var err error
+	if ierr := ar.inputError(j.index); ierr != nil {
+		err = ierr
+	} else {
+		output, err = e.runStep(ctx, ar, def, j.attempt, inputs, log)
+	}
 	log.Close()
 	timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded)
 	cancel()
@@ -255,4 +261,11 @@ func withSecrets(v any, secret func(string) (string, error)) (any, error) {
 		}
 		return secret(r.Name)
 	})
+}
+
+// inputError is why step i's current inputs did not resolve, or nil.
+func (ar *activeRun) inputError(i int) error {
+	ar.mu.Lock()
+	defer ar.mu.Unlock()
+	return ar.inputErrs[i]
 }

@@ -71,7 +71,7 @@ func noDatabase(c *cli.Context) string {
 func openEngine(c *cli.Context, cfg engineConfig) (*flowscript.Engine, func(), error) {
 	env := envOf(c)
 	if c.IsSet("workers") && c.Int("workers") < 1 {
-		return nil, nil, usageErrorf("flowscript: --workers must be 1 or more, got %d", c.Int("workers"))
+		return nil, nil, usageErrorf("flowscript: --workers %d: at least one worker is needed to run a step", c.Int("workers"))
 	}
 	if env.shared != nil {
 		return env.shared, func() {}, nil

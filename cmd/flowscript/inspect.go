@@ -2,9 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -177,6 +177,31 @@ func historyCommand() *cli.Command {
 		})
 }
 
+// alreadyRunning lists the unfinished runs that Resume neither continued
+// nor left (the process holding the database runs them already), and
+// says so.
+func alreadyRunning(c *cli.Context, unfinished, resumed []string, left *flowscript.HandlersMissingError) []string {
+	skip := map[string]bool{}
+	for _, id := range resumed {
+		skip[id] = true
+	}
+	if left != nil {
+		for _, r := range left.Runs {
+			skip[r.ID] = true
+		}
+	}
+	var out []string
+	for _, id := range unfinished {
+		if !skip[id] {
+			out = append(out, id)
+		}
+	}
+	if len(out) > 0 {
+		fmt.Fprintf(c.App.ErrWriter, "%d unfinished run(s) are already running in the process that holds the database; waiting for them\n", len(out))
+	}
+	return out
+}
+
 func resumeCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "resume",
@@ -201,17 +226,34 @@ func resumeCommand() *cli.Command {
 				return err
 			}
 			defer s.close()
+			// runs this process already runs (it holds the database and
+			// this command was forwarded to it) are waited for too
+			unfinished, err := s.eng.Unfinished(s.ctx)
+			if err != nil {
+				return engineError(c.App.ErrWriter, err)
+			}
 			var ids []string
 			if c.NArg() > 0 {
+				if unfinished, err = inTrees(s, unfinished, c.Args().Slice()); err != nil {
+					return engineError(c.App.ErrWriter, err)
+				}
 				ids, err = s.eng.ResumeTrees(s.ctx, c.Args().Slice())
 			} else {
 				ids, err = s.eng.Resume(s.ctx)
 			}
-			if err != nil {
+			var left *flowscript.HandlersMissingError
+			if errors.As(err, &left) {
+				// the others are resumed; these stay as they are
+				fmt.Fprintf(c.App.ErrWriter, "flowscript: %v\n", left)
+			} else if err != nil {
 				return engineError(c.App.ErrWriter, err)
 			}
+			ids = append(ids, alreadyRunning(c, unfinished, ids, left)...)
 			if len(ids) == 0 {
-				fmt.Fprintln(c.App.ErrWriter, nothingToResume(s))
+				if left != nil {
+					return silentExit(exitUsage)
+				}
+				fmt.Fprintln(c.App.ErrWriter, "nothing to resume: every run has ended")
 				return nil
 			}
 			failed := false
@@ -226,6 +268,9 @@ func resumeCommand() *cli.Command {
 				fmt.Fprintf(c.App.Writer, "%s %s\n", rec.ID, rec.Status)
 				failed = failed || rec.Status != core.RunSucceeded
 			}
+			if left != nil {
+				return silentExit(exitUsage)
+			}
 			if failed {
 				return silentExit(exitFailed)
 			}
@@ -234,15 +279,26 @@ func resumeCommand() *cli.Command {
 	}
 }
 
-// nothingToResume says why resume found nothing to continue: every run
-// ended, or the unfinished ones are running in this (holding) process.
-func nothingToResume(s *session) string {
-	ids, err := s.eng.Unfinished(s.ctx)
-	if err != nil || len(ids) == 0 {
-		return "nothing to resume: every run has ended"
+// inTrees keeps the runs of ids that belong to the trees of the runs
+// named.
+func inTrees(s *session, ids, named []string) ([]string, error) {
+	roots := map[string]bool{}
+	for _, n := range named {
+		rec, err := s.eng.Get(s.ctx, n)
+		if err != nil {
+			return nil, err
+		}
+		roots[rec.RootRunID] = true
 	}
-	if len(ids) == 1 {
-		return fmt.Sprintf("nothing to resume: the unfinished run %s is running in the process holding the database (pid %d)", ids[0], os.Getpid())
+	var out []string
+	for _, id := range ids {
+		rec, err := s.eng.Get(s.ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if roots[rec.RootRunID] {
+			out = append(out, id)
+		}
 	}
-	return fmt.Sprintf("nothing to resume: the %d unfinished runs are running in the process holding the database (pid %d); flowscript runs --status running lists them", len(ids), os.Getpid())
+	return out, nil
 }

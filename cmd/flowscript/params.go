@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -13,39 +14,48 @@ import (
 	"github.com/joho/godotenv"
 )
 
-// maxParamsFileBytes caps --params-file: it is read whole into memory
-// (so --params-file /dev/zero is refused, not read forever).
-const maxParamsFileBytes = 16 << 20
+// maxParamsFile bounds what --params-file reads.
+const maxParamsFile = 16 << 20
 
 // paramInput is what --params-file and --param gave, before the
 // workflow's declared defaults say how to read each --param value.
 type paramInput struct {
-	file  map[string]any // the JSON object of --params-file
-	flags [][2]string    // --param name=value, as written, in order
+	file  map[string]any
+	flags []paramFlag
 }
 
-// readParams reads --params-file (a JSON object) and splits the --param
-// name=value flags.
-func readParams(file string, flags []string) (*paramInput, error) {
+type paramFlag struct{ name, value string }
+
+// parseParams reads --params-file (a JSON object, at most 16 MiB) and
+// splits each --param k=v at its first "=".
+func parseParams(file string, flags []string) (*paramInput, error) {
 	in := &paramInput{file: map[string]any{}}
 	if file != "" {
-		data, err := readCapped(file, maxParamsFileBytes)
+		f, err := os.Open(file)
 		if err != nil {
-			return nil, usageErrorf("flowscript: --params-file: %v", err)
+			return nil, usageErrorf("flowscript: --params-file: %v", unwrapPath(err))
+		}
+		data, err := io.ReadAll(io.LimitReader(f, maxParamsFile+1))
+		f.Close()
+		if err != nil {
+			return nil, usageErrorf("flowscript: --params-file %s: %v", file, unwrapPath(err))
+		}
+		if len(data) > maxParamsFile {
+			return nil, usageErrorf("flowscript: --params-file %s is larger than %d MiB, the most it may hold", file, maxParamsFile>>20)
 		}
 		if len(bytes.TrimSpace(data)) == 0 {
 			return nil, usageErrorf("flowscript: --params-file %s is empty; it must hold a JSON object of param names to values", file)
 		}
 		v, err := dag.DecodeJSON(data)
-		if err == nil {
-			err = checkFinite(v)
-		}
 		if err != nil {
 			return nil, usageErrorf("flowscript: --params-file %s is not valid JSON: %v", file, err)
 		}
 		obj, ok := v.(map[string]any)
 		if !ok {
 			return nil, usageErrorf("flowscript: --params-file %s must hold a JSON object of param names to values", file)
+		}
+		if err := finite(obj); err != nil {
+			return nil, usageErrorf("flowscript: --params-file %s: %v", file, err)
 		}
 		in.file = obj
 	}
@@ -54,112 +64,147 @@ func readParams(file string, flags []string) (*paramInput, error) {
 		if !ok || k == "" {
 			return nil, usageErrorf("flowscript: --param %q: write it as name=value", f)
 		}
-		in.flags = append(in.flags, [2]string{k, v})
+		in.flags = append(in.flags, paramFlag{k, v})
 	}
 	return in, nil
 }
 
-// typed gives the params of a run of w: --params-file's values, then
-// each --param read by the type of its param's declared default (SPEC §7
-// Command line). A param w does not declare is left for the start to
-// refuse.
+// typed merges the params, --param over --params-file, reading each
+// --param value by the type of the param's declared default (SPEC §7
+// Command line): a string default keeps the value as given, an int
+// default takes whole numbers, a float, bool, list or dict default takes
+// JSON of that type; a default of None, or an undeclared param (which
+// the engine refuses by name), takes JSON where it parses, else the
+// string.
 func (in *paramInput) typed(w *dag.Workflow) (map[string]any, error) {
-	params := map[string]any{}
+	params := make(map[string]any, len(in.file)+len(in.flags))
 	for k, v := range in.file {
 		params[k] = v
 	}
-	for _, kv := range in.flags {
-		name, raw := kv[0], kv[1]
+	for _, f := range in.flags {
 		var def any
-		declared := false
-		for _, p := range w.Params {
-			if p.Name == name {
-				def, declared = p.Default, true
-			}
+		if p := w.Param(f.name); p != nil {
+			def = p.Default
 		}
-		v, err := paramValue(name, raw, def, declared)
+		v, err := paramValue(f.value, def)
 		if err != nil {
-			return nil, usageErrorf("flowscript: --param %s=%s: %v", name, raw, err)
+			detail := hintFor(def)
+			if err.Error() != "" {
+				detail = ": " + err.Error()
+			}
+			return nil, usageErrorf("flowscript: --param %s=%s: %s is %s (default %s)%s", f.name, f.value, f.name, typeName(def), dag.FormatValue(def), detail)
 		}
-		params[name] = v
+		params[f.name] = v
 	}
 	return params, nil
 }
 
-// paramValue reads one --param value by the type of def.
-func paramValue(name, raw string, def any, declared bool) (any, error) {
-	decoded, jsonErr := dag.DecodeJSON([]byte(raw))
-	if jsonErr == nil {
-		jsonErr = checkFinite(decoded)
+// paramValue reads one --param value for a param whose default is def;
+// the error names the type expected.
+func paramValue(raw string, def any) (any, error) {
+	if _, ok := def.(string); ok {
+		return raw, nil
 	}
-	if !declared || def == nil {
-		if jsonErr != nil {
-			if looksNumeric(raw) {
-				return nil, jsonErr
-			}
+	decoded, jerr := dag.DecodeJSON([]byte(raw))
+	if jerr == nil {
+		if err := finite(decoded); err != nil {
+			return nil, fmt.Errorf("the value %v", err)
+		}
+	}
+	switch def.(type) {
+	case nil:
+		if jerr != nil {
 			return raw, nil
 		}
 		return decoded, nil
-	}
-	want := ""
-	ok := false
-	switch def.(type) {
-	case string:
-		return raw, nil // the exact string given: 1.10 stays "1.10"
-	case int64, int:
-		want = "an int"
-		_, ok = decoded.(int64)
+	case int64:
+		if n, ok := decoded.(int64); ok && jerr == nil {
+			return n, nil
+		}
 	case float64:
-		want = "a float"
-		switch decoded.(type) {
-		case int64, float64:
-			ok = true
+		switch n := decoded.(type) {
+		case float64:
+			return n, nil
+		case int64:
+			return float64(n), nil
 		}
 	case bool:
-		want = "a bool (true or false)"
-		_, ok = decoded.(bool)
-	case []any:
-		want = "a list (JSON, such as [1, 2])"
-		_, ok = decoded.([]any)
-	case map[string]any:
-		want = "a dict (a JSON object)"
-		_, ok = decoded.(map[string]any)
-	default:
-		if jsonErr != nil {
-			return raw, nil
+		if b, ok := decoded.(bool); ok && jerr == nil {
+			return b, nil
 		}
-		return decoded, nil
+	case []any:
+		if l, ok := decoded.([]any); ok && jerr == nil {
+			return l, nil
+		}
+	case map[string]any:
+		if m, ok := decoded.(map[string]any); ok && jerr == nil {
+			return m, nil
+		}
 	}
-	if jsonErr != nil && looksNumeric(raw) {
-		return nil, jsonErr
+	if jerr != nil && strings.ContainsAny(raw[:min(1, len(raw))], "-0123456789") {
+		switch def.(type) {
+		case int64, float64:
+			return nil, jerr
+		}
 	}
-	if !ok || jsonErr != nil {
-		return nil, fmt.Errorf("%s is %s (default %s)", name, want, dag.FormatValue(def))
-	}
-	return decoded, nil
+	return nil, errNotOfType
 }
 
-var numericRE = regexp.MustCompile(`^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$`)
+// errNotOfType: the value is not of the default's type; the message says
+// what to give.
+var errNotOfType = errors.New("")
 
-func looksNumeric(s string) bool { return numericRE.MatchString(s) }
-
-// checkFinite refuses numbers that JSON can write but a float cannot
-// hold (1e400), which would otherwise become infinities.
-func checkFinite(v any) error {
-	switch v := v.(type) {
+func typeName(def any) string {
+	switch def.(type) {
+	case int64:
+		return "an int"
 	case float64:
-		if math.IsInf(v, 0) || math.IsNaN(v) {
-			return fmt.Errorf("the number is out of range (a float holds up to about 1.8e308)")
+		return "a float"
+	case bool:
+		return "a bool"
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "a dict"
+	case string:
+		return "a string"
+	}
+	return "any JSON value"
+}
+
+func hintFor(def any) string {
+	switch def.(type) {
+	case int64:
+		return ": give a whole number"
+	case float64:
+		return ": give a number"
+	case bool:
+		return ": give true or false"
+	case []any:
+		return ": give a JSON list, e.g. [1, 2]"
+	case map[string]any:
+		return `: give a JSON object, e.g. {"k": 1}`
+	}
+	return ""
+}
+
+// finite refuses numbers JSON can read but not write back (1e400 is
+// +Inf).
+func finite(v any) error {
+	switch x := v.(type) {
+	case float64:
+		if math.IsInf(x, 0) || math.IsNaN(x) {
+			return fmt.Errorf("is out of range for a 64-bit number")
 		}
 	case []any:
-		for _, e := range v {
-			if err := checkFinite(e); err != nil {
+		for _, e := range x {
+			if err := finite(e); err != nil {
 				return err
 			}
 		}
 	case map[string]any:
-		for _, e := range v {
-			if err := checkFinite(e); err != nil {
+		for _, e := range x {
+			if err := finite(e); err != nil {
 				return err
 			}
 		}

@@ -162,7 +162,7 @@ func readStartInput(c *cli.Context) (*startInput, error) {
 		return nil, usageErrorf("flowscript %s: name exactly one FILE (see flowscript %s --help)", name, name)
 	}
 	env := envOf(c)
-	params, err := readParams(env.path(c.String("params-file")), c.StringSlice("param"))
+	params, err := parseParams(env.path(c.String("params-file")), c.StringSlice("param"))
 	if err != nil {
 		return nil, err
 	}
