@@ -124,3 +124,49 @@ func waitUntil(t *testing.T, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestRunShowsTheLiveViewInATerminal: run, with its stderr on a terminal,
+// shows the view of watch, redrawn in place, instead of progress lines;
+// stdout still gets "<run-id> <status>".
+func TestRunShowsTheLiveViewInATerminal(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	script := "a = shell(\"a\", \"sleep 0.3\")\nshell(\"b\", \"true\", after = [a])\n"
+	if err := os.WriteFile("r.star", []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	master, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pty here: %v", err)
+	}
+	defer master.Close()
+	pty.Setsize(tty, &pty.Winsize{Rows: 40, Cols: 120})
+	var screen bytes.Buffer
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		io.Copy(&screen, master) // ends when the terminal is closed
+	}()
+	var stdout bytes.Buffer
+	code := run([]string{"flowscript", "run", "r.star"}, strings.NewReader(""), &stdout, tty)
+	tty.Close()
+	<-read
+	if code != 0 {
+		t.Fatalf("run: exit %d; terminal:\n%q", code, screen.String())
+	}
+	if !regexp.MustCompile(`^[0-9a-z]{26} succeeded\n$`).MatchString(stdout.String()) {
+		t.Fatalf("stdout %q", stdout.String())
+	}
+	out := screen.String()
+	if !strings.Contains(out, "\x1b[2K\x1b[1A") {
+		t.Fatalf("the view was not redrawn in place:\n%q", out)
+	}
+	if strings.Contains(out, "a started") {
+		t.Fatalf("progress lines were printed besides the view:\n%q", out)
+	}
+	frames := strings.Split(out, "\x1b[2K")
+	last := frames[len(frames)-1]
+	if !regexp.MustCompile(`(?m)^\s*b\s+shell\s+succeeded\s+attempt 1`).MatchString(last) {
+		t.Fatalf("last frame does not show b succeeded:\n%q", last)
+	}
+}
