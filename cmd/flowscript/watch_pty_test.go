@@ -42,37 +42,12 @@ func TestWatchRedrawsInATerminal(t *testing.T) {
 	}
 	id := strings.TrimSpace(ids.String())
 
-	master, tty, err := pty.Open()
-	if err != nil {
-		t.Skipf("no pty here: %v", err)
-	}
-	defer master.Close()
-	pty.Setsize(tty, &pty.Winsize{Rows: 40, Cols: 120})
-	var screen bytes.Buffer
-	var mu sync.Mutex
-	read := make(chan struct{})
-	go func() {
-		defer close(read)
-		buf := make([]byte, 4096)
-		for {
-			n, err := master.Read(buf)
-			mu.Lock()
-			screen.Write(buf[:n])
-			mu.Unlock()
-			if err != nil {
-				return
-			}
-		}
-	}()
+	tty, screen := openTerminal(t)
 	var watchErr testio.SyncBuffer
 	watchDone := make(chan int)
 	go func() { watchDone <- run([]string{"flowscript", "watch", id}, strings.NewReader(""), tty, &watchErr) }()
 	// let the view be drawn while a runs, then let the run end
-	waitUntil(t, func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return strings.Contains(screen.String(), "running now: w/a")
-	})
+	waitUntil(t, func() bool { return strings.Contains(screen.String(), "running now: w/a") })
 	if err := os.WriteFile("go", nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -82,12 +57,7 @@ func TestWatchRedrawsInATerminal(t *testing.T) {
 	if code := <-runDone; code != 0 {
 		t.Fatalf("run: exit %d, stderr %q", code, runErr.String())
 	}
-	tty.Close()
-	<-read
-
-	mu.Lock()
-	out := screen.String()
-	mu.Unlock()
+	out := screen.close()
 	const eraseLine, cursorUp = "\x1b[2K", "\x1b[1A"
 	frames := strings.Split(out, eraseLine)
 	if len(frames) < 2 || !strings.Contains(out, cursorUp) {
@@ -135,29 +105,16 @@ func TestRunShowsTheLiveViewInATerminal(t *testing.T) {
 	if err := os.WriteFile("r.star", []byte(script), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	master, tty, err := pty.Open()
-	if err != nil {
-		t.Skipf("no pty here: %v", err)
-	}
-	defer master.Close()
-	pty.Setsize(tty, &pty.Winsize{Rows: 40, Cols: 120})
-	var screen bytes.Buffer
-	read := make(chan struct{})
-	go func() {
-		defer close(read)
-		io.Copy(&screen, master) // ends when the terminal is closed
-	}()
+	tty, screen := openTerminal(t)
 	var stdout bytes.Buffer
 	code := run([]string{"flowscript", "run", "r.star"}, strings.NewReader(""), &stdout, tty)
-	tty.Close()
-	<-read
+	out := screen.close()
 	if code != 0 {
-		t.Fatalf("run: exit %d; terminal:\n%q", code, screen.String())
+		t.Fatalf("run: exit %d; terminal:\n%q", code, out)
 	}
 	if !regexp.MustCompile(`^[0-9a-z]{26} succeeded\n$`).MatchString(stdout.String()) {
 		t.Fatalf("stdout %q", stdout.String())
 	}
-	out := screen.String()
 	if !strings.Contains(out, "\x1b[2K\x1b[1A") {
 		t.Fatalf("the view was not redrawn in place:\n%q", out)
 	}
@@ -169,4 +126,52 @@ func TestRunShowsTheLiveViewInATerminal(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^\s*b\s+shell\s+succeeded\s+attempt 1`).MatchString(last) {
 		t.Fatalf("last frame does not show b succeeded:\n%q", last)
 	}
+}
+
+// terminal is what a program wrote to a pty.
+type terminal struct {
+	tty  *os.File
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	read chan struct{}
+}
+
+// openTerminal gives a pty (skipping the test where there is none): the
+// program's end to write to, and what it wrote so far.
+func openTerminal(t *testing.T) (*os.File, *terminal) {
+	t.Helper()
+	master, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pty here: %v", err)
+	}
+	t.Cleanup(func() { master.Close() })
+	pty.Setsize(tty, &pty.Winsize{Rows: 40, Cols: 120})
+	term := &terminal{tty: tty, read: make(chan struct{})}
+	go func() {
+		defer close(term.read)
+		buf := make([]byte, 4096)
+		for {
+			n, err := master.Read(buf)
+			term.mu.Lock()
+			term.buf.Write(buf[:n])
+			term.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return tty, term
+}
+
+func (term *terminal) String() string {
+	term.mu.Lock()
+	defer term.mu.Unlock()
+	return term.buf.String()
+}
+
+// close closes the program's end and returns all it wrote.
+func (term *terminal) close() string {
+	term.tty.Close()
+	<-term.read
+	return term.String()
 }
