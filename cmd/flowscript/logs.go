@@ -10,7 +10,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/flowscript/flowscript"
-	"github.com/flowscript/flowscript/runtime"
 )
 
 // followPoll is how often logs --follow and watch look for news (they
@@ -93,7 +92,7 @@ func newLogSource(ctx context.Context, eng *flowscript.Engine, id, step string, 
 // runLog is one attempt's log, with the run it belongs to.
 type runLog struct {
 	run string
-	runtime.LiveLogEntry
+	flowscript.LiveLogEntry
 }
 
 // collect gets the logs as of now, runs in tree order.
@@ -105,8 +104,8 @@ func (s *logSource) collect(ctx context.Context) ([]runLog, error) {
 			return nil, err
 		}
 		ids = ids[:0]
-		var walk func(n *runtime.TreeNode)
-		walk = func(n *runtime.TreeNode) {
+		var walk func(n *flowscript.TreeNode)
+		walk = func(n *flowscript.TreeNode) {
 			ids = append(ids, n.Run.ID)
 			for _, c := range n.Children {
 				walk(c)

@@ -15,7 +15,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/flowscript/flowscript"
-	"github.com/flowscript/flowscript/runtime"
 )
 
 func watchCommand() *cli.Command {
@@ -143,8 +142,8 @@ func buildView(ctx context.Context, eng *flowscript.Engine, id string, interrupt
 	v := &view{}
 	var root *flowscript.RunRecord
 	now := time.Now()
-	var add func(n *runtime.TreeNode, indent string, superseded bool) error
-	add = func(n *runtime.TreeNode, indent string, superseded bool) error {
+	var add func(n *flowscript.TreeNode, indent string, superseded bool) error
+	add = func(n *flowscript.TreeNode, indent string, superseded bool) error {
 		rec, err := eng.Get(ctx, n.Run.ID)
 		if err != nil {
 			return err
@@ -240,7 +239,7 @@ const maxListedChildren = 8
 
 // fanOutLine sums up the child runs of one run: a bar of how many ended,
 // and the count of each status.
-func fanOutLine(key, indent string, kids []*runtime.TreeNode) viewLine {
+func fanOutLine(key, indent string, kids []*flowscript.TreeNode) viewLine {
 	counts := map[string]int{}
 	ended := 0
 	for _, k := range kids {
