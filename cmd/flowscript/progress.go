@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/flowscript/flowscript"
+	"github.com/hashicorp/go-hclog"
 )
 
 // progress prints one line per step transition on stderr. Until follow
@@ -19,6 +20,9 @@ type progress struct {
 	all     bool
 	root    string
 	pending []observed
+	// log, when set, gets each line as a structured record instead (serve
+	// with --log-format json, for log collectors).
+	log hclog.Logger
 }
 
 type observed struct {
@@ -35,6 +39,13 @@ func (p *progress) observe(run *flowscript.RunRecord, ev flowscript.HistoryEvent
 	case p.root == "":
 		p.pending = append(p.pending, observed{*run, ev})
 	}
+}
+
+// structured makes the lines records of log.
+func (p *progress) structured(log hclog.Logger) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.log = log
 }
 
 // mute stops the lines: another display shows the progress.
@@ -88,6 +99,20 @@ func (p *progress) print(run *flowscript.RunRecord, ev flowscript.HistoryEvent) 
 			line += ": " + firstLine(ev.Error)
 		}
 	default:
+		return
+	}
+	if p.log != nil {
+		args := []any{"run", run.ID, "workflow", run.Workflow, "event", ev.Type}
+		if ev.Step != "" {
+			args = append(args, "step", ev.Step, "attempt", ev.Attempt)
+		}
+		if ev.Status != "" {
+			args = append(args, "status", string(ev.Status))
+		}
+		if ev.Error != "" {
+			args = append(args, "error", ev.Error)
+		}
+		p.log.Info(strings.TrimSpace(line), args...)
 		return
 	}
 	// a child's lines are indented by its depth in the tree
