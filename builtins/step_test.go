@@ -205,7 +205,8 @@ task("t", body)
 		t.Fatal(err)
 	}
 	masker.Close()
-	if want := "token is ***\nfrom sh: ***\nhun ter2\n"; log.String() != want {
+	// sh() output is marked as a shell step's is: out| for stdout
+	if want := "token is ***\nout| from sh: ***\nhun ter2\n"; log.String() != want {
 		t.Fatalf("log = %q, want %q", log.String(), want)
 	}
 }

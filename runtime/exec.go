@@ -228,11 +228,11 @@ func (e *Engine) runShell(ctx context.Context, ar *activeRun, def *dag.Step, inp
 	if def.Dir != "" {
 		dir = filepath.Join(dir, filepath.FromSlash(def.Dir))
 	}
-	streams := markStreams(log, ar.masks)
+	streams := builtins.MarkStreams(log, ar.masks)
 	res, err := builtins.RunShell(ctx, builtins.ShellRequest{
-		Command: def.Command, Env: env, Dir: dir, Stdout: streams.out, Stderr: streams.err, Secrets: ar.masks,
+		Command: def.Command, Env: env, Dir: dir, Stdout: streams.Out, Stderr: streams.Err, Secrets: ar.masks,
 	}, 0)
-	streams.close()
+	streams.Close()
 	out := map[string]any{"stdout": res.Stdout, "stderr": res.Stderr, "exit_code": int64(res.ExitCode)}
 	if err != nil {
 		return out, err

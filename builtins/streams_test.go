@@ -1,4 +1,4 @@
-package runtime
+package builtins
 
 import (
 	"bytes"
@@ -11,13 +11,13 @@ import (
 // also one written in pieces or spanning lines.
 func TestMarkStreams(t *testing.T) {
 	var log bytes.Buffer
-	s := markStreams(&log, []string{"s3cr3t", "line1\nline2"})
-	s.out.Write([]byte("hello "))
-	s.err.Write([]byte("warn: s3c"))
-	s.out.Write([]byte("world\nline1\nli"))
-	s.err.Write([]byte("r3t here\n"))
-	s.out.Write([]byte("ne2 after\nno newline"))
-	s.close()
+	s := MarkStreams(&log, []string{"s3cr3t", "line1\nline2"})
+	s.Out.Write([]byte("hello "))
+	s.Err.Write([]byte("warn: s3c"))
+	s.Out.Write([]byte("world\nline1\nli"))
+	s.Err.Write([]byte("r3t here\n"))
+	s.Out.Write([]byte("ne2 after\nno newline"))
+	s.Close()
 	want := "out| hello world\nerr| warn: *** here\nout| *** after\nout| no newline\n"
 	if got := log.String(); got != want {
 		t.Fatalf("log:\n%q\nwant\n%q", got, want)
@@ -28,11 +28,11 @@ func TestMarkStreams(t *testing.T) {
 // marked once.
 func TestMarkStreamsLongLine(t *testing.T) {
 	var log bytes.Buffer
-	s := markStreams(&log, nil)
+	s := MarkStreams(&log, nil)
 	long := strings.Repeat("a", maxPartialLine+10)
-	s.out.Write([]byte(long))
-	s.out.Write([]byte("b\nc\n"))
-	s.close()
+	s.Out.Write([]byte(long))
+	s.Out.Write([]byte("b\nc\n"))
+	s.Close()
 	want := "out| " + long + "b\nout| c\n"
 	if got := log.String(); got != want {
 		t.Fatalf("log has %d bytes, %d marks; want %d bytes", len(got), strings.Count(got, "out| "), len(want))

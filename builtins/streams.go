@@ -1,11 +1,9 @@
-package runtime
+package builtins
 
 import (
 	"bytes"
 	"io"
 	"sync"
-
-	"github.com/flowscript/flowscript/builtins"
 )
 
 // Prefixes that mark the lines a shell step wrote to stdout and to stderr
@@ -15,32 +13,33 @@ const (
 	stderrMark = "err| "
 )
 
-// shellStreams are the two writers a shell step's stdout and stderr go
-// to: each is masked on its own (so that a secret, also one of several
-// lines, is masked before any mark is put in it), then cut into lines that
-// reach the log marked, whole lines at a time.
-type shellStreams struct {
-	out, err io.Writer
-	maskers  []*builtins.Masker
+// ShellStreams are the two writers a command's stdout and stderr go to on
+// their way to a step's log: each is masked on its own (so that a secret,
+// also one of several lines, is masked before any mark is put in it), then
+// cut into lines that reach the log marked, whole lines at a time.
+type ShellStreams struct {
+	Out, Err io.Writer
+	maskers  []*Masker
 	markers  []*lineMarker
 }
 
-func markStreams(log io.Writer, secrets []string) *shellStreams {
+// MarkStreams gives the streams of one command whose output goes to log.
+func MarkStreams(log io.Writer, secrets []string) *ShellStreams {
 	var mu sync.Mutex
-	s := &shellStreams{}
+	s := &ShellStreams{}
 	for _, mark := range []string{stdoutMark, stderrMark} {
 		lm := &lineMarker{mark: []byte(mark), sink: log, mu: &mu}
-		m := builtins.NewMasker(lm, secrets)
+		m := NewMasker(lm, secrets)
 		s.markers = append(s.markers, lm)
 		s.maskers = append(s.maskers, m)
 	}
-	s.out, s.err = s.maskers[0], s.maskers[1]
+	s.Out, s.Err = s.maskers[0], s.maskers[1]
 	return s
 }
 
-// close writes what the streams still hold: the bytes a masker held back
+// Close writes what the streams still hold: the bytes a masker held back
 // and a last line without its newline.
-func (s *shellStreams) close() {
+func (s *ShellStreams) Close() {
 	for i, m := range s.maskers {
 		m.Close()
 		s.markers[i].flush()
