@@ -1,0 +1,140 @@
+package natsstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/nats-io/nats.go"
+	"github.com/synadia-io/orbit.go/jetstreamext"
+
+	"github.com/flowscript/flowscript/store"
+)
+
+// commit publishes the transaction's writes: one message when it writes
+// one key and guards nothing else, else one atomic batch. Every message
+// expects its subject's last sequence to be the revision the transaction
+// knows (read at the snapshot, or for a key it only wrote, the latest),
+// and each guard on a key not written rides on a marker message that
+// expects the guarded subject's revision.
+func (s *Store) commit(t *tx) error {
+	if len(t.writes) == 0 {
+		return nil
+	}
+	// A started commit is not interrupted by the caller's context.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), s.timeout)
+	defer cancel()
+
+	subjects := make([]string, 0, len(t.writes))
+	var blind []string
+	for subj := range t.writes {
+		subjects = append(subjects, subj)
+		if _, read := t.reads[subj]; !read {
+			blind = append(blind, subj)
+		}
+	}
+	slices.Sort(subjects)
+	revs := make(map[string]uint64, len(subjects))
+	if len(blind) > 0 {
+		latest, _, err := s.lastAt(ctx, blind, 0)
+		if err != nil {
+			return err
+		}
+		for _, subj := range blind {
+			if r := latest[subj]; r != nil {
+				revs[subj] = r.seq
+			}
+		}
+	}
+	for subj := range t.writes {
+		if rev, read := t.reads[subj]; read {
+			revs[subj] = rev
+		}
+	}
+
+	var msgs []*nats.Msg
+	var markers []string
+	for subj := range t.guards {
+		if _, written := t.writes[subj]; !written {
+			markers = append(markers, subj)
+		}
+	}
+	slices.Sort(markers)
+	for i, subj := range markers {
+		msgs = append(msgs, &nats.Msg{
+			Subject: s.guardBase + "." + strconv.Itoa(i),
+			Header: nats.Header{
+				hdrExpSubj: []string{subj},
+				hdrExpSeq:  []string{strconv.FormatUint(t.reads[subj], 10)},
+			},
+		})
+	}
+	for _, subj := range subjects {
+		w := t.writes[subj]
+		rev := strconv.FormatUint(revs[subj], 10)
+		m := &nats.Msg{Subject: subj, Header: nats.Header{hdrExpSeq: []string{rev}, hdrPrev: []string{rev}}, Data: w.value}
+		if w.del {
+			m.Header.Set(hdrOp, opDelete)
+		}
+		msgs = append(msgs, m)
+	}
+	if len(msgs) > s.opts.MaxBatch {
+		return fmt.Errorf("natsstore: %w: %d messages (writes and guards) in one transaction; the batch limit is %d", store.ErrTooLarge, len(msgs), s.opts.MaxBatch)
+	}
+
+	var err error
+	if len(msgs) == 1 {
+		_, err = s.js.PublishMsg(ctx, msgs[0])
+	} else {
+		size := strconv.Itoa(len(msgs))
+		for _, m := range msgs {
+			m.Header.Set(hdrBatchSize, size)
+		}
+		select {
+		case s.batchSlots <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		_, err = jetstreamext.PublishMsgBatch(ctx, s.js, msgs)
+		<-s.batchSlots
+	}
+	if err == nil {
+		return nil
+	}
+	if !isWrongLastSeq(err) {
+		if errors.Is(err, nats.ErrMaxPayload) {
+			return fmt.Errorf("natsstore: %w: %w", store.ErrTooLarge, err)
+		}
+		return fmt.Errorf("natsstore: commit on stream %s (its outcome is unknown if the connection failed): %w", s.stream, s.connError(err))
+	}
+	return s.guardConflict(ctx, t, err)
+}
+
+// guardConflict tells a lost race on a guarded key (ErrGuardFailed, not
+// retried) from any other (retried): it compares the guarded keys'
+// revisions now with those the transaction read.
+func (s *Store) guardConflict(ctx context.Context, t *tx, cause error) error {
+	if len(t.guards) > 0 {
+		subjects := make([]string, 0, len(t.guards))
+		for subj := range t.guards {
+			subjects = append(subjects, subj)
+		}
+		now, _, err := s.lastAt(ctx, subjects, 0)
+		if err != nil {
+			return err
+		}
+		for _, subj := range subjects {
+			var rev uint64
+			if r := now[subj]; r != nil {
+				rev = r.seq
+			}
+			if rev != t.reads[subj] {
+				key, _ := subjectKey(s.keysBase, subj)
+				return fmt.Errorf("%w: key %q changed before the transaction committed", ErrGuardFailed, abbrev(key))
+			}
+		}
+	}
+	return fmt.Errorf("%w: %w", errConflict, cause)
+}
