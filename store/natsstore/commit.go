@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/synadia-io/orbit.go/jetstreamext"
 
 	"github.com/flowscript/flowscript/store"
@@ -104,6 +105,10 @@ func (s *Store) commit(t *tx) error {
 		return nil
 	}
 	if !isWrongLastSeq(err) {
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstreamext.JSErrCodeBatchPublishExceedsLimit {
+			return fmt.Errorf("natsstore: %w: %d messages in one batch: %w (set Options.MaxBatch to the server's max_batch_size)", store.ErrTooLarge, len(msgs), err)
+		}
 		if errors.Is(err, nats.ErrMaxPayload) {
 			return fmt.Errorf("natsstore: %w: %w", store.ErrTooLarge, err)
 		}

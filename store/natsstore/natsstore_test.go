@@ -22,8 +22,9 @@ import (
 // ContextCancellation); JetStream's default of 1,000 would refuse them.
 const testMaxBatch = 4096
 
-// shared is the one JetStream server of this test binary, in-process and
-// not listening on the network, with a real file store. Each test opens
+// shared is the one JetStream server of this test binary, in-process,
+// listening on a loopback port (for the URL tests), with a real file
+// store. Each test opens
 // its Store on a stream of its own.
 var shared *server.Server
 
@@ -36,7 +37,8 @@ func TestMain(m *testing.M) {
 	shared, err = server.NewServer(&server.Options{
 		JetStream:       true,
 		StoreDir:        dir,
-		DontListen:      true,
+		Host:            "127.0.0.1",
+		Port:            server.RANDOM_PORT,
 		NoLog:           true,
 		NoSigs:          true,
 		JetStreamLimits: server.JSLimitOpts{MaxBatchSize: testMaxBatch},

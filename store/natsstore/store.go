@@ -313,3 +313,6 @@ func isWrongLastSeq(err error) bool {
 	}
 	return false
 }
+
+// StreamName is the JetStream stream that holds the database.
+func (s *Store) StreamName() string { return s.stream }

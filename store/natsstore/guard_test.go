@@ -1,0 +1,209 @@
+package natsstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/flowscript/flowscript/store"
+	"github.com/flowscript/flowscript/store/natsstore"
+)
+
+func set(t *testing.T, s store.Store, key, value string) {
+	t.Helper()
+	if err := s.Update(context.Background(), func(tx store.Tx) error { return tx.Set([]byte(key), []byte(value)) }); err != nil {
+		t.Fatalf("set %s: %v", key, err)
+	}
+}
+
+func get(t *testing.T, s store.Store, key string) (string, bool) {
+	t.Helper()
+	var v []byte
+	err := s.View(context.Background(), func(tx store.Tx) error {
+		var err error
+		v, err = tx.Get([]byte(key))
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return "", false
+	}
+	if err != nil {
+		t.Fatalf("get %s: %v", key, err)
+	}
+	return string(v), true
+}
+
+// guarder is the method store.Tx gains on another branch today.
+type guarder interface {
+	Guard(key, want []byte) error
+}
+
+func guard(tx store.Tx, key, want string) error {
+	var w []byte
+	if want != "" {
+		w = []byte(want)
+	}
+	return tx.(guarder).Guard([]byte(key), w)
+}
+
+// TestGuardConcurrentWriter: another Store (another process, as far as
+// JetStream can tell) takes the lease after this transaction guarded it
+// and before it commits. The commit is refused with ErrGuardFailed, fn is
+// not run again, and none of the transaction's writes lands.
+func TestGuardConcurrentWriter(t *testing.T) {
+	owner := openShared(t, natsstore.Options{Durability: natsstore.Fast})
+	defer owner.Close()
+	taker, err := natsstore.Open(natsstore.Options{Server: shared, Stream: owner.StreamName(), Durability: natsstore.Fast})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taker.Close()
+	set(t, owner, "lease", "owner-1")
+
+	calls := 0
+	err = owner.Update(context.Background(), func(tx store.Tx) error {
+		calls++
+		if err := guard(tx, "lease", "owner-1"); err != nil {
+			return err
+		}
+		if calls == 1 {
+			set(t, taker, "lease", "owner-2")
+		}
+		for i := 0; i < 3; i++ {
+			if err := tx.Set([]byte(fmt.Sprintf("work/%d", i)), []byte("done")); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if !errors.Is(err, natsstore.ErrGuardFailed) {
+		t.Fatalf("commit after the guarded key changed: %v; want ErrGuardFailed", err)
+	}
+	if errors.Is(err, store.ErrConflict) {
+		t.Fatalf("a failed guard must not be reported as a conflict: %v", err)
+	}
+	if calls != 1 {
+		t.Fatalf("fn ran %d times; a failed guard is not retried", calls)
+	}
+	for i := 0; i < 3; i++ {
+		if v, ok := get(t, owner, fmt.Sprintf("work/%d", i)); ok {
+			t.Fatalf("work/%d = %q after a refused commit; the batch must land whole or not at all", i, v)
+		}
+	}
+	if v, _ := get(t, owner, "lease"); v != "owner-2" {
+		t.Fatalf("lease = %q; want owner-2", v)
+	}
+}
+
+// TestGuardWrittenKey: a guard on a key the transaction also writes is
+// carried by that write's own expected sequence.
+func TestGuardWrittenKey(t *testing.T) {
+	s := openShared(t, natsstore.Options{Durability: natsstore.Fast})
+	defer s.Close()
+	set(t, s, "lease", "epoch-1")
+	calls := 0
+	err := s.Update(context.Background(), func(tx store.Tx) error {
+		calls++
+		if err := guard(tx, "lease", "epoch-1"); err != nil {
+			return err
+		}
+		if calls == 1 {
+			set(t, s, "lease", "epoch-9")
+		}
+		return tx.Set([]byte("lease"), []byte("epoch-2"))
+	})
+	if !errors.Is(err, natsstore.ErrGuardFailed) || calls != 1 {
+		t.Fatalf("Update = %v after %d calls; want ErrGuardFailed after 1", err, calls)
+	}
+	if v, _ := get(t, s, "lease"); v != "epoch-9" {
+		t.Fatalf("lease = %q; want epoch-9", v)
+	}
+}
+
+func TestGuardCompares(t *testing.T) {
+	s := openShared(t, natsstore.Options{Durability: natsstore.Fast})
+	defer s.Close()
+	set(t, s, "lease", "owner-1")
+	set(t, s, "empty", "")
+	ctx := context.Background()
+
+	// Holds: the transaction commits.
+	if err := s.Update(ctx, func(tx store.Tx) error {
+		if err := guard(tx, "lease", "owner-1"); err != nil {
+			return err
+		}
+		if err := guard(tx, "nobody", ""); err != nil {
+			return err
+		}
+		return tx.Set([]byte("work"), []byte("done"))
+	}); err != nil {
+		t.Fatalf("Update with guards that hold: %v", err)
+	}
+	if v, _ := get(t, s, "work"); v != "done" {
+		t.Fatalf("work = %q; want done", v)
+	}
+
+	// Does not hold: the transaction fails, even if fn ignores the error,
+	// and is not retried.
+	for _, c := range []struct{ key, want string }{
+		{"lease", "owner-2"}, {"lease", ""}, {"nobody", "x"}, {"empty", ""},
+	} {
+		calls := 0
+		err := s.Update(ctx, func(tx store.Tx) error {
+			calls++
+			_ = guard(tx, c.key, c.want)
+			return tx.Set([]byte("refused"), []byte("x"))
+		})
+		if !errors.Is(err, natsstore.ErrGuardFailed) || calls != 1 {
+			t.Errorf("Guard(%s, %q): Update = %v after %d calls; want ErrGuardFailed after 1", c.key, c.want, err, calls)
+		}
+	}
+	if v, ok := get(t, s, "refused"); ok {
+		t.Fatalf("refused = %q after failed guards", v)
+	}
+
+	// Inside View a guard only compares.
+	err := s.View(ctx, func(tx store.Tx) error {
+		if err := guard(tx, "lease", "owner-1"); err != nil {
+			return err
+		}
+		if err := guard(tx, "lease", "owner-2"); !errors.Is(err, natsstore.ErrGuardFailed) {
+			return fmt.Errorf("mismatching guard in View: %v", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestGuardOtherConflictRetried: losing a race on an unguarded key is an
+// ordinary conflict, retried with the guard checked again.
+func TestGuardOtherConflictRetried(t *testing.T) {
+	s := openShared(t, natsstore.Options{Durability: natsstore.Fast})
+	defer s.Close()
+	set(t, s, "lease", "owner-1")
+	set(t, s, "counter", "0")
+	calls := 0
+	err := s.Update(context.Background(), func(tx store.Tx) error {
+		calls++
+		if err := guard(tx, "lease", "owner-1"); err != nil {
+			return err
+		}
+		v, err := tx.Get([]byte("counter"))
+		if err != nil {
+			return err
+		}
+		if calls == 1 {
+			set(t, s, "counter", "5")
+		}
+		return tx.Set([]byte("counter"), append(v, '+'))
+	})
+	if err != nil || calls != 2 {
+		t.Fatalf("Update = %v after %d calls; want nil after 2", err, calls)
+	}
+	if v, _ := get(t, s, "counter"); v != "5+" {
+		t.Fatalf("counter = %q; want 5+", v)
+	}
+}
