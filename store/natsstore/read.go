@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"sync"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -51,20 +52,16 @@ func (s *Store) direct(ctx context.Context, req getRequest) (recs []*rec, pendin
 	if err != nil {
 		return nil, 0, 0, err
 	}
-	inbox := s.nc.NewRespInbox()
-	sub, err := s.nc.SubscribeSync(inbox)
-	if err != nil {
-		return nil, 0, 0, s.connError(err)
-	}
-	defer func() { _ = sub.Unsubscribe() }()
-	if err := s.nc.PublishRequest(s.directSubject, inbox, body); err != nil {
+	r := s.replies.open()
+	defer s.replies.close(r)
+	if err := s.nc.PublishRequest(s.directSubject, r.subject, body); err != nil {
 		return nil, 0, 0, s.connError(err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	multi := req.Batch > 0 || len(req.MultiLast) > 0
 	for {
-		m, err := sub.NextMsgWithContext(ctx)
+		m, err := r.next(ctx)
 		if err != nil {
 			return nil, 0, 0, s.connError(err)
 		}
@@ -88,6 +85,84 @@ func (s *Store) direct(ctx context.Context, req getRequest) (recs []*rec, pendin
 		recs = append(recs, &rec{subject: m.Header.Get(jetstream.SubjectHeader), seq: seq, hdr: m.Header, data: m.Data})
 		if !multi {
 			return recs, 0, 0, nil
+		}
+	}
+}
+
+// replies routes the answers to direct gets, which may be many messages
+// per request, from one wildcard subscription to the requests waiting for
+// them (a subscription per request costs more than the request).
+type replies struct {
+	prefix string
+	mu     sync.Mutex
+	next   uint64
+	open_  map[string]*reply
+	sub    *nats.Subscription
+}
+
+type reply struct {
+	subject string
+	mu      sync.Mutex
+	queue   []*nats.Msg
+	ready   chan struct{} // signalled when queue grows
+}
+
+func (rs *replies) start(nc *nats.Conn) error {
+	rs.prefix = nc.NewRespInbox() + "."
+	rs.open_ = map[string]*reply{}
+	sub, err := nc.Subscribe(rs.prefix+"*", rs.deliver)
+	if err != nil {
+		return err
+	}
+	rs.sub = sub
+	return sub.SetPendingLimits(-1, -1)
+}
+
+func (rs *replies) deliver(m *nats.Msg) {
+	rs.mu.Lock()
+	r := rs.open_[m.Subject]
+	rs.mu.Unlock()
+	if r == nil {
+		return // a request that gave up
+	}
+	r.mu.Lock()
+	r.queue = append(r.queue, m)
+	r.mu.Unlock()
+	select {
+	case r.ready <- struct{}{}:
+	default:
+	}
+}
+
+func (rs *replies) open() *reply {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	rs.next++
+	r := &reply{subject: rs.prefix + strconv.FormatUint(rs.next, 36), ready: make(chan struct{}, 1)}
+	rs.open_[r.subject] = r
+	return r
+}
+
+func (rs *replies) close(r *reply) {
+	rs.mu.Lock()
+	delete(rs.open_, r.subject)
+	rs.mu.Unlock()
+}
+
+func (r *reply) next(ctx context.Context) (*nats.Msg, error) {
+	for {
+		r.mu.Lock()
+		if len(r.queue) > 0 {
+			m := r.queue[0]
+			r.queue = r.queue[1:]
+			r.mu.Unlock()
+			return m, nil
+		}
+		r.mu.Unlock()
+		select {
+		case <-r.ready:
+		case <-ctx.Done():
+			return nil, ctx.Err()
 		}
 	}
 }

@@ -62,6 +62,7 @@ type Store struct {
 	limits        Limits
 	maxPayload    int
 	batchSlots    chan struct{} // atomic batches in flight (the server allows 50 per stream)
+	replies       replies
 
 	mu      sync.Mutex
 	closed  bool
@@ -142,6 +143,9 @@ func (s *Store) connect() error {
 	}
 	if err != nil {
 		return fmt.Errorf("natsstore: connecting: %w", err)
+	}
+	if err := s.replies.start(s.nc); err != nil {
+		return fmt.Errorf("natsstore: subscribing: %w", err)
 	}
 	s.js, err = jetstream.New(s.nc)
 	return err

@@ -41,17 +41,31 @@ type write struct {
 
 var errTxDone = errors.New("natsstore: transaction used after it ended")
 
+// newTx begins a transaction. A View takes its snapshot now; an Update
+// takes it at its first read, so that a transaction that only writes
+// costs no read (its commit checks what it needs).
 func (s *Store) newTx(ctx context.Context, writable bool) (*tx, error) {
-	snap, err := s.now(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return &tx{
-		s: s, ctx: ctx, writable: writable, snap: snap,
+	t := &tx{
+		s: s, ctx: ctx, writable: writable,
 		reads:  map[string]uint64{},
 		writes: map[string]*write{},
 		guards: map[string]bool{},
-	}, nil
+	}
+	if !writable {
+		if err := t.snapshot(); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+func (t *tx) snapshot() error {
+	if t.snap != 0 {
+		return nil
+	}
+	snap, err := t.s.now(t.ctx)
+	t.snap = snap
+	return err
 }
 
 func (t *tx) end() { t.done = true }
@@ -61,6 +75,9 @@ func (t *tx) end() { t.done = true }
 // snapshot, unless its value then has been pushed out of the stream's
 // history: that is ErrSnapshotTooOld (a conflict inside Update).
 func (t *tx) stored(subjects []string) (map[string]*rec, error) {
+	if err := t.snapshot(); err != nil {
+		return nil, err
+	}
 	got, _, err := t.s.lastAt(t.ctx, subjects, t.snap)
 	if err != nil {
 		return nil, err
@@ -228,6 +245,11 @@ func (t *tx) failGuard(err error) error {
 func (t *tx) Scan(prefix []byte, opts store.ScanOptions, fn func(key, value []byte) error) error {
 	if t.done {
 		return errTxDone
+	}
+	// The snapshot comes first: a key listed later but committed before
+	// it must not be missed.
+	if err := t.snapshot(); err != nil {
+		return err
 	}
 	type pair struct{ key, value []byte }
 	var pairs []pair
