@@ -3,12 +3,14 @@ package natsstore_test
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/flowscript/flowscript/store"
+	"github.com/flowscript/flowscript/store/badgerstore"
 	"github.com/flowscript/flowscript/store/natsstore"
 )
 
@@ -68,3 +70,60 @@ func BenchmarkFastCommit(b *testing.B) { benchCommits(b, natsstore.Fast, 1) }
 
 // BenchmarkFastCommitParallel: 64 concurrent committers, no sync.
 func BenchmarkFastCommitParallel(b *testing.B) { benchCommits(b, natsstore.Fast, 64) }
+
+// BenchmarkSyncedTxn compares, in one run, synced transactions of several
+// keys on both stores: 3 keys is one transition (state, history event,
+// notice), 300 keys a committer's group of 100 transitions. On JetStream
+// these commit as one atomic batch each; one committer, as the runtime's
+// committer is.
+func BenchmarkSyncedTxn(b *testing.B) { benchTxn(b, true) }
+
+// BenchmarkFastTxn is BenchmarkSyncedTxn without syncs (Badger Fast,
+// JetStream without sync_always). JetStream still syncs the temporary
+// store in which an R1 file stream stages each atomic batch.
+func BenchmarkFastTxn(b *testing.B) { benchTxn(b, false) }
+
+func benchTxn(b *testing.B, durable bool) {
+	bd, nd := badgerstore.Durable, natsstore.Durable
+	if !durable {
+		bd, nd = badgerstore.Fast, natsstore.Fast
+	}
+	for _, keys := range []int{3, 300} {
+		for _, backend := range []string{"badger", "nats"} {
+			b.Run(fmt.Sprintf("keys=%d/%s", keys, backend), func(b *testing.B) {
+				var s store.Store
+				var err error
+				if backend == "badger" {
+					s, err = badgerstore.Open(b.TempDir(), badgerstore.Options{Durability: bd})
+				} else {
+					s, err = natsstore.Open(natsstore.Options{Dir: b.TempDir(), Durability: nd})
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer s.Close()
+				value := make([]byte, 128)
+				b.ResetTimer()
+				start := time.Now()
+				for i := 0; i < b.N; i++ {
+					err := s.Update(context.Background(), func(tx store.Tx) error {
+						for k := 0; k < keys; k++ {
+							key := binary.BigEndian.AppendUint64([]byte("bench/"), uint64(i*keys+k))
+							if err := tx.Set(key, value); err != nil {
+								return err
+							}
+						}
+						return nil
+					})
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+				elapsed := time.Since(start)
+				b.StopTimer()
+				b.ReportMetric(float64(b.N)/elapsed.Seconds(), "txns/s")
+				b.ReportMetric(float64(b.N*keys)/elapsed.Seconds(), "keys/s")
+			})
+		}
+	}
+}
