@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/flowscript/flowscript/store"
@@ -205,5 +206,60 @@ func TestGuardOtherConflictRetried(t *testing.T) {
 	}
 	if v, _ := get(t, s, "counter"); v != "5+" {
 		t.Fatalf("counter = %q; want 5+", v)
+	}
+}
+
+// TestRefusedBatchLeavesNothing: a batch whose second message's expected
+// sequence is stale is refused whole. The first attempt's writes never
+// reach a watch; the retry's do, once.
+func TestRefusedBatchLeavesNothing(t *testing.T) {
+	s := openShared(t, natsstore.Options{Durability: natsstore.Fast})
+	defer s.Close()
+	set(t, s, "k1", "0")
+	set(t, s, "k2", "0")
+	seen := make(chan store.Event, 100)
+	w, err := store.StartWatch(context.Background(), s, []byte("k"), func(evs []store.Event) error {
+		for _, ev := range evs {
+			seen <- ev
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	err = s.Update(context.Background(), func(tx store.Tx) error {
+		calls++
+		for _, k := range []string{"k1", "k2"} {
+			if _, err := tx.Get([]byte(k)); err != nil {
+				return err
+			}
+		}
+		if calls == 1 {
+			set(t, s, "k2", "other") // k1's expectation still holds, k2's no longer
+		}
+		v := []byte(fmt.Sprintf("attempt %d", calls))
+		if err := tx.Set([]byte("k1"), v); err != nil {
+			return err
+		}
+		return tx.Set([]byte("k2"), v)
+	})
+	if err != nil || calls != 2 {
+		t.Fatalf("Update = %v after %d calls; want nil after 2", err, calls)
+	}
+	set(t, s, "k3", "end")
+	var got []string
+	for ev := range seen {
+		got = append(got, string(ev.Key)+"="+string(ev.Value))
+		if string(ev.Key) == "k3" {
+			break
+		}
+	}
+	if err := w.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	want := "k2=other k1=attempt 2 k2=attempt 2 k3=end"
+	if fmt.Sprint(strings.Join(got, " ")) != want {
+		t.Fatalf("watch saw %q; want %q", got, want)
 	}
 }
