@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/flowscript/flowscript/store"
 	"github.com/flowscript/flowscript/store/natsstore"
@@ -144,5 +146,31 @@ func TestURL(t *testing.T) {
 	}
 	if v, ok := get(t, remote, "k"); !ok || v != "v" {
 		t.Fatalf("k = %q, %v over the network; want v", v, ok)
+	}
+}
+
+// TestForeignStreamRefused: a stream of the same name that is not a
+// flowscript database is left alone.
+func TestForeignStreamRefused(t *testing.T) {
+	nc, err := nats.Connect("", nats.InProcessServer(shared))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "foreign", Subjects: []string{"orders.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	defer deleteStream(t, "foreign")
+	if s, err := natsstore.Open(natsstore.Options{Server: shared, Stream: "foreign", Durability: natsstore.Fast}); err == nil {
+		s.Close()
+		t.Fatal("Open on a foreign stream: want an error")
+	}
+	info, err := js.Stream(context.Background(), "foreign")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := info.CachedInfo().Config.Subjects; len(got) != 1 || got[0] != "orders.>" {
+		t.Fatalf("the foreign stream's subjects became %q", got)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -165,9 +166,22 @@ func (s *Store) ensureStream() error {
 		AllowDirect:        true,
 		AllowAtomicPublish: true,
 	}
-	st, err := s.js.CreateOrUpdateStream(ctx, cfg)
+	st, err := s.js.CreateStream(ctx, cfg)
+	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		// Reopening: refuse a stream that is not a database of ours, and
+		// bring our settings (History, Replicas) up to date.
+		if st, err = s.js.Stream(ctx, s.stream); err == nil {
+			if got := st.CachedInfo().Config.Subjects; !slices.Equal(got, cfg.Subjects) {
+				return fmt.Errorf("natsstore: stream %s exists with subjects %q, not %q: it is not a flowscript database; name another stream", s.stream, got, cfg.Subjects)
+			}
+			st, err = s.js.UpdateStream(ctx, cfg)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("natsstore: creating stream %s: %w", s.stream, err)
+	}
+	if c := st.CachedInfo().Config; !c.AllowAtomicPublish || !c.AllowDirect {
+		return fmt.Errorf("natsstore: the server did not enable atomic batch publish and direct gets on stream %s: natsstore needs nats-server 2.12 or later (2.15.3 or later recommended)", s.stream)
 	}
 	s.st = st
 	head := &nats.Msg{Subject: s.headSubject, Header: nats.Header{hdrExpSeq: []string{"0"}}, Data: []byte("flowscript")}
