@@ -35,6 +35,22 @@ func get(t *testing.T, s store.Store, key string) (string, bool) {
 	return string(v), true
 }
 
+func wantValue(t *testing.T, s store.Store, key, want string) {
+	t.Helper()
+	if v, ok := get(t, s, key); !ok || v != want {
+		t.Fatalf("%s = %q (present %v); want %q", key, v, ok, want)
+	}
+}
+
+// wantUpdate checks what an Update returned (nil, or an error wrapping
+// want) and how many times it ran its function.
+func wantUpdate(t *testing.T, err error, calls int, want error, wantCalls int) {
+	t.Helper()
+	if want == nil && err != nil || want != nil && !errors.Is(err, want) || calls != wantCalls {
+		t.Fatalf("Update = %v after %d calls; want %v after %d", err, calls, want, wantCalls)
+	}
+}
+
 // guarder is the method store.Tx gains on another branch today.
 type guarder interface {
 	Guard(key, want []byte) error
@@ -92,9 +108,7 @@ func TestGuardConcurrentWriter(t *testing.T) {
 			t.Fatalf("work/%d = %q after a refused commit; the batch must land whole or not at all", i, v)
 		}
 	}
-	if v, _ := get(t, owner, "lease"); v != "owner-2" {
-		t.Fatalf("lease = %q; want owner-2", v)
-	}
+	wantValue(t, owner, "lease", "owner-2")
 }
 
 // TestGuardWrittenKey: a guard on a key the transaction also writes is
@@ -114,12 +128,8 @@ func TestGuardWrittenKey(t *testing.T) {
 		}
 		return tx.Set([]byte("lease"), []byte("epoch-2"))
 	})
-	if !errors.Is(err, natsstore.ErrGuardFailed) || calls != 1 {
-		t.Fatalf("Update = %v after %d calls; want ErrGuardFailed after 1", err, calls)
-	}
-	if v, _ := get(t, s, "lease"); v != "epoch-9" {
-		t.Fatalf("lease = %q; want epoch-9", v)
-	}
+	wantUpdate(t, err, calls, natsstore.ErrGuardFailed, 1)
+	wantValue(t, s, "lease", "epoch-9")
 }
 
 func TestGuardCompares(t *testing.T) {
@@ -141,9 +151,7 @@ func TestGuardCompares(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("Update with guards that hold: %v", err)
 	}
-	if v, _ := get(t, s, "work"); v != "done" {
-		t.Fatalf("work = %q; want done", v)
-	}
+	wantValue(t, s, "work", "done")
 
 	// Does not hold: the transaction fails, even if fn ignores the error,
 	// and is not retried.
@@ -201,12 +209,8 @@ func TestGuardOtherConflictRetried(t *testing.T) {
 		}
 		return tx.Set([]byte("counter"), append(v, '+'))
 	})
-	if err != nil || calls != 2 {
-		t.Fatalf("Update = %v after %d calls; want nil after 2", err, calls)
-	}
-	if v, _ := get(t, s, "counter"); v != "5+" {
-		t.Fatalf("counter = %q; want 5+", v)
-	}
+	wantUpdate(t, err, calls, nil, 2)
+	wantValue(t, s, "counter", "5+")
 }
 
 // TestRefusedBatchLeavesNothing: a batch whose second message's expected
@@ -244,9 +248,7 @@ func TestRefusedBatchLeavesNothing(t *testing.T) {
 		}
 		return tx.Set([]byte("k2"), v)
 	})
-	if err != nil || calls != 2 {
-		t.Fatalf("Update = %v after %d calls; want nil after 2", err, calls)
-	}
+	wantUpdate(t, err, calls, nil, 2)
 	set(t, s, "k3", "end")
 	var got []string
 	for ev := range seen {

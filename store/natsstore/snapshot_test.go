@@ -74,12 +74,8 @@ func TestSnapshotTooOld(t *testing.T) {
 		}
 		return tx.Set([]byte("k"), append(v, '+'))
 	})
-	if err != nil || calls != 2 {
-		t.Fatalf("Update = %v after %d calls; want nil after 2", err, calls)
-	}
-	if v, _ := get(t, s, "k"); v != "v4+" {
-		t.Fatalf("k = %q; want v4+", v)
-	}
+	wantUpdate(t, err, calls, nil, 2)
+	wantValue(t, s, "k", "v4+")
 }
 
 // TestWatchWholeTransactions: every call of a watch's fn holds whole
