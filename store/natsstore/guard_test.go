@@ -265,3 +265,79 @@ func TestRefusedBatchLeavesNothing(t *testing.T) {
 		t.Fatalf("watch saw %q; want %q", got, want)
 	}
 }
+
+// TestFencedOwnerAfterTakeover: an owner commits work fenced on a lease,
+// as fast as it can, while a taker rewrites the lease from another
+// connection. In commit order (a watch of everything), no work of the
+// owner lands after the takeover, and the owner ends on ErrGuardFailed.
+func TestFencedOwnerAfterTakeover(t *testing.T) {
+	owner := openShared(t, natsstore.Options{Durability: natsstore.Fast})
+	defer owner.Close()
+	taker, err := natsstore.Open(natsstore.Options{Server: shared, Stream: owner.StreamName(), Durability: natsstore.Fast})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taker.Close()
+	set(t, owner, "lease", "owner-1")
+	var order []string // written by the watch only, read after it ended
+	w, err := store.StartWatch(context.Background(), owner, nil, func(evs []store.Event) error {
+		for _, ev := range evs {
+			order = append(order, string(ev.Key)+"="+string(ev.Value))
+			if string(ev.Key) == "end" {
+				return errDone
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	committed := make(chan int, 1000)
+	ended := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		go func() {
+			for n := 0; ; n++ {
+				err := owner.Update(context.Background(), func(tx store.Tx) error {
+					if err := guard(tx, "lease", "owner-1"); err != nil {
+						return err
+					}
+					return tx.Set([]byte(fmt.Sprintf("work/%d/%d", g, n)), []byte("owner-1"))
+				})
+				if err != nil {
+					ended <- err
+					return
+				}
+				committed <- 1
+			}
+		}()
+	}
+	for i := 0; i < 40; i++ {
+		<-committed
+	}
+	set(t, taker, "lease", "owner-2")
+	for g := 0; g < 4; g++ {
+		if err := <-ended; !errors.Is(err, natsstore.ErrGuardFailed) {
+			t.Fatalf("the deposed owner's commit ended with %v; want ErrGuardFailed", err)
+		}
+	}
+	set(t, taker, "end", "x")
+	if err := w.Wait(); !errors.Is(err, errDone) {
+		t.Fatalf("watch ended with %v", err)
+	}
+	took, work := false, 0
+	for _, e := range order {
+		switch {
+		case e == "lease=owner-2":
+			took = true
+		case strings.HasPrefix(e, "work/") && took:
+			t.Fatalf("the owner's %s landed after the takeover; commit order: %q", e, order)
+		case strings.HasPrefix(e, "work/"):
+			work++
+		}
+	}
+	if !took || work < 40 {
+		t.Fatalf("watch saw the takeover %v and %d works; want the takeover and at least 40", took, work)
+	}
+	t.Logf("%d fenced commits before the takeover", work)
+}
