@@ -15,11 +15,11 @@ import (
 )
 
 // commit publishes the transaction's writes: one message when it writes
-// one key and guards nothing else, else one atomic batch. Every message
+// one key and read nothing else, else one atomic batch. Every message
 // expects its subject's last sequence to be the revision the transaction
 // knows (read at the snapshot, or for a key it only wrote, the latest),
-// and each guard on a key not written rides on a marker message that
-// expects the guarded subject's revision.
+// and each key read but not written (guarded or not) rides on a marker
+// message that expects its revision.
 func (s *Store) commit(t *tx) error {
 	if len(t.writes) == 0 {
 		return nil
@@ -55,20 +55,30 @@ func (s *Store) commit(t *tx) error {
 		}
 	}
 
-	var msgs []*nats.Msg
+	// Every key read and not written is checked too, each by a marker
+	// message that expects the key's revision. When they do not all fit
+	// beside the writes, the first message expects instead the stream's
+	// last sequence to be the snapshot: nothing at all committed since,
+	// a stronger check that conflicts more often.
 	var markers []string
-	for subj := range t.guards {
+	for subj := range t.reads {
 		if _, written := t.writes[subj]; !written {
 			markers = append(markers, subj)
 		}
 	}
 	slices.Sort(markers)
+	wholeStream := len(markers)+len(t.writes) > s.opts.MaxBatch
+	if wholeStream {
+		markers = nil
+	}
+	var msgs []*nats.Msg
 	for i, subj := range markers {
 		msgs = append(msgs, &nats.Msg{
-			Subject: s.guardBase + "." + strconv.Itoa(i),
+			Subject: s.markerBase + "." + strconv.Itoa(i),
 			Header: nats.Header{
 				hdrExpSubj: []string{subj},
 				hdrExpSeq:  []string{strconv.FormatUint(t.reads[subj], 10)},
+				hdrTTL:     []string{markerTTL},
 			},
 		})
 	}
@@ -81,8 +91,11 @@ func (s *Store) commit(t *tx) error {
 		}
 		msgs = append(msgs, m)
 	}
+	if wholeStream {
+		msgs[0].Header.Set(hdrExpStreamSeq, strconv.FormatUint(t.snap, 10))
+	}
 	if len(msgs) > s.opts.MaxBatch {
-		return fmt.Errorf("natsstore: %w: %d messages (writes and guards) in one transaction; the batch limit is %d", store.ErrTooLarge, len(msgs), s.opts.MaxBatch)
+		return fmt.Errorf("natsstore: %w: %d writes in one transaction; the batch limit is %d", store.ErrTooLarge, len(msgs), s.opts.MaxBatch)
 	}
 
 	var err error

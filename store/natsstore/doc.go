@@ -18,7 +18,7 @@
 //
 //	fs.<name>.k.<tokens>   one subject per key, its revisions (History per key)
 //	fs.<name>.x.head       one message, so that the stream always has a last sequence
-//	fs.<name>.x.g.<n>      guard markers (see Guard below), History each
+//	fs.<name>.x.r.<n>      read markers (see Transactions), each gone 10 s after its batch
 //
 // A key becomes tokens by splitting it at '/' and encoding each segment:
 // letters, digits and '-' stay, every other byte is '_' and two hex
@@ -38,20 +38,24 @@
 // carries Nats-Expected-Last-Subject-Sequence: the revision read at S, or
 // for a key written without being read the latest revision, fetched at
 // commit (so every message also records, in Flowscript-Prev, exactly
-// which revision it replaced). A transaction that writes one key is one
-// plain publish; any other is one atomic batch (ADR-50, through
+// which revision it replaced). A transaction that writes one key and
+// reads no other is one plain publish; any other is one atomic batch (ADR-50, through
 // orbit.go's jetstreamext), which JetStream applies whole or not at all.
-// A refused expectation ("wrong last sequence") makes Update run fn
-// again, up to Options.MaxUpdateAttempts. Reads of keys a transaction
-// does not write are not checked at commit (the store contract allows
-// that), except those held by Guard.
+// Every key the transaction read (Get, Scan, Guard) and did not write is
+// checked too: a marker message on fs.<name>.x.r.<n>, with a ten-second
+// TTL, expects its revision at S for it
+// (Nats-Expected-Last-Subject-Sequence-Subject). When the markers do not
+// fit in the batch beside the writes, the first message expects instead
+// the stream's last sequence to be S (Nats-Expected-Last-Sequence):
+// nothing at all committed since the snapshot, a stronger check that
+// conflicts more often. A refused expectation ("wrong last sequence")
+// makes Update run fn again, up to Options.MaxUpdateAttempts. Phantoms
+// (keys inserted into a scanned range) are not detected.
 //
-// Guard(key, want) reads key at S and compares. If the transaction writes
-// key, that write's own expectation holds the read; otherwise a marker
-// message on fs.<name>.x.g.<n> carries the expectation for key
-// (Nats-Expected-Last-Subject-Sequence-Subject). When a commit is
-// refused, the guarded keys' revisions are read again: if one moved, the
-// error wraps ErrGuardFailed and is not retried.
+// Guard(key, want) reads key at S and compares; the read is checked at
+// commit as every read is. When a commit is refused, the guarded keys'
+// revisions are read again: if one moved, the error wraps ErrGuardFailed
+// and is not retried.
 //
 // The stream keeps History revisions of each key (MaxMsgsPerSubject). A
 // read at S of a key that has changed History times since S finds no
@@ -79,7 +83,7 @@
 //
 // JetStream takes at most 1,000 messages in one atomic batch unless the
 // server sets jetstream max_batch_size (Options.MaxBatch must then say
-// the same); Limits reserves 16 of them for guard markers. One message
+// the same); Limits reserves 16 of them for read markers. One message
 // holds at most the server's max_payload (1 MiB by default; a server
 // started for Options.Dir takes 8 MiB), and a transaction at most 8 MiB
 // of keys and values. At most 32 batches are in flight per Store (the

@@ -81,9 +81,9 @@ const (
 	defaultMaxBatch          = 1000
 	defaultHistory           = 64
 	defaultMaxUpdateAttempts = 500
-	// guardSlots is how many messages of a batch Limits keeps back for
-	// guards on keys a transaction does not write.
-	guardSlots = 16
+	// checkSlots is how many messages of a batch Limits keeps back for
+	// the checks of keys a transaction reads and does not write.
+	checkSlots = 16
 	// maxTxBytes bounds the keys and values of one transaction. The server
 	// stages a batch before it applies it; this keeps a batch a small
 	// fraction of its 128 MiB ingest queue.
@@ -129,7 +129,7 @@ func (o Options) withDefaults() (Options, error) {
 	if o.MaxBatch == 0 {
 		o.MaxBatch = defaultMaxBatch
 	}
-	if o.MaxBatch <= guardSlots {
+	if o.MaxBatch <= checkSlots {
 		return o, fmt.Errorf("natsstore: MaxBatch %d is too small", o.MaxBatch)
 	}
 	if o.History == 0 {

@@ -161,3 +161,60 @@ func TestWatchWholeTransactions(t *testing.T) {
 }
 
 var errDone = errors.New("done")
+
+// TestReadsAreChecked: a key a transaction read and did not write is
+// checked at commit, by a marker message when it fits in the batch, by
+// the stream's last sequence when it does not. Either way a concurrent
+// change to it makes the transaction run again.
+func TestReadsAreChecked(t *testing.T) {
+	s := openShared(t, natsstore.Options{Durability: natsstore.Fast, MaxBatch: 1000})
+	defer s.Close()
+	set(t, s, "a", "1")
+	calls := 0
+	err := s.Update(context.Background(), func(tx store.Tx) error {
+		calls++
+		v, err := tx.Get([]byte("a"))
+		if err != nil {
+			return err
+		}
+		if calls == 1 {
+			set(t, s, "a", "2")
+		}
+		return tx.Set([]byte("copy-of-a"), v)
+	})
+	wantUpdate(t, err, calls, nil, 2)
+	wantValue(t, s, "copy-of-a", "2")
+
+	// 1,200 keys read: too many to check one by one in a 1,000-message
+	// batch. A write to any key since the snapshot, here an unrelated
+	// one, then makes the commit run again.
+	for half := 0; half < 2; half++ {
+		if err := s.Update(context.Background(), func(tx store.Tx) error {
+			for i := half * 600; i < (half+1)*600; i++ {
+				if err := tx.Set([]byte(fmt.Sprintf("r/%04d", i)), []byte("x")); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	calls = 0
+	err = s.Update(context.Background(), func(tx store.Tx) error {
+		calls++
+		n := 0
+		if err := tx.Scan([]byte("r/"), store.ScanOptions{KeysOnly: true}, func(k, v []byte) error {
+			n++
+			return nil
+		}); err != nil {
+			return err
+		}
+		if calls == 1 {
+			set(t, s, "unrelated", "x")
+		}
+		return tx.Set([]byte("count"), []byte(strconv.Itoa(n)))
+	})
+	wantUpdate(t, err, calls, nil, 2)
+	wantValue(t, s, "count", "1200")
+}

@@ -36,14 +36,19 @@ var ErrSnapshotTooOld = errors.New("natsstore: snapshot too old")
 
 // Message headers this package writes.
 const (
-	hdrOp        = "Flowscript-Op"   // "del" on a delete
-	hdrPrev      = "Flowscript-Prev" // the revision the message replaces, 0 if none
-	opDelete     = "del"
-	hdrExpSeq    = "Nats-Expected-Last-Subject-Sequence"
-	hdrExpSubj   = "Nats-Expected-Last-Subject-Sequence-Subject"
-	hdrBatchID   = "Nats-Batch-Id"
-	hdrBatchSeq  = "Nats-Batch-Sequence"
-	hdrBatchSize = "Flowscript-Batch-Size" // messages in the batch, on each
+	hdrOp           = "Flowscript-Op"   // "del" on a delete
+	hdrPrev         = "Flowscript-Prev" // the revision the message replaces, 0 if none
+	opDelete        = "del"
+	hdrExpSeq       = "Nats-Expected-Last-Subject-Sequence"
+	hdrExpSubj      = "Nats-Expected-Last-Subject-Sequence-Subject"
+	hdrBatchID      = "Nats-Batch-Id"
+	hdrBatchSeq     = "Nats-Batch-Sequence"
+	hdrBatchSize    = "Flowscript-Batch-Size" // messages in the batch, on each
+	hdrExpStreamSeq = "Nats-Expected-Last-Sequence"
+	hdrTTL          = "Nats-TTL"
+	// markerTTL is how long a marker message stays: it matters only
+	// while its batch commits.
+	markerTTL = "10s"
 )
 
 // Store is a store.Store on one JetStream stream.
@@ -56,7 +61,7 @@ type Store struct {
 	stream string
 
 	keysBase      string // subjects of keys: fs.<stream>.k.<tokens>
-	guardBase     string // guard markers: fs.<stream>.x.g.<n>
+	markerBase    string // read markers: fs.<stream>.x.r.<n>
 	headSubject   string // one message, so that every stream has a last sequence to read
 	directSubject string
 	timeout       time.Duration
@@ -84,7 +89,7 @@ func Open(opts Options) (*Store, error) {
 		opts:          opts,
 		stream:        opts.Stream,
 		keysBase:      "fs." + opts.Stream + ".k",
-		guardBase:     "fs." + opts.Stream + ".x.g",
+		markerBase:    "fs." + opts.Stream + ".x.r",
 		headSubject:   "fs." + opts.Stream + ".x.head",
 		directSubject: "$JS.API.DIRECT.GET." + opts.Stream,
 		timeout:       30 * time.Second,
@@ -100,7 +105,7 @@ func Open(opts Options) (*Store, error) {
 		return nil, err
 	}
 	s.maxPayload = int(s.nc.MaxPayload())
-	s.limits = Limits{MaxWrites: opts.MaxBatch - guardSlots, MaxBytes: maxTxBytes}
+	s.limits = Limits{MaxWrites: opts.MaxBatch - checkSlots, MaxBytes: maxTxBytes}
 	return s, nil
 }
 
@@ -165,6 +170,7 @@ func (s *Store) ensureStream() error {
 		Discard:            jetstream.DiscardOld,
 		AllowDirect:        true,
 		AllowAtomicPublish: true,
+		AllowMsgTTL:        true,
 	}
 	st, err := s.js.CreateStream(ctx, cfg)
 	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
@@ -192,7 +198,8 @@ func (s *Store) ensureStream() error {
 }
 
 // Limits implements store.Store: at most MaxBatch-16 writes (the rest of
-// an atomic batch is kept for guards) and 8 MiB of keys and values.
+// an atomic batch is kept for checks of keys read) and 8 MiB of keys and
+// values.
 func (s *Store) Limits() Limits { return s.limits }
 
 // begin registers a running call; it fails once the Store is closed.

@@ -171,7 +171,7 @@ func (t *tx) put(key, value []byte, del bool) error {
 	if rewrite {
 		size -= len(old.key) + len(old.value)
 	}
-	if n > t.s.opts.MaxBatch-t.markers() || size > t.s.limits.MaxBytes {
+	if n > t.s.opts.MaxBatch || size > t.s.limits.MaxBytes {
 		return t.fail(fmt.Errorf("natsstore: %w: more than %d writes or %d bytes in one transaction", store.ErrTooLarge, t.s.limits.MaxWrites, t.s.limits.MaxBytes))
 	}
 	w := &write{key: bytes.Clone(key), del: del}
@@ -184,18 +184,6 @@ func (t *tx) put(key, value []byte, del bool) error {
 	t.writes[subj] = w
 	t.bytes = size
 	return nil
-}
-
-// markers counts the guards on keys the transaction does not write: each
-// costs a message of the batch.
-func (t *tx) markers() int {
-	n := 0
-	for subj := range t.guards {
-		if _, ok := t.writes[subj]; !ok {
-			n++
-		}
-	}
-	return n
 }
 
 func (t *tx) fail(err error) error {
