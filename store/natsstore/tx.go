@@ -92,7 +92,9 @@ func (t *tx) stored(subjects []string) (map[string]*rec, error) {
 			if next != nil && next.prev() != 0 {
 				err := fmt.Errorf("%w: a key changed more than %d times since the transaction began", ErrSnapshotTooOld, t.s.opts.History)
 				if t.writable {
-					return nil, fmt.Errorf("%w: %w", errConflict, err)
+					// Fails the attempt even if fn ignores it: Update
+					// runs fn again on a fresh snapshot.
+					return nil, t.fail(fmt.Errorf("%w: %w", errConflict, err))
 				}
 				return nil, err
 			}
