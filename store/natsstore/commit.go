@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 	"github.com/synadia-io/orbit.go/jetstreamext"
 
 	"github.com/flowscript/flowscript/store"
@@ -71,6 +72,7 @@ func (s *Store) commit(t *tx) error {
 	if wholeStream {
 		markers = nil
 	}
+	txn := nuid.Next()
 	var msgs []*nats.Msg
 	for i, subj := range markers {
 		msgs = append(msgs, &nats.Msg{
@@ -85,7 +87,7 @@ func (s *Store) commit(t *tx) error {
 	for _, subj := range subjects {
 		w := t.writes[subj]
 		rev := strconv.FormatUint(revs[subj], 10)
-		m := &nats.Msg{Subject: subj, Header: nats.Header{hdrExpSeq: []string{rev}, hdrPrev: []string{rev}}, Data: w.value}
+		m := &nats.Msg{Subject: subj, Header: nats.Header{hdrExpSeq: []string{rev}, hdrPrev: []string{rev}, hdrTxn: []string{txn}}, Data: w.value}
 		if w.del {
 			m.Header.Set(hdrOp, opDelete)
 		}
@@ -125,9 +127,28 @@ func (s *Store) commit(t *tx) error {
 		if errors.Is(err, nats.ErrMaxPayload) {
 			return fmt.Errorf("natsstore: %w: %w", store.ErrTooLarge, err)
 		}
-		return fmt.Errorf("natsstore: commit on stream %s (its outcome is unknown if the connection failed): %w", s.stream, s.connError(err))
+		return s.resolve(ctx, t, subjects[0], revs[subjects[0]], txn, err)
 	}
 	return s.guardConflict(ctx, t, err)
+}
+
+// resolve finds out what became of a commit whose answer was lost (a
+// timeout, a broken connection). Its messages expected subject's last
+// revision to be rev, so if it landed its message is the first of
+// subject after rev: carrying txn, the commit landed; carrying another
+// transaction, it cannot land any more and is retried as a conflict;
+// nothing there, the outcome is unknown (a batch may still be on its way
+// for the server's ten-second batch timeout) and the error says so.
+func (s *Store) resolve(ctx context.Context, t *tx, subject string, rev uint64, txn string, cause error) error {
+	next, err := s.firstAfter(ctx, subject, rev)
+	switch {
+	case err != nil:
+	case next != nil && next.hdr.Get(hdrTxn) == txn:
+		return nil
+	case next != nil:
+		return s.guardConflict(ctx, t, cause)
+	}
+	return fmt.Errorf("natsstore: commit on stream %s: its outcome is unknown: %w", s.stream, s.connError(cause))
 }
 
 // guardConflict tells a lost race on a guarded key (ErrGuardFailed, not

@@ -103,9 +103,13 @@
 // Ownership of a database by one process at a time (a lease every commit
 // is fenced on, through Guard), takeover after a crash, the CLI's
 // --store flag and an embedded cluster node are the next steps; so are
-// purging tombstones, resolving a commit whose acknowledgement was lost
-// (today Update returns an error and the commit may or may not have
-// landed), and more than one stream (partition) per database.
+// purging tombstones and more than one stream (partition) per database.
+//
+// A commit whose answer is lost (a timeout, a broken connection) is
+// looked up: each write carries the transaction's id (Flowscript-Txn),
+// so the first message after the revision its first write expected tells
+// "landed" (Update returns nil) from "refused" (run again); when there is
+// none yet, Update returns an error saying the outcome is unknown.
 //
 // Cost: an R1 file stream stages each atomic batch in a temporary file
 // store before applying it, so one batch costs milliseconds whatever its

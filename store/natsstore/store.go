@@ -44,6 +44,7 @@ const (
 	hdrBatchID      = "Nats-Batch-Id"
 	hdrBatchSeq     = "Nats-Batch-Sequence"
 	hdrBatchSize    = "Flowscript-Batch-Size" // messages in the batch, on each
+	hdrTxn          = "Flowscript-Txn"        // the transaction's id, on each write
 	hdrExpStreamSeq = "Nats-Expected-Last-Sequence"
 	hdrTTL          = "Nats-TTL"
 	// markerTTL is how long a marker message stays: it matters only
