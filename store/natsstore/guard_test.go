@@ -64,22 +64,29 @@ func guard(tx store.Tx, key, want string) error {
 	return tx.(guarder).Guard([]byte(key), w)
 }
 
+// ownerAndTaker opens two Stores on one new stream, each with its own
+// connection, as two processes would; both close when the test ends.
+func ownerAndTaker(t *testing.T) (owner, taker *natsstore.Store) {
+	owner = openShared(t, natsstore.Options{Durability: natsstore.Fast})
+	t.Cleanup(func() { owner.Close() })
+	taker, err := natsstore.Open(natsstore.Options{Server: shared, Stream: owner.StreamName(), Durability: natsstore.Fast})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { taker.Close() })
+	return owner, taker
+}
+
 // TestGuardConcurrentWriter: another Store (another process, as far as
 // JetStream can tell) takes the lease after this transaction guarded it
 // and before it commits. The commit is refused with ErrGuardFailed, fn is
 // not run again, and none of the transaction's writes lands.
 func TestGuardConcurrentWriter(t *testing.T) {
-	owner := openShared(t, natsstore.Options{Durability: natsstore.Fast})
-	defer owner.Close()
-	taker, err := natsstore.Open(natsstore.Options{Server: shared, Stream: owner.StreamName(), Durability: natsstore.Fast})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer taker.Close()
+	owner, taker := ownerAndTaker(t)
 	set(t, owner, "lease", "owner-1")
 
 	calls := 0
-	err = owner.Update(context.Background(), func(tx store.Tx) error {
+	err := owner.Update(context.Background(), func(tx store.Tx) error {
 		calls++
 		if err := guard(tx, "lease", "owner-1"); err != nil {
 			return err
@@ -271,13 +278,7 @@ func TestRefusedBatchLeavesNothing(t *testing.T) {
 // connection. In commit order (a watch of everything), no work of the
 // owner lands after the takeover, and the owner ends on ErrGuardFailed.
 func TestFencedOwnerAfterTakeover(t *testing.T) {
-	owner := openShared(t, natsstore.Options{Durability: natsstore.Fast})
-	defer owner.Close()
-	taker, err := natsstore.Open(natsstore.Options{Server: shared, Stream: owner.StreamName(), Durability: natsstore.Fast})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer taker.Close()
+	owner, taker := ownerAndTaker(t)
 	set(t, owner, "lease", "owner-1")
 	var order []string // written by the watch only, read after it ended
 	w, err := store.StartWatch(context.Background(), owner, nil, func(evs []store.Event) error {
