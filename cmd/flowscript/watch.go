@@ -65,7 +65,7 @@ func watchTree(ctx context.Context, c *cli.Context, eng *flowscript.Engine, id s
 	for {
 		// a run leaves the engine only after its end commits
 		active := eng.IsActive(id)
-		view, root, err := buildView(ctx, eng, id, isInterrupted(env, eng))
+		view, root, err := buildView(ctx, eng, id, func(id string) bool { return !eng.IsActive(id) })
 		if err != nil {
 			return nil, engineError(c.App.ErrWriter, err)
 		}
@@ -113,11 +113,6 @@ func terminalOf(w io.Writer) (bool, termSize) {
 		return true, termSize{}
 	}
 	return true, termSize{cols, rows}
-}
-
-// isInterrupted tells whether an unfinished run is held by no process.
-func isInterrupted(env *appEnv, eng *flowscript.Engine) func(id string) bool {
-	return func(id string) bool { return !eng.IsActive(id) }
 }
 
 // viewLine is one line of the view: key names the run or step it shows,
