@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/flowscript/flowscript"
 	"github.com/flowscript/flowscript/runtime"
 )
 
@@ -77,7 +78,7 @@ func rerunCommand() *cli.Command {
 				return err
 			}
 			defer s.close()
-			plan, err := s.eng.Rerun(s.ctx, id, c.String("from"), runtime.RerunOptions{DryRun: c.Bool("dry-run"), Latest: c.Bool("latest")})
+			plan, err := s.eng.Rerun(s.ctx, id, c.String("from"), flowscript.RerunOptions{DryRun: c.Bool("dry-run"), Latest: c.Bool("latest")})
 			if err != nil {
 				return engineError(c.App.ErrWriter, err)
 			}

@@ -153,7 +153,7 @@ func runsCommand() *cli.Command {
 				return printRuns(c, nil)
 			}
 			return withEngine(c, func(ctx context.Context, eng *flowscript.Engine) error {
-				runs, err := eng.List(ctx, flowscript.ListFilter{Status: status, Workflow: c.String("workflow")})
+				runs, err := eng.List(ctx, flowscript.ListFilter{Status: flowscript.RunStatus(status), Workflow: c.String("workflow")})
 				if err != nil {
 					return err
 				}
@@ -282,7 +282,7 @@ func resumeCommand() *cli.Command {
 					return engineError(c.App.ErrWriter, err)
 				}
 				fmt.Fprintf(c.App.Writer, "%s %s\n", rec.ID, rec.Status)
-				failed = failed || rec.Status != core.RunSucceeded
+				failed = failed || rec.Status != flowscript.RunSucceeded
 			}
 			if failed {
 				return silentExit(exitFailed)

@@ -1,0 +1,30 @@
+package flowscript
+
+import (
+	"context"
+	"io/fs"
+
+	"github.com/flowscript/flowscript/lang"
+)
+
+// LoadFile is Load(ctx, File(file), opts).
+func (e *Engine) LoadFile(ctx context.Context, file string, opts LoadOptions) (*Program, error) {
+	return e.Load(ctx, File(file), opts)
+}
+
+// LoadFS is Load(ctx, FS(fsys, path), LoadOptions{}).
+func (e *Engine) LoadFS(ctx context.Context, fsys fs.FS, path string) (*Program, error) {
+	return e.Load(ctx, FS(fsys, path), LoadOptions{})
+}
+
+// LoadString is Load(ctx, Script(name, src), LoadOptions{}).
+func (e *Engine) LoadString(ctx context.Context, name, src string) (*Program, error) {
+	return e.Load(ctx, Script(name, src), LoadOptions{})
+}
+
+// LangOptions are the evaluation options of package lang that this
+// engine's scripts use.
+//
+// Deprecated: for the CLI's validate and graph commands until they load
+// through Engine.Load; package lang is not part of the API.
+func (e *Engine) LangOptions() lang.Options { return e.rt.LangOptions() }
