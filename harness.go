@@ -539,7 +539,9 @@ func optStr(s *string) starlark.Value {
 	return starlark.String(*s)
 }
 
-func (r *runResult) String() string        { return fmt.Sprintf("<run %s %s>", r.tree.rec.Workflow, r.tree.rec.Status) }
+func (r *runResult) String() string {
+	return fmt.Sprintf("<run %s %s>", r.tree.rec.Workflow, r.tree.rec.Status)
+}
 func (r *runResult) Type() string          { return "run" }
 func (r *runResult) Freeze()               {}
 func (r *runResult) Truth() starlark.Bool  { return starlark.True }
