@@ -61,7 +61,8 @@ type Engine struct {
 	rt  *runtime.Engine
 	st  store.Store
 	hub *hub
-	srv interface{ close() } // the socket Serve binds, if any
+	srv *server // the socket Serve binds, if any
+	dir string  // the database directory; "" in memory
 }
 
 // Open opens (creating it if needed) the database in dir and starts an
@@ -72,7 +73,11 @@ func Open(dir string, opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newEngine(st, opts)
+	e, err := newEngine(st, opts)
+	if e != nil {
+		e.dir = dir
+	}
+	return e, err
 }
 
 // OpenInMemory starts an engine on a database that lives in memory only.

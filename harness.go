@@ -58,14 +58,16 @@ type TestReport struct {
 //
 //	r = t.run("pipeline.star", params = {...}, secrets = {...},
 //	          stub_tasks = {"pay": {"ok": True}, "notify": t.failure("down")},
-//	          stub_workflows = {"deploy": {"url": "https://x"}})
+//	          stub_workflows = {"deploy": {"url": "https://x"}},
+//	          modules = {"shop": struct(price = lambda item: 100)})
 //	t.eq(r.status, "succeeded")
 //	t.golden(r)
 //
 // t.run runs the workflow (a path relative to the test file) to its end on
 // a fresh in-memory database, with the task steps named in stub_tasks and
 // the child workflows named in stub_workflows replaced by fixed outcomes:
-// an output dict (or None), or t.failure(message). Its result has id,
+// an output dict (or None), or t.failure(message); modules stand in for
+// the Starlark modules a host program registers. Its result has id,
 // status, output, error and steps (a dict of step id to a struct of kind,
 // status, attempt, output, error).
 //
@@ -298,9 +300,11 @@ func (t *tester) run(thread *starlark.Thread, b *starlark.Builtin, args starlark
 	var (
 		script                              string
 		params, secrets, stubTasks, stubWFs *starlark.Dict
+		modules                             *starlark.Dict
 	)
 	if err := starlark.UnpackArgs("run", args, kwargs, "script", &script, "params?", &params,
-		"secrets?", &secrets, "stub_tasks?", &stubTasks, "stub_workflows?", &stubWFs); err != nil {
+		"secrets?", &secrets, "stub_tasks?", &stubTasks, "stub_workflows?", &stubWFs,
+		"modules?", &modules); err != nil {
 		return nil, err
 	}
 	stubs := &Stubs{}
@@ -335,6 +339,17 @@ func (t *tester) run(thread *starlark.Thread, b *starlark.Builtin, args starlark
 		return nil, err
 	}
 	defer eng.Close()
+	if modules != nil {
+		// stand-ins for the modules a host program registers
+		for _, kv := range modules.Items() {
+			name, ok := kv[0].(starlark.String)
+			if !ok {
+				return nil, fmt.Errorf("run: modules keys must be strings, got %s", kv[0].Type())
+			}
+			kv[1].Freeze()
+			eng.RegisterModule(string(name), kv[1])
+		}
+	}
 	ctx, cancel := context.WithTimeout(t.ctx, t.opts.Timeout)
 	defer cancel()
 	// positions name files relative to the script's directory, so that
