@@ -14,31 +14,37 @@ type Event struct {
 	HistoryEvent
 }
 
-// Subscription delivers the live events of one run tree.
+// Subscription delivers the events of one run tree.
 type Subscription struct {
-	c      chan Event
-	stop   func()
-	mu     sync.Mutex
-	queue  []Event
-	wake   chan struct{}
-	closed bool
-	ended  bool
-	tree   map[string]bool // the subscribed run and its descendants so far
-	root   string
+	c       chan Event
+	stop    func()
+	mu      sync.Mutex
+	queue   []Event
+	wake    chan struct{}
+	closed  bool
+	ended   bool
+	tree    map[string]bool   // the subscribed run and its descendants so far
+	lastSeq map[string]uint64 // per run, the newest event queued
+	merged  bool              // the past has been read: live events are deduplicated
+	root    string
 }
 
-// Events is the channel of events, in commit order per run. It is closed
-// after the subscribed run's run_ended event, when the subscription's
-// context ends, or on Close. A slow reader loses nothing: events queue.
+// Events is the channel of events, in order per run. It is closed after
+// the subscribed run's run_ended event, when the subscription's context
+// ends, or on Close. A slow reader loses nothing: events queue.
 func (s *Subscription) Events() <-chan Event { return s.c }
 
 // Close ends the subscription.
 func (s *Subscription) Close() { s.stop() }
 
 // Subscribe follows the run id (or a unique prefix) and every run below
-// it, detached children included, from now on: events committed before
-// the call are in History. If the run has already ended, the channel is
-// closed at once.
+// it, detached children included: first the events already committed
+// (each run's History, the root's first, then its descendants'), then
+// the live ones as they are committed, each event once. So a host may
+// Start a run and then Subscribe to it without missing its beginning.
+// Replayed events carry the run's current record, live ones the record
+// as of the event. If the run has already ended, the channel is closed
+// after the replay.
 func (e *Engine) Subscribe(ctx context.Context, id string) (*Subscription, error) {
 	rec, err := e.rt.Get(ctx, id)
 	if err != nil {
@@ -46,20 +52,72 @@ func (e *Engine) Subscribe(ctx context.Context, id string) (*Subscription, error
 	}
 	s := &Subscription{
 		c: make(chan Event), wake: make(chan struct{}, 1),
-		tree: map[string]bool{rec.ID: true}, root: rec.ID,
+		tree: map[string]bool{rec.ID: true}, lastSeq: map[string]uint64{}, root: rec.ID,
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	remove := e.hub.subscribe(s.offer)
 	var once sync.Once
 	s.stop = func() { once.Do(func() { remove(); cancel() }) }
-	// the run may have ended between Get and subscribing
-	if now, err := e.rt.Get(ctx, rec.ID); err == nil && RunStatus(now.Status).Terminal() {
-		s.mu.Lock()
-		s.ended = true
-		s.mu.Unlock()
+	// the past, read after the live events started to queue: nothing falls
+	// between the two
+	tree, err := e.Tree(ctx, rec.ID)
+	if err != nil {
+		s.stop()
+		return nil, err
 	}
+	var past []Event
+	var walk func(n *TreeNode) error
+	walk = func(n *TreeNode) error {
+		evs, err := e.History(ctx, n.Run.ID)
+		if err != nil {
+			return err
+		}
+		run := n.Run
+		run.Steps = nil
+		for _, h := range evs {
+			past = append(past, Event{Run: run, HistoryEvent: h})
+		}
+		for _, c := range n.Children {
+			if err := walk(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := walk(tree); err != nil {
+		s.stop()
+		return nil, err
+	}
+	s.mu.Lock()
+	live := s.queue
+	s.queue = nil
+	for _, ev := range past {
+		s.tree[ev.Run.ID] = true
+		s.push(ev)
+	}
+	for _, ev := range live {
+		s.pushLive(ev)
+	}
+	s.merged = true
+	if tree.Run.Status.Terminal() {
+		s.ended = true
+	}
+	s.mu.Unlock()
 	go s.deliver(ctx)
 	return s, nil
+}
+
+// push queues an event unless it was queued already; s.mu is held.
+func (s *Subscription) push(ev Event) {
+	if last, ok := s.lastSeq[ev.Run.ID]; ok && ev.Seq <= last {
+		return
+	}
+	s.lastSeq[ev.Run.ID] = ev.Seq
+	s.queue = append(s.queue, ev)
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
 }
 
 // offer is called by the hub, from the committing goroutines: it must
@@ -70,21 +128,28 @@ func (s *Subscription) offer(run *RunRecord, ev HistoryEvent) {
 	if s.ended || s.closed {
 		return
 	}
-	if !s.tree[run.ID] {
-		if run.ParentRunID == nil || !s.tree[*run.ParentRunID] {
-			return
-		}
-		s.tree[run.ID] = true
-	}
 	r := *run
 	r.Steps = nil
-	s.queue = append(s.queue, Event{Run: r, HistoryEvent: ev})
-	if run.ID == s.root && ev.Type == "run_ended" {
-		s.ended = true
+	e := Event{Run: r, HistoryEvent: ev}
+	if !s.merged {
+		// the past is being read: sorted out when it is merged
+		s.queue = append(s.queue, e)
+		return
 	}
-	select {
-	case s.wake <- struct{}{}:
-	default:
+	s.pushLive(e)
+}
+
+// pushLive queues a live event of the tree; s.mu is held.
+func (s *Subscription) pushLive(e Event) {
+	if !s.tree[e.Run.ID] {
+		if e.Run.ParentRunID == nil || !s.tree[*e.Run.ParentRunID] {
+			return
+		}
+		s.tree[e.Run.ID] = true
+	}
+	s.push(e)
+	if e.Run.ID == s.root && e.Type == "run_ended" {
+		s.ended = true
 	}
 }
 

@@ -2,6 +2,7 @@ package flowscript
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"go.starlark.net/starlark"
 
+	"github.com/flowscript/flowscript/dag"
 	"github.com/flowscript/flowscript/runtime"
 	"github.com/flowscript/flowscript/runtime/core"
 	"github.com/flowscript/flowscript/store"
@@ -256,8 +258,12 @@ func (e *Engine) Start(ctx context.Context, prog *Program, opts RunOptions) (str
 			dir = wd
 		}
 	}
+	params, err := normalised(opts.Params)
+	if err != nil {
+		return "", err
+	}
 	id, err := e.rt.Start(ctx, prog.p, runtime.StartOptions{
-		Params: opts.Params, Priority: opts.Priority, Workspace: dir,
+		Params: params, Priority: opts.Priority, Workspace: dir,
 		LookupSecret: lookupOf(opts.Secrets), IdempotencyKey: opts.IdempotencyKey,
 		IdempotencyStrategy: string(opts.IdempotencyStrategy),
 	})
@@ -385,3 +391,22 @@ type Stats struct {
 
 // Stats returns the engine's write counts.
 func (e *Engine) Stats() Stats { return Stats(e.rt.Stats()) }
+
+// normalised gives params the form they have once stored (JSON: whole
+// numbers int64, other numbers float64), so that a step sees the same
+// values whether its run started here or was resumed.
+func normalised(params map[string]any) (map[string]any, error) {
+	if params == nil {
+		return nil, nil
+	}
+	data, err := json.Marshal(params)
+	if err != nil {
+		return nil, &inputError{"params cannot be stored as JSON: " + err.Error()}
+	}
+	v, err := dag.DecodeJSON(data)
+	if err != nil {
+		return nil, err
+	}
+	m, _ := v.(map[string]any)
+	return m, nil
+}
