@@ -49,6 +49,7 @@ type SessionOptions struct {
 //	graph(format = "text")   the DAG declared so far (text, dot, mermaid, json)
 //	validate()               every check of `flowscript validate`
 //	run(params = {})         run it on the database, showing progress; returns the run
+//	                         (interrupting it cancels the run)
 //	runs()                   list the runs in the database
 //	show(id)                 one run with its steps
 //	history(id), logs(id, step = None), tree(id), cancel(id)
@@ -327,6 +328,13 @@ func (s *Session) helpers() map[string]helperFn {
 			}
 			f.follow(id)
 			rec, err := eng.WaitTree(ctx, id)
+			if ctx.Err() != nil {
+				// Ctrl-C: what runs is stopped, not left behind
+				if _, err := eng.Cancel(context.Background(), id); err != nil && !errors.Is(err, ErrAlreadyEnded) {
+					return nil, fmt.Errorf("run: interrupted, and cannot cancel run %s: %v", id, err)
+				}
+				rec, err = eng.Wait(context.Background(), id)
+			}
 			stop()
 			if err != nil {
 				return nil, fmt.Errorf("run: %v", err)

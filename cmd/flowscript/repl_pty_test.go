@@ -66,8 +66,8 @@ func (p *ptySession) expect(text string) {
 // TestReplTerminal types into the REPL through a pty: a multi-line def
 // (continued with "... " and ended by a blank line), Ctrl-C dropping a
 // half-typed line, the up arrow recalling the previous command from the
-// history, a run on the database, and Ctrl-D ending the session with
-// exit 0 and the history saved.
+// history, a run on the database, Ctrl-C cancelling a run, and Ctrl-D
+// ending the session with exit 0 and the history saved.
 func TestReplTerminal(t *testing.T) {
 	bin, err := exec.LookPath("flowscript")
 	if err != nil {
@@ -122,6 +122,17 @@ func TestReplTerminal(t *testing.T) {
 	p.expect(">>> ")
 	p.send("source()\r")
 	p.expect("a = task(\"answer\", answer)")
+	p.expect(">>> ")
+
+	// Ctrl-C while a run runs cancels it
+	p.send("reset()\r")
+	p.expect(">>> ")
+	p.send("shell(\"wait\", \"sleep 60\")\r")
+	p.expect(">>> ")
+	p.send("run()\r")
+	p.expect("wait started")
+	p.send("\x03")
+	p.expect(" cancelled\r\n")
 	p.expect(">>> ")
 
 	// Ctrl-D ends the session
