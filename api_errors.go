@@ -91,3 +91,31 @@ func IsInputError(err error) bool {
 	var list dag.ErrorList
 	return errors.Is(err, ErrInput) || errors.As(err, &list)
 }
+
+// HandlersMissingError is what Resume returns when it left runs untouched
+// that use Go task handlers the engine does not have (runs started by a
+// program that embeds flowscript; resume them there).
+type HandlersMissingError struct {
+	Runs []LeftRun
+	err  *runtime.HandlersMissingError
+}
+
+// LeftRun is a run Resume left unfinished, and the handlers it lacks.
+type LeftRun struct {
+	ID       string
+	Workflow string
+	Handlers []string
+}
+
+func (e *HandlersMissingError) Error() string { return e.err.Error() }
+
+// Is makes it an ErrInput.
+func (e *HandlersMissingError) Is(target error) bool { return target == ErrInput }
+
+func handlersMissingOf(err *runtime.HandlersMissingError) *HandlersMissingError {
+	out := &HandlersMissingError{err: err, Runs: make([]LeftRun, len(err.Runs))}
+	for i, r := range err.Runs {
+		out.Runs[i] = LeftRun(r)
+	}
+	return out
+}

@@ -159,8 +159,18 @@ type RerunRun struct {
 	RunID    string   `json:"run_id"`
 	Workflow string   `json:"workflow"`
 	Steps    []string `json:"steps"`
-	// Reopen is the sub_workflow step that waits again for its child.
-	Reopen string `json:"reopen,omitempty"`
+	// Reopen lists the sub_workflow steps that wait again for their
+	// child, which is rerun in place.
+	Reopen []string `json:"reopen,omitempty"`
+	// Version is the version the run ran; NewVersion, with Latest, the
+	// one it runs now when that changed. Snapshot says the stored
+	// snapshot of Version runs (without Latest).
+	Version    int  `json:"version"`
+	NewVersion int  `json:"new_version,omitempty"`
+	Snapshot   bool `json:"snapshot"`
+	// Reattach maps a reset sub_workflow step with an idempotency key to
+	// the run the key binds it to, which it waits for again.
+	Reattach map[string]string `json:"reattach,omitempty"`
 }
 
 // ListFilter narrows List; zero fields match everything.

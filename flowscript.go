@@ -11,6 +11,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/flowscript/flowscript/dag"
+	"github.com/flowscript/flowscript/lang"
 	"github.com/flowscript/flowscript/runtime"
 	"github.com/flowscript/flowscript/runtime/core"
 	"github.com/flowscript/flowscript/store"
@@ -192,10 +193,15 @@ func (e *Engine) Register(ctx context.Context, prog *Program) (int, error) {
 	return v, apiError(err)
 }
 
-// RegisterTree registers the program's workflow and every workspace
-// workflow it reaches through sub_workflow steps (`flowscript register`).
-func (e *Engine) RegisterTree(ctx context.Context, prog *Program) ([]Registered, error) {
-	regs, err := e.rt.RegisterTree(ctx, prog.p)
+// RegisterTree registers the programs' workflows and every workspace
+// workflow they reach through sub_workflow steps (`flowscript register`),
+// all in one transaction: when one is refused, nothing is registered.
+func (e *Engine) RegisterTree(ctx context.Context, progs ...*Program) ([]Registered, error) {
+	ps := make([]*lang.Program, len(progs))
+	for i, p := range progs {
+		ps[i] = p.p
+	}
+	regs, err := e.rt.RegisterTree(ctx, ps...)
 	out := make([]Registered, len(regs))
 	for i, r := range regs {
 		out[i] = Registered(r)
@@ -306,19 +312,30 @@ func (e *Engine) Cancel(ctx context.Context, id string) (*RunRecord, error) {
 
 // RerunOptions tunes Rerun.
 type RerunOptions struct {
+	// From lists steps to reset, each with everything downstream of it
+	// (the from argument of Rerun joins them).
+	From []string
+	// Failed resets every step that ended failed, cancelled or skipped,
+	// with everything downstream; a blocking sub_workflow step whose own
+	// child failed waits again for that child, which is rerun with Failed
+	// in place, down the tree.
+	Failed bool
 	// DryRun only plans: nothing changes.
 	DryRun bool
-	// Latest resolves the children of reset sub_workflow steps anew,
-	// instead of spawning the versions they ran.
+	// Latest resolves the run's own workflow anew (its workspace file
+	// when it still exists, else the latest registered version) and the
+	// children of reset sub_workflow steps, instead of the stored snapshot
+	// and the versions they ran.
 	Latest bool
 }
 
-// Rerun resets the step from of a finished run and everything downstream
-// of it and runs the run to its end again, in place, keeping the outputs
-// upstream; a rerun child makes its parents continue with its new
+// Rerun resets the step from (and opts.From, or with opts.Failed the
+// steps that did not succeed) of a finished run and everything downstream
+// of them and runs the run to its end again, in place, keeping the
+// outputs upstream; a rerun child makes its parents continue with its new
 // outcome, up to the root. Wait for the plan's Root to see the outcome.
 func (e *Engine) Rerun(ctx context.Context, id, from string, opts RerunOptions) (*RerunPlan, error) {
-	plan, err := e.rt.Rerun(ctx, id, from, runtime.RerunOptions{DryRun: opts.DryRun, Latest: opts.Latest})
+	plan, err := e.rt.Rerun(ctx, id, from, runtime.RerunOptions{DryRun: opts.DryRun, Latest: opts.Latest, From: opts.From, Failed: opts.Failed})
 	return planOf(plan), err
 }
 
@@ -326,8 +343,17 @@ func (e *Engine) Rerun(ctx context.Context, id, from string, opts RerunOptions) 
 // running (after a crash or a Close): finished steps are kept, running
 // ones start again as a new attempt, no child is started twice. It returns
 // the ids it continued; Wait on them.
+//
+// Runs that use Go task handlers this engine does not have are left
+// untouched, and named in a *HandlersMissingError (an ErrInput); the ids
+// of the others come back with it.
 func (e *Engine) Resume(ctx context.Context) ([]string, error) {
-	return e.rt.Resume(ctx)
+	ids, err := e.rt.Resume(ctx)
+	var left *runtime.HandlersMissingError
+	if errors.As(err, &left) {
+		err = handlersMissingOf(left)
+	}
+	return ids, err
 }
 
 // Unfinished lists the ids of runs that have not ended.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -265,10 +266,17 @@ func resumeCommand() *cli.Command {
 			}
 			defer s.close()
 			ids, err := s.eng.Resume(s.ctx)
-			if err != nil {
+			var left *flowscript.HandlersMissingError
+			if errors.As(err, &left) {
+				// the others are resumed; these stay as they are
+				fmt.Fprintf(c.App.ErrWriter, "flowscript: %v\n", left)
+			} else if err != nil {
 				return engineError(c.App.ErrWriter, err)
 			}
 			if len(ids) == 0 {
+				if left != nil {
+					return silentExit(exitUsage)
+				}
 				fmt.Fprintln(c.App.ErrWriter, "nothing to resume: every run has ended")
 				return nil
 			}
@@ -283,6 +291,9 @@ func resumeCommand() *cli.Command {
 				}
 				fmt.Fprintf(c.App.Writer, "%s %s\n", rec.ID, rec.Status)
 				failed = failed || rec.Status != flowscript.RunSucceeded
+			}
+			if left != nil {
+				return silentExit(exitUsage)
 			}
 			if failed {
 				return silentExit(exitFailed)
