@@ -108,6 +108,11 @@ func (s *Stubs) install(e *Engine) error {
 			}
 		}
 		kept = append(kept, starlark.Tuple{starlark.String("script"), starlark.String(stubScript(name, inputs, st))})
+		// positional: name, inputs, id, version, detach; the stand-in has
+		// no version
+		if len(args) > 4 {
+			kept = append(kept, starlark.Tuple{starlark.String("detach"), args[4]})
+		}
 		return sub.CallInternal(th, args[:min(len(args), 3)], kept)
 	}))
 	return nil
