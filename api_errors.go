@@ -5,6 +5,7 @@ import (
 
 	"github.com/flowscript/flowscript/dag"
 	"github.com/flowscript/flowscript/runtime"
+	"github.com/flowscript/flowscript/store"
 )
 
 // Error values to test with errors.Is.
@@ -22,7 +23,51 @@ var (
 	ErrVersionConflict = runtime.ErrVersionConflict
 	// ErrScript marks script errors (a ScriptErrors).
 	ErrScript = errors.New("script error")
+	// ErrCorrupt: the database directory is damaged or is not a
+	// flowscript database (a *CorruptError); nothing was changed.
+	ErrCorrupt = store.ErrCorrupt
 )
+
+// LockedError is what Open returns when another process holds the
+// database. While it does, the flowscript command sends its commands to
+// that process (see Engine.Serve).
+type LockedError struct {
+	Dir string
+	// PID is the process that holds it, or 0 when it cannot be found.
+	PID int
+	err *store.LockedError
+}
+
+func (e *LockedError) Error() string { return e.err.Error() }
+
+// Unwrap gives the store's error underneath.
+func (e *LockedError) Unwrap() error { return e.err }
+
+// CorruptError is what Open returns for a damaged directory, or one that
+// is not a flowscript database; errors.Is(err, ErrCorrupt) holds.
+type CorruptError struct {
+	Dir string
+	err *store.CorruptError
+}
+
+func (e *CorruptError) Error() string { return e.err.Error() }
+
+// Unwrap gives the store's error underneath.
+func (e *CorruptError) Unwrap() error { return e.err }
+
+// openError gives the store's errors of opening a database this
+// package's types.
+func openError(err error) error {
+	var locked *store.LockedError
+	var corrupt *store.CorruptError
+	switch {
+	case errors.As(err, &locked):
+		return &LockedError{Dir: locked.Dir, PID: locked.PID, err: locked}
+	case errors.As(err, &corrupt):
+		return &CorruptError{Dir: corrupt.Dir, err: corrupt}
+	}
+	return err
+}
 
 // ScriptError is one problem found in a script, at file:line:col.
 type ScriptError struct {

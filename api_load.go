@@ -97,11 +97,42 @@ func (p *Program) File() string { return p.p.Workflow.File }
 // GraphFormats are the formats WriteGraph accepts.
 var GraphFormats = append([]string(nil), dag.Formats...)
 
+// GraphOptions tunes WriteGraph. The zero value draws the workflow alone.
+type GraphOptions struct {
+	// Expand nests the DAG of each statically known child workflow inside
+	// its sub_workflow step, up to the nesting limit (`graph --expand`);
+	// script= children stay opaque.
+	Expand bool
+}
+
 // WriteGraph writes the workflow's DAG in a format of GraphFormats: text,
 // dot, mermaid or json (what `flowscript graph` prints).
-func (p *Program) WriteGraph(w io.Writer, format string) error {
-	return dag.RenderFormat(w, p.p.Workflow, format, dag.RenderOptions{})
+func (p *Program) WriteGraph(w io.Writer, format string, opts GraphOptions) error {
+	var ro dag.RenderOptions
+	if opts.Expand {
+		limit := p.p.Workflow.EffectiveMaxDepth()
+		ws := p.p.Workspace
+		ro.Expand = func(s *dag.Step, depth int) *dag.Workflow {
+			if depth > limit {
+				return nil
+			}
+			child, err := ws.Resolve(context.Background(), s.Child.Name, s.Child.Version)
+			if err != nil {
+				return nil
+			}
+			return child.Workflow
+		}
+	}
+	return dag.RenderFormat(w, p.p.Workflow, format, ro)
 }
+
+// DefaultMaxSteps bounds the Starlark execution steps of declaring one
+// workflow (LoadOptions.MaxSteps, Options.MaxSteps).
+const DefaultMaxSteps = lang.DefaultMaxSteps
+
+// FormatValue writes workflow data (params, inputs, outputs) the way
+// scripts write it: {"k": [1, "x"]}.
+func FormatValue(v any) string { return dag.FormatValue(v) }
 
 // Load evaluates a workflow script and runs every check of validation,
 // without an engine: child workflows are found among the workspace's

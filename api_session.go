@@ -46,7 +46,7 @@ type SessionOptions struct {
 //
 // Besides the definition builtins, a session has these helpers:
 //
-//	graph(format = "text")   the DAG declared so far (text, dot, mermaid, json)
+//	graph(format = "text", expand = False)   the DAG declared so far (text, dot, mermaid, json)
 //	validate()               every check of `flowscript validate`
 //	run(params = {})         run it on the database, showing progress; returns the run
 //	                         (interrupting it cancels the run)
@@ -284,14 +284,15 @@ func (s *Session) helpers() map[string]helperFn {
 		},
 		"graph": func(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 			format := "text"
-			if err := starlark.UnpackArgs(b.Name(), args, kwargs, "format?", &format); err != nil {
+			expand := false
+			if err := starlark.UnpackArgs(b.Name(), args, kwargs, "format?", &format, "expand?", &expand); err != nil {
 				return nil, err
 			}
 			prog, err := s.load(ctxOf(th), false)
 			if err != nil {
 				return nil, err
 			}
-			return starlark.None, prog.WriteGraph(out, format)
+			return starlark.None, prog.WriteGraph(out, format, GraphOptions{Expand: expand})
 		},
 		"validate": func(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 			if err := starlark.UnpackArgs(b.Name(), args, kwargs); err != nil {
@@ -475,7 +476,8 @@ func printProgress(w io.Writer, ev Event) {
 
 const sessionHelp = `Declare steps with workflow(), task(), shell(), sub_workflow(), param(),
 secret() and output(), as in a .star file. Then:
-  graph(format = "text")   the DAG declared so far (text, dot, mermaid, json)
+  graph(format = "text", expand = False)
+                           the DAG declared so far (text, dot, mermaid, json)
   validate()               check it as flowscript validate does
   run(params = {})         run it on the database; returns the run
   runs()                   list the runs in the database

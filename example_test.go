@@ -64,7 +64,7 @@ func ExampleLoad() {
 		panic(err)
 	}
 	fmt.Println(prog.Name(), prog.Steps(), prog.Params())
-	prog.WriteGraph(os.Stdout, "mermaid")
+	prog.WriteGraph(os.Stdout, "mermaid", flowscript.GraphOptions{})
 	// Output:
 	// hello [greet shout] map[who:world]
 	// flowchart LR
@@ -392,4 +392,37 @@ func ExampleNewSession() {
 	//     build: task lambda()
 	//     test: shell "echo ok"
 	//       after: build
+}
+
+// WriteGraph draws the DAG; Expand nests each child's inside its step.
+func ExampleProgram_WriteGraph() {
+	fsys := fstest.MapFS{
+		"root.star":  {Data: []byte(`sub_workflow("child", id = "c")` + "\n")},
+		"child.star": {Data: []byte(`shell("hi", "echo hi")` + "\n")},
+	}
+	prog, err := flowscript.Load(context.Background(), flowscript.FS(fsys, "root.star"), flowscript.LoadOptions{})
+	if err != nil {
+		panic(err)
+	}
+	prog.WriteGraph(os.Stdout, "text", flowscript.GraphOptions{Expand: true})
+	// Output:
+	// workflow root
+	//   steps:
+	//     c: sub_workflow child
+	//       workflow child
+	//         steps:
+	//           hi: shell "echo hi"
+}
+
+// A second Open of a held database says who holds it.
+func ExampleLockedError() {
+	dir, _ := os.MkdirTemp("", "flowscript-locked")
+	defer os.RemoveAll(dir)
+	eng, _ := flowscript.Open(dir, flowscript.Options{})
+	defer eng.Close()
+	_, err := flowscript.Open(dir, flowscript.Options{})
+	var locked *flowscript.LockedError
+	fmt.Println(errors.As(err, &locked), locked.PID == os.Getpid())
+	// Output:
+	// true true
 }

@@ -69,12 +69,14 @@ type Engine struct {
 }
 
 // Open opens (creating it if needed) the database in dir and starts an
-// engine on it. Only one process at a time may hold a database; Serve
-// lets the flowscript command of other processes reach this one.
+// engine on it. Only one process at a time may hold a database (another
+// gets a *LockedError); Serve lets the flowscript command of other
+// processes reach this one. A damaged directory, or one that is not a
+// flowscript database, gives a *CorruptError and is left as it is.
 func Open(dir string, opts Options) (*Engine, error) {
 	st, err := badgerstore.Open(dir, badgerstore.Options{Durability: opts.Durability, Logger: opts.Logger})
 	if err != nil {
-		return nil, err
+		return nil, openError(err)
 	}
 	e, err := newEngine(st, opts)
 	if e != nil {
