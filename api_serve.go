@@ -141,7 +141,9 @@ func (s *server) close() {
 }
 
 type frame struct {
-	Ack  bool   `json:"ack,omitempty"`
+	Ack bool `json:"ack,omitempty"`
+	// PID is the holder's process id, sent with the ack.
+	PID  int    `json:"pid,omitempty"`
 	Out  string `json:"out,omitempty"`
 	Err  string `json:"err,omitempty"`
 	Exit *int   `json:"exit,omitempty"`
@@ -156,7 +158,7 @@ func (s *server) handle(conn net.Conn) {
 		return
 	}
 	fw := &frameWriter{enc: json.NewEncoder(conn)}
-	if fw.send(frame{Ack: true}) != nil {
+	if fw.send(frame{Ack: true, PID: os.Getpid()}) != nil {
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -34,6 +34,26 @@ shell("note", "echo side")
 `)},
 }
 
+// start loads file from fsys and starts it; wait also waits for its tree.
+func start(t *testing.T, eng *flowscript.Engine, fsys fstest.MapFS, file string, wait bool) string {
+	t.Helper()
+	ctx := context.Background()
+	prog, err := eng.Load(ctx, flowscript.FS(fsys, file), flowscript.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := eng.Start(ctx, prog, flowscript.RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wait {
+		if _, err := eng.WaitTree(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return id
+}
+
 func openMem(t *testing.T, opts flowscript.Options) *flowscript.Engine {
 	t.Helper()
 	eng, err := flowscript.OpenInMemory(opts)
@@ -54,17 +74,7 @@ func TestRecordJSONIsTheUsersView(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer eng.Close()
-	prog, err := eng.Load(ctx, flowscript.FS(threeLevels, "root.star"), flowscript.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := eng.Start(ctx, prog, flowscript.RunOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := eng.WaitTree(ctx, id); err != nil {
-		t.Fatal(err)
-	}
+	id := start(t, eng, threeLevels, "root.star", true)
 	tree, err := eng.Tree(ctx, id)
 	if err != nil {
 		t.Fatal(err)
@@ -104,20 +114,8 @@ func TestSubscribeFollowsTheTree(t *testing.T) {
 	ctx := context.Background()
 	for _, late := range []bool{false, true} {
 		eng := openMem(t, flowscript.Options{})
-		prog, err := eng.Load(ctx, flowscript.FS(threeLevels, "root.star"), flowscript.LoadOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		id, err := eng.Start(ctx, prog, flowscript.RunOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if late {
-			// everything has happened before the subscription: all replayed
-			if _, err := eng.WaitTree(ctx, id); err != nil {
-				t.Fatal(err)
-			}
-		}
+		// late: everything has happened before the subscription, and is replayed
+		id := start(t, eng, threeLevels, "root.star", late)
 		sub, err := eng.Subscribe(ctx, id)
 		if err != nil {
 			t.Fatal(err)
@@ -171,15 +169,7 @@ sub_workflow("notify", {}, "tell", 0, True, after = [d])
 		Tasks:     map[string]flowscript.Stub{"build": {Output: map[string]any{"bin": "app"}}},
 		Workflows: map[string]flowscript.Stub{"deploy": {Output: map[string]any{"url": "u"}}, "notify": {Fail: "smtp down"}},
 	}})
-	prog, err := eng.Load(ctx, flowscript.FS(fsys, "main.star"), flowscript.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := eng.Start(ctx, prog, flowscript.RunOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec, err := eng.WaitTree(ctx, id)
+	rec, err := eng.WaitTree(ctx, start(t, eng, fsys, "main.star", false))
 	if err != nil {
 		t.Fatal(err)
 	}
