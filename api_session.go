@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -63,6 +65,7 @@ type Session struct {
 	lines   int             // lines in src
 
 	resetPending bool // reset() was called by the chunk running
+	modules      map[string]*loaded
 
 	mu   sync.Mutex
 	eng  *Engine
@@ -85,6 +88,16 @@ func NewSession(opts SessionOptions) *Session {
 func (s *Session) reset() {
 	s.src.Reset()
 	s.lines = 0
+	s.modules = map[string]*loaded{}
+	g := s.predeclared()
+	for name, fn := range s.helpers() {
+		g[name] = starlark.NewBuiltin(name, fn)
+	}
+	s.globals = g
+}
+
+// predeclared is what scripts see, as in a .star file.
+func (s *Session) predeclared() starlark.StringDict {
 	g := starlark.StringDict{
 		"json":   starjson.Module,
 		"math":   math.Module,
@@ -96,10 +109,7 @@ func (s *Session) reset() {
 	for k, v := range builtins.Definition() {
 		g[k] = v
 	}
-	for name, fn := range s.helpers() {
-		g[name] = starlark.NewBuiltin(name, fn)
-	}
-	s.globals = g
+	return g
 }
 
 // Close closes the engine the session opened.
@@ -123,25 +133,34 @@ func (s *Session) Source() string { return s.src.String() }
 // an expression, as a REPL reads them). It returns the value of a lone
 // expression (None otherwise). A chunk that fails changes nothing that
 // graph(), validate() or run() see.
-func (s *Session) Exec(ctx context.Context, chunk string) (starlark.Value, error) {
+func (s *Session) Exec(ctx context.Context, chunk string) (v starlark.Value, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			v, err = nil, fmt.Errorf("internal error: %v (the session goes on)", r)
+		}
+	}()
 	if !strings.HasSuffix(chunk, "\n") {
 		chunk += "\n"
 	}
 	// parsed where it will sit in the session's script, so that positions
 	// now and in validate() agree
 	padded := strings.Repeat("\n", s.lines) + chunk
-	f, err := FileOptions().Parse(SessionFile, padded, 0)
+	// loads bind globally, as in go.starlark.net's REPL: what a chunk
+	// loads, the next ones see
+	opts := *FileOptions()
+	opts.LoadBindsGlobally = true
+	f, err := opts.Parse(SessionFile, padded, 0)
 	if err != nil {
 		return nil, errors.New(starlarkErrorText(err))
 	}
-	thread := &starlark.Thread{Name: "repl", Print: func(_ *starlark.Thread, msg string) { fmt.Fprintln(s.opts.Out, msg) }}
+	thread := &starlark.Thread{Name: "repl", Print: func(_ *starlark.Thread, msg string) { fmt.Fprintln(s.opts.Out, msg) }, Load: s.loadModule}
 	// a fresh builder per chunk makes the definition builtins work here;
 	// what the session declares is what its whole script declares
 	builtins.SetBuilder(thread, builtins.NewBuilder(SessionFile))
 	thread.SetLocal("context", ctx)
 	stop := context.AfterFunc(ctx, func() { thread.Cancel("interrupted") })
 	defer stop()
-	var v starlark.Value = starlark.None
+	v = starlark.None
 	if expr := soleExpr(f); expr != nil {
 		v, err = starlark.EvalExprOptions(f.Options, thread, expr, s.globals)
 	} else {
@@ -153,6 +172,10 @@ func (s *Session) Exec(ctx context.Context, chunk string) (starlark.Value, error
 		return starlark.None, nil
 	}
 	if err != nil {
+		var se *ScriptErrors
+		if errors.As(err, &se) {
+			return nil, se // from graph(), validate() or run(): positioned already
+		}
 		return nil, errors.New(starlarkErrorText(err))
 	}
 	if usesHelpers(f) {
@@ -165,8 +188,11 @@ func (s *Session) Exec(ctx context.Context, chunk string) (starlark.Value, error
 	}
 	// the chunk joins the script only if the script still evaluates
 	next := s.src.String() + chunk
-	ws := lang.NewWorkspaceFiles(map[string][]byte{SessionFile: []byte(next)}, lang.Options{})
-	if prog, err := ws.Load(ctx, SessionFile); err != nil {
+	ws, err := lang.OpenWorkspaceAs(s.opts.Workspace, "", lang.Options{})
+	if err != nil {
+		return nil, &inputError{err.Error()}
+	}
+	if prog, err := ws.LoadSource(ctx, SessionFile, []byte(next)); err != nil {
 		return nil, apiError(err)
 	} else if errs := laterThan(prog, s.lines); len(errs) > 0 {
 		return nil, scriptErrorsOf(errs)
@@ -174,6 +200,43 @@ func (s *Session) Exec(ctx context.Context, chunk string) (starlark.Value, error
 	s.src.WriteString(chunk)
 	s.lines += strings.Count(chunk, "\n")
 	return v, nil
+}
+
+// loadModule is load() in the session: a path relative to the loading
+// file (the session's script sits at the workspace's top), which must
+// stay inside the workspace. Each file is evaluated once per session.
+func (s *Session) loadModule(thread *starlark.Thread, module string) (starlark.StringDict, error) {
+	from := "."
+	if thread.CallStackDepth() > 0 {
+		if f := thread.CallFrame(0).Pos.Filename(); f != SessionFile {
+			from = path.Dir(f)
+		}
+	}
+	rel := path.Join(from, module)
+	if path.IsAbs(module) || !fs.ValidPath(rel) {
+		return nil, fmt.Errorf("load(%q): the path must stay inside the workspace %s", module, s.opts.Workspace)
+	}
+	if m, ok := s.modules[rel]; ok {
+		if m == nil {
+			return nil, fmt.Errorf("load(%q): a load cycle", module)
+		}
+		return m.globals, m.err
+	}
+	src, err := fs.ReadFile(os.DirFS(s.opts.Workspace), rel)
+	if err != nil {
+		return nil, fmt.Errorf("load(%q): %v", module, unwrapPathError(err))
+	}
+	s.modules[rel] = nil
+	th := &starlark.Thread{Name: "load " + rel, Print: thread.Print, Load: s.loadModule}
+	builtins.SetBuilder(th, builtins.BuilderOf(thread))
+	globals, err := starlark.ExecFileOptions(FileOptions(), th, rel, src, s.predeclared())
+	s.modules[rel] = &loaded{globals, err}
+	return globals, err
+}
+
+type loaded struct {
+	globals starlark.StringDict
+	err     error
 }
 
 func soleExpr(f *syntax.File) syntax.Expr {
@@ -222,16 +285,19 @@ func (s *Session) load(ctx context.Context, withEngine bool) (*Program, error) {
 	if strings.TrimSpace(s.src.String()) == "" {
 		return nil, errors.New("nothing is declared yet: declare steps with task(), shell() or sub_workflow()")
 	}
-	src := Script(SessionFile, s.src.String())
-	opts := LoadOptions{Workspace: s.opts.Workspace}
+	lo := lang.Options{}
 	if withEngine {
 		eng, err := s.engine()
 		if err != nil {
 			return nil, err
 		}
-		return eng.Load(ctx, src, opts)
+		lo = eng.rt.LangOptions()
 	}
-	return Load(ctx, src, opts)
+	ws, err := lang.OpenWorkspaceAs(s.opts.Workspace, "", lo)
+	if err != nil {
+		return nil, &inputError{err.Error()}
+	}
+	return checked(ctx, ws, func() (*lang.Program, error) { return ws.LoadSource(ctx, SessionFile, []byte(s.src.String())) })
 }
 
 type helperFn = func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error)
