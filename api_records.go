@@ -45,7 +45,7 @@ func (s StepStatus) Terminal() bool {
 
 // TimeFormat is how records write times: UTC, RFC 3339, always nine
 // digits of nanoseconds.
-const TimeFormat = runtime.TimeFormat
+const TimeFormat = "2006-01-02T15:04:05.000000000Z07:00"
 
 // RunRecord is a run as a user sees it (`flowscript show --json`).
 // Absent values are JSON null; times are UTC in TimeFormat.

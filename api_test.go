@@ -11,6 +11,7 @@ import (
 	"testing/fstest"
 
 	"github.com/flowscript/flowscript"
+	"github.com/flowscript/flowscript/runtime"
 )
 
 // threeLevels is a root with a blocking child, which has a blocking
@@ -230,5 +231,21 @@ func TestLoadSources(t *testing.T) {
 	err = flowscript.Validate(ctx, flowscript.File(filepath.Join(dir, "nope.star")), flowscript.LoadOptions{})
 	if !errors.Is(err, flowscript.ErrInput) || errors.Is(err, flowscript.ErrScript) {
 		t.Errorf("missing file: %v", err)
+	}
+}
+
+// The package's constants say what the engine underneath means.
+func TestConstantsAgree(t *testing.T) {
+	if flowscript.TimeFormat != runtime.TimeFormat {
+		t.Errorf("TimeFormat %q, the runtime writes %q", flowscript.TimeFormat, runtime.TimeFormat)
+	}
+	for _, pair := range [][2]string{
+		{string(flowscript.ReturnExisting), runtime.ReturnExisting},
+		{string(flowscript.FailExisting), runtime.FailExisting},
+		{string(flowscript.FailOnRunning), runtime.FailOnRunning},
+	} {
+		if pair[0] != pair[1] {
+			t.Errorf("idempotency strategy %q, the runtime's %q", pair[0], pair[1])
+		}
 	}
 }

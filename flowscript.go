@@ -19,15 +19,23 @@ import (
 )
 
 // Durability says when a transition is acknowledged.
-type Durability = badgerstore.Durability
+type Durability int
 
 const (
-	// Durable acknowledges a transition only after it is synced to disk.
-	Durable = badgerstore.Durable
+	// Durable acknowledges a transition only after it is synced to disk
+	// (the default).
+	Durable Durability = iota
 	// Fast does not wait for the sync: a machine crash can lose the last
 	// transitions (a process crash cannot).
-	Fast = badgerstore.Fast
+	Fast
 )
+
+func (d Durability) store() badgerstore.Durability {
+	if d == Fast {
+		return badgerstore.Fast
+	}
+	return badgerstore.Durable
+}
 
 // Options tunes an engine. The zero value is the default.
 type Options struct {
@@ -74,7 +82,7 @@ type Engine struct {
 // processes reach this one. A damaged directory, or one that is not a
 // flowscript database, gives a *CorruptError and is left as it is.
 func Open(dir string, opts Options) (*Engine, error) {
-	st, err := badgerstore.Open(dir, badgerstore.Options{Durability: opts.Durability, Logger: opts.Logger})
+	st, err := badgerstore.Open(dir, badgerstore.Options{Durability: opts.Durability.store(), Logger: opts.Logger})
 	if err != nil {
 		return nil, openError(err)
 	}
@@ -229,12 +237,12 @@ type IdempotencyStrategy string
 const (
 	// ReturnExisting reuses the bound run, whatever its status (the
 	// default when only a key is given).
-	ReturnExisting IdempotencyStrategy = runtime.ReturnExisting
+	ReturnExisting IdempotencyStrategy = "return_existing"
 	// FailExisting refuses to start, naming the bound run (ErrInput).
-	FailExisting IdempotencyStrategy = runtime.FailExisting
+	FailExisting IdempotencyStrategy = "fail"
 	// FailOnRunning refuses only while the bound run is unfinished, and
 	// otherwise starts a new run that takes the key.
-	FailOnRunning IdempotencyStrategy = runtime.FailOnRunning
+	FailOnRunning IdempotencyStrategy = "fail_on_running"
 )
 
 // RunOptions are the choices of one run. The zero value runs with the
