@@ -243,3 +243,7 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// DecodeJSON decodes JSON as workflow data, the form params, inputs and
+// outputs have once stored: whole numbers int64, other numbers float64.
+func DecodeJSON(data []byte) (any, error) { return dag.DecodeJSON(data) }

@@ -10,7 +10,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"go.starlark.net/starlark"
 
-	"github.com/flowscript/flowscript/dag"
 	"github.com/flowscript/flowscript/lang"
 	"github.com/flowscript/flowscript/runtime"
 	"github.com/flowscript/flowscript/runtime/core"
@@ -439,7 +438,7 @@ func normalised(params map[string]any) (map[string]any, error) {
 	if err != nil {
 		return nil, &inputError{"params cannot be stored as JSON: " + err.Error()}
 	}
-	v, err := dag.DecodeJSON(data)
+	v, err := DecodeJSON(data)
 	if err != nil {
 		return nil, err
 	}
