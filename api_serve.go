@@ -343,11 +343,21 @@ func (e *Engine) answer(ctx context.Context, inv Invocation, stdout, stderr io.W
 
 var servedCommands = []string{"show", "runs", "tree", "history", "logs", "cancel"}
 
+func served(cmd string) bool {
+	for _, c := range servedCommands {
+		if c == cmd {
+			return true
+		}
+	}
+	return false
+}
+
 // parseInvocation splits a command line into the command, its
 // positional arguments and its flags (the global flags are dropped: the
 // database is this engine's).
 func parseInvocation(argv []string) (cmd string, args []string, flags map[string]string, err error) {
 	flags = map[string]string{}
+	var unknown error
 	withValue := map[string]bool{"db": true, "log-level": true, "log-format": true, "step": true, "status": true, "workflow": true, "limit": true, "since": true}
 	bools := map[string]bool{"json": true, "quiet": true}
 	for i := 1; i < len(argv); i++ {
@@ -375,12 +385,20 @@ func parseInvocation(argv []string) (cmd string, args []string, flags map[string
 				value = argv[i]
 			}
 		default:
-			return "", nil, nil, fmt.Errorf("unknown flag --%s", name)
+			// said once the command is known: a command this engine does
+			// not serve is refused as such, whatever its flags
+			if unknown == nil {
+				unknown = fmt.Errorf("unknown flag --%s", name)
+			}
+			continue
 		}
 		flags[name] = value
 	}
 	if cmd == "" {
 		return "", nil, nil, errors.New("name a command")
+	}
+	if unknown != nil && served(cmd) {
+		return "", nil, nil, unknown
 	}
 	return cmd, args, flags, nil
 }
