@@ -247,6 +247,31 @@ func logsCommand() *cli.Command {
 	}
 }
 
+// alreadyRunning lists the unfinished runs that Resume neither continued
+// nor left (the process holding the database runs them already), and
+// says so.
+func alreadyRunning(c *cli.Context, unfinished, resumed []string, left *flowscript.HandlersMissingError) []string {
+	skip := map[string]bool{}
+	for _, id := range resumed {
+		skip[id] = true
+	}
+	if left != nil {
+		for _, r := range left.Runs {
+			skip[r.ID] = true
+		}
+	}
+	var out []string
+	for _, id := range unfinished {
+		if !skip[id] {
+			out = append(out, id)
+		}
+	}
+	if len(out) > 0 {
+		fmt.Fprintf(c.App.ErrWriter, "%d unfinished run(s) are already running in the process that holds the database; waiting for them\n", len(out))
+	}
+	return out
+}
+
 func resumeCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "resume",
@@ -265,6 +290,12 @@ func resumeCommand() *cli.Command {
 				return err
 			}
 			defer s.close()
+			// runs this process already runs (it holds the database and
+			// this command was forwarded to it) are waited for too
+			unfinished, err := s.eng.Unfinished(s.ctx)
+			if err != nil {
+				return engineError(c.App.ErrWriter, err)
+			}
 			ids, err := s.eng.Resume(s.ctx)
 			var left *flowscript.HandlersMissingError
 			if errors.As(err, &left) {
@@ -273,6 +304,7 @@ func resumeCommand() *cli.Command {
 			} else if err != nil {
 				return engineError(c.App.ErrWriter, err)
 			}
+			ids = append(ids, alreadyRunning(c, unfinished, ids, left)...)
 			if len(ids) == 0 {
 				if left != nil {
 					return silentExit(exitUsage)
