@@ -4,6 +4,7 @@ import (
 	"context"
 	"io/fs"
 
+	"github.com/flowscript/flowscript/dag"
 	"github.com/flowscript/flowscript/lang"
 )
 
@@ -34,3 +35,9 @@ func (e *Engine) LoadString(ctx context.Context, name, src string) (*Program, er
 // Deprecated: for the CLI's validate and graph commands until they load
 // through Engine.Load; package lang is not part of the API.
 func (e *Engine) LangOptions() lang.Options { return e.rt.LangOptions() }
+
+// Workflow is the declared workflow as package dag holds it.
+//
+// Deprecated: for the CLI's typed --param reading until it uses
+// Program.Params; package dag is not part of the API.
+func (p *Program) Workflow() *dag.Workflow { return p.p.Workflow }

@@ -66,7 +66,7 @@ func runCommand() *cli.Command {
 			if err != nil {
 				return engineError(c.App.ErrWriter, err)
 			}
-			params, err := paramIn.typed(p.Workflow)
+			params, err := paramIn.typed(p.Workflow())
 			if err != nil {
 				return err
 			}
