@@ -156,6 +156,8 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			cancelCommand(),
 			rerunCommand(),
 			versionCommand(),
+			testCommand(),
+			replCommand(),
 		},
 	}
 	for _, cmd := range app.Commands {

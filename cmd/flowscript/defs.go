@@ -14,7 +14,6 @@ import (
 
 	"github.com/flowscript/flowscript"
 	"github.com/flowscript/flowscript/dag"
-	"github.com/flowscript/flowscript/runtime"
 )
 
 func registerCommand() *cli.Command {
@@ -107,8 +106,8 @@ func treeCommand() *cli.Command {
 				return nil, err
 			}
 			v := &treeView{TreeNode: root, current: map[string]string{}}
-			var walk func(n *runtime.TreeNode) error
-			walk = func(n *runtime.TreeNode) error {
+			var walk func(n *flowscript.TreeNode) error
+			walk = func(n *flowscript.TreeNode) error {
 				if len(n.Children) == 0 {
 					return nil
 				}
@@ -141,11 +140,11 @@ func treeCommand() *cli.Command {
 // points at now: a child a rerun replaced is superseded. Its JSON is the
 // tree's.
 type treeView struct {
-	*runtime.TreeNode
+	*flowscript.TreeNode
 	current map[string]string // "run/step" -> current child run
 }
 
-func (v *treeView) print(w *tabwriter.Writer, n *runtime.TreeNode, indent string) {
+func (v *treeView) print(w *tabwriter.Writer, n *flowscript.TreeNode, indent string) {
 	r := n.Run
 	via := ""
 	if r.ParentStepID != nil {
@@ -168,8 +167,8 @@ func (v *treeView) print(w *tabwriter.Writer, n *runtime.TreeNode, indent string
 }
 
 // printDefs prints definitions, with their params and secrets.
-func printDefs(c *cli.Context, defs []runtime.DefinitionInfo) error {
-	return printList(c, defs, "no definitions: flowscript register FILE or flowscript run FILE stores them", "NAME\tVERSION\tREGISTERED\tPARAMS\tSECRETS", func(d runtime.DefinitionInfo) string {
+func printDefs(c *cli.Context, defs []flowscript.Definition) error {
+	return printList(c, defs, "no definitions: flowscript register FILE or flowscript run FILE stores them", "NAME\tVERSION\tREGISTERED\tPARAMS\tSECRETS", func(d flowscript.Definition) string {
 		names := make([]string, 0, len(d.Params))
 		for k := range d.Params {
 			names = append(names, k)

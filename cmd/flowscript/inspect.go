@@ -14,7 +14,6 @@ import (
 	"github.com/flowscript/flowscript"
 	"github.com/flowscript/flowscript/dag"
 	"github.com/flowscript/flowscript/lang"
-	"github.com/flowscript/flowscript/runtime/core"
 )
 
 // withEngine opens the database for a command that only reads.
@@ -266,7 +265,7 @@ func resumeCommand() *cli.Command {
 					return engineError(c.App.ErrWriter, err)
 				}
 				fmt.Fprintf(c.App.Writer, "%s %s\n", rec.ID, rec.Status)
-				failed = failed || rec.Status != core.RunSucceeded
+				failed = failed || rec.Status != flowscript.RunSucceeded
 			}
 			if left != nil {
 				return silentExit(exitUsage)

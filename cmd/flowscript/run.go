@@ -193,7 +193,7 @@ func startRun(c *cli.Context, s *session, in *startInput) (string, error) {
 	if err != nil {
 		return "", engineError(c.App.ErrWriter, err)
 	}
-	params, err := in.params.typed(p.Workflow)
+	params, err := in.params.typed(p.Workflow())
 	if err != nil {
 		return "", err
 	}
@@ -204,8 +204,8 @@ func startRun(c *cli.Context, s *session, in *startInput) (string, error) {
 		return env.lookupEnv(name)
 	}
 	id, err := s.eng.Start(s.ctx, p, flowscript.RunOptions{
-		Params: params, Priority: c.Int("priority"), LookupSecret: lookup,
-		IdempotencyKey: c.String("idempotency-key"), IdempotencyStrategy: c.String("idempotency-strategy"),
+		Params: params, Priority: c.Int("priority"), Secrets: flowscript.SecretFunc(lookup),
+		IdempotencyKey: c.String("idempotency-key"), IdempotencyStrategy: flowscript.IdempotencyStrategy(c.String("idempotency-strategy")),
 	})
 	if err != nil {
 		return "", engineError(c.App.ErrWriter, err)

@@ -11,7 +11,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/flowscript/flowscript"
-	"github.com/flowscript/flowscript/runtime/core"
 )
 
 // defaultTextLimit is how many runs the text listing of `runs` shows
@@ -35,9 +34,9 @@ func runsCommand() *cli.Command {
 			jsonFlag(),
 		},
 		Action: func(c *cli.Context) error {
-			status := core.RunStatus(c.String("status"))
+			status := flowscript.RunStatus(c.String("status"))
 			switch status {
-			case "", core.RunPending, core.RunRunning, core.RunSucceeded, core.RunFailed, core.RunCancelled:
+			case "", flowscript.RunPending, flowscript.RunRunning, flowscript.RunSucceeded, flowscript.RunFailed, flowscript.RunCancelled:
 			default:
 				return usageErrorf("flowscript runs: --status %q is not one of pending, running, succeeded, failed, cancelled", status)
 			}
