@@ -2,6 +2,8 @@ package flowscript_test
 
 import (
 	"context"
+	"fmt"
+	"runtime/metrics"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -101,4 +103,82 @@ func benchProgram(b *testing.B, root string, files map[string]string) (*flowscri
 		b.Fatal(err)
 	}
 	return eng, prog
+}
+
+// BenchmarkW3EndToEnd is W3 measured as other engines measure it: from
+// the parent's creation until the parent ended, 200 children one after
+// the other, each with one no-op step.
+func BenchmarkW3EndToEnd(b *testing.B) {
+	const children = 200
+	var src strings.Builder
+	src.WriteString("prev = None\nfor i in range(200):\n    prev = sub_workflow(\"leaf\", id = \"c%d\" % i, after = [prev] if prev else [])\n")
+	eng, prog := benchProgram(b, "parent.star", map[string]string{
+		"parent.star": src.String(),
+		"leaf.star":   "task(\"noop\", lambda ctx: None)\n",
+	})
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		rec, err := eng.Run(ctx, prog, flowscript.RunOptions{})
+		if err != nil || rec.Status != "succeeded" {
+			b.Fatalf("run: %v %v", err, rec)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/parent")
+	b.ReportMetric(float64(b.N*children)/b.Elapsed().Seconds(), "children/s")
+}
+
+// BenchmarkW5FanOut: one parent whose children, each with one no-op
+// step, are all ready at once; from the parent's creation until it ended.
+// It reports children per second and the peak of the live heap.
+func BenchmarkW5FanOut(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("children=%d", n), func(b *testing.B) {
+			src := fmt.Sprintf("for i in range(%d):\n    sub_workflow(\"leaf\", id = \"c%%d\" %% i)\n", n)
+			eng, prog := benchProgram(b, "parent.star", map[string]string{
+				"parent.star": src,
+				"leaf.star":   "task(\"noop\", lambda ctx: None)\n",
+			})
+			ctx := context.Background()
+			peak := watchHeap()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				rec, err := eng.Run(ctx, prog, flowscript.RunOptions{})
+				if err != nil || rec.Status != "succeeded" {
+					b.Fatalf("run: %v %v", err, rec)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "children/s")
+			b.ReportMetric(float64(peak())/(1<<20), "peak-heap-MiB")
+		})
+	}
+}
+
+// watchHeap samples the bytes of live and not yet swept heap objects
+// until the returned function is called, which returns the largest.
+func watchHeap() func() uint64 {
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	stop := make(chan struct{})
+	done := make(chan uint64)
+	go func() {
+		var peak uint64
+		t := time.NewTicker(2 * time.Millisecond)
+		defer t.Stop()
+		for {
+			metrics.Read(sample)
+			peak = max(peak, sample[0].Value.Uint64())
+			select {
+			case <-stop:
+				done <- peak
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() uint64 {
+		close(stop)
+		return <-done
+	}
 }

@@ -141,7 +141,9 @@ func (e *Engine) Start(ctx context.Context, prog *lang.Program, opts StartOption
 		IdempotencyKey: optString(opts.IdempotencyKey),
 	}, secrets, lookup)
 	e.admitter(ar)
-	create, err := ar.creation()
+	create, err := ar.creation(func(tx store.Tx) error {
+		return bindKey(tx, w.Name, opts.IdempotencyKey, opts.IdempotencyStrategy, id)
+	})
 	if err != nil {
 		return "", err
 	}
@@ -165,15 +167,9 @@ func (e *Engine) Start(ctx context.Context, prog *lang.Program, opts StartOption
 		e.mu.Unlock()
 		return "", fmt.Errorf("the run could not start")
 	}
-	err = e.c.write(func(tx store.Tx) error {
-		if err := bindKey(tx, w.Name, opts.IdempotencyKey, opts.IdempotencyStrategy, id); err != nil {
-			return err
-		}
-		if err := create(tx); err != nil {
-			return err
-		}
-		return first.writes(tx)
-	})
+	units := first.units()
+	units[0] = append(create, units[0]...)
+	err = e.c.waitAll(e.c.submitAll(units, ar))
 	if err != nil {
 		first.abandon(e)
 		e.mu.Lock()
@@ -234,34 +230,38 @@ func (ar *activeRun) init(secrets map[string]string) {
 	ar.done = make(chan struct{})
 }
 
-// creation writes a new run: its record, every step pending, the active
-// marker.
-func (ar *activeRun) creation() (func(store.Tx) error, error) {
-	type kv struct{ k, v []byte }
-	var kvs []kv
+// creation writes a new run: every step pending, then, in one op, its
+// record, the active marker and what with writes (a binding, a child's
+// wait key). A run whose record is missing does not exist, so a creation
+// cut between two transactions by a crash leaves nothing half made.
+func (ar *activeRun) creation(with func(tx store.Tx) error) ([]op, error) {
 	runVal, err := json.Marshal(&ar.rec)
 	if err != nil {
 		return nil, err
 	}
-	kvs = append(kvs, kv{runKey(ar.rec.ID), runVal}, kv{activeKey(ar.rec.ID), nil})
+	ops := make([]op, 0, len(ar.prog.Workflow.Steps)+1)
 	for i, s := range ar.prog.Workflow.Steps {
 		v, err := encodeStep(&StepRecord{ID: s.ID, Kind: string(s.Kind), Status: core.StepPending})
 		if err != nil {
 			return nil, err
 		}
-		kvs = append(kvs, kv{stepKey(ar.rec.ID, i), v})
+		ops = append(ops, setOp(stepKey(ar.rec.ID, i), v))
 	}
-	return func(tx store.Tx) error {
-		if _, err := tx.Get(runKey(ar.rec.ID)); err == nil {
-			return fmt.Errorf("run %s already exists", ar.rec.ID)
+	id := ar.rec.ID
+	return append(ops, fnOp(func(tx store.Tx) error {
+		if _, err := tx.Get(runKey(id)); err == nil {
+			return fmt.Errorf("run %s already exists", id)
 		}
-		for _, e := range kvs {
-			if err := tx.Set(e.k, e.v); err != nil {
+		if with != nil {
+			if err := with(tx); err != nil {
 				return err
 			}
 		}
-		return nil
-	}, nil
+		if err := tx.Set(runKey(id), runVal); err != nil {
+			return err
+		}
+		return tx.Set(activeKey(id), nil)
+	})), nil
 }
 
 func mergeParams(w *dag.Workflow, given map[string]any) (map[string]any, error) {
@@ -343,9 +343,9 @@ func (e *Engine) applyHand(ar *activeRun, ev core.Event, extra func(tx store.Tx)
 		}
 		return false
 	}
-	writes := p.writes
+	units := p.units()
 	if extra != nil {
-		writes = chainWrites(p.writes, extra)
+		units[0] = append(units[0], fnOp(extra))
 	}
 	chain := []*decision{p}
 	// a worker that ends a step and would give itself to a waiting step
@@ -354,7 +354,7 @@ func (e *Engine) applyHand(ar *activeRun, ev core.Event, extra func(tx store.Tx)
 		if r := e.q.takeReadyOf(ar); r != nil {
 			step := ar.prog.Workflow.Steps[r.index].ID
 			if d := e.decideAll(e.base, ar, core.Dispatch{Step: step, At: e.now()}); d != nil {
-				writes = chainWrites(writes, d.writes)
+				units = append(units, d.units()...)
 				chain = append(chain, d)
 				h.given = true
 			}
@@ -372,20 +372,23 @@ func (e *Engine) applyHand(ar *activeRun, ev core.Event, extra func(tx store.Tx)
 		if up == nil {
 			break // no longer waiting: the notice stays for whoever asks
 		}
-		// the step is told here, so its wait key goes before the run's
-		// end is written: no notice is made for it
-		wait := waitKey(cur.rec.ID, w.run.rec.ID, w.index, w.attempt)
-		writes = chainWrites(chainWrites(func(tx store.Tx) error { return tx.Delete(wait) }, writes), up.writes)
+		// the run's end writes a notice for the step, as for any waiter;
+		// the step is told here, so its transition removes the notice.
+		// Most often both land in one transaction; if the run's writes
+		// took more, a crash between them leaves the notice to tell it.
+		told := deleteOp(noticeKey(w.run.rec.ID, cur.rec.ID, w.index, w.attempt))
+		units = append(units, append([]op{told}, up.ops...))
+		units = append(units, up.then...)
 		chain = append(chain, up)
 		cur = w.run
 	}
 	// queued under the runs' locks: each run's commits keep the order of
 	// its decisions
-	cm := e.c.submit(writes, locked...)
+	cms := e.c.submitAll(units, locked...)
 	for i := len(locked) - 1; i >= 0; i-- {
 		locked[i].mu.Unlock()
 	}
-	if err := e.c.wait(cm); err != nil {
+	if err := e.c.waitAll(cms); err != nil {
 		for _, d := range chain {
 			d.abandon(e)
 			e.failCommit(d.ar, err)
@@ -409,18 +412,29 @@ type decision struct {
 	res     core.Result
 	history []HistoryEvent
 	rec     RunRecord
-	writes  func(tx store.Tx) error
-	// spawns are the children this decision creates, in the same commit
+	// ops persist the transition; then are the commits that follow it,
+	// in order: each spawn's child creation with the parent's
+	// ChildSpawned, the child's own spawns after it
+	ops  []op
+	then [][]op
+	// spawns are the children this decision creates
 	spawns []*spawnPlan
 	// hand, if set, may take one step this decision starts
 	hand *handoff
 }
 
+// units are the decision's commits: its transition, then what follows.
+func (d *decision) units() [][]op {
+	return append([][]op{d.ops}, d.then...)
+}
+
 // decideAll decides an event and, for every sub_workflow step that it
-// starts, prepares the child's spawn and applies it to the run at once,
-// so that the step's start, the child's creation and the child's own
-// start (its children too, recursively) are one commit. The run's lock is
-// held.
+// starts, prepares the child's spawn and applies it to the run at once.
+// Each spawn is one commit after the decision's own: the child's creation
+// and first transition with the parent's ChildSpawned; the child's own
+// spawns follow it, recursively. The committer packs them into as few
+// transactions as the store's limits allow (one, for a few children).
+// The run's lock is held.
 func (e *Engine) decideAll(ctx context.Context, ar *activeRun, ev core.Event) *decision {
 	d := ar.decideLocked(e, ev)
 	if d == nil {
@@ -466,11 +480,10 @@ func (e *Engine) spawnInline(ctx context.Context, ar *activeRun, d *decision) {
 			}
 			continue
 		}
+		var unit []op
 		if plan != nil {
 			d.spawns = append(d.spawns, plan)
-			if plan.extra != nil {
-				d.writes = chainWrites(d.writes, plan.extra)
-			}
+			unit = plan.ops
 			if plan.child != nil {
 				// active from now on: a cancel that finds the child in the
 				// store once this commit lands also finds it here
@@ -482,20 +495,15 @@ func (e *Engine) spawnInline(ctx context.Context, ar *activeRun, d *decision) {
 				plan.timeout, plan.step, plan.attempt = t, step, attempt
 			}
 		}
-		d.writes = chainWrites(d.writes, next.writes)
+		d.then = append(d.then, append(unit, next.ops...))
+		if plan != nil && plan.first != nil {
+			d.then = append(d.then, plan.first.then...)
+		}
+		d.then = append(d.then, next.then...)
 		d.history = append(d.history, next.history...)
 		d.res.Actions = append(d.res.Actions, next.res.Actions...)
 		d.spawns = append(d.spawns, next.spawns...)
 		d.rec = ar.rec
-	}
-}
-
-func chainWrites(a, b func(tx store.Tx) error) func(tx store.Tx) error {
-	return func(tx store.Tx) error {
-		if err := a(tx); err != nil {
-			return err
-		}
-		return b(tx)
 	}
 }
 
@@ -537,13 +545,13 @@ func (ar *activeRun) decideLocked(e *Engine, ev core.Event) *decision {
 			ar.prepareInputs(s.Step)
 		}
 	}
-	writes, history, err := ar.encode(res)
+	ops, history, err := ar.encode(res)
 	if err != nil {
 		ar.broken = err
 		e.log.Error("cannot encode a transition", "run", ar.rec.ID, "error", err)
 		return nil
 	}
-	return &decision{ar: ar, res: res, history: history, rec: ar.rec, writes: writes}
+	return &decision{ar: ar, res: res, history: history, rec: ar.rec, ops: ops}
 }
 
 // failCommit stops a run whose transition could not be committed: its
@@ -621,17 +629,13 @@ func (ar *activeRun) prepareInputs(stepID string) {
 	ar.inputs[i] = ar.m.Resolve(s.Inputs)
 }
 
-// encode turns a result into the writes of one commit: the changed steps
+// encode turns a result into the ops of one commit: the changed steps
 // and run, the history events, logs of ended attempts, and the removal of
 // the active marker when the run ended. State only moves forward: that is
 // checked inside the transaction.
-func (ar *activeRun) encode(res core.Result) (func(store.Tx) error, []HistoryEvent, error) {
+func (ar *activeRun) encode(res core.Result) ([]op, []HistoryEvent, error) {
 	id := ar.rec.ID
-	type write struct {
-		key, val []byte
-		check    func(old []byte) error
-	}
-	var ws []write
+	ws := make([]op, 0, len(res.Changed)+len(res.History)+2)
 	for _, sid := range res.Changed {
 		i := ar.prog.Workflow.StepIndex(sid)
 		rec := ar.stepRecord(i)
@@ -640,7 +644,7 @@ func (ar *activeRun) encode(res core.Result) (func(store.Tx) error, []HistoryEve
 			return nil, nil, fmt.Errorf("step %s: %w", sid, err)
 		}
 		progress := stepProgress(rec)
-		ws = append(ws, write{key: stepKey(id, i), val: val, check: func(old []byte) error {
+		ws = append(ws, op{key: stepKey(id, i), val: val, check: func(old []byte) error {
 			prev, err := stepHeader(old)
 			if err != nil {
 				return fmt.Errorf("step %s of run %s: %v", sid, id, err)
@@ -653,7 +657,7 @@ func (ar *activeRun) encode(res core.Result) (func(store.Tx) error, []HistoryEve
 		if log, ok := ar.logs[i]; ok {
 			delete(ar.logs, i)
 			if len(log) > 0 {
-				ws = append(ws, write{key: logKey(id, i, rec.Attempt), val: log})
+				ws = append(ws, setOp(logKey(id, i, rec.Attempt), log))
 			}
 		}
 	}
@@ -664,7 +668,7 @@ func (ar *activeRun) encode(res core.Result) (func(store.Tx) error, []HistoryEve
 			return nil, nil, err
 		}
 		phase, epoch := runPhase(ar.rec.Status), ar.rec.Epoch
-		ws = append(ws, write{key: runKey(id), val: val, check: func(old []byte) error {
+		ws = append(ws, op{key: runKey(id), val: val, check: func(old []byte) error {
 			var prev RunRecord
 			if err := json.Unmarshal(old, &prev); err != nil {
 				return err
@@ -684,7 +688,7 @@ func (ar *activeRun) encode(res core.Result) (func(store.Tx) error, []HistoryEve
 			return nil, nil, err
 		}
 		history = append(history, h)
-		ws = append(ws, write{key: histKey(id, h.Seq), val: val})
+		ws = append(ws, setOp(histKey(id, h.Seq), val))
 	}
 	ended := ar.rec.Status.Terminal()
 	var notice []byte
@@ -695,31 +699,15 @@ func (ar *activeRun) encode(res core.Result) (func(store.Tx) error, []HistoryEve
 			return nil, nil, err
 		}
 	}
-	return func(tx store.Tx) error {
-		for _, w := range ws {
-			if w.check != nil {
-				old, err := tx.Get(w.key)
-				switch {
-				case err == nil:
-					if err := w.check(old); err != nil {
-						return err
-					}
-				case err != store.ErrNotFound:
-					return err
-				}
-			}
-			if err := tx.Set(w.key, w.val); err != nil {
-				return err
-			}
-		}
-		if ended {
+	if ended {
+		ws = append(ws, fnOp(func(tx store.Tx) error {
 			if err := tx.Delete(activeKey(id)); err != nil {
 				return err
 			}
 			return notifyWaiters(tx, id, notice)
-		}
-		return nil
-	}, history, nil
+		}))
+	}
+	return ws, history, nil
 }
 
 // outcomeNotice is what a waiting step learns of an ended run.
