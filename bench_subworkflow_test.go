@@ -3,8 +3,8 @@ package flowscript_test
 import (
 	"context"
 	"fmt"
-	"runtime/metrics"
 	"path/filepath"
+	"runtime/metrics"
 	"sort"
 	"strings"
 	"testing"
