@@ -210,8 +210,9 @@ func (errCut) Error() string { return "runtime: transaction cut" }
 // commitPrefix writes, in one transaction, the commits of batch that fit
 // in the store's limits (always at least part of the first), and returns
 // how many were written whole. A first commit too large on its own is
-// written up to the op where the transaction is full; the rest of it
-// comes next.
+// written up to the op that fills the transaction (one op may pass the
+// limits: they are a safe fraction of what the store takes); the rest of
+// it comes next.
 func (c *committer) commitPrefix(batch []*commit) (int, error) {
 	limit := len(batch)
 	for {
@@ -229,17 +230,18 @@ func (c *committer) commitPrefix(batch []*commit) (int, error) {
 				}
 				before := ct.size()
 				for j := cm.next; j < len(cm.ops); j++ {
-					if ct.size().over(c.limits, size{}) {
-						if i > 0 {
-							return errCut{at: i}
-						}
-						if j > cm.next {
-							cut = j
-							return nil
-						}
-					}
 					if err := cm.ops[j].apply(ct); err != nil {
 						return err
+					}
+					if !ct.size().over(c.limits, size{}) {
+						continue
+					}
+					if i > 0 {
+						return errCut{at: i}
+					}
+					if j+1 < len(cm.ops) {
+						cut = j + 1
+						return nil
 					}
 				}
 				biggest = biggest.max(ct.size().minus(before))
