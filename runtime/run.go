@@ -235,7 +235,7 @@ func (ar *activeRun) init(secrets map[string]string) {
 // wait key). A run whose record is missing does not exist, so a creation
 // cut between two transactions by a crash leaves nothing half made.
 func (ar *activeRun) creation(with func(tx store.Tx) error) ([]op, error) {
-	runVal, err := json.Marshal(&ar.rec)
+	runVal, err := ar.rec.MarshalJSON()
 	if err != nil {
 		return nil, err
 	}
@@ -663,7 +663,7 @@ func (ar *activeRun) encode(res core.Result) ([]op, []HistoryEvent, error) {
 	}
 	if res.RunChanged {
 		ar.syncRun()
-		val, err := json.Marshal(&ar.rec)
+		val, err := ar.rec.MarshalJSON()
 		if err != nil {
 			return nil, nil, err
 		}
@@ -683,7 +683,7 @@ func (ar *activeRun) encode(res core.Result) ([]op, []HistoryEvent, error) {
 	for _, r := range res.History {
 		ar.seq++
 		h := HistoryEvent{Seq: ar.seq, Type: r.Type, Time: r.At.UTC(), Step: r.Step, Attempt: r.Attempt, Status: r.Status, Error: builtins.MaskString(r.Error, ar.masks), Child: r.Child, Detail: r.Detail}
-		val, err := json.Marshal(&h)
+		val, err := h.MarshalJSON()
 		if err != nil {
 			return nil, nil, err
 		}
