@@ -77,7 +77,7 @@ type attemptState struct {
 type StartOptions struct {
 	// Params override the workflow's param defaults; each must be declared.
 	Params map[string]any
-	// Priority 0–99, higher runs first.
+	// Priority from MinPriority to MaxPriority (0–99), higher runs first.
 	Priority int
 	// Workspace is the directory shell steps and sh() run in.
 	Workspace string
@@ -101,8 +101,8 @@ func (e *Engine) Start(ctx context.Context, prog *lang.Program, opts StartOption
 		return "", prog.Errors
 	}
 	w := prog.Workflow
-	if opts.Priority < 0 || opts.Priority > 99 {
-		return "", inputErrorf("priority must be between 0 and 99, got %d", opts.Priority)
+	if _, ok := priorityOf(int64(opts.Priority)); !ok {
+		return "", inputErrorf("priority must be between %d and %d, got %d", MinPriority, MaxPriority, opts.Priority)
 	}
 	if err := validStrategy(opts.IdempotencyStrategy); err != nil {
 		return "", err
@@ -875,8 +875,8 @@ func (ar *activeRun) priorityLocked(i int) int {
 		case int64:
 			return int(p)
 		case *dag.Ref:
-			if n, ok := ar.m.Resolve(p).(int64); ok && n >= 0 && n <= 99 {
-				return int(n)
+			if n, ok := priorityOf(ar.m.Resolve(p)); ok {
+				return n
 			}
 		}
 	}

@@ -68,11 +68,11 @@ func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt
 	inputs, _ := ar.inputs[index].(map[string]any)
 	priority := parent.Priority
 	if def.Priority != nil {
-		p, ok := ar.m.Resolve(def.Priority).(int64)
-		if !ok || p < 0 || p > 99 {
-			return nil, fmt.Errorf("priority must resolve to an int from 0 to 99, got %s", dag.FormatValue(ar.m.Resolve(def.Priority)))
+		p, ok := priorityOf(ar.m.Resolve(def.Priority))
+		if !ok {
+			return nil, fmt.Errorf("priority must resolve to an int from %d to %d, got %s", MinPriority, MaxPriority, dag.FormatValue(ar.m.Resolve(def.Priority)))
 		}
-		priority = int(p)
+		priority = p
 	}
 	prog, info, src, err := e.childProgram(ctx, ar, def, ar.m.Resolve(def.Child.Script))
 	if err != nil {
@@ -109,14 +109,8 @@ func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt
 			bound, running = pending, true
 		}
 		if bound != "" {
-			switch strategy {
-			case FailExisting:
-				err = fmt.Errorf("idempotency key %q of %s is already bound to run %s", key, w.Name, bound)
-			case FailOnRunning:
-				if running {
-					err = fmt.Errorf("idempotency key %q of %s is bound to run %s, which is still running", key, w.Name, bound)
-				}
-			default:
+			var reuse bool
+			if reuse, err = onBound(strategy, w.Name, key, bound, running); reuse {
 				e.idemMu.Unlock()
 				var extra func(tx store.Tx) error
 				plan.event, extra = e.reuseChild(ar, def, index, attempt, bound)
