@@ -80,6 +80,17 @@ func (q *workQueue) takeReadyOf(ar *activeRun) *job {
 	return nil
 }
 
+// takeReady takes the first waiting step, for the worker of a job that
+// is about to end: that worker goes to it.
+func (q *workQueue) takeReady() *job {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.ready) > 0 {
+		return heap.Pop(&q.ready).(*job)
+	}
+	return nil
+}
+
 // release frees the worker of a job that ended, unless a step waits for
 // one: then the worker stays taken, for that step, which is returned.
 func (q *workQueue) release() *job {

@@ -388,21 +388,51 @@ func (e *Engine) applyHand(ar *activeRun, ev core.Event, extra func(tx store.Tx)
 	for i := len(locked) - 1; i >= 0; i-- {
 		locked[i].mu.Unlock()
 	}
-	if err := e.c.waitAll(cms); err != nil {
+	// a worker that ends a step and would give itself to a waiting step
+	// of another run starts that step now, so that both commit in one
+	// transaction (the end first) instead of one after the other
+	var other *decision
+	var otherCms []*commit
+	if h != nil && h.freeing && !h.given {
+		if r := e.q.takeReady(); r != nil {
+			r.run.mu.Lock()
+			step := r.run.prog.Workflow.Steps[r.index].ID
+			if e.base.Err() == nil {
+				other = e.decideAll(e.base, r.run, core.Dispatch{Step: step, At: e.now()})
+			}
+			if other != nil {
+				otherCms = e.c.submitAll(other.units(), r.run)
+				h.given = true
+			}
+			// else the step no longer waits (cancelled, or the engine
+			// closes): the worker goes on to the next one, as from started
+			r.run.mu.Unlock()
+		}
+	}
+	err := e.c.waitAll(cms)
+	if err != nil {
 		for _, d := range chain {
 			d.abandon(e)
 			e.failCommit(d.ar, err)
 		}
-		return true // decided: abandon freed the workers its starts took
+	} else {
+		if committed != nil {
+			committed()
+		}
+		p.hand = h
+		for _, d := range chain {
+			e.afterCommit(d)
+		}
 	}
-	if committed != nil {
-		committed()
+	if other != nil {
+		if err := e.c.waitAll(otherCms); err != nil {
+			other.abandon(e)
+			e.failCommit(other.ar, err)
+		} else {
+			e.afterCommit(other)
+		}
 	}
-	p.hand = h
-	for _, d := range chain {
-		e.afterCommit(d)
-	}
-	return true
+	return true // decided: abandon freed the workers its starts took
 }
 
 // decision is an event applied to a run's state, with the writes that
