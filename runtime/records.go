@@ -68,6 +68,9 @@ type StepRecord struct {
 	ChildVersion  int        `json:"child_version,omitempty"`
 	ChildHash     string     `json:"child_hash,omitempty"`
 	RetryAt       *time.Time `json:"retry_at,omitempty"`
+	// the error a running sub_workflow step ends with when its child,
+	// cancelled for it (its timeout), ends
+	EndError *string `json:"end_error,omitempty"`
 }
 
 // HistoryEvent is one entry of a run's history.

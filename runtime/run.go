@@ -820,6 +820,7 @@ func (ar *activeRun) stepRecord(i int) *StepRecord {
 		RetriesUsed: st.RetriesUsed,
 		RetryAt:     optTime(st.RetryAt),
 		Epoch:       ar.epochs[i],
+		EndError:    optString(builtins.MaskString(st.EndError, ar.masks)),
 	}
 	if c, ok := ar.children[i]; ok {
 		rec.ChildWorkflow, rec.ChildVersion, rec.ChildHash = c.workflow, c.version, c.hash

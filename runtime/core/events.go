@@ -53,6 +53,18 @@ type ChildEnded struct {
 	At         time.Time
 }
 
+// EndWithChild says that a running attempt of a sub_workflow step ends
+// with Error when its child, cancelled for it (its timeout), ends, unless
+// the child succeeded first. An empty Error undoes it (the cancel could
+// not be made). It is stored with the step and noted in the history, so a
+// resume after a crash ends the step with the same message.
+type EndWithChild struct {
+	Step    string
+	Attempt int
+	Error   string
+	At      time.Time
+}
+
 // Cancel asks the run to stop: nothing starts any more, running steps are
 // stopped, pending ones end cancelled.
 type Cancel struct{ At time.Time }
@@ -82,6 +94,7 @@ func (e RetryDue) at() time.Time     { return e.At }
 func (e Cancel) at() time.Time       { return e.At }
 func (e ChildSpawned) at() time.Time { return e.At }
 func (e ChildEnded) at() time.Time   { return e.At }
+func (e EndWithChild) at() time.Time { return e.At }
 func (e TimedOut) at() time.Time     { return e.At }
 func (e Resume) at() time.Time       { return e.At }
 

@@ -127,6 +127,8 @@ func (m *Machine) Apply(ev Event) Result {
 		m.childSpawned(r, ev)
 	case ChildEnded:
 		m.childEnded(r, ev)
+	case EndWithChild:
+		m.endWithChild(r, ev)
 	case Cancel:
 		m.cancel(r, false)
 	case TimedOut:
@@ -159,6 +161,7 @@ func (m *Machine) stepEnded(r *result, ev StepEnded) {
 	}
 	def := m.W.Steps[i]
 	st.EndedAt = r.at
+	st.EndError = "" // used (childEnded), or the step ended without its child
 	r.change(i, st.ID)
 	switch {
 	case ev.Error == "":
@@ -230,16 +233,20 @@ func (m *Machine) childEnded(r *result, ev ChildEnded) {
 	m.stepEnded(r, end)
 }
 
-// EndWithChild makes a running attempt of a sub_workflow step end with
-// msg when its child, cancelled for it, ends (unless the child
-// succeeded first); an empty msg undoes that. It reports whether the
-// attempt is still running.
-func (m *Machine) EndWithChild(step string, attempt int, msg string) bool {
-	_, st, ok := m.attempt(step, attempt, StepRunning)
-	if ok {
-		st.EndError = msg
+// endWithChild sets (or, with an empty error, clears) the error a running
+// sub_workflow attempt ends with when its cancelled child ends.
+func (m *Machine) endWithChild(r *result, ev EndWithChild) {
+	i, st, ok := m.attempt(ev.Step, ev.Attempt, StepRunning)
+	if !ok {
+		return
 	}
-	return ok
+	st.EndError = ev.Error
+	r.change(i, st.ID)
+	rec := Record{Type: "step_ending", Step: st.ID, Attempt: st.Attempt, Error: ev.Error}
+	if ev.Error == "" {
+		rec.Detail = "the step no longer ends with its child: the child could not be cancelled"
+	}
+	r.record(rec)
 }
 
 func (m *Machine) retryDue(r *result, ev RetryDue) {

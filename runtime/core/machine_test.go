@@ -424,11 +424,12 @@ func TestEndWithChild(t *testing.T) {
 	h := newHarness(t, `sub_workflow("kid", id = "k", retries = 1, retry_delay = "1ms")`+"\n", nil)
 	h.start()
 	h.apply(core.ChildSpawned{Step: "k", Attempt: 1, ChildRunID: "c1", At: h.now})
-	if !h.m.EndWithChild("k", 1, "timed out after 1s; its child run c1 was cancelled") {
-		t.Fatal("attempt 1 is running, EndWithChild said it is not")
+	res := h.apply(core.EndWithChild{Step: "k", Attempt: 1, Error: "timed out after 1s; its child run c1 was cancelled", At: h.now})
+	if len(res.Changed) != 1 || len(res.History) != 1 || res.History[0].Type != "step_ending" || res.History[0].Error == "" {
+		t.Fatalf("EndWithChild on the running attempt: changed %v, history %+v; want the step changed and step_ending noted", res.Changed, res.History)
 	}
-	if h.m.EndWithChild("k", 2, "x") {
-		t.Fatal("attempt 2 is not running, EndWithChild said it is")
+	if res := h.apply(core.EndWithChild{Step: "k", Attempt: 2, Error: "x", At: h.now}); len(res.Changed) != 0 || len(res.History) != 0 {
+		t.Fatalf("EndWithChild on an attempt that is not running changed something: %+v", res)
 	}
 	h.apply(core.ChildEnded{Step: "k", Attempt: 1, ChildRunID: "c1", Status: core.RunCancelled, Error: "cancelled", At: h.now})
 	st := h.m.StepState("k")
@@ -439,7 +440,7 @@ func TestEndWithChild(t *testing.T) {
 	if st.Attempt != 2 || st.EndError != "" {
 		t.Fatalf("retry: attempt %d, end error %q", st.Attempt, st.EndError)
 	}
-	h.m.EndWithChild("k", 2, "timed out")
+	h.apply(core.EndWithChild{Step: "k", Attempt: 2, Error: "timed out", At: h.now})
 	h.apply(core.ChildEnded{Step: "k", Attempt: 2, ChildRunID: "c2", Status: core.RunSucceeded, Output: 1, At: h.now})
 	if st.Status != core.StepSucceeded {
 		t.Fatalf("a child that succeeded first: %s %q", st.Status, st.Error)

@@ -55,7 +55,7 @@ type Step struct {
 	Ready bool
 	// EndError, on a running sub_workflow step whose child was cancelled
 	// for it (its timeout), is the error it ends with when that child
-	// ends. It is not stored.
+	// ends (set by the EndWithChild event, stored with the step).
 	EndError string
 }
 
