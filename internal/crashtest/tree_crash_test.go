@@ -22,7 +22,7 @@ package crashtest
 // succeeded in a snapshot never starts in a later process.
 //
 // What the engine promises for sub-workflows, from the code
-// (runtime/spawn.go, run.go, core/machine.go), and what is checked:
+// (runtime/spawn.go, decide.go, core/machine.go), and what is checked:
 //
 //   - A sub_workflow step's attempt goes up only when core starts the step
 //     (its first start, a retry, a rerun). Here retries=0 and nothing is
