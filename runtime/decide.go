@@ -277,7 +277,13 @@ func (ar *activeRun) decideLocked(e *Engine, ev core.Event) *decision {
 	if ar.broken != nil {
 		return nil
 	}
-	res := ar.m.Apply(ev)
+	// the free workers the event may need are offered to it, and those it
+	// did not take go back
+	offered := e.q.reserve(ar.m.Demand(ev))
+	res := ar.m.Apply(ev, core.Inputs{Free: offered})
+	if e.q.settle(offered, res.Took) {
+		go e.wakeReady()
+	}
 	if len(res.Changed) == 0 && !res.RunChanged && len(res.History) == 0 && len(res.Actions) == 0 {
 		return nil
 	}
@@ -288,6 +294,10 @@ func (ar *activeRun) decideLocked(e *Engine, ev core.Event) *decision {
 	}
 	ops, history, err := ar.encode(res)
 	if err != nil {
+		// nothing it started will run: its workers go back
+		if e.q.settle(res.Took, 0) {
+			go e.wakeReady()
+		}
 		ar.broken = err
 		e.log.Error("cannot encode a transition", "run", ar.rec.ID, "error", err)
 		return nil

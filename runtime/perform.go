@@ -107,28 +107,24 @@ func (e *Engine) perform(ar *activeRun, actions []core.Action, h *handoff) {
 func (ar *activeRun) stepPriority(stepID string) int {
 	ar.mu.Lock()
 	defer ar.mu.Unlock()
-	return ar.priorityLocked(ar.prog.Workflow.StepIndex(stepID))
+	return ar.m.StepPriority(ar.prog.Workflow.StepIndex(stepID))
 }
 
-// priorityLocked is step i's priority; the run's lock is held.
-func (ar *activeRun) priorityLocked(i int) int {
-	if i >= 0 && i < len(ar.prog.Workflow.Steps) {
-		switch p := ar.prog.Workflow.Steps[i].Priority.(type) {
-		case int64:
-			return int(p)
-		case *dag.Ref:
-			if n, ok := priorityOf(ar.m.Resolve(p)); ok {
-				return n
-			}
-		}
-	}
-	return ar.rec.Priority
-}
-
-// admitter lets the run's machine take workers from the engine's pool.
+// admitter makes the run's task and shell steps need workers from the
+// engine's pool (each decision is offered the free ones, see
+// decideLocked), and tells the machine the run's priority.
 func (e *Engine) admitter(ar *activeRun) {
-	ar.m.Admit = func(i int, force bool) bool { return e.q.admit(force) }
-	ar.m.Priority = ar.priorityLocked
+	ar.m.Pooled = true
+	ar.m.Run.Priority = ar.rec.Priority
+}
+
+// wakeReady gives workers that became free to the steps waiting for one,
+// while both last: a decision offered workers it did not take gives them
+// back this way (it cannot dispatch under its run's lock).
+func (e *Engine) wakeReady() {
+	for j := e.q.takeIfFree(); j != nil; j = e.q.takeIfFree() {
+		e.dispatch(j, nil)
+	}
 }
 
 // dispatchReady gives the worker that a finished job frees to the steps

@@ -20,13 +20,14 @@
 // Everything that happens to the run reaches it as an Event, with the time
 // it happened at:
 //
-//	res := m.Apply(core.Start{At: now})
+//	res := m.Apply(core.Start{At: now}, core.Inputs{Free: free})
 //
 // # The loop
 //
 // The engine that owns a machine runs one loop, under the run's lock:
 //
-//  1. Apply one event. The machine's state (m.Run) moves forward in
+//  1. Apply one event, with its inputs (the free workers it may take).
+//     The machine's state (m.Run) moves forward in
 //     memory; res says what changed (res.Changed steps, res.RunChanged),
 //     the history it recorded (res.History), and what must be done
 //     (res.Actions).
@@ -69,12 +70,15 @@
 //
 // # Workers
 //
-// When Admit is set, a task or shell step that may start asks it for a
-// worker; without one it stays pending, Ready, and AwaitWorker is
-// returned, until a Dispatch starts it. Priority orders the steps one
-// event lets start. (These two are still callbacks into the engine's
-// worker pool; making free workers an input of the event is the next step
-// of issue 9.)
+// With Pooled set, a task or shell step needs one of the engine's workers
+// to start. The workers are an input, not a callback: the engine offers a
+// decision the free workers it may need (Demand, reserved from its pool),
+// passes their number in Inputs.Free, and takes back those the Result did
+// not use (Result.Took). The steps one event lets start get them by
+// priority (StepPriority: the step's own, else the run's); those left
+// without one stay pending, Ready, and AwaitWorker is returned, until a
+// Dispatch — which brings the worker the engine kept for the step — starts
+// it.
 //
 // # Tests
 //

@@ -169,6 +169,9 @@ type Record struct {
 type Result struct {
 	Changed    []string // ids of steps whose state changed
 	RunChanged bool
-	History    []Record
-	Actions    []Action
+	// Took is how many workers the decision took (Machine.Pooled): of
+	// those offered in Inputs.Free, and on Resume more if it must
+	Took    int
+	History []Record
+	Actions []Action
 }

@@ -33,6 +33,8 @@ type harness struct {
 	t   *testing.T
 	m   *core.Machine
 	now time.Time
+	// free is the workers offered to each event (m.Pooled)
+	free int
 }
 
 func newHarness(t *testing.T, src string, params map[string]any) *harness {
@@ -43,7 +45,7 @@ func newHarness(t *testing.T, src string, params map[string]any) *harness {
 func (h *harness) apply(ev core.Event) core.Result {
 	h.t.Helper()
 	h.now = h.now.Add(time.Second)
-	return h.m.Apply(ev)
+	return h.m.Apply(ev, core.Inputs{Free: h.free})
 }
 
 func (h *harness) start() core.Result { return h.apply(core.Start{At: h.now}) }
@@ -360,30 +362,25 @@ task("b", f, after = [a])
 	h.expectRun(core.RunCancelled, "")
 }
 
-// With Admit, the steps that may start are offered by priority; those
-// without a worker stay pending (Ready) and start on Dispatch, as new
-// attempts only then. A Ready step that is cancelled ignores its Dispatch.
-func TestAdmitStartsByPriorityAndDispatchesTheRest(t *testing.T) {
+// With a pool of workers, the steps that may start get the free workers
+// by priority; those without one stay pending (Ready) and start on
+// Dispatch, as new attempts only then. A Ready step that is cancelled
+// ignores its Dispatch.
+func TestPooledStartsByPriorityAndDispatchesTheRest(t *testing.T) {
 	h := newHarness(t, `
 task("low", f, priority = 10)
 task("high", f, priority = 90)
 task("mid", f, priority = 50)
 `, nil)
-	prio := map[string]int{"low": 10, "high": 90, "mid": 50}
-	free := 1
-	var asked []string
-	h.m.Priority = func(i int) int { return prio[h.m.W.Steps[i].ID] }
-	h.m.Admit = func(i int, force bool) bool {
-		asked = append(asked, h.m.W.Steps[i].ID)
-		if free == 0 && !force {
-			return false
-		}
-		free--
-		return true
+	h.m.Pooled = true
+	if d := h.m.Demand(core.Start{At: h.now}); d != 3 {
+		t.Fatalf("Demand(Start) = %d; want 3 (three pending steps)", d)
 	}
+	h.free = 1
 	res := h.start()
-	if strings.Join(asked, ",") != "high,mid,low" {
-		t.Fatalf("asked in order %v, want by priority", asked)
+	h.free = 0
+	if res.Took != 1 {
+		t.Fatalf("took %d workers of the 1 offered", res.Took)
 	}
 	var started, waiting []string
 	for _, a := range res.Actions {

@@ -96,15 +96,7 @@ func replay(t *testing.T, text string) string {
 	m := core.New(declare(t, strings.Join(src, "\n")+"\n"), &core.Run{ID: "r1"})
 	now := t0
 	busy := 0
-	if workers >= 0 {
-		m.Admit = func(_ int, force bool) bool {
-			if force || busy < workers {
-				busy++
-				return true
-			}
-			return false
-		}
-	}
+	m.Pooled = workers >= 0
 	for ; i < len(lines); i++ {
 		l := lines[i]
 		if !strings.HasPrefix(l, ">") {
@@ -129,8 +121,17 @@ func replay(t *testing.T, text string) string {
 		}
 		now = now.Add(time.Second)
 		ev := parseEvent(t, m, word, rest, now)
-		res := m.Apply(ev)
+		// offered the free workers it may need, as the engine does
+		offered := 0
+		if m.Pooled {
+			offered = max(min(m.Demand(ev), workers-busy), 0)
+		}
+		res := m.Apply(ev, core.Inputs{Free: offered})
+		busy += res.Took
 		out.WriteString(printResult(m, res))
+		if res.Took > 0 {
+			out.WriteString(fmt.Sprintf("  workers took %d of %d offered, busy %d of %d\n", res.Took, offered, busy, workers))
+		}
 	}
 	return out.String()
 }
