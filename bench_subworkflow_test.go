@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"runtime/metrics"
 	"sort"
-	"strings"
 	"testing"
 	"time"
 
@@ -27,10 +26,8 @@ func percentileMicros(sorted []time.Duration, p float64) float64 {
 // time from start to end (spawn, the child's run, the notice back).
 // Durable mode, real Badger on disk.
 func BenchmarkW3ChildRoundTrip(b *testing.B) {
-	var src strings.Builder
-	src.WriteString("prev = None\nfor i in range(200):\n    prev = sub_workflow(\"leaf\", id = \"c%d\" % i, after = [prev] if prev else [])\n")
 	eng, prog := benchProgram(b, "parent.star", map[string]string{
-		"parent.star": src.String(),
+		"parent.star": w3Parent,
 		"leaf.star":   "task(\"noop\", lambda ctx: None)\n",
 	})
 	ctx := context.Background()
@@ -105,25 +102,31 @@ func benchProgram(b *testing.B, root string, files map[string]string) (*flowscri
 	return eng, prog
 }
 
+// w3Parent runs 200 children one after the other.
+const w3Parent = "prev = None\nfor i in range(200):\n    prev = sub_workflow(\"leaf\", id = \"c%d\" % i, after = [prev] if prev else [])\n"
+
+// runEach runs prog b.N times, each to its successful end.
+func runEach(b *testing.B, eng *flowscript.Engine, prog *flowscript.Program) {
+	b.Helper()
+	for i := 0; i < b.N; i++ {
+		rec, err := eng.Run(context.Background(), prog, flowscript.RunOptions{})
+		if err != nil || rec.Status != "succeeded" {
+			b.Fatalf("run: %v %v", err, rec)
+		}
+	}
+}
+
 // BenchmarkW3EndToEnd is W3 measured as other engines measure it: from
 // the parent's creation until the parent ended, 200 children one after
 // the other, each with one no-op step.
 func BenchmarkW3EndToEnd(b *testing.B) {
 	const children = 200
-	var src strings.Builder
-	src.WriteString("prev = None\nfor i in range(200):\n    prev = sub_workflow(\"leaf\", id = \"c%d\" % i, after = [prev] if prev else [])\n")
 	eng, prog := benchProgram(b, "parent.star", map[string]string{
-		"parent.star": src.String(),
+		"parent.star": w3Parent,
 		"leaf.star":   "task(\"noop\", lambda ctx: None)\n",
 	})
-	ctx := context.Background()
 	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		rec, err := eng.Run(ctx, prog, flowscript.RunOptions{})
-		if err != nil || rec.Status != "succeeded" {
-			b.Fatalf("run: %v %v", err, rec)
-		}
-	}
+	runEach(b, eng, prog)
 	b.StopTimer()
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/parent")
 	b.ReportMetric(float64(b.N*children)/b.Elapsed().Seconds(), "children/s")
@@ -140,15 +143,9 @@ func BenchmarkW5FanOut(b *testing.B) {
 				"parent.star": src,
 				"leaf.star":   "task(\"noop\", lambda ctx: None)\n",
 			})
-			ctx := context.Background()
 			peak := watchHeap()
 			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				rec, err := eng.Run(ctx, prog, flowscript.RunOptions{})
-				if err != nil || rec.Status != "succeeded" {
-					b.Fatalf("run: %v %v", err, rec)
-				}
-			}
+			runEach(b, eng, prog)
 			b.StopTimer()
 			b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "children/s")
 			b.ReportMetric(float64(peak())/(1<<20), "peak-heap-MiB")
