@@ -190,6 +190,7 @@ func (c *committer) commit(batch []*commit) {
 		}
 		for _, cm := range batch[:n] {
 			cm.written = true
+			cm.ops = nil // written: garbage now
 			cm.done <- err
 		}
 		batch = batch[n:]

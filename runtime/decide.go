@@ -164,9 +164,23 @@ type decision struct {
 	hand *handoff
 }
 
-// units are the decision's commits: its transition, then what follows.
+// units hands over the decision's commits, its transition, then what
+// follows, and lets go of them: once the committer wrote one, its ops
+// are garbage (a decision of 10,000 spawns holds tens of MB of them).
 func (d *decision) units() [][]op {
-	return append([][]op{d.ops}, d.then...)
+	u := append([][]op{d.ops}, d.then...)
+	d.release()
+	return u
+}
+
+func (d *decision) release() {
+	d.ops, d.then = nil, nil
+	for _, sp := range d.spawns {
+		sp.ops = nil
+		if sp.first != nil {
+			sp.first.release()
+		}
+	}
 }
 
 // decideAll decides an event and, for every sub_workflow step that it
