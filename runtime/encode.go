@@ -73,7 +73,7 @@ func (ar *activeRun) encode(res core.Result) ([]op, []HistoryEvent, error) {
 	history := make([]HistoryEvent, 0, len(res.History))
 	for _, r := range res.History {
 		ar.seq++
-		h := HistoryEvent{Seq: ar.seq, Type: r.Type, Time: r.At.UTC(), Step: r.Step, Attempt: r.Attempt, Status: r.Status, Error: builtins.MaskString(r.Error, ar.masks), Child: r.Child, Detail: r.Detail}
+		h := HistoryEvent{Seq: ar.seq, Type: string(r.Type), Time: r.At.UTC(), Step: r.Step, Attempt: r.Attempt, Status: r.Status, Error: builtins.MaskString(r.Error, ar.masks), Child: r.Child, Detail: r.Detail}
 		val, err := h.MarshalJSON()
 		if err != nil {
 			return nil, nil, err

@@ -155,7 +155,7 @@ func (EndRun) isAction()        {}
 
 // Record is one history event the engine writes with the changes.
 type Record struct {
-	Type    string // run_started, step_started, step_ended, retry_scheduled, child_spawned, child_ended, cancel_requested, run_ended, run_resumed
+	Type    EventType
 	Child   string // the child run of child_spawned and child_ended
 	Detail  string
 	Step    string
@@ -175,3 +175,21 @@ type Result struct {
 	History []Record
 	Actions []Action
 }
+
+// EventType names a history event.
+type EventType string
+
+// The history event types.
+const (
+	RecRunStarted      EventType = "run_started"
+	RecRunResumed      EventType = "run_resumed"
+	RecRunEnded        EventType = "run_ended"
+	RecStepStarted     EventType = "step_started"
+	RecStepEnded       EventType = "step_ended"
+	RecStepEnding      EventType = "step_ending"
+	RecRetryScheduled  EventType = "retry_scheduled"
+	RecChildSpawned    EventType = "child_spawned"
+	RecChildEnded      EventType = "child_ended"
+	RecCancelRequested EventType = "cancel_requested"
+	RecRerun           EventType = "rerun"
+)

@@ -220,7 +220,7 @@ func (m *Machine) start(r *result, detail string) {
 	m.Run.Status = RunRunning
 	m.Run.StartedAt = r.at
 	r.RunChanged = true
-	r.record(Record{Type: "run_started", Detail: detail})
+	r.record(Record{Type: RecRunStarted, Detail: detail})
 	for i := range m.W.Steps {
 		m.evaluate(r, i)
 	}
@@ -244,8 +244,8 @@ func (m *Machine) stepEnded(r *result, ev StepEnded) {
 		m.setStatus(i, StepPending)
 		st.Output, st.Error = ev.Output, ev.Error
 		st.RetryAt = r.at.Add(def.RetryDelay)
-		r.record(Record{Type: "step_ended", Step: st.ID, Attempt: st.Attempt, Status: string(StepFailed), Error: ev.Error})
-		r.record(Record{Type: "retry_scheduled", Step: st.ID, Attempt: st.Attempt})
+		r.record(Record{Type: RecStepEnded, Step: st.ID, Attempt: st.Attempt, Status: string(StepFailed), Error: ev.Error})
+		r.record(Record{Type: RecRetryScheduled, Step: st.ID, Attempt: st.Attempt})
 		r.Actions = append(r.Actions, ArmTimer{Step: st.ID, Attempt: st.Attempt, At: st.RetryAt})
 		return
 	default:
@@ -253,7 +253,7 @@ func (m *Machine) stepEnded(r *result, ev StepEnded) {
 		// references to it still resolve to None
 		st.Status, st.Output, st.Error = StepFailed, ev.Output, ev.Error
 	}
-	r.record(Record{Type: "step_ended", Step: st.ID, Attempt: st.Attempt, Status: string(st.Status), Error: st.Error})
+	r.record(Record{Type: RecStepEnded, Step: st.ID, Attempt: st.Attempt, Status: string(st.Status), Error: st.Error})
 	m.propagate(r, i)
 }
 
@@ -276,7 +276,7 @@ func (m *Machine) childSpawned(r *result, ev ChildSpawned) {
 	}
 	st.ChildRunID = ev.ChildRunID
 	r.change(i, st.ID)
-	r.record(Record{Type: "child_spawned", Step: st.ID, Attempt: st.Attempt, Child: ev.ChildRunID, Detail: ev.Detail})
+	r.record(Record{Type: RecChildSpawned, Step: st.ID, Attempt: st.Attempt, Child: ev.ChildRunID, Detail: ev.Detail})
 	if ev.Detached {
 		m.stepEnded(r, StepEnded{Step: ev.Step, Attempt: ev.Attempt, Output: map[string]any{"child_run_id": ev.ChildRunID}, At: ev.At})
 	}
@@ -287,7 +287,7 @@ func (m *Machine) childEnded(r *result, ev ChildEnded) {
 	if !ok {
 		return
 	}
-	r.record(Record{Type: "child_ended", Step: st.ID, Attempt: st.Attempt, Child: ev.ChildRunID, Status: string(ev.Status), Error: ev.Error})
+	r.record(Record{Type: RecChildEnded, Step: st.ID, Attempt: st.Attempt, Child: ev.ChildRunID, Status: string(ev.Status), Error: ev.Error})
 	if st.ChildRunID == "" {
 		st.ChildRunID = ev.ChildRunID
 		r.change(i, st.ID)
@@ -315,7 +315,7 @@ func (m *Machine) endWithChild(r *result, ev EndWithChild) {
 	}
 	st.EndError = ev.Error
 	r.change(i, st.ID)
-	rec := Record{Type: "step_ending", Step: st.ID, Attempt: st.Attempt, Error: ev.Error}
+	rec := Record{Type: RecStepEnding, Step: st.ID, Attempt: st.Attempt, Error: ev.Error}
 	if ev.Error == "" {
 		rec.Detail = "the step no longer ends with its child: the child could not be cancelled"
 	}
@@ -390,7 +390,7 @@ func (m *Machine) cancel(r *result, timedOut bool) {
 	m.Run.CancelRequested = true
 	m.Run.TimedOut = timedOut
 	r.RunChanged = true
-	r.record(Record{Type: "cancel_requested"})
+	r.record(Record{Type: RecCancelRequested})
 	for i, st := range m.Run.Steps {
 		switch st.Status {
 		case StepRunning:
@@ -399,7 +399,7 @@ func (m *Machine) cancel(r *result, timedOut bool) {
 			m.setStatus(i, StepCancelled)
 			st.EndedAt, st.RetryAt = r.at, time.Time{}
 			r.change(i, st.ID)
-			r.record(Record{Type: "step_ended", Step: st.ID, Attempt: st.Attempt, Status: string(StepCancelled)})
+			r.record(Record{Type: RecStepEnded, Step: st.ID, Attempt: st.Attempt, Status: string(StepCancelled)})
 		}
 	}
 }
@@ -413,7 +413,7 @@ func (m *Machine) rerun(r *result, ev Rerun) {
 	}
 	run.RerunAt = r.at
 	r.RunChanged = true
-	r.record(Record{Type: "rerun", Step: ev.Reopen, Detail: ev.Detail})
+	r.record(Record{Type: RecRerun, Step: ev.Reopen, Detail: ev.Detail})
 	for _, id := range ev.Reset {
 		i, ok := m.index[id]
 		if !ok {
@@ -434,7 +434,7 @@ func (m *Machine) rerun(r *result, ev Rerun) {
 		st.Output, st.Error = nil, ""
 		st.StartedAt, st.EndedAt = r.at, time.Time{}
 		r.change(i, st.ID)
-		r.record(Record{Type: "step_started", Step: st.ID, Attempt: st.Attempt, Child: st.ChildRunID, Detail: "waiting for the rerun of its child"})
+		r.record(Record{Type: RecStepStarted, Step: st.ID, Attempt: st.Attempt, Child: st.ChildRunID, Detail: "waiting for the rerun of its child"})
 	}
 	for i := range run.Steps {
 		m.evaluate(r, i)
@@ -452,7 +452,7 @@ func (m *Machine) resume(r *result) {
 	default:
 		return
 	}
-	r.record(Record{Type: "run_resumed"})
+	r.record(Record{Type: RecRunResumed})
 	for i, st := range m.Run.Steps {
 		switch {
 		case st.Status == StepRunning && m.Run.CancelRequested:
@@ -461,12 +461,12 @@ func (m *Machine) resume(r *result) {
 			m.setStatus(i, StepCancelled)
 			st.EndedAt = r.at
 			r.change(i, st.ID)
-			r.record(Record{Type: "step_ended", Step: st.ID, Attempt: st.Attempt, Status: string(StepCancelled)})
+			r.record(Record{Type: RecStepEnded, Step: st.ID, Attempt: st.Attempt, Status: string(StepCancelled)})
 		case st.Status == StepPending && m.Run.CancelRequested:
 			m.setStatus(i, StepCancelled)
 			st.EndedAt, st.RetryAt = r.at, time.Time{}
 			r.change(i, st.ID)
-			r.record(Record{Type: "step_ended", Step: st.ID, Attempt: st.Attempt, Status: string(StepCancelled)})
+			r.record(Record{Type: RecStepEnded, Step: st.ID, Attempt: st.Attempt, Status: string(StepCancelled)})
 		case st.Status == StepRunning && m.W.Steps[i].Kind == dag.KindSubWorkflow:
 			r.Actions = append(r.Actions, ReattachChild{Step: st.ID, Attempt: st.Attempt, ChildRunID: st.ChildRunID})
 		case st.Status == StepRunning:
@@ -515,7 +515,7 @@ func (m *Machine) evaluate(r *result, i int) {
 			m.setStatus(i, StepSkipped)
 			st.EndedAt = r.at
 			r.change(i, st.ID)
-			r.record(Record{Type: "step_ended", Step: st.ID, Status: string(StepSkipped)})
+			r.record(Record{Type: RecStepEnded, Step: st.ID, Status: string(StepSkipped)})
 			m.propagate(r, i)
 			return
 		}
@@ -547,7 +547,7 @@ func (m *Machine) startStep(r *result, i int) {
 	st.StartedAt, st.EndedAt = r.at, time.Time{}
 	st.Output, st.Error = nil, ""
 	r.change(i, st.ID)
-	r.record(Record{Type: "step_started", Step: st.ID, Attempt: st.Attempt})
+	r.record(Record{Type: RecStepStarted, Step: st.ID, Attempt: st.Attempt})
 	r.Actions = append(r.Actions, StartStep{Step: st.ID, Attempt: st.Attempt})
 }
 
@@ -581,7 +581,7 @@ func (m *Machine) maybeEnd(r *result) {
 	}
 	run.EndedAt = r.at
 	r.RunChanged = true
-	r.record(Record{Type: "run_ended", Status: string(run.Status), Error: run.Error})
+	r.record(Record{Type: RecRunEnded, Status: string(run.Status), Error: run.Error})
 	r.Actions = append(r.Actions, EndRun{Status: run.Status})
 }
 

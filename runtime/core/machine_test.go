@@ -293,7 +293,7 @@ task("b", f, after = [a.failed])
 	var types []string
 	for _, res := range []core.Result{h.start(), h.ok("a", nil)} {
 		for _, r := range res.History {
-			types = append(types, r.Type+":"+r.Step+":"+r.Status)
+			types = append(types, string(r.Type)+":"+r.Step+":"+r.Status)
 		}
 	}
 	want := []string{"run_started::", "step_started:a:", "step_ended:a:succeeded", "step_ended:b:skipped", "run_ended::succeeded"}

@@ -226,7 +226,7 @@ func printResult(m *core.Machine, res core.Result) string {
 		b.WriteString("  changed " + strings.Join(parts, " ") + "\n")
 	}
 	for _, h := range res.History {
-		s := "  history " + h.Type
+		s := "  history " + string(h.Type)
 		for _, kv := range [][2]string{{"step", h.Step}, {"child", h.Child}, {"status", h.Status}, {"error", h.Error}, {"detail", h.Detail}} {
 			if kv[1] != "" {
 				s += " " + kv[0] + "=" + kv[1]
