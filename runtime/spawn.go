@@ -60,9 +60,10 @@ func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt
 	if exists, err := e.runExists(ctx, childID); err != nil {
 		return nil, err
 	} else if exists {
-		// spawned before a crash (the parent's record lost nothing: the
-		// spawn and the parent's ChildSpawned are one commit, so this is
-		// a re-attach of a child whose notice is on its way)
+		// spawned before a crash: "create if absent" found it (the
+		// child's creation and the parent's ChildSpawned share a commit,
+		// cut only when too large on its own), so this is a re-attach of
+		// a child whose notice is on its way
 		return &spawnPlan{event: core.ChildSpawned{Step: def.ID, Attempt: attempt, ChildRunID: childID, Detached: def.Child.Detach, At: e.now()}}, nil
 	}
 	inputs, _ := ar.inputs[index].(map[string]any)

@@ -152,8 +152,8 @@ func (e *Engine) Start(ctx context.Context, prog *lang.Program, opts StartOption
 	e.mu.Lock()
 	e.active[id] = ar
 	e.mu.Unlock()
-	// the creation and the first transition (and the children it spawns)
-	// are one commit
+	// the creation and the first transition are one commit, the children
+	// it spawns the commits after it (one transaction when they fit)
 	ar.mu.Lock()
 	start := core.Start{At: e.now()}
 	if opts.IdempotencyKey == "" && opts.IdempotencyStrategy != "" {
