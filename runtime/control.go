@@ -133,10 +133,21 @@ func (e *Engine) cancelStored(ctx context.Context, id string) error {
 	e.mu.Lock()
 	_, running := e.active[id]
 	e.mu.Unlock()
-	if running {
-		return nil
+	if !running {
+		if err := e.resumeRun(ctx, id); err != nil {
+			return err
+		}
 	}
-	return e.resumeRun(ctx, id)
+	// a resume that loaded the run before the cancel was written (Resume
+	// walking the runs while a timeout cancels one) runs it here without
+	// the cancel: tell it (a run that has the cancel already ignores it)
+	e.mu.Lock()
+	ar := e.active[id]
+	e.mu.Unlock()
+	if ar != nil {
+		e.apply(ar, core.Cancel{At: e.now()})
+	}
+	return nil
 }
 
 func (e *Engine) childIDs(ctx context.Context, id string) ([]string, error) {

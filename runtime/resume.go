@@ -147,6 +147,13 @@ func (e *Engine) resumeRun(ctx context.Context, id string) error {
 		return &handlersMissing{workflow: rec.Workflow, names: names}
 	}
 	e.mu.Lock()
+	if _, loaded := e.active[id]; loaded {
+		// another resume of the same run (a cancel reaching a run that no
+		// process ran, while Resume walks the runs) came first: one
+		// in-memory run per run
+		e.mu.Unlock()
+		return nil
+	}
 	e.active[id] = ar
 	e.mu.Unlock()
 	e.apply(ar, core.Resume{At: e.now()})
