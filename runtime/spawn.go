@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flowscript/flowscript/builtins"
 	"github.com/flowscript/flowscript/dag"
 	"github.com/flowscript/flowscript/lang"
 	"github.com/flowscript/flowscript/runtime/core"
@@ -66,6 +67,9 @@ func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt
 		// a child whose notice is on its way
 		return &spawnPlan{event: core.ChildSpawned{Step: def.ID, Attempt: attempt, ChildRunID: childID, Detached: def.Child.Detach, At: e.now()}}, nil
 	}
+	if err := ar.inputErrs[index]; err != nil {
+		return nil, err
+	}
 	inputs, _ := ar.inputs[index].(map[string]any)
 	priority := parent.Priority
 	if def.Priority != nil {
@@ -97,6 +101,14 @@ func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt
 		return nil, err
 	}
 	key, strategy, note := ar.childIdempotency(def)
+	if err := dag.CheckText("idempotency_key", key); err != nil {
+		return nil, err
+	}
+	if key != "" && builtins.MaskString(key, ar.masks) != key {
+		// a key is stored as it is, to find its run again: it cannot be
+		// masked
+		return nil, fmt.Errorf("idempotency_key holds the value of a secret, and keys are stored in the clear; derive the key from something that is not secret")
+	}
 	plan := &spawnPlan{unlock: func() {}}
 	if key != "" {
 		// the key's binding: in the store, or reserved by a spawn decided
@@ -105,20 +117,24 @@ func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt
 		if err != nil {
 			return nil, err
 		}
+		if running && e.endedHere(bound) {
+			// it ended in a decision that commits with this spawn
+			running = false
+		}
 		e.idemMu.Lock()
 		if pending, ok := e.idemPending[string(idemKey(w.Name, key))]; ok {
 			bound, running = pending, true
+		}
+		if bound != "" && bound == ar.rebind[index] {
+			// a rerun: the key binds the step to the run it ran before
+			e.idemMu.Unlock()
+			return e.reusePlan(plan, ar, def, index, attempt, bound), nil
 		}
 		if bound != "" {
 			var reuse bool
 			if reuse, err = onBound(strategy, w.Name, key, bound, running); reuse {
 				e.idemMu.Unlock()
-				var extra func(tx store.Tx) error
-				plan.event, extra = e.reuseChild(ar, def, index, attempt, bound)
-				if extra != nil {
-					plan.ops = []op{fnOp(extra)}
-				}
-				return plan, nil
+				return e.reusePlan(plan, ar, def, index, attempt, bound), nil
 			}
 		}
 		if err != nil {
@@ -158,6 +174,7 @@ func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt
 		Detached: def.Child.Detach, MaxDepth: parent.MaxDepth, Lineage: lineage,
 		IdempotencyKey: optString(key),
 	}, secrets, ar.lookup)
+	child.inheritMasks(ar)
 	e.admitter(child)
 	if !def.Child.Detach {
 		child.waiter = &waiterRef{run: ar, step: def.ID, index: index, attempt: attempt}
@@ -215,6 +232,15 @@ func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt
 	return plan, nil
 }
 
+// endedHere reports whether run id runs in this engine and a decision
+// already ended it (its commit may still be on its way).
+func (e *Engine) endedHere(id string) bool {
+	e.mu.Lock()
+	ar := e.active[id]
+	e.mu.Unlock()
+	return ar != nil && ar.ended.Load()
+}
+
 func (e *Engine) maxChildren() int {
 	if e.opts.MaxChildren > 0 {
 		return e.opts.MaxChildren
@@ -259,6 +285,14 @@ func (e *Engine) childProgram(ctx context.Context, ar *activeRun, def *dag.Step,
 		}
 		if errs := ws.Check(ctx, prog); len(errs) > 0 {
 			return nil, childInfo{}, nil, fmt.Errorf("the script child is not valid: %v", errs)
+		}
+		// the workspace workflows it names resolve now as at validation,
+		// workspace files first: they become the definitions its own
+		// children run (SPEC §2)
+		if reach := ws.Reachable(ctx, prog); len(reach) > 0 {
+			if _, err := e.registerAll(ctx, reach); err != nil {
+				return nil, childInfo{}, nil, fmt.Errorf("the script child's workflows cannot be registered: %w", err)
+			}
 		}
 		if !prog.Workflow.Pos.IsSet() || prog.Workflow.Name == strings.TrimSuffix(name, ".star") {
 			prog.Workflow.Name = c.Name
@@ -343,6 +377,16 @@ func (e *Engine) boundRun(ctx context.Context, workflow, key string) (string, bo
 		return err
 	})
 	return bound, running, err
+}
+
+// reusePlan is plan for making the existing run bound the step's child.
+func (e *Engine) reusePlan(plan *spawnPlan, ar *activeRun, def *dag.Step, index, attempt int, bound string) *spawnPlan {
+	var extra func(tx store.Tx) error
+	plan.event, extra = e.reuseChild(ar, def, index, attempt, bound)
+	if extra != nil {
+		plan.ops = []op{fnOp(extra)}
+	}
+	return plan
 }
 
 // reuseChild makes an existing run the child of a step (return_existing).

@@ -37,7 +37,7 @@ func runCommand() *cli.Command {
 				return usageErrorf("flowscript run: name exactly one FILE (see flowscript run --help)")
 			}
 			env := envOf(c)
-			params, err := parseParams(env.path(c.String("params-file")), c.StringSlice("param"))
+			paramIn, err := parseParams(env.path(c.String("params-file")), c.StringSlice("param"))
 			if err != nil {
 				return err
 			}
@@ -66,6 +66,10 @@ func runCommand() *cli.Command {
 			if err != nil {
 				return engineError(c.App.ErrWriter, err)
 			}
+			params, err := paramIn.typed(p.Workflow())
+			if err != nil {
+				return err
+			}
 			lookup := func(name string) (string, bool) {
 				if v, ok := s.secrets[name]; ok {
 					return v, true
@@ -73,8 +77,8 @@ func runCommand() *cli.Command {
 				return env.lookupEnv(name)
 			}
 			id, err := s.eng.Start(s.ctx, p, flowscript.RunOptions{
-				Params: params, Priority: c.Int("priority"), LookupSecret: lookup,
-				IdempotencyKey: c.String("idempotency-key"), IdempotencyStrategy: strategy,
+				Params: params, Priority: c.Int("priority"), Secrets: flowscript.SecretFunc(lookup),
+				IdempotencyKey: c.String("idempotency-key"), IdempotencyStrategy: flowscript.IdempotencyStrategy(strategy),
 			})
 			if err != nil {
 				return engineError(c.App.ErrWriter, err)

@@ -3,6 +3,7 @@ package core
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/flowscript/flowscript/dag"
@@ -202,7 +203,7 @@ func (m *Machine) Apply(ev Event, in Inputs) Result {
 	case Start:
 		m.start(r, ev.Detail)
 	case StepEnded:
-		m.stepEnded(r, ev)
+		m.stepEnded(r, ev, true)
 	case RetryDue:
 		m.retryDue(r, ev)
 	case Dispatch:
@@ -238,7 +239,9 @@ func (m *Machine) start(r *result, detail string) {
 	}
 }
 
-func (m *Machine) stepEnded(r *result, ev StepEnded) {
+// stepEnded ends an attempt; a failure is retried while retries are left
+// and retry allows it.
+func (m *Machine) stepEnded(r *result, ev StepEnded, retry bool) {
 	i, st, ok := m.attempt(ev.Step, ev.Attempt, StepRunning)
 	if !ok {
 		return // a late report from an attempt that is no longer current
@@ -254,7 +257,7 @@ func (m *Machine) stepEnded(r *result, ev StepEnded) {
 	case m.Run.CancelRequested:
 		m.setStatus(i, StepCancelled)
 		st.Output, st.Error = ev.Output, ev.Error
-	case st.RetriesUsed < def.Retries:
+	case retry && st.RetriesUsed < def.Retries:
 		m.setStatus(i, StepPending)
 		st.Output, st.Error = ev.Output, ev.Error
 		st.RetryAt = r.at.Add(def.RetryDelay)
@@ -293,7 +296,7 @@ func (m *Machine) childSpawned(r *result, ev ChildSpawned) {
 	r.change(i, st.ID)
 	r.record(Record{Type: RecChildSpawned, Step: st.ID, Attempt: st.Attempt, Child: ev.ChildRunID, Detail: ev.Detail})
 	if ev.Detached {
-		m.stepEnded(r, StepEnded{Step: ev.Step, Attempt: ev.Attempt, Output: map[string]any{"child_run_id": ev.ChildRunID}, At: ev.At})
+		m.stepEnded(r, StepEnded{Step: ev.Step, Attempt: ev.Attempt, Output: map[string]any{"child_run_id": ev.ChildRunID}, At: ev.At}, true)
 	}
 }
 
@@ -308,6 +311,10 @@ func (m *Machine) childEnded(r *result, ev ChildEnded) {
 		r.change(i, st.ID)
 	}
 	end := StepEnded{Step: ev.Step, Attempt: ev.Attempt, Output: ev.Output, At: ev.At}
+	// a child cancelled by a user fails the step for good: retries are
+	// for failures, not cancels; a child cancelled for the step's own
+	// timeout (EndError set) is a failure like any other
+	retry := !(ev.Status == RunCancelled && st.EndError == "")
 	if ev.Status != RunSucceeded {
 		end.Output = nil
 		end.Error = ev.Error
@@ -318,7 +325,7 @@ func (m *Machine) childEnded(r *result, ev ChildEnded) {
 			end.Error = fmt.Sprintf("child run %s %s", ev.ChildRunID, ev.Status)
 		}
 	}
-	m.stepEnded(r, end)
+	m.stepEnded(r, end, retry)
 }
 
 // endWithChild sets (or, with an empty error, clears) the error a running
@@ -428,7 +435,7 @@ func (m *Machine) rerun(r *result, ev Rerun) {
 	}
 	run.RerunAt = r.at
 	r.RunChanged = true
-	r.record(Record{Type: RecRerun, Step: ev.Reopen, Detail: ev.Detail})
+	r.record(Record{Type: RecRerun, Step: strings.Join(ev.Reopen, ","), Detail: ev.Detail})
 	for _, id := range ev.Reset {
 		i, ok := m.index[id]
 		if !ok {
@@ -441,7 +448,11 @@ func (m *Machine) rerun(r *result, ev Rerun) {
 		st.StartedAt, st.EndedAt = time.Time{}, time.Time{}
 		r.change(i, st.ID)
 	}
-	if i, ok := m.index[ev.Reopen]; ok {
+	for _, id := range ev.Reopen {
+		i, ok := m.index[id]
+		if !ok {
+			continue
+		}
 		st := run.Steps[i]
 		m.setStatus(i, StepRunning)
 		st.RetryAt = time.Time{}
@@ -587,6 +598,10 @@ func (m *Machine) maybeEnd(r *result) {
 		if first := m.firstUnhandledFailure(); first >= 0 {
 			st := run.Steps[first]
 			run.Status, run.Error = RunFailed, st.ID+": "+st.Error
+		} else if m.anyCancelled() {
+			// a rerun from a later step leaves earlier cancelled steps
+			// as they were: the run stays cancelled
+			run.Status = RunCancelled
 		} else {
 			run.Status = RunSucceeded
 			run.Output = m.output()
@@ -596,6 +611,16 @@ func (m *Machine) maybeEnd(r *result) {
 	r.RunChanged = true
 	r.record(Record{Type: RecRunEnded, Status: string(run.Status), Error: run.Error})
 	r.Actions = append(r.Actions, EndRun{Status: run.Status})
+}
+
+// anyCancelled reports whether a step ended cancelled.
+func (m *Machine) anyCancelled() bool {
+	for _, st := range m.Run.Steps {
+		if st.Status == StepCancelled {
+			return true
+		}
+	}
+	return false
 }
 
 // firstUnhandledFailure is the earliest-ending failed step that is neither
