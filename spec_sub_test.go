@@ -296,8 +296,18 @@ func TestSpecSubTimeoutMessageSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := stepByID(t, rec, "h")
-	if h.Status != "running" || h.ChildRunID == nil {
-		t.Fatalf("after the restart: step h %s, child %v; want running with its child", h.Status, h.ChildRunID)
+	hist, err := eng.History(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := ""
+	for _, ev := range hist {
+		if ev.Type == "step_ending" && ev.Step == "h" {
+			stored = ev.Error
+		}
+	}
+	if h.Status != "running" || stored != msg || h.ChildRunID == nil {
+		t.Fatalf("after the restart: step h %s, step_ending %q, child %v; want running with %q", h.Status, stored, h.ChildRunID, msg)
 	}
 	if _, err := eng.Resume(ctx); err != nil {
 		t.Fatal(err)

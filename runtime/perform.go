@@ -107,24 +107,6 @@ func (e *Engine) perform(ar *activeRun, actions []core.Action, h *handoff) {
 	}
 }
 
-// armStepTimeout arms the timeout of a running blocking sub_workflow
-// step whose child was spawned before the process stopped, counted from
-// the step's start.
-func (e *Engine) armStepTimeout(ar *activeRun, step string, attempt int) {
-	def := ar.prog.Workflow.Step(step)
-	if def == nil || def.Timeout <= 0 || def.Child == nil || def.Child.Detach {
-		return
-	}
-	ar.mu.Lock()
-	started := ar.m.StepState(step).StartedAt
-	ar.mu.Unlock()
-	left := def.Timeout
-	if !started.IsZero() {
-		left = started.Add(def.Timeout).Sub(e.now())
-	}
-	e.afterFunc(left, func() { e.subWorkflowTimedOut(ar, step, attempt, def.Timeout) })
-}
-
 // stepPriority is the step's own priority, else the run's.
 func (ar *activeRun) stepPriority(stepID string) int {
 	ar.mu.Lock()
@@ -195,4 +177,22 @@ func (e *Engine) finish(ar *activeRun) {
 	delete(e.active, ar.rec.ID)
 	e.mu.Unlock()
 	ar.release()
+}
+
+// armStepTimeout arms the timeout of a running blocking sub_workflow
+// step whose child was spawned before the process stopped, counted from
+// the step's start.
+func (e *Engine) armStepTimeout(ar *activeRun, step string, attempt int) {
+	def := ar.prog.Workflow.Step(step)
+	if def == nil || def.Timeout <= 0 || def.Child == nil || def.Child.Detach {
+		return
+	}
+	ar.mu.Lock()
+	started := ar.m.StepState(step).StartedAt
+	ar.mu.Unlock()
+	left := def.Timeout
+	if !started.IsZero() {
+		left = started.Add(def.Timeout).Sub(e.now())
+	}
+	e.afterFunc(left, func() { e.subWorkflowTimedOut(ar, step, attempt, def.Timeout) })
 }

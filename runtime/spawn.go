@@ -125,14 +125,13 @@ func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt
 		if pending, ok := e.idemPending[string(idemKey(w.Name, key))]; ok {
 			bound, running = pending, true
 		}
-		if bound != "" && bound == ar.rebind[index] {
-			// a rerun: the key binds the step to the run it ran before
-			e.idemMu.Unlock()
-			return e.reusePlan(plan, ar, def, index, attempt, bound), nil
-		}
 		if bound != "" {
 			var reuse bool
-			if reuse, err = onBound(strategy, w.Name, key, bound, running); reuse {
+			// a rerun: the key binds the step to the run it ran before,
+			// whatever its strategy says of a bound key
+			rebound := bound == ar.rebind[index]
+			if reuse, err = onBound(strategy, w.Name, key, bound, running); reuse || rebound {
+				err = nil
 				e.idemMu.Unlock()
 				return e.reusePlan(plan, ar, def, index, attempt, bound), nil
 			}

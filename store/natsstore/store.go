@@ -16,8 +16,7 @@ import (
 	"github.com/flowscript/flowscript/store"
 )
 
-// Limits bound what one transaction may hold; the runtime sizes its
-// commits by them.
+// Limits is store.Limits: what one transaction may hold.
 type Limits = store.Limits
 
 // ErrGuardFailed is store.ErrGuardFailed: a Tx.Guard found another value
