@@ -25,8 +25,10 @@ type Machine struct {
 	Pooled bool
 
 	// pendingPooled counts the pending task and shell steps: the most
-	// workers one decision can take (see Demand)
+	// workers one decision can take (see Demand); unfinished the steps
+	// not yet terminal (the run ends when none is left)
 	pendingPooled int
+	unfinished    int
 	index         map[string]int
 	deps          [][]depIndex
 	dependents    [][]int
@@ -58,6 +60,9 @@ func New(w *dag.Workflow, run *Run) *Machine {
 		if st.Status == StepPending && pooled(w.Steps[i]) {
 			m.pendingPooled++
 		}
+		if !st.Status.Terminal() {
+			m.unfinished++
+		}
 	}
 	m.deps = make([][]depIndex, len(w.Steps))
 	m.dependents = make([][]int, len(w.Steps))
@@ -82,9 +87,16 @@ func New(w *dag.Workflow, run *Run) *Machine {
 func pooled(s *dag.Step) bool { return s.Kind != dag.KindSubWorkflow }
 
 // setStatus moves step i to status, keeping count of pending pooled
-// steps.
+// steps and of unfinished ones. Every change of a step's status goes
+// through it.
 func (m *Machine) setStatus(i int, status StepStatus) {
 	st := m.Run.Steps[i]
+	switch was, now := st.Status.Terminal(), status.Terminal(); {
+	case !was && now:
+		m.unfinished--
+	case was && !now:
+		m.unfinished++
+	}
 	if pooled(m.W.Steps[i]) {
 		if st.Status == StepPending {
 			m.pendingPooled--
@@ -240,9 +252,11 @@ func (m *Machine) stepEnded(r *result, ev StepEnded, retry bool) {
 	r.change(i, st.ID)
 	switch {
 	case ev.Error == "":
-		st.Status, st.Output, st.Error = StepSucceeded, ev.Output, ""
+		m.setStatus(i, StepSucceeded)
+		st.Output, st.Error = ev.Output, ""
 	case m.Run.CancelRequested:
-		st.Status, st.Output, st.Error = StepCancelled, ev.Output, ev.Error
+		m.setStatus(i, StepCancelled)
+		st.Output, st.Error = ev.Output, ev.Error
 	case retry && st.RetriesUsed < def.Retries:
 		m.setStatus(i, StepPending)
 		st.Output, st.Error = ev.Output, ev.Error
@@ -254,7 +268,8 @@ func (m *Machine) stepEnded(r *result, ev StepEnded, retry bool) {
 	default:
 		// a failed step keeps what it produced (a shell step's output);
 		// references to it still resolve to None
-		st.Status, st.Output, st.Error = StepFailed, ev.Output, ev.Error
+		m.setStatus(i, StepFailed)
+		st.Output, st.Error = ev.Output, ev.Error
 	}
 	r.record(Record{Type: RecStepEnded, Step: st.ID, Attempt: st.Attempt, Status: string(st.Status), Error: st.Error})
 	m.propagate(r, i)
@@ -567,10 +582,8 @@ func (m *Machine) maybeEnd(r *result) {
 	if m.Run.Status != RunRunning && !(m.Run.Status == RunPending && m.Run.CancelRequested) {
 		return
 	}
-	for _, st := range m.Run.Steps {
-		if !st.Status.Terminal() {
-			return
-		}
+	if m.unfinished > 0 {
+		return
 	}
 	run := m.Run
 	switch {
