@@ -45,6 +45,9 @@ type Options struct {
 	// lang default); BodyMaxSteps those of one body attempt (0: 100 million).
 	MaxSteps     uint64
 	BodyMaxSteps uint64
+	// BodyMaxMemory bounds the heap growth of one body attempt, in bytes
+	// (0: $FLOWSCRIPT_MAX_STEP_MEMORY, else 1 GiB).
+	BodyMaxMemory uint64
 	// LookupSecret finds a secret's value; nil means the environment.
 	LookupSecret func(name string) (string, bool)
 	// Observer, when set, is told of every history event after it is
