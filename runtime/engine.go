@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -57,6 +58,9 @@ type Options struct {
 	Now func() time.Time
 	// MaxChildren bounds the child runs one run may spawn (0: 10,000).
 	MaxChildren int
+	// MaxEngineStops is how many times in a row the engine may stop while
+	// a step runs before resume fails that step (0: $FLOWSCRIPT_MAX_ENGINE_STOPS, else 3).
+	MaxEngineStops int
 }
 
 func (o Options) withDefaults() Options {
@@ -74,6 +78,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.MaxEngineStops <= 0 {
+		o.MaxEngineStops, _ = strconv.Atoi(os.Getenv("FLOWSCRIPT_MAX_ENGINE_STOPS"))
 	}
 	return o
 }

@@ -800,6 +800,7 @@ func (ar *activeRun) stepRecord(i int) *StepRecord {
 		StartedAt:   optTime(st.StartedAt),
 		EndedAt:     optTime(st.EndedAt),
 		RetriesUsed: st.RetriesUsed,
+		EngineStops: st.EngineStops,
 		RetryAt:     optTime(st.RetryAt),
 		Epoch:       ar.epochs[i],
 	}
