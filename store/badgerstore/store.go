@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -21,6 +22,8 @@ type Store struct {
 	db   *badger.DB
 	opts Options
 	dir  string // "" in memory
+	// readOnly: opened by OpenReadOnly
+	readOnly bool
 	// maxValue is the largest value Set accepts.
 	maxValue int64
 
@@ -45,6 +48,13 @@ var _ store.Store = (*Store)(nil)
 
 // Open opens (creating it if needed) the database in directory dir.
 //
+// Before Badger opens anything, Open refuses (with a *store.CorruptError
+// and without writing a file) a directory that holds other files and is
+// not marked as a flowscript database (ErrNotFlowscript), and a database
+// whose files do not agree: a MANIFEST that is missing, cut short or names
+// missing tables, many tables it does not name, a memtable log missing
+// after an unclean stop. Once open, every table's checksums are verified.
+//
 // If another process (or another Store in this process) holds the
 // directory, Open returns a *store.LockedError naming the holder's pid. If
 // the directory's content is damaged, or dir is not a directory, it
@@ -52,20 +62,99 @@ var _ store.Store = (*Store)(nil)
 // killed is no obstacle: it is an flock, released by the kernel when its
 // holder dies.
 func Open(dir string, opts Options) (*Store, error) {
+	lock, err := claimAndLock(dir, true)
+	if err != nil {
+		return nil, err
+	}
+	dir = lock.dir
+	opts = opts.withDefaults()
+	// verify read-only first: nothing is written to a damaged database.
+	// After a kill Badger must cut its memtable log back to the last
+	// whole entry, which it does only when opened for writing: then the
+	// verification comes after the open.
+	verified := false
+	if ro, err := openReadOnly(dir, lock, opts); err == nil {
+		err := ro.verifyOnOpen()
+		ro.closeBadger()
+		if err != nil {
+			lock.release()
+			return nil, &store.CorruptError{Dir: dir, Err: err}
+		}
+		verified = true
+	} else if !strings.Contains(err.Error(), "Log truncate required") {
+		lock.release()
+		return nil, err
+	}
+	s, err := open(dir, badgerOptions(dir, false, opts), opts, opts.valueLogFileSize)
+	if err != nil {
+		lock.release()
+		return nil, err
+	}
+	s.lock = lock
+	if !verified {
+		if err := s.verifyOnOpen(); err != nil {
+			s.Close()
+			return nil, &store.CorruptError{Dir: dir, Err: err}
+		}
+	}
+	if err := writeMarker(dir, markerOpen); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("badgerstore: open database %s: %w", dir, err)
+	}
+	return s, nil
+}
+
+// OpenReadOnly opens an existing database for reading only, after the
+// same checks of its files as Open; it writes nothing. Verify checks the
+// rest.
+func OpenReadOnly(dir string, opts Options) (*Store, error) {
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		if err == nil {
+			return nil, &store.CorruptError{Dir: dir, Err: errors.New("it is a file, not a directory")}
+		}
+		return nil, fmt.Errorf("badgerstore: open database %s: %w", dir, err)
+	}
+	lock, err := claimAndLock(dir, false)
+	if err != nil {
+		return nil, err
+	}
+	s, err := openReadOnly(lock.dir, lock, opts.withDefaults())
+	if err != nil {
+		lock.release()
+		return nil, err
+	}
+	s.lock = lock
+	return s, nil
+}
+
+// claimAndLock refuses a directory that is not ours, makes a missing one
+// (with create), and takes the directory lock.
+func claimAndLock(dir string, create bool) (*dirLock, error) {
 	if dir == "" {
 		return nil, errors.New("badgerstore: open: empty directory name")
 	}
-	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+	fi, statErr := os.Stat(dir)
+	if statErr == nil && !fi.IsDir() {
 		return nil, &store.CorruptError{Dir: dir, Err: errors.New("it is a file, not a directory")}
 	}
-	// Badger creates missing parents with mode 0700 too, but reports
-	// failures without their cause's type.
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) && errors.Is(pe.Err, syscall.ENOTDIR) {
+	if statErr == nil {
+		if _, err := claimDir(dir); err != nil {
+			if errors.Is(err, os.ErrPermission) {
+				return nil, fmt.Errorf("badgerstore: open database %s: %w", dir, err)
+			}
 			return nil, &store.CorruptError{Dir: dir, Err: err}
 		}
-		return nil, fmt.Errorf("badgerstore: open database %s: %w", dir, err)
+	}
+	if create {
+		// Badger creates missing parents with mode 0700 too, but reports
+		// failures without their cause's type.
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			var pe *os.PathError
+			if errors.As(err, &pe) && errors.Is(pe.Err, syscall.ENOTDIR) {
+				return nil, &store.CorruptError{Dir: dir, Err: err}
+			}
+			return nil, fmt.Errorf("badgerstore: open database %s: %w", dir, err)
+		}
 	}
 	if abs, err := filepath.Abs(dir); err == nil {
 		dir = abs
@@ -74,21 +163,58 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkTables(dir); err != nil {
+	if err := preflight(dir); err != nil {
 		lock.release()
 		if errors.Is(err, os.ErrPermission) {
 			return nil, fmt.Errorf("badgerstore: open database %s: %w", dir, err)
 		}
 		return nil, &store.CorruptError{Dir: dir, Err: err}
 	}
-	opts = opts.withDefaults()
-	s, err := open(dir, badgerOptions(dir, false, opts), opts, opts.valueLogFileSize)
+	return lock, nil
+}
+
+// openReadOnly opens Badger read-only on a locked, preflighted dir. A
+// directory Badger never initialised (no MANIFEST) opens as an empty
+// in-memory database, so that nothing is created.
+func openReadOnly(dir string, lock *dirLock, opts Options) (*Store, error) {
+	if _, err := os.Stat(filepath.Join(dir, "MANIFEST")); errors.Is(err, os.ErrNotExist) {
+		bo := badgerOptions("", true, opts).WithValueThreshold(inMemoryValueThreshold)
+		s, err := open("", bo, opts, 0)
+		if err != nil {
+			return nil, err
+		}
+		s.dir, s.readOnly = dir, true
+		return s, nil
+	}
+	bo := badgerOptions(dir, false, opts).WithReadOnly(true)
+	s, err := open(dir, bo, opts, 0)
 	if err != nil {
-		lock.release()
 		return nil, err
 	}
-	s.lock = lock
+	s.readOnly = true
 	return s, nil
+}
+
+// closeBadger closes a store that Open used only to verify.
+func (s *Store) closeBadger() {
+	if s.stopGC != nil {
+		s.stopGC()
+		<-s.gcDone
+	}
+	s.hub.stop()
+	s.db.Close()
+}
+
+// preflight is what Open checks before Badger opens dir.
+func preflight(dir string) error {
+	state, err := readMarker(dir)
+	if err != nil {
+		return err
+	}
+	if err := verifyFiles(dir, state); err != nil {
+		return err
+	}
+	return checkTables(dir)
 }
 
 // OpenInMemory opens an empty database that lives in memory only and is
@@ -130,7 +256,7 @@ func open(dir string, bo badger.Options, opts Options, maxValue int64) (s *Store
 	}
 	s.idle = sync.NewCond(&s.mu)
 	s.hub = newHub(s)
-	if dir != "" && opts.ValueLogGCInterval > 0 {
+	if dir != "" && opts.ValueLogGCInterval > 0 && !bo.ReadOnly {
 		s.startGC(opts.ValueLogGCInterval)
 	}
 	opts.Logger.Debug("database opened", "dir", dir, "durability", opts.Durability)
@@ -162,6 +288,9 @@ func (s *Store) leave() {
 
 // Update implements store.Store.
 func (s *Store) Update(ctx context.Context, fn func(tx store.Tx) error) error {
+	if s.readOnly {
+		return fmt.Errorf("%w: the database was opened read-only", store.ErrReadOnly)
+	}
 	if err := s.enter(); err != nil {
 		return err
 	}
@@ -269,6 +398,9 @@ func (s *Store) Close() error {
 	}
 	s.hub.stop()
 	err := s.db.Close()
+	if err == nil && s.dir != "" && !s.readOnly {
+		err = writeMarker(s.dir, markerClosed)
+	}
 	s.lock.release()
 	if err != nil {
 		return fmt.Errorf("badgerstore: close: %w", err)
