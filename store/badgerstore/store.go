@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -24,6 +25,8 @@ type Store struct {
 	dir  string // "" in memory
 	// readOnly: opened by OpenReadOnly
 	readOnly bool
+	// tmpDir is the copy OpenReadOnly opened, removed by Close
+	tmpDir string
 	// maxValue is the largest value Set accepts.
 	maxValue int64
 
@@ -119,12 +122,64 @@ func OpenReadOnly(dir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s, err := openReadOnly(lock.dir, lock, opts.withDefaults())
+	if err != nil && strings.Contains(err.Error(), "Log truncate required") {
+		// a killed process left a memtable log that Badger must cut
+		// back, which it does only for writing: open a copy
+		s, err = openCopy(lock.dir, opts)
+	}
 	if err != nil {
 		lock.release()
 		return nil, err
 	}
 	s.lock = lock
 	return s, nil
+}
+
+// openCopy opens a copy of dir's files, in a temporary directory that
+// Close removes.
+func openCopy(dir string, opts Options) (*Store, error) {
+	tmp, err := os.MkdirTemp("", "flowscript-check-")
+	if err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		os.RemoveAll(tmp)
+		return nil, err
+	}
+	for _, e := range entries {
+		if e.IsDir() || !badgerFile(e.Name()) || e.Name() == dirLockName || strings.HasPrefix(e.Name(), "flowscript.sock") {
+			continue
+		}
+		if err := copyFile(filepath.Join(dir, e.Name()), filepath.Join(tmp, e.Name())); err != nil {
+			os.RemoveAll(tmp)
+			return nil, err
+		}
+	}
+	s, err := open(tmp, badgerOptions(tmp, false, opts.withDefaults()), opts.withDefaults(), 0)
+	if err != nil {
+		os.RemoveAll(tmp)
+		return nil, err
+	}
+	s.readOnly, s.tmpDir = true, tmp
+	return s, nil
+}
+
+func copyFile(from, to string) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(to)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
 
 // claimAndLock refuses a directory that is not ours, makes a missing one
@@ -402,6 +457,9 @@ func (s *Store) Close() error {
 		err = writeMarker(s.dir, markerClosed)
 	}
 	s.lock.release()
+	if s.tmpDir != "" {
+		os.RemoveAll(s.tmpDir)
+	}
 	if err != nil {
 		return fmt.Errorf("badgerstore: close: %w", err)
 	}
