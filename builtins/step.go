@@ -55,6 +55,9 @@ type StepContext struct {
 	// Masks are the secret values of the run: sh() masks them in what it
 	// captures, also where the cap cuts through one.
 	Masks []string
+	// HTTPAllow, when not nil, lists the hosts http.* may reach (see
+	// hostAllowed); nil: $FLOWSCRIPT_HTTP_ALLOW, else every host.
+	HTTPAllow []string
 	// MaxMemory bounds the heap growth of the attempt, in bytes; 0:
 	// BodyMaxMemory().
 	MaxMemory uint64

@@ -25,3 +25,17 @@ func TestDeclarationCollectionLimit(t *testing.T) {
 		}
 	}
 }
+
+// retries has a cap: retries = 1 << 40 would keep a failing step going
+// for ever.
+func TestRetriesCapped(t *testing.T) {
+	src := "workflow(name = \"w\")\nshell(\"a\", \"false\", retries = 1 << 40)\n"
+	ws := lang.NewWorkspaceFiles(map[string][]byte{"main.star": []byte(src)}, lang.Options{})
+	prog, err := ws.Load(context.Background(), "main.star")
+	if err == nil {
+		err = prog.Errors.Err()
+	}
+	if err == nil || !strings.Contains(err.Error(), "main.star:2:") || !strings.Contains(err.Error(), "more than the limit of 100") {
+		t.Fatalf("got %v, want the retries limit at main.star:2", err)
+	}
+}

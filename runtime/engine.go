@@ -61,6 +61,10 @@ type Options struct {
 	// MaxEngineStops is how many times in a row the engine may stop while
 	// a step runs before resume fails that step (0: $FLOWSCRIPT_MAX_ENGINE_STOPS, else 3).
 	MaxEngineStops int
+	// HTTPAllowHosts, when not nil, restricts http.* in step bodies to
+	// these hosts ("api.example.com", "*.internal", "localhost:8080");
+	// nil: $FLOWSCRIPT_HTTP_ALLOW, else every host.
+	HTTPAllowHosts []string
 }
 
 func (o Options) withDefaults() Options {
