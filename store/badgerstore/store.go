@@ -27,6 +27,8 @@ type Store struct {
 	readOnly bool
 	// tmpDir is the copy OpenReadOnly opened, removed by Close
 	tmpDir string
+	// space keeps commits from filling the file system (see space.go)
+	space *spaceGuard
 	// maxValue is the largest value Set accepts.
 	maxValue int64
 
@@ -71,6 +73,10 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	dir = lock.dir
 	opts = opts.withDefaults()
+	if free, err := freeBytes(dir); err == nil && free < spaceReserve {
+		lock.release()
+		return nil, noSpace(dir, free)
+	}
 	// verify read-only first: nothing is written to a damaged database.
 	// After a kill Badger must cut its memtable log back to the last
 	// whole entry, which it does only when opened for writing: then the
@@ -94,6 +100,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s.lock = lock
+	s.space = &spaceGuard{dir: dir}
 	if !verified {
 		if err := s.verifyOnOpen(); err != nil {
 			s.Close()
@@ -384,6 +391,9 @@ func (s *Store) attempt(ctx context.Context, fn func(tx store.Tx) error) error {
 		return t.writeErr
 	}
 	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.space.check(t.written); err != nil {
 		return err
 	}
 	if err := txn.Commit(); err != nil {

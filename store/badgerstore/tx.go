@@ -36,6 +36,8 @@ type tx struct {
 	// writeErr is the first error of Set or Delete: a transaction whose
 	// write failed is never committed, even if fn ignores the error.
 	writeErr error
+	// written counts the bytes of keys and values written
+	written int64
 }
 
 var _ store.Tx = (*tx)(nil)
@@ -72,6 +74,7 @@ func (t *tx) Set(key, value []byte) error {
 	if int64(len(value)) > t.maxValue {
 		return t.failWrite(fmt.Errorf("%w: value of %d bytes under key %q exceeds the limit of %d bytes", store.ErrTooLarge, len(value), abbrev(key), t.maxValue))
 	}
+	t.written += int64(len(key) + len(value))
 	e := badger.NewEntry(bytes.Clone(key), cloneNonNil(value)).WithMeta(userMetaLive)
 	return t.failWrite(txError("set", t.txn.SetEntry(e)))
 }
@@ -80,6 +83,7 @@ func (t *tx) Delete(key []byte) error {
 	if err := t.checkWrite(key); err != nil {
 		return err
 	}
+	t.written += int64(len(key))
 	return t.failWrite(txError("delete", t.txn.Delete(bytes.Clone(key))))
 }
 
