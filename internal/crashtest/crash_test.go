@@ -101,7 +101,9 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, "crashtest:", err)
 			return 1
 		}
-		return m.Run()
+		code := m.Run()
+		printFigures()
+		return code
 	}()
 	os.Exit(code)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/flowscript/flowscript/internal/failpoint"
 	"github.com/flowscript/flowscript/store"
 )
 
@@ -396,11 +397,17 @@ func (s *Store) attempt(ctx context.Context, fn func(tx store.Tx) error) error {
 	if err := s.space.check(t.written); err != nil {
 		return err
 	}
+	if failpoint.Enabled() {
+		t.hitFailpoints("before-commit:")
+	}
 	if err := txn.Commit(); err != nil {
 		if errors.Is(err, badger.ErrConflict) {
 			return err
 		}
 		return txError("commit", err)
+	}
+	if failpoint.Enabled() {
+		t.hitFailpoints("after-commit:")
 	}
 	return nil
 }
