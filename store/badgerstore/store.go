@@ -82,18 +82,21 @@ func Open(dir string, opts Options) (*Store, error) {
 	// After a kill Badger must cut its memtable log back to the last
 	// whole entry, which it does only when opened for writing: then the
 	// verification comes after the open.
-	verified := false
-	if ro, err := openReadOnly(dir, lock, opts); err == nil {
-		err := ro.verifyOnOpen()
-		ro.closeBadger()
-		if err != nil {
-			lock.release()
-			return nil, &store.CorruptError{Dir: dir, Err: err}
-		}
-		verified = true
-	} else if !strings.Contains(err.Error(), "Log truncate required") {
+	ro, err := openReadOnly(dir, lock, opts)
+	if err != nil && strings.Contains(err.Error(), "Log truncate required") {
+		// Badger cuts a log a kill left back only when it opens for
+		// writing: verify a copy
+		ro, err = openCopy(dir, opts)
+	}
+	if err != nil {
 		lock.release()
 		return nil, err
+	}
+	verr := ro.verifyOnOpen()
+	ro.closeBadger()
+	if verr != nil {
+		lock.release()
+		return nil, &store.CorruptError{Dir: dir, Err: verr}
 	}
 	s, err := open(dir, badgerOptions(dir, false, opts), opts, opts.valueLogFileSize)
 	if err != nil {
@@ -102,12 +105,6 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	s.lock = lock
 	s.space = &spaceGuard{dir: dir}
-	if !verified {
-		if err := s.verifyOnOpen(); err != nil {
-			s.Close()
-			return nil, &store.CorruptError{Dir: dir, Err: err}
-		}
-	}
 	if err := writeMarker(dir, markerOpen); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("badgerstore: open database %s: %w", dir, err)
@@ -144,9 +141,14 @@ func OpenReadOnly(dir string, opts Options) (*Store, error) {
 }
 
 // openCopy opens a copy of dir's files, in a temporary directory that
-// Close removes.
+// Close removes. The copy is a real one (holes kept): never hard links,
+// because Badger truncates a table file to zero before it removes it,
+// which through a link would destroy the original.
 func openCopy(dir string, opts Options) (*Store, error) {
-	tmp, err := os.MkdirTemp("", "flowscript-check-")
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".flowscript-verify-")
+	if err != nil {
+		tmp, err = os.MkdirTemp("", "flowscript-verify-")
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -173,17 +175,47 @@ func openCopy(dir string, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// copyFile copies from into a new file to, keeping holes: Badger's logs
+// are mostly-sparse files of tens of MiB.
 func copyFile(from, to string) error {
 	in, err := os.Open(from)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	out, err := os.Create(to)
+	fi, err := in.Stat()
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(out, in); err != nil {
+	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	const seekData, seekHole = 3, 4 // Linux lseek whence values
+	for off := int64(0); off < fi.Size(); {
+		data, err := in.Seek(off, seekData)
+		if err != nil {
+			break // ENXIO: only a hole is left (or no sparse support: copied below)
+		}
+		hole, err := in.Seek(data, seekHole)
+		if err != nil {
+			hole = fi.Size()
+		}
+		if _, err := in.Seek(data, io.SeekStart); err != nil {
+			out.Close()
+			return err
+		}
+		if _, err := out.Seek(data, io.SeekStart); err != nil {
+			out.Close()
+			return err
+		}
+		if _, err := io.CopyN(out, in, hole-data); err != nil {
+			out.Close()
+			return err
+		}
+		off = hole
+	}
+	if err := out.Truncate(fi.Size()); err != nil {
 		out.Close()
 		return err
 	}
@@ -266,6 +298,9 @@ func (s *Store) closeBadger() {
 	}
 	s.hub.stop()
 	s.db.Close()
+	if s.tmpDir != "" {
+		os.RemoveAll(s.tmpDir)
+	}
 }
 
 // preflight is what Open checks before Badger opens dir.
