@@ -38,7 +38,7 @@ bench:
 # runs a short slice of the same tests.
 .PHONY: reliability
 reliability:
-	FLOWSCRIPT_RELIABILITY_ROUNDS=200 $(GO) test -count=1 -timeout 60m -v ./internal/crashtest/ | tee reliability.log | grep -v '^=== RUN'
+	FLOWSCRIPT_RELIABILITY_ROUNDS=200 $(GO) test -count=1 -timeout 60m -v ./internal/crashtest/
 
 # Fuzz each parser-shaped entry point for FUZZTIME (default 10m), one at a
 # time and on one worker: script loading, the stored-record decoders, the
