@@ -40,6 +40,9 @@ type (
 	Handler      = runtime.Handler
 	TaskContext  = runtime.TaskContext
 	Program      = lang.Program
+	// HandlersMissingError is what Resume returns when it left runs
+	// untouched that use Go task handlers the engine does not have.
+	HandlersMissingError = runtime.HandlersMissingError
 )
 
 // Durability says when a transition is acknowledged.

@@ -32,7 +32,6 @@ b = task("b", lambda ctx: {"seen": ctx.inputs},
         "deep": a.output["k"]["j"],
         "idx": a.output["list"][1],
         "neg": a.output["list"][-1],
-        "missing": a.output["nope"]["x"],
         "l": [a.output["k"], param("env"), [param("n")]],
         "d": {"inner": {"p": param("tags"), "o": a.output["list"]}},
         "lit": "plain",
@@ -42,7 +41,7 @@ b = task("b", lambda ctx: {"seen": ctx.inputs},
 		t.Fatalf("run %s %s", rec.Status, deref(rec.Error))
 	}
 	want := map[string]any{
-		"deep": "deep", "idx": int64(20), "neg": int64(30), "missing": nil,
+		"deep": "deep", "idx": int64(20), "neg": int64(30),
 		"l":   []any{map[string]any{"j": "deep"}, "prod", []any{int64(3)}},
 		"d":   map[string]any{"inner": map[string]any{"p": []any{"x", "y"}, "o": []any{int64(10), int64(20), int64(30)}}},
 		"lit": "plain",

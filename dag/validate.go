@@ -1,8 +1,10 @@
 package dag
 
 import (
+	"fmt"
 	"slices"
 	"strings"
+	"unicode"
 )
 
 // Validate checks one workflow on its own: step ids, references, secrets,
@@ -12,6 +14,9 @@ func Validate(w *Workflow) ErrorList {
 	var errs ErrorList
 	if len(w.Steps) == 0 {
 		errs.Add(w.Pos, "workflow %q declares no steps", w.Name)
+	}
+	if err := CheckText("workflow name", w.Name); err != nil {
+		errs.Add(w.Pos, "%v", err)
 	}
 	ids := make([]string, 0, len(w.Steps))
 	first := make(map[string]*Step, len(w.Steps))
@@ -53,6 +58,16 @@ func Validate(w *Workflow) ErrorList {
 			}
 		}
 		s.walkRefs(func(_ string, r *Ref) { checkRef(r, s) })
+		if s.Child != nil {
+			if err := CheckText("sub_workflow name", s.Child.Name); err != nil {
+				errs.Add(s.Pos, "%v", err)
+			}
+			if k, ok := s.Child.IdempotencyKey.(string); ok {
+				if err := CheckText("idempotency_key", k); err != nil {
+					errs.Add(s.Pos, "%v", err)
+				}
+			}
+		}
 		if s.Kind == KindSubWorkflow {
 			WalkRefs(s.Inputs, func(r *Ref) {
 				if r.Kind == RefSecret {
@@ -210,6 +225,18 @@ func cyclePath(start int, succ [][]int, group []int) []int {
 				prev[n] = cur
 				queue = append(queue, n)
 			}
+		}
+	}
+	return nil
+}
+
+// CheckText refuses a name or key that holds a control character: such
+// values are part of stored keys and of what users read, and must not be
+// able to pass for another value.
+func CheckText(what, v string) error {
+	for _, r := range v {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("%s %q contains the control character %U; use printable text", what, v, r)
 		}
 	}
 	return nil

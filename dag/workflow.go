@@ -131,6 +131,10 @@ func (s *Step) Deps() []Dep {
 	return deps
 }
 
+// WalkRefs visits every reference a step makes, with the argument that
+// holds it (inputs, env, priority, idempotency_key, script).
+func (s *Step) WalkRefs(fn func(arg string, r *Ref)) { s.walkRefs(fn) }
+
 // walkRefs visits every reference a step makes, with the argument that
 // holds it.
 func (s *Step) walkRefs(fn func(arg string, r *Ref)) {
@@ -303,6 +307,24 @@ func (w *Workflow) Downstream(id string) []string {
 	out := []string{id}
 	for _, s := range w.Steps {
 		if reached[s.ID] && s.ID != id {
+			out = append(out, s.ID)
+		}
+	}
+	return out
+}
+
+// DownstreamOf is the union of Downstream over ids, in declaration
+// order.
+func (w *Workflow) DownstreamOf(ids []string) []string {
+	in := map[string]bool{}
+	for _, id := range ids {
+		for _, s := range w.Downstream(id) {
+			in[s] = true
+		}
+	}
+	var out []string
+	for _, s := range w.Steps {
+		if in[s.ID] {
 			out = append(out, s.ID)
 		}
 	}

@@ -237,6 +237,7 @@ func (c *checker) reach(root *Program) map[*Program][]edge {
 			}
 		}
 		graph[p] = edges
+		c.checkOutputKeys(p, edges)
 	}
 	return graph
 }
@@ -270,6 +271,44 @@ func (c *checker) checkInputs(s *dag.Step, child *Program) {
 			c.errs.Add(s.Pos, "%s has no param %q%s", cw.Name, k, dag.DidYouMean(k, cw.ParamNames()))
 		}
 	}
+}
+
+// checkOutputKeys reports references into the output of a static child
+// that declares output(...) naming a key it does not declare (SPEC §4).
+func (c *checker) checkOutputKeys(p *Program, edges []edge) {
+	declared := map[string]*Program{}
+	for _, e := range edges {
+		if e.child.Workflow.Output != nil && !e.step.Child.Detach {
+			declared[e.step.ID] = e.child
+		}
+	}
+	if len(declared) == 0 {
+		return
+	}
+	check := func(r *dag.Ref) {
+		child, ok := declared[r.Step]
+		if r.Kind != dag.RefOutput || !ok || len(r.Path) == 0 {
+			return
+		}
+		k, ok := r.Path[0].(string)
+		if !ok {
+			return
+		}
+		out := child.Workflow.Output
+		if _, ok := out[k]; ok {
+			return
+		}
+		keys := make([]string, 0, len(out))
+		for n := range out {
+			keys = append(keys, n)
+		}
+		sort.Strings(keys)
+		c.errs.Add(r.Pos, "%s's output has no key %q: %s declares output(%s)%s", r.Step, k, child.Workflow.Name, strings.Join(keys, ", "), dag.DidYouMean(k, keys))
+	}
+	for _, s := range p.Workflow.Steps {
+		s.WalkRefs(func(_ string, r *dag.Ref) { check(r) })
+	}
+	dag.WalkRefs(p.Workflow.Output, check)
 }
 
 // cycles reports each group of workflows that reach one another once, as

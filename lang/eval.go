@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -169,7 +170,7 @@ func (ws *Workspace) evaluate(ctx context.Context, rel string, src []byte) (*Pro
 		Bodies:    ev.builder.Bodies,
 		Root:      rel,
 		Files:     ev.files,
-		Hash:      hashFiles(ev.files),
+		Hash:      hashFiles(rel, ev.files),
 		Workspace: ws,
 		Declared:  ev.builder.WorkflowDeclared(),
 	}
@@ -316,21 +317,33 @@ func position(p syntax.Position) dag.Pos {
 	return dag.Pos{File: p.Filename(), Line: int(p.Line), Col: int(p.Col)}
 }
 
-func hashFiles(files map[string][]byte) string {
-	names := make([]string, 0, len(files))
+// hashFiles is the content hash of a source snapshot. Each file is named
+// relative to the root file's directory, not to the workspace, so the same
+// files give the same hash whichever directory is the workspace.
+func hashFiles(root string, files map[string][]byte) string {
+	dir := path.Dir(root)
+	names := make(map[string]string, len(files))
+	order := make([]string, 0, len(files))
 	for n := range files {
-		names = append(names, n)
+		rel, err := filepath.Rel(dir, n)
+		if err != nil {
+			rel = n
+		}
+		rel = filepath.ToSlash(rel)
+		names[rel] = n
+		order = append(order, rel)
 	}
-	sort.Strings(names)
+	sort.Strings(order)
 	h := sha256.New()
 	var n [8]byte
-	for _, name := range names {
-		binary.BigEndian.PutUint64(n[:], uint64(len(name)))
+	for _, rel := range order {
+		data := files[names[rel]]
+		binary.BigEndian.PutUint64(n[:], uint64(len(rel)))
 		h.Write(n[:])
-		h.Write([]byte(name))
-		binary.BigEndian.PutUint64(n[:], uint64(len(files[name])))
+		h.Write([]byte(rel))
+		binary.BigEndian.PutUint64(n[:], uint64(len(data)))
 		h.Write(n[:])
-		h.Write(files[name])
+		h.Write(data)
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }

@@ -19,62 +19,87 @@ var ErrVersionConflict = errors.New("version conflict")
 // version: content equal to a stored version reuses it, new content gets
 // the highest version + 1 (or the version the script declares).
 func (e *Engine) Register(ctx context.Context, prog *lang.Program) (int, error) {
+	regs, err := e.registerAll(ctx, []*lang.Program{prog})
+	if err != nil {
+		return 0, err
+	}
+	return regs[0].Version, nil
+}
+
+// registerAll stores the definitions of several programs in one
+// transaction: when any is refused (a version conflict), none is stored.
+func (e *Engine) registerAll(ctx context.Context, progs []*lang.Program) ([]Registered, error) {
+	var out []Registered
+	err := e.st.Update(ctx, func(tx store.Tx) error {
+		out = out[:0]
+		for _, p := range progs {
+			r, err := e.registerTx(tx, p)
+			if err != nil {
+				return err
+			}
+			out = append(out, r)
+		}
+		return nil
+	})
+	if errors.Is(err, ErrVersionConflict) {
+		return nil, &InputError{Msg: err.Error()}
+	}
+	return out, err
+}
+
+// registerTx stores one definition inside a transaction.
+func (e *Engine) registerTx(tx store.Tx, prog *lang.Program) (Registered, error) {
 	w := prog.Workflow
+	reg := Registered{Name: w.Name}
+	// the definition's own version lives in its stored record; the
+	// program may be cached for its content hash
+	if v, err := tx.Get(defHashKey(w.Name, prog.Hash)); err == nil {
+		reg.Version, _ = strconv.Atoi(string(v))
+		if w.Version == 0 || w.Version == reg.Version {
+			return reg, nil
+		}
+	} else if err != store.ErrNotFound {
+		return reg, err
+	}
+	latest := 0
+	if v, err := tx.Get(defMetaKey(w.Name)); err == nil {
+		latest, _ = strconv.Atoi(string(v))
+	} else if err != store.ErrNotFound {
+		return reg, err
+	}
+	reg.Version = latest + 1
+	if w.Version > 0 {
+		reg.Version = w.Version
+		if old, err := tx.Get(defKey(w.Name, reg.Version)); err == nil {
+			var prev definitionRecord
+			if json.Unmarshal(old, &prev) == nil && prev.Hash != prog.Hash {
+				return reg, fmt.Errorf("%w: %s version %d is already registered with different content; change version= or leave it out to get a new version", ErrVersionConflict, w.Name, reg.Version)
+			}
+			return reg, nil
+		} else if err != store.ErrNotFound {
+			return reg, err
+		}
+	}
 	params := map[string]any{}
 	for _, p := range w.Params {
 		params[p.Name] = p.Default
 	}
-	var version int
-	err := e.st.Update(ctx, func(tx store.Tx) error {
-		// the definition's own version lives in its stored record; the
-		// program may be cached for its content hash
-		if v, err := tx.Get(defHashKey(w.Name, prog.Hash)); err == nil {
-			version, _ = strconv.Atoi(string(v))
-			if w.Version == 0 || w.Version == version {
-				return nil
-			}
-		} else if err != store.ErrNotFound {
-			return err
-		}
-		latest := 0
-		if v, err := tx.Get(defMetaKey(w.Name)); err == nil {
-			latest, _ = strconv.Atoi(string(v))
-		} else if err != store.ErrNotFound {
-			return err
-		}
-		version = latest + 1
-		if w.Version > 0 {
-			version = w.Version
-			if old, err := tx.Get(defKey(w.Name, version)); err == nil {
-				var prev definitionRecord
-				if json.Unmarshal(old, &prev) == nil && prev.Hash != prog.Hash {
-					return fmt.Errorf("%w: %s version %d is already registered with different content; change version= or leave it out to get a new version", ErrVersionConflict, w.Name, version)
-				}
-				return nil
-			} else if err != store.ErrNotFound {
-				return err
-			}
-		}
-		rec := definitionRecord{
-			Name: w.Name, Version: version, Hash: prog.Hash, Root: prog.Root,
-			Files: prog.Files, Params: params, Secrets: w.Secrets, RegisteredAt: e.now(),
-		}
-		val, err := json.Marshal(&rec)
-		if err != nil {
-			return err
-		}
-		if err := tx.Set(defKey(w.Name, version), val); err != nil {
-			return err
-		}
-		if err := tx.Set(defHashKey(w.Name, prog.Hash), []byte(strconv.Itoa(version))); err != nil {
-			return err
-		}
-		return tx.Set(defMetaKey(w.Name), []byte(strconv.Itoa(max(latest, version))))
-	})
-	if errors.Is(err, ErrVersionConflict) {
-		return 0, &InputError{Msg: err.Error()}
+	rec := definitionRecord{
+		Name: w.Name, Version: reg.Version, Hash: prog.Hash, Root: prog.Root,
+		Files: prog.Files, Params: params, Secrets: w.Secrets, RegisteredAt: e.now(),
 	}
-	return version, err
+	val, err := json.Marshal(&rec)
+	if err != nil {
+		return reg, err
+	}
+	if err := tx.Set(defKey(w.Name, reg.Version), val); err != nil {
+		return reg, err
+	}
+	if err := tx.Set(defHashKey(w.Name, prog.Hash), []byte(strconv.Itoa(reg.Version))); err != nil {
+		return reg, err
+	}
+	reg.New = reg.Version > latest
+	return reg, tx.Set(defMetaKey(w.Name), []byte(strconv.Itoa(max(latest, reg.Version))))
 }
 
 // definition reads a stored definition; version 0 means the latest.

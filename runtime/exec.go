@@ -86,7 +86,13 @@ func (e *Engine) execute(j *job) *handoff {
 	var logBuf cappedBuffer
 	logBuf.max = maxLogBytes
 	log := builtins.NewMasker(&logBuf, ar.masks)
-	output, err := e.runStep(ctx, ar, def, j.attempt, inputs, log)
+	var output any
+	var err error
+	if ierr := ar.inputError(j.index); ierr != nil {
+		err = ierr
+	} else {
+		output, err = e.runStep(ctx, ar, def, j.attempt, inputs, log)
+	}
 	log.Close()
 	timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded)
 	cancel()
@@ -281,4 +287,11 @@ func (b *cappedBuffer) Bytes() []byte {
 		return append(b.Buffer.Bytes(), []byte(fmt.Sprintf("\n[flowscript: %d more bytes of log were not kept]\n", b.dropped))...)
 	}
 	return b.Buffer.Bytes()
+}
+
+// inputError is why step i's current inputs did not resolve, or nil.
+func (ar *activeRun) inputError(i int) error {
+	ar.mu.Lock()
+	defer ar.mu.Unlock()
+	return ar.inputErrs[i]
 }

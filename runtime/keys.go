@@ -24,6 +24,10 @@ import (
 //	idem/<workflow>\x00<key>        the run an idempotency key is bound to
 //
 // Run ids have a fixed length, so run/<id> prefixes never overlap.
+// Workflow names and idempotency keys hold no control character (dag.
+// CheckText refuses them at declaration, at start and at spawn), so the
+// NUL after a name in def/, defhash/ and idem/ keys always ends the name:
+// no name and key can forge another pair.
 const (
 	prefixDef     = "def/"
 	prefixDefHash = "defhash/"

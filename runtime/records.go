@@ -41,6 +41,10 @@ type RunRecord struct {
 	Epoch int `json:"epoch"`
 	// RerunAt is when the run was last rerun: its timeout counts from then.
 	RerunAt *time.Time `json:"rerun_at,omitempty"`
+	// MaskSecrets names the secrets of the runs above this one: its
+	// records may hold values derived from them (a parent passing a
+	// step's output in inputs), so they are masked here too.
+	MaskSecrets []string `json:"mask_secrets,omitempty"`
 
 	// engine bookkeeping, kept in the store and shown for diagnosis
 	Hash            string `json:"hash"`

@@ -3,7 +3,11 @@ package runtime
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
+
+	"github.com/flowscript/flowscript/dag"
 
 	"github.com/flowscript/flowscript/runtime/core"
 	"github.com/flowscript/flowscript/store"
@@ -30,6 +34,7 @@ func (e *Engine) Resume(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	var resumed []string
+	left := &HandlersMissingError{}
 	for _, id := range ids {
 		e.mu.Lock()
 		_, running := e.active[id]
@@ -37,7 +42,13 @@ func (e *Engine) Resume(ctx context.Context) ([]string, error) {
 		if running {
 			continue
 		}
-		if err := e.resumeRun(ctx, id); err != nil {
+		err := e.resumeRun(ctx, id)
+		var missing *handlersMissing
+		if errors.As(err, &missing) {
+			left.Runs = append(left.Runs, LeftRun{ID: id, Workflow: missing.workflow, Handlers: missing.names})
+			continue
+		}
+		if err != nil {
 			return resumed, fmt.Errorf("run %s: %w", id, err)
 		}
 		resumed = append(resumed, id)
@@ -46,7 +57,61 @@ func (e *Engine) Resume(ctx context.Context) ([]string, error) {
 	if err := e.pendingNotices(ctx); err != nil {
 		return resumed, err
 	}
+	if len(left.Runs) > 0 {
+		return resumed, left
+	}
 	return resumed, nil
+}
+
+// HandlersMissingError lists the unfinished runs that Resume left
+// untouched because they use Go task handlers this engine does not have
+// (runs started by a program that embeds flowscript). The other runs were
+// resumed.
+type HandlersMissingError struct{ Runs []LeftRun }
+
+// LeftRun is a run Resume left unfinished, and the handlers it lacks.
+type LeftRun struct {
+	ID       string
+	Workflow string
+	Handlers []string
+}
+
+func (e *HandlersMissingError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "left %d unfinished run(s) untouched: they use Go task handlers this process does not have (resume them from the program that registers them)", len(e.Runs))
+	for _, r := range e.Runs {
+		fmt.Fprintf(&b, "\n  run %s (%s) needs %s", r.ID, r.Workflow, strings.Join(r.Handlers, ", "))
+	}
+	return b.String()
+}
+
+// Is makes it an input error (exit 2).
+func (e *HandlersMissingError) Is(target error) bool { return target == ErrInput }
+
+// handlersMissing stops the resume of one run.
+type handlersMissing struct {
+	workflow string
+	names    []string
+}
+
+func (h *handlersMissing) Error() string {
+	return fmt.Sprintf("%s uses task handlers this engine does not have: %s", h.workflow, strings.Join(h.names, ", "))
+}
+
+// missingHandlers lists the task handlers a workflow names that this
+// engine does not have.
+func (e *Engine) missingHandlers(w *dag.Workflow) []string {
+	var names []string
+	seen := map[string]bool{}
+	for _, s := range w.Steps {
+		if s.Kind == dag.KindTask && s.Handler != "" && !seen[s.Handler] {
+			if _, ok := e.handler(s.Handler); !ok {
+				names = append(names, s.Handler)
+			}
+			seen[s.Handler] = true
+		}
+	}
+	return names
 }
 
 func (e *Engine) resumeRun(ctx context.Context, id string) error {
@@ -60,6 +125,12 @@ func (e *Engine) resumeRun(ctx context.Context, id string) error {
 	ar, err := e.loadRun(ctx, rec)
 	if err != nil {
 		return err
+	}
+	if names := e.missingHandlers(ar.prog.Workflow); len(names) > 0 && !rec.CancelRequested {
+		// a run of an embedding program: leave it as it is for that
+		// program, instead of failing its steps here (a cancelled one
+		// runs nothing, so it may end here)
+		return &handlersMissing{workflow: rec.Workflow, names: names}
 	}
 	e.mu.Lock()
 	e.active[id] = ar

@@ -24,13 +24,19 @@ type activeRun struct {
 	prog *lang.Program
 	seq  uint64 // the last history seq written
 
-	secrets  map[string]string // declared secrets that have values
-	masks    []string          // their values, for masking
-	inputs   map[int]any       // resolved inputs of each step's current attempt, secrets included
-	logs     map[int][]byte    // the log of an attempt that just ended, written with its end
-	attempts map[int]*attemptState
-	done     chan struct{}
-	broken   error
+	secrets map[string]string // declared secrets that have values
+	// inherited holds the secrets of the runs above this one, masked in
+	// its records too (a parent may pass it values derived from them)
+	inherited map[string]string
+	masks     []string    // the values of both, for masking
+	inputs    map[int]any // resolved inputs of each step's current attempt, secrets included
+	// inputErrs holds why a starting step's inputs do not resolve (a
+	// missing output key): the attempt fails with it instead of running
+	inputErrs map[int]error
+	logs      map[int][]byte // the log of an attempt that just ended, written with its end
+	attempts  map[int]*attemptState
+	done      chan struct{}
+	broken    error
 
 	// lookup finds secrets for this run and the children it spawns.
 	lookup func(name string) (string, bool)
@@ -40,6 +46,10 @@ type activeRun struct {
 	// children anew instead of reusing their recorded versions.
 	epochs map[int]int
 	latest bool
+	// rebind maps a sub_workflow step reset by a rerun to the run its
+	// idempotency key binds it to: it waits for that run again, whatever
+	// its strategy says of a bound key
+	rebind map[int]string
 	// waiter is the blocking parent step waiting for this run, when it
 	// runs in this engine: its ChildEnded is decided in this run's final
 	// commit. Nil means the notice in the store (and the watch) tell it.
@@ -48,6 +58,10 @@ type activeRun struct {
 	// its later commits are refused. doneOnce closes done.
 	stopped  atomic.Bool
 	doneOnce sync.Once
+	// ended is set once a decision ends the run, before that decision
+	// commits: a spawn decided in the same commit (an idempotency key's
+	// fail_on_running) must not take the run for a running one
+	ended atomic.Bool
 }
 
 // release ends every wait on the run (it ended, or it stopped).
@@ -107,6 +121,9 @@ func (e *Engine) Start(ctx context.Context, prog *lang.Program, opts StartOption
 	if err := validStrategy(opts.IdempotencyStrategy); err != nil {
 		return "", err
 	}
+	if err := dag.CheckText("idempotency key", opts.IdempotencyKey); err != nil {
+		return "", &InputError{Msg: err.Error()}
+	}
 	if err := e.checkHandlers(w); err != nil {
 		return "", &InputError{Msg: err.Error()}
 	}
@@ -122,16 +139,13 @@ func (e *Engine) Start(ctx context.Context, prog *lang.Program, opts StartOption
 	if err != nil {
 		return "", err
 	}
-	version, err := e.Register(ctx, prog)
+	// the workspace workflows it uses become definitions its children
+	// run; all are stored, or none
+	regs, err := e.RegisterTree(ctx, prog)
 	if err != nil {
 		return "", err
 	}
-	// the workspace workflows it uses become definitions its children run
-	for _, child := range prog.Workspace.Reachable(ctx, prog) {
-		if _, err := e.Register(ctx, child); err != nil {
-			return "", fmt.Errorf("registering %s: %w", child.Workflow.Name, err)
-		}
-	}
+	version := regs[0].Version
 	id, now := e.newID()
 	ar := newRun(prog, RunRecord{
 		ID: id, Workflow: w.Name, Version: version, Status: core.RunPending,
@@ -220,18 +234,70 @@ func (e *Engine) checkHandlers(w *dag.Workflow) error {
 
 func (ar *activeRun) init(secrets map[string]string) {
 	ar.secrets = secrets
-	for _, v := range secrets {
-		if v != "" {
-			ar.masks = append(ar.masks, v)
-		}
-	}
-	sort.Slice(ar.masks, func(i, j int) bool { return len(ar.masks[i]) > len(ar.masks[j]) })
+	ar.inherited = map[string]string{}
+	ar.sortMasks()
 	ar.inputs = map[int]any{}
+	ar.inputErrs = map[int]error{}
 	ar.logs = map[int][]byte{}
 	ar.attempts = map[int]*attemptState{}
 	ar.children = map[int]childInfo{}
 	ar.epochs = map[int]int{}
+	ar.rebind = map[int]string{}
 	ar.done = make(chan struct{})
+}
+
+// sortMasks builds the values masked in the run's records: its own
+// secrets' and those inherited from the runs above it, longest first.
+func (ar *activeRun) sortMasks() {
+	ar.masks = ar.masks[:0]
+	seen := map[string]bool{}
+	for _, set := range []map[string]string{ar.secrets, ar.inherited} {
+		for _, v := range set {
+			if v != "" && !seen[v] {
+				seen[v] = true
+				ar.masks = append(ar.masks, v)
+			}
+		}
+	}
+	sort.Slice(ar.masks, func(i, j int) bool { return len(ar.masks[i]) > len(ar.masks[j]) })
+}
+
+// inheritMasks makes a new child mask every secret its parent masks: a
+// parent can hand a child a value derived from a secret (a step's output
+// in inputs), and the child's params, inputs, outputs and logs must not
+// show it. The names are stored with the child, so a resume masks them
+// again. The child's stored params are masked from here on; its body
+// still gets the values.
+func (child *activeRun) inheritMasks(parent *activeRun) {
+	for _, set := range []map[string]string{parent.secrets, parent.inherited} {
+		for name, v := range set {
+			if _, own := child.secrets[name]; !own {
+				child.inherited[name] = v
+			}
+		}
+	}
+	names := make([]string, 0, len(child.inherited))
+	for name := range child.inherited {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	child.rec.MaskSecrets = names
+	child.sortMasks()
+	child.rec.Params = builtins.MaskValue(child.rec.Params, child.masks).(map[string]any)
+}
+
+// loadMasks looks up again, on resume, the inherited secrets a run
+// masks.
+func (ar *activeRun) loadMasks(lookup func(string) (string, bool)) {
+	for _, name := range ar.rec.MaskSecrets {
+		if _, own := ar.secrets[name]; own || lookup == nil {
+			continue
+		}
+		if v, ok := lookup(name); ok {
+			ar.inherited[name] = v
+		}
+	}
+	ar.sortMasks()
 }
 
 // creation writes a new run: its record, every step pending, the active
@@ -529,6 +595,7 @@ func (ar *activeRun) decideLocked(e *Engine, ev core.Event) *decision {
 		return nil
 	}
 	res := ar.m.Apply(ev)
+	ar.ended.Store(ar.m.Run.Status.Terminal())
 	if len(res.Changed) == 0 && !res.RunChanged && len(res.History) == 0 && len(res.Actions) == 0 {
 		return nil
 	}
@@ -618,7 +685,14 @@ func (e *Engine) afterCommit(p *decision) {
 func (ar *activeRun) prepareInputs(stepID string) {
 	i := ar.prog.Workflow.StepIndex(stepID)
 	s := ar.prog.Workflow.Steps[i]
-	ar.inputs[i] = ar.m.Resolve(s.Inputs)
+	in, err := ar.m.ResolveInputs(s.Inputs)
+	if err != nil {
+		ar.inputErrs[i] = err
+		in = ar.m.Resolve(s.Inputs)
+	} else {
+		delete(ar.inputErrs, i)
+	}
+	ar.inputs[i] = in
 }
 
 // encode turns a result into the writes of one commit: the changed steps
@@ -867,11 +941,33 @@ func (e *Engine) perform(ar *activeRun, actions []core.Action, h *handoff) {
 		case core.ReattachChild:
 			// a child that was spawned runs on by itself, and its notice
 			// reaches the step through the watch; an unspawned one was
-			// spawned while deciding
+			// spawned while deciding. The step's timeout still counts
+			// from its start, as before the process stopped.
+			if a.ChildRunID != "" {
+				e.armStepTimeout(ar, a.Step, a.Attempt)
+			}
 		case core.EndRun:
 			e.finish(ar)
 		}
 	}
+}
+
+// armStepTimeout arms the timeout of a running blocking sub_workflow
+// step whose child was spawned before the process stopped, counted from
+// the step's start.
+func (e *Engine) armStepTimeout(ar *activeRun, step string, attempt int) {
+	def := ar.prog.Workflow.Step(step)
+	if def == nil || def.Timeout <= 0 || def.Child == nil || def.Child.Detach {
+		return
+	}
+	ar.mu.Lock()
+	started := ar.m.StepState(step).StartedAt
+	ar.mu.Unlock()
+	left := def.Timeout
+	if !started.IsZero() {
+		left = started.Add(def.Timeout).Sub(e.now())
+	}
+	e.afterFunc(left, func() { e.subWorkflowTimedOut(ar, step, attempt, def.Timeout) })
 }
 
 // stepPriority is the step's own priority, else the run's.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flowscript/flowscript/builtins"
 	"github.com/flowscript/flowscript/dag"
 	"github.com/flowscript/flowscript/lang"
 	"github.com/flowscript/flowscript/runtime/core"
@@ -65,6 +66,9 @@ func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt
 		// a re-attach of a child whose notice is on its way)
 		return &spawnPlan{event: core.ChildSpawned{Step: def.ID, Attempt: attempt, ChildRunID: childID, Detached: def.Child.Detach, At: e.now()}}, nil
 	}
+	if err := ar.inputErrs[index]; err != nil {
+		return nil, err
+	}
 	inputs, _ := ar.inputs[index].(map[string]any)
 	priority := parent.Priority
 	if def.Priority != nil {
@@ -96,6 +100,14 @@ func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt
 		return nil, err
 	}
 	key, strategy, note := ar.childIdempotency(def)
+	if err := dag.CheckText("idempotency_key", key); err != nil {
+		return nil, err
+	}
+	if key != "" && builtins.MaskString(key, ar.masks) != key {
+		// a key is stored as it is, to find its run again: it cannot be
+		// masked
+		return nil, fmt.Errorf("idempotency_key holds the value of a secret, and keys are stored in the clear; derive the key from something that is not secret")
+	}
 	plan := &spawnPlan{unlock: func() {}}
 	if key != "" {
 		// the key's binding: in the store, or reserved by a spawn decided
@@ -104,9 +116,19 @@ func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt
 		if err != nil {
 			return nil, err
 		}
+		if running && e.endedHere(bound) {
+			// it ended in a decision that commits with this spawn
+			running = false
+		}
 		e.idemMu.Lock()
 		if pending, ok := e.idemPending[string(idemKey(w.Name, key))]; ok {
 			bound, running = pending, true
+		}
+		if bound != "" && bound == ar.rebind[index] {
+			// a rerun: the key binds the step to the run it ran before
+			e.idemMu.Unlock()
+			plan.event, plan.extra = e.reuseChild(ar, def, index, attempt, bound)
+			return plan, nil
 		}
 		if bound != "" {
 			switch strategy {
@@ -159,6 +181,7 @@ func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt
 		Detached: def.Child.Detach, MaxDepth: parent.MaxDepth, Lineage: lineage,
 		IdempotencyKey: optString(key),
 	}, secrets, ar.lookup)
+	child.inheritMasks(ar)
 	e.admitter(child)
 	if !def.Child.Detach {
 		child.waiter = &waiterRef{run: ar, step: def.ID, index: index, attempt: attempt}
@@ -219,6 +242,15 @@ func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt
 	return plan, nil
 }
 
+// endedHere reports whether run id runs in this engine and a decision
+// already ended it (its commit may still be on its way).
+func (e *Engine) endedHere(id string) bool {
+	e.mu.Lock()
+	ar := e.active[id]
+	e.mu.Unlock()
+	return ar != nil && ar.ended.Load()
+}
+
 func (e *Engine) maxChildren() int {
 	if e.opts.MaxChildren > 0 {
 		return e.opts.MaxChildren
@@ -263,6 +295,14 @@ func (e *Engine) childProgram(ctx context.Context, ar *activeRun, def *dag.Step,
 		}
 		if errs := ws.Check(ctx, prog); len(errs) > 0 {
 			return nil, childInfo{}, nil, fmt.Errorf("the script child is not valid: %v", errs)
+		}
+		// the workspace workflows it names resolve now as at validation,
+		// workspace files first: they become the definitions its own
+		// children run (SPEC §2)
+		if reach := ws.Reachable(ctx, prog); len(reach) > 0 {
+			if _, err := e.registerAll(ctx, reach); err != nil {
+				return nil, childInfo{}, nil, fmt.Errorf("the script child's workflows cannot be registered: %w", err)
+			}
 		}
 		if !prog.Workflow.Pos.IsSet() || prog.Workflow.Name == strings.TrimSuffix(name, ".star") {
 			prog.Workflow.Name = c.Name

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
 
 	"github.com/flowscript/flowscript/dag"
 	"github.com/flowscript/flowscript/lang"
@@ -108,63 +107,19 @@ type Registered struct {
 	New     bool   `json:"new"`
 }
 
-// RegisterTree registers a program's workflow and every workspace
-// workflow it reaches through static sub_workflow steps.
-func (e *Engine) RegisterTree(ctx context.Context, prog *lang.Program) ([]Registered, error) {
-	progs := append([]*lang.Program{prog}, prog.Workspace.Reachable(ctx, prog)...)
-	// refuse a conflict before storing anything
-	for _, p := range progs {
-		if err := e.checkVersionConflict(ctx, p); err != nil {
-			return nil, err
+// RegisterTree registers the programs' workflows and every workspace
+// workflow they reach through static sub_workflow steps, all in one
+// transaction: when any definition is refused, nothing is stored.
+func (e *Engine) RegisterTree(ctx context.Context, progs ...*lang.Program) ([]Registered, error) {
+	var all []*lang.Program
+	seen := map[*lang.Program]bool{}
+	for _, prog := range progs {
+		for _, p := range append([]*lang.Program{prog}, prog.Workspace.Reachable(ctx, prog)...) {
+			if !seen[p] {
+				seen[p] = true
+				all = append(all, p)
+			}
 		}
 	}
-	out := make([]Registered, 0, len(progs))
-	for _, p := range progs {
-		before, err := e.latestVersion(ctx, p.Workflow.Name)
-		if err != nil {
-			return out, err
-		}
-		v, err := e.Register(ctx, p)
-		if err != nil {
-			return out, err
-		}
-		out = append(out, Registered{Name: p.Workflow.Name, Version: v, New: v > before})
-	}
-	return out, nil
-}
-
-func (e *Engine) latestVersion(ctx context.Context, name string) (int, error) {
-	var v int
-	err := e.st.View(ctx, func(tx store.Tx) error {
-		data, err := tx.Get(defMetaKey(name))
-		if err == store.ErrNotFound {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		v, err = strconv.Atoi(string(data))
-		return err
-	})
-	return v, err
-}
-
-// checkVersionConflict refuses a program whose explicit version is
-// registered with other content.
-func (e *Engine) checkVersionConflict(ctx context.Context, p *lang.Program) error {
-	w := p.Workflow
-	if w.Version == 0 {
-		return nil
-	}
-	def, err := e.definition(ctx, w.Name, w.Version)
-	if err == store.ErrNotFound {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if def.Hash != p.Hash {
-		return inputErrorf("%s version %d is already registered with different content; change version= or leave it out to get a new version", w.Name, w.Version)
-	}
-	return nil
+	return e.registerAll(ctx, all)
 }

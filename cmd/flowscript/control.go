@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
+	"sort"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -52,19 +54,30 @@ func cancelCommand() *cli.Command {
 func rerunCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "rerun",
-		Usage:     "rerun a run from a step, keeping what ran before it",
-		ArgsUsage: "RUN --from STEP",
-		Description: "Resets STEP and every step downstream of it in RUN (each reset step's next\n" +
-			"attempt is its highest so far + 1), keeps the outputs upstream, and runs to\n" +
-			"the end. A sub_workflow step gets a new child. When RUN is a blocking child,\n" +
+		Usage:     "rerun a run from steps, or its failed steps, keeping what ran before",
+		ArgsUsage: "RUN (--from STEP... | --failed)",
+		Description: "Resets each --from STEP (repeatable) and every step downstream of it in RUN\n" +
+			"(each reset step's next attempt is its highest so far + 1), keeps the outputs\n" +
+			"upstream, and runs to the end. --failed resets every step that ended failed,\n" +
+			"cancelled or skipped instead; a failed sub_workflow step whose child failed\n" +
+			"waits again for that child, which is rerun with --failed in place, down the\n" +
+			"tree. A reset sub_workflow step gets a new child, unless its idempotency key\n" +
+			"binds it to a run, which it waits for again. When RUN is a blocking child,\n" +
 			"its parent continues from the sub_workflow step with the new outcome, up to\n" +
-			"the root; the command returns when the root ends. --dry-run prints which\n" +
-			"steps of which runs would run again and changes nothing. Refused (exit 2)\n" +
-			"while the tree's root is active.",
+			"the root; the command returns when the root ends.\n\n" +
+			"Without --latest the stored snapshot of the version each run ran runs again,\n" +
+			"and children get the versions they ran. --latest resolves the run's own\n" +
+			"workflow anew (the workspace file it came from when it still exists, else the\n" +
+			"latest registered version) and the children anew: \"fix the body, rerun from\n" +
+			"the failed step\". Every step the rerun keeps must exist in the new version with\n" +
+			"the same id and kind.\n\n" +
+			"--dry-run prints which steps of which runs would run again, and changes\n" +
+			"nothing. Refused (exit 2) while the tree's root is active.",
 		Flags: append(engineFlags(),
-			&cli.StringFlag{Name: "from", Usage: "the `STEP` to run again (with everything downstream of it)", Required: true},
+			&cli.StringSliceFlag{Name: "from", Usage: "a `STEP` to run again, with everything downstream of it; repeatable"},
+			&cli.BoolFlag{Name: "failed", Usage: "rerun every failed, cancelled or skipped step, down the tree"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "print the plan and change nothing"},
-			&cli.BoolFlag{Name: "latest", Usage: "resolve children anew (default: rerun the versions they ran)"},
+			&cli.BoolFlag{Name: "latest", Usage: "resolve the run's workflow and its children anew (default: the stored snapshot and the versions they ran)"},
 			jsonFlag(),
 		),
 		Action: func(c *cli.Context) error {
@@ -72,12 +85,16 @@ func rerunCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			from := c.StringSlice("from")
+			if len(from) == 0 && !c.Bool("failed") {
+				return usageErrorf("flowscript rerun: say what to rerun: --from STEP (repeatable) or --failed")
+			}
 			s, err := holdDatabase(c, false, true)
 			if err != nil {
 				return err
 			}
 			defer s.close()
-			plan, err := s.eng.Rerun(s.ctx, id, c.String("from"), runtime.RerunOptions{DryRun: c.Bool("dry-run"), Latest: c.Bool("latest")})
+			plan, err := s.eng.Rerun(s.ctx, id, "", runtime.RerunOptions{DryRun: c.Bool("dry-run"), Latest: c.Bool("latest"), From: from, Failed: c.Bool("failed")})
 			if err != nil {
 				return engineError(c.App.ErrWriter, err)
 			}
@@ -85,16 +102,7 @@ func rerunCommand() *cli.Command {
 				if c.Bool("json") {
 					return writeJSON(c.App.Writer, plan)
 				}
-				for _, r := range plan.Runs {
-					line := fmt.Sprintf("run %s (%s): %s", r.RunID, r.Workflow, strings.Join(r.Steps, ", "))
-					if r.Reopen != "" {
-						line = fmt.Sprintf("run %s (%s): %s waits again for its child", r.RunID, r.Workflow, r.Reopen)
-						if len(r.Steps) > 0 {
-							line += "; then " + strings.Join(r.Steps, ", ")
-						}
-					}
-					fmt.Fprintln(c.App.Writer, line)
-				}
+				printRerunPlan(c.App.Writer, plan)
 				return nil
 			}
 			s.progress.follow(plan.Root)
@@ -107,5 +115,45 @@ func rerunCommand() *cli.Command {
 			}
 			return printOutcome(c.App.Writer, rec, c.Bool("json"))
 		},
+	}
+}
+
+// printRerunPlan says, run by run from the root down, what a rerun would
+// do.
+func printRerunPlan(w io.Writer, plan *runtime.RerunPlan) {
+	for _, r := range plan.Runs {
+		var parts []string
+		switch len(r.Reopen) {
+		case 0:
+		case 1:
+			parts = append(parts, r.Reopen[0]+" waits again for its child")
+		default:
+			parts = append(parts, strings.Join(r.Reopen, ", ")+" wait again for their children")
+		}
+		if len(r.Steps) > 0 {
+			steps := strings.Join(r.Steps, ", ")
+			if len(parts) > 0 {
+				steps = "then " + steps
+			}
+			parts = append(parts, steps)
+		}
+		line := fmt.Sprintf("run %s (%s): %s", r.RunID, r.Workflow, strings.Join(parts, "; "))
+		switch {
+		case r.NewVersion > 0:
+			line += fmt.Sprintf(" [version %d -> %d]", r.Version, r.NewVersion)
+		case r.Snapshot:
+			line += fmt.Sprintf(" [the stored snapshot of version %d]", r.Version)
+		default:
+			line += fmt.Sprintf(" [version %d, unchanged]", r.Version)
+		}
+		fmt.Fprintln(w, line)
+		names := make([]string, 0, len(r.Reattach))
+		for step := range r.Reattach {
+			names = append(names, step)
+		}
+		sort.Strings(names)
+		for _, step := range names {
+			fmt.Fprintf(w, "  %s re-attaches to run %s, which its idempotency key binds it to (no new child)\n", step, r.Reattach[step])
+		}
 	}
 }

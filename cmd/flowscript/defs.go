@@ -51,13 +51,10 @@ func registerCommand() *cli.Command {
 				}
 				progs = append(progs, p)
 			}
-			var all []runtime.Registered
-			for _, p := range progs {
-				regs, err := eng.RegisterTree(ctx, p)
-				if err != nil {
-					return engineError(c.App.ErrWriter, err)
-				}
-				all = append(all, regs...)
+			// every file's tree, all stored or none
+			all, err := eng.RegisterTree(ctx, progs...)
+			if err != nil {
+				return engineError(c.App.ErrWriter, err)
 			}
 			if c.Bool("json") {
 				return writeJSON(c.App.Writer, all)

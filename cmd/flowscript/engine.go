@@ -89,6 +89,9 @@ func openEngine(c *cli.Context, cfg engineConfig) (*flowscript.Engine, func(), e
 		Observer: env.hub.publish,
 		Workers:  c.Int("workers"), // 0 where the command has no such flag: the default
 	}
+	if c.IsSet("workers") && opts.Workers < 1 {
+		return nil, nil, usageErrorf("flowscript: --workers %d: at least one worker is needed to run a step", opts.Workers)
+	}
 	if c.IsSet("max-steps") {
 		opts.MaxSteps = c.Uint64("max-steps")
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -246,6 +247,31 @@ func logsCommand() *cli.Command {
 	}
 }
 
+// alreadyRunning lists the unfinished runs that Resume neither continued
+// nor left (the process holding the database runs them already), and
+// says so.
+func alreadyRunning(c *cli.Context, unfinished, resumed []string, left *flowscript.HandlersMissingError) []string {
+	skip := map[string]bool{}
+	for _, id := range resumed {
+		skip[id] = true
+	}
+	if left != nil {
+		for _, r := range left.Runs {
+			skip[r.ID] = true
+		}
+	}
+	var out []string
+	for _, id := range unfinished {
+		if !skip[id] {
+			out = append(out, id)
+		}
+	}
+	if len(out) > 0 {
+		fmt.Fprintf(c.App.ErrWriter, "%d unfinished run(s) are already running in the process that holds the database; waiting for them\n", len(out))
+	}
+	return out
+}
+
 func resumeCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "resume",
@@ -264,11 +290,25 @@ func resumeCommand() *cli.Command {
 				return err
 			}
 			defer s.close()
-			ids, err := s.eng.Resume(s.ctx)
+			// runs this process already runs (it holds the database and
+			// this command was forwarded to it) are waited for too
+			unfinished, err := s.eng.Unfinished(s.ctx)
 			if err != nil {
 				return engineError(c.App.ErrWriter, err)
 			}
+			ids, err := s.eng.Resume(s.ctx)
+			var left *flowscript.HandlersMissingError
+			if errors.As(err, &left) {
+				// the others are resumed; these stay as they are
+				fmt.Fprintf(c.App.ErrWriter, "flowscript: %v\n", left)
+			} else if err != nil {
+				return engineError(c.App.ErrWriter, err)
+			}
+			ids = append(ids, alreadyRunning(c, unfinished, ids, left)...)
 			if len(ids) == 0 {
+				if left != nil {
+					return silentExit(exitUsage)
+				}
 				fmt.Fprintln(c.App.ErrWriter, "nothing to resume: every run has ended")
 				return nil
 			}
@@ -283,6 +323,9 @@ func resumeCommand() *cli.Command {
 				}
 				fmt.Fprintf(c.App.Writer, "%s %s\n", rec.ID, rec.Status)
 				failed = failed || rec.Status != core.RunSucceeded
+			}
+			if left != nil {
+				return silentExit(exitUsage)
 			}
 			if failed {
 				return silentExit(exitFailed)

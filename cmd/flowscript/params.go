@@ -3,22 +3,44 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
+	"math"
 	"os"
 	"strings"
 
 	"github.com/flowscript/flowscript/dag"
 )
 
-// parseParams merges --params-file (a JSON object) and --param k=v flags,
-// the flags winning. A value is JSON where it parses (whole numbers as
-// ints), else the string as written.
-func parseParams(file string, flags []string) (map[string]any, error) {
-	params := map[string]any{}
+// maxParamsFile bounds what --params-file reads.
+const maxParamsFile = 16 << 20
+
+// paramInput is what --params-file and --param gave, before the
+// workflow's declared defaults say how to read each --param value.
+type paramInput struct {
+	file  map[string]any
+	flags []paramFlag
+}
+
+type paramFlag struct{ name, value string }
+
+// parseParams reads --params-file (a JSON object, at most 16 MiB) and
+// splits each --param k=v at its first "=".
+func parseParams(file string, flags []string) (*paramInput, error) {
+	in := &paramInput{file: map[string]any{}}
 	if file != "" {
-		data, err := os.ReadFile(file)
+		f, err := os.Open(file)
 		if err != nil {
 			return nil, usageErrorf("flowscript: --params-file: %v", unwrapPath(err))
+		}
+		data, err := io.ReadAll(io.LimitReader(f, maxParamsFile+1))
+		f.Close()
+		if err != nil {
+			return nil, usageErrorf("flowscript: --params-file %s: %v", file, unwrapPath(err))
+		}
+		if len(data) > maxParamsFile {
+			return nil, usageErrorf("flowscript: --params-file %s is larger than %d MiB, the most it may hold", file, maxParamsFile>>20)
 		}
 		if len(bytes.TrimSpace(data)) == 0 {
 			return nil, usageErrorf("flowscript: --params-file %s is empty; it must hold a JSON object of param names to values", file)
@@ -31,22 +53,162 @@ func parseParams(file string, flags []string) (map[string]any, error) {
 		if !ok {
 			return nil, usageErrorf("flowscript: --params-file %s must hold a JSON object of param names to values", file)
 		}
-		for k, v := range obj {
-			params[k] = v
+		if err := finite(obj); err != nil {
+			return nil, usageErrorf("flowscript: --params-file %s: %v", file, err)
 		}
+		in.file = obj
 	}
 	for _, f := range flags {
 		k, v, ok := strings.Cut(f, "=")
 		if !ok || k == "" {
 			return nil, usageErrorf("flowscript: --param %q: write it as name=value", f)
 		}
-		if decoded, err := dag.DecodeJSON([]byte(v)); err == nil {
-			params[k] = decoded
-		} else {
-			params[k] = v
+		in.flags = append(in.flags, paramFlag{k, v})
+	}
+	return in, nil
+}
+
+// typed merges the params, --param over --params-file, reading each
+// --param value by the type of the param's declared default (SPEC §7
+// Command line): a string default keeps the value as given, an int
+// default takes whole numbers, a float, bool, list or dict default takes
+// JSON of that type; a default of None, or an undeclared param (which
+// the engine refuses by name), takes JSON where it parses, else the
+// string.
+func (in *paramInput) typed(w *dag.Workflow) (map[string]any, error) {
+	params := make(map[string]any, len(in.file)+len(in.flags))
+	for k, v := range in.file {
+		params[k] = v
+	}
+	for _, f := range in.flags {
+		var def any
+		if p := w.Param(f.name); p != nil {
+			def = p.Default
 		}
+		v, err := paramValue(f.value, def)
+		if err != nil {
+			detail := hintFor(def)
+			if err.Error() != "" {
+				detail = ": " + err.Error()
+			}
+			return nil, usageErrorf("flowscript: --param %s=%s: %s is %s (default %s)%s", f.name, f.value, f.name, typeName(def), dag.FormatValue(def), detail)
+		}
+		params[f.name] = v
 	}
 	return params, nil
+}
+
+// paramValue reads one --param value for a param whose default is def;
+// the error names the type expected.
+func paramValue(raw string, def any) (any, error) {
+	if _, ok := def.(string); ok {
+		return raw, nil
+	}
+	decoded, jerr := dag.DecodeJSON([]byte(raw))
+	if jerr == nil {
+		if err := finite(decoded); err != nil {
+			return nil, fmt.Errorf("the value %v", err)
+		}
+	}
+	switch def.(type) {
+	case nil:
+		if jerr != nil {
+			return raw, nil
+		}
+		return decoded, nil
+	case int64:
+		if n, ok := decoded.(int64); ok && jerr == nil {
+			return n, nil
+		}
+	case float64:
+		switch n := decoded.(type) {
+		case float64:
+			return n, nil
+		case int64:
+			return float64(n), nil
+		}
+	case bool:
+		if b, ok := decoded.(bool); ok && jerr == nil {
+			return b, nil
+		}
+	case []any:
+		if l, ok := decoded.([]any); ok && jerr == nil {
+			return l, nil
+		}
+	case map[string]any:
+		if m, ok := decoded.(map[string]any); ok && jerr == nil {
+			return m, nil
+		}
+	}
+	if jerr != nil && strings.ContainsAny(raw[:min(1, len(raw))], "-0123456789") {
+		switch def.(type) {
+		case int64, float64:
+			return nil, jerr
+		}
+	}
+	return nil, errNotOfType
+}
+
+// errNotOfType: the value is not of the default's type; the message says
+// what to give.
+var errNotOfType = errors.New("")
+
+func typeName(def any) string {
+	switch def.(type) {
+	case int64:
+		return "an int"
+	case float64:
+		return "a float"
+	case bool:
+		return "a bool"
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "a dict"
+	case string:
+		return "a string"
+	}
+	return "any JSON value"
+}
+
+func hintFor(def any) string {
+	switch def.(type) {
+	case int64:
+		return ": give a whole number"
+	case float64:
+		return ": give a number"
+	case bool:
+		return ": give true or false"
+	case []any:
+		return ": give a JSON list, e.g. [1, 2]"
+	case map[string]any:
+		return `: give a JSON object, e.g. {"k": 1}`
+	}
+	return ""
+}
+
+// finite refuses numbers JSON can read but not write back (1e400 is
+// +Inf).
+func finite(v any) error {
+	switch x := v.(type) {
+	case float64:
+		if math.IsInf(x, 0) || math.IsNaN(x) {
+			return fmt.Errorf("is out of range for a 64-bit number")
+		}
+	case []any:
+		for _, e := range x {
+			if err := finite(e); err != nil {
+				return err
+			}
+		}
+	case map[string]any:
+		for _, e := range x {
+			if err := finite(e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // readSecretsFile reads NAME=value lines; blank lines and # comments are

@@ -37,7 +37,7 @@ func runCommand() *cli.Command {
 				return usageErrorf("flowscript run: name exactly one FILE (see flowscript run --help)")
 			}
 			env := envOf(c)
-			params, err := parseParams(env.path(c.String("params-file")), c.StringSlice("param"))
+			paramIn, err := parseParams(env.path(c.String("params-file")), c.StringSlice("param"))
 			if err != nil {
 				return err
 			}
@@ -65,6 +65,10 @@ func runCommand() *cli.Command {
 			p, err := s.eng.LoadFile(s.ctx, file, flowscript.LoadOptions{Workspace: c.String("workspace"), BaseDir: env.cwd})
 			if err != nil {
 				return engineError(c.App.ErrWriter, err)
+			}
+			params, err := paramIn.typed(p.Workflow)
+			if err != nil {
+				return err
 			}
 			lookup := func(name string) (string, bool) {
 				if v, ok := s.secrets[name]; ok {

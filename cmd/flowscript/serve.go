@@ -1,10 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/flowscript/flowscript"
 	"github.com/flowscript/flowscript/lang"
 )
 
@@ -28,7 +30,10 @@ func serveCommand() *cli.Command {
 			}
 			defer s.close()
 			ids, err := s.eng.Resume(s.ctx)
-			if err != nil {
+			var left *flowscript.HandlersMissingError
+			if errors.As(err, &left) {
+				fmt.Fprintf(c.App.ErrWriter, "flowscript: %v\n", left)
+			} else if err != nil {
 				return engineError(c.App.ErrWriter, err)
 			}
 			fmt.Fprintf(c.App.ErrWriter, "serving database %s (continued %d unfinished runs); Ctrl-C to stop\n", dbDir(c), len(ids))

@@ -68,6 +68,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -253,6 +254,8 @@ type round struct {
 	// leaves them nil: the single run's snapshot and findRun.
 	snap    func(g *generation)
 	created func() bool
+	// failOK: a run or resume that exits 1 (a run failed) is expected
+	failOK bool
 
 	// statistics
 	notCreated    int // kills before the run existed
@@ -447,7 +450,9 @@ func (r *round) exec(name string, killAfter time.Duration, args ...string) bool 
 	if ctx.Err() != nil {
 		t.Fatalf("round %d: flowscript %s did not end within 2 minutes\n%s", r.n, name, r.stderr.String())
 	}
-	if !gen.killed && err != nil {
+	var exit *exec.ExitError
+	failedRun := r.failOK && errors.As(err, &exit) && exit.ExitCode() == 1
+	if !gen.killed && err != nil && !failedRun {
 		t.Fatalf("round %d: flowscript %s: %v\n%s", r.n, strings.Join(args, " "), err, r.stderr.String())
 	}
 	fmt.Fprintf(&r.stderr, "--- killed %v; stdout: %s\n", gen.killed, stdout.String())

@@ -62,11 +62,12 @@ type TimedOut struct{ At time.Time }
 
 // Rerun reopens an ended run: the steps in Reset go back to pending
 // (keeping their attempt, so the next one is the highest so far + 1), and
-// Reopen, a sub_workflow step whose child run is rerun, goes back to
-// running as a new attempt, waiting for that child's new outcome.
+// each step in Reopen, a sub_workflow step whose child run is rerun in
+// place, goes back to running as a new attempt, waiting for that child's
+// new outcome.
 type Rerun struct {
 	Reset  []string
-	Reopen string
+	Reopen []string
 	Detail string
 	At     time.Time
 }

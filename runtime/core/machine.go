@@ -3,6 +3,7 @@ package core
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/flowscript/flowscript/dag"
@@ -126,7 +127,7 @@ func (m *Machine) Apply(ev Event) Result {
 	case Start:
 		m.start(r, ev.Detail)
 	case StepEnded:
-		m.stepEnded(r, ev)
+		m.stepEnded(r, ev, true)
 	case RetryDue:
 		m.retryDue(r, ev)
 	case Dispatch:
@@ -160,7 +161,9 @@ func (m *Machine) start(r *result, detail string) {
 	}
 }
 
-func (m *Machine) stepEnded(r *result, ev StepEnded) {
+// stepEnded ends an attempt; a failure is retried while retries are left
+// and retry allows it.
+func (m *Machine) stepEnded(r *result, ev StepEnded, retry bool) {
 	i, st, ok := m.attempt(ev.Step, ev.Attempt, StepRunning)
 	if !ok {
 		return // a late report from an attempt that is no longer current
@@ -174,7 +177,7 @@ func (m *Machine) stepEnded(r *result, ev StepEnded) {
 		st.Status, st.Output, st.Error = StepSucceeded, ev.Output, ""
 	case m.Run.CancelRequested:
 		st.Status, st.Output, st.Error = StepCancelled, ev.Output, ev.Error
-	case st.RetriesUsed < def.Retries:
+	case retry && st.RetriesUsed < def.Retries:
 		st.Status, st.Output, st.Error = StepPending, ev.Output, ev.Error
 		st.RetryAt = r.at.Add(def.RetryDelay)
 		r.record(Record{Type: "step_ended", Step: st.ID, Attempt: st.Attempt, Status: string(StepFailed), Error: ev.Error})
@@ -211,7 +214,7 @@ func (m *Machine) childSpawned(r *result, ev ChildSpawned) {
 	r.change(i, st.ID)
 	r.record(Record{Type: "child_spawned", Step: st.ID, Attempt: st.Attempt, Child: ev.ChildRunID, Detail: ev.Detail})
 	if ev.Detached {
-		m.stepEnded(r, StepEnded{Step: ev.Step, Attempt: ev.Attempt, Output: map[string]any{"child_run_id": ev.ChildRunID}, At: ev.At})
+		m.stepEnded(r, StepEnded{Step: ev.Step, Attempt: ev.Attempt, Output: map[string]any{"child_run_id": ev.ChildRunID}, At: ev.At}, true)
 	}
 }
 
@@ -226,6 +229,10 @@ func (m *Machine) childEnded(r *result, ev ChildEnded) {
 		r.change(i, st.ID)
 	}
 	end := StepEnded{Step: ev.Step, Attempt: ev.Attempt, Output: ev.Output, At: ev.At}
+	// a child cancelled by a user fails the step for good: retries are
+	// for failures, not cancels; a child cancelled for the step's own
+	// timeout (EndError set) is a failure like any other
+	retry := !(ev.Status == RunCancelled && st.EndError == "")
 	if ev.Status != RunSucceeded {
 		end.Output = nil
 		end.Error = ev.Error
@@ -236,7 +243,7 @@ func (m *Machine) childEnded(r *result, ev ChildEnded) {
 			end.Error = fmt.Sprintf("child run %s %s", ev.ChildRunID, ev.Status)
 		}
 	}
-	m.stepEnded(r, end)
+	m.stepEnded(r, end, retry)
 }
 
 // EndWithChild makes a running attempt of a sub_workflow step end with
@@ -341,7 +348,7 @@ func (m *Machine) rerun(r *result, ev Rerun) {
 	}
 	run.RerunAt = r.at
 	r.RunChanged = true
-	r.record(Record{Type: "rerun", Step: ev.Reopen, Detail: ev.Detail})
+	r.record(Record{Type: "rerun", Step: strings.Join(ev.Reopen, ","), Detail: ev.Detail})
 	for _, id := range ev.Reset {
 		i, ok := m.index[id]
 		if !ok {
@@ -353,7 +360,11 @@ func (m *Machine) rerun(r *result, ev Rerun) {
 		st.StartedAt, st.EndedAt = time.Time{}, time.Time{}
 		r.change(i, st.ID)
 	}
-	if i, ok := m.index[ev.Reopen]; ok {
+	for _, id := range ev.Reopen {
+		i, ok := m.index[id]
+		if !ok {
+			continue
+		}
 		st := run.Steps[i]
 		st.Status, st.RetryAt = StepRunning, time.Time{}
 		st.Attempt++
@@ -512,6 +523,10 @@ func (m *Machine) maybeEnd(r *result) {
 		if first := m.firstUnhandledFailure(); first >= 0 {
 			st := run.Steps[first]
 			run.Status, run.Error = RunFailed, st.ID+": "+st.Error
+		} else if m.anyCancelled() {
+			// a rerun from a later step leaves earlier cancelled steps
+			// as they were: the run stays cancelled
+			run.Status = RunCancelled
 		} else {
 			run.Status = RunSucceeded
 			run.Output = m.output()
@@ -521,6 +536,16 @@ func (m *Machine) maybeEnd(r *result) {
 	r.RunChanged = true
 	r.record(Record{Type: "run_ended", Status: string(run.Status), Error: run.Error})
 	r.Actions = append(r.Actions, EndRun{Status: run.Status})
+}
+
+// anyCancelled reports whether a step ended cancelled.
+func (m *Machine) anyCancelled() bool {
+	for _, st := range m.Run.Steps {
+		if st.Status == StepCancelled {
+			return true
+		}
+	}
+	return false
 }
 
 // firstUnhandledFailure is the earliest-ending failed step that is neither

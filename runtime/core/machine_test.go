@@ -335,7 +335,7 @@ task("after", f, after = [k])
 	h.m.StepState("kid").ChildRunID = "child-1"
 	h.apply(core.ChildEnded{Step: "kid", Attempt: 1, ChildRunID: "child-1", Status: core.RunFailed, Error: "child broke", At: h.now})
 	h.expectRun(core.RunFailed, "kid: child broke")
-	res := h.apply(core.Rerun{Reset: []string{"after"}, Reopen: "kid", At: h.now})
+	res := h.apply(core.Rerun{Reset: []string{"after"}, Reopen: []string{"kid"}, At: h.now})
 	if len(started(res)) != 0 {
 		t.Fatalf("a reopened step must wait for its child, not start: %v", started(res))
 	}
