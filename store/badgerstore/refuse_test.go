@@ -76,10 +76,10 @@ func TestDamageRefusedAndLeftAlone(t *testing.T) {
 	}{
 		{"ManifestTruncated", func(t *testing.T, dir string) { must(t, truncate(filepath.Join(dir, "MANIFEST"))) }},
 		{"ManifestDeleted", func(t *testing.T, dir string) { must(t, os.Remove(filepath.Join(dir, "MANIFEST"))) }},
-		{"TableDeleted", func(t *testing.T, dir string) { must(t, os.Remove(filepath.Join(dir, "000005.sst"))) }},
-		{"TableByteFlipped", func(t *testing.T, dir string) { flip(t, filepath.Join(dir, "000005.sst"), 40) }},
-		{"ValueLogTruncated", func(t *testing.T, dir string) { must(t, truncate(filepath.Join(dir, "000005.vlog"))) }},
-		{"ValueLogByteFlipped", func(t *testing.T, dir string) { flip(t, filepath.Join(dir, "000005.vlog"), 30000) }},
+		{"TableDeleted", func(t *testing.T, dir string) { must(t, os.Remove(middleFile(t, dir, ".sst"))) }},
+		{"TableByteFlipped", func(t *testing.T, dir string) { flip(t, middleFile(t, dir, ".sst"), 40) }},
+		{"ValueLogTruncated", func(t *testing.T, dir string) { must(t, truncate(middleFile(t, dir, ".vlog"))) }},
+		{"ValueLogByteFlipped", func(t *testing.T, dir string) { flip(t, middleFile(t, dir, ".vlog"), 30000) }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := manyTables(t, 10)
@@ -148,4 +148,15 @@ func flip(t *testing.T, path string, off int64) {
 	b[0] ^= 0xff
 	_, err = f.WriteAt(b, off)
 	must(t, err)
+}
+
+// middleFile is the middle one of dir's files with the suffix (background
+// compaction decides which tables exist).
+func middleFile(t *testing.T, dir, suffix string) string {
+	t.Helper()
+	m, _ := filepath.Glob(filepath.Join(dir, "*"+suffix))
+	if len(m) == 0 {
+		t.Fatalf("no %s file in %s", suffix, dir)
+	}
+	return m[len(m)/2]
 }

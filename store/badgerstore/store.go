@@ -175,8 +175,10 @@ func openCopy(dir string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// copyFile copies from into a new file to, keeping holes: Badger's logs
-// are mostly-sparse files of tens of MiB.
+// copyFile copies from into a new file to, leaving holes where the
+// source reads as zeros: Badger's logs are mostly-sparse files of tens of
+// MiB. (It reads everything: SEEK_DATA may not see pages written through
+// a memory map and not yet flushed.)
 func copyFile(from, to string) error {
 	in, err := os.Open(from)
 	if err != nil {
@@ -191,29 +193,23 @@ func copyFile(from, to string) error {
 	if err != nil {
 		return err
 	}
-	const seekData, seekHole = 3, 4 // Linux lseek whence values
-	for off := int64(0); off < fi.Size(); {
-		data, err := in.Seek(off, seekData)
+	buf := make([]byte, 64<<10)
+	for off := int64(0); ; {
+		n, err := in.ReadAt(buf, off)
+		if n > 0 && !allZero(buf[:n]) {
+			if _, werr := out.WriteAt(buf[:n], off); werr != nil {
+				out.Close()
+				return werr
+			}
+		}
+		off += int64(n)
+		if err == io.EOF || n == 0 {
+			break
+		}
 		if err != nil {
-			break // ENXIO: only a hole is left (or no sparse support: copied below)
-		}
-		hole, err := in.Seek(data, seekHole)
-		if err != nil {
-			hole = fi.Size()
-		}
-		if _, err := in.Seek(data, io.SeekStart); err != nil {
 			out.Close()
 			return err
 		}
-		if _, err := out.Seek(data, io.SeekStart); err != nil {
-			out.Close()
-			return err
-		}
-		if _, err := io.CopyN(out, in, hole-data); err != nil {
-			out.Close()
-			return err
-		}
-		off = hole
 	}
 	if err := out.Truncate(fi.Size()); err != nil {
 		out.Close()
@@ -288,6 +284,15 @@ func openReadOnly(dir string, lock *dirLock, opts Options) (*Store, error) {
 	}
 	s.readOnly = true
 	return s, nil
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // closeBadger closes a store that Open used only to verify.
@@ -504,6 +509,11 @@ func (s *Store) Close() error {
 		<-s.gcDone
 	}
 	s.hub.stop()
+	if s.dir != "" && !s.readOnly {
+		// Badger's Close flushes the memtable and removes its log: a
+		// kill in the middle must not look like a lost log
+		writeMarker(s.dir, markerClosing)
+	}
 	err := s.db.Close()
 	if err == nil && s.dir != "" && !s.readOnly {
 		err = writeMarker(s.dir, markerClosed)

@@ -17,15 +17,19 @@ import (
 
 // markerName is the file that marks a directory as a flowscript database.
 // It also records whether the database was closed cleanly: "open" while a
-// process holds it, "closed" once Close ended. A database whose marker
+// process holds it, "closing" while Close runs, "closed" once it ended. A database whose marker
 // says "open" was left by a process that died, and Badger then still has
 // a memtable log (.mem) to replay; if none is there, commits were lost.
 const markerName = "flowscript.db"
 
 const (
-	markerHeader = "flowscript database\n"
-	markerOpen   = markerHeader + "open\n"
-	markerClosed = markerHeader + "closed\n"
+	markerHeader  = "flowscript database\n"
+	markerOpen    = markerHeader + "open\n"
+	markerClosing = markerHeader + "closing\n"
+	// recovering: an empty memtable log a kill left was removed, and
+	// Badger has not made a new one yet
+	markerRecovering = markerHeader + "recovering\n"
+	markerClosed     = markerHeader + "closed\n"
 )
 
 // ErrNotFlowscript is the cause of the *store.CorruptError of a directory
@@ -95,6 +99,15 @@ func readMarker(dir string) (string, error) {
 		return "", fmt.Errorf("its %s marker is damaged", markerName)
 	}
 	return strings.TrimSpace(strings.TrimPrefix(s, markerHeader)), nil
+}
+
+// markRecovering records, in a marked database, that it has no memtable
+// log for a moment.
+func markRecovering(dir string) error {
+	if state, err := readMarker(dir); err != nil || state == "" {
+		return err
+	}
+	return writeMarker(dir, markerRecovering)
 }
 
 // writeMarker replaces the marker atomically and syncs it.
