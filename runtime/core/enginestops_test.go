@@ -39,7 +39,7 @@ a = task("a", f, retries = 5)
 	h.m.MaxEngineStops = 2
 	h.start()
 	h.apply(core.Resume{At: h.now}) // stop 1 under attempt 2
-	h.fail("a", "flaky")             // the attempt ended: the count starts again
+	h.fail("a", "flaky")            // the attempt ended: the count starts again
 	h.apply(core.RetryDue{Step: "a", Attempt: 2, At: h.now})
 	h.apply(core.Resume{At: h.now}) // stop 1 again
 	h.expect("a=running/4")
