@@ -1,0 +1,230 @@
+package natsstore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// rec is one stored message as a direct get returns it.
+type rec struct {
+	subject string
+	seq     uint64
+	hdr     nats.Header
+	data    []byte
+}
+
+func (r *rec) deleted() bool { return r.hdr.Get(hdrOp) == opDelete }
+
+// prev is the revision the message replaced (0: none), from the header
+// every commit of this package writes.
+func (r *rec) prev() uint64 {
+	n, _ := strconv.ParseUint(r.hdr.Get(hdrPrev), 10, 64)
+	return n
+}
+
+// getRequest is the body of a JetStream direct get (ADR-31).
+type getRequest struct {
+	Seq       uint64   `json:"seq,omitempty"`
+	NextFor   string   `json:"next_by_subj,omitempty"`
+	Batch     int      `json:"batch,omitempty"`
+	MultiLast []string `json:"multi_last,omitempty"`
+	UpToSeq   uint64   `json:"up_to_seq,omitempty"`
+}
+
+// maxMultiLast is how many subjects the server answers in one multi-last
+// request (nats-server's maxAllowedResponses).
+const maxMultiLast = 1024
+
+// direct sends a direct get and collects its answers: one message, or for
+// batch and multi-last requests the messages up to the end-of-batch
+// marker. It returns the messages, how many more the server held back
+// (Nats-Num-Pending of the marker) and the stream sequence the answer is
+// as of (Nats-UpTo-Sequence, multi-last only). No message is not an
+// error.
+func (s *Store) direct(ctx context.Context, req getRequest) (recs []*rec, pending, upTo uint64, err error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	r := s.replies.open()
+	defer s.replies.close(r)
+	if err := s.nc.PublishRequest(s.directSubject, r.subject, body); err != nil {
+		return nil, 0, 0, s.connError(err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	multi := req.Batch > 0 || len(req.MultiLast) > 0
+	for {
+		m, err := r.next(ctx)
+		if err != nil {
+			return nil, 0, 0, s.connError(err)
+		}
+		if len(m.Data) == 0 {
+			switch m.Header.Get("Status") {
+			case "":
+			case "404":
+				return recs, 0, 0, nil
+			case "204": // end of batch
+				pending, _ = strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64)
+				upTo, _ = strconv.ParseUint(m.Header.Get("Nats-UpTo-Sequence"), 10, 64)
+				return recs, pending, upTo, nil
+			default:
+				return nil, 0, 0, fmt.Errorf("natsstore: direct get on stream %s: %s %s", s.stream, m.Header.Get("Status"), m.Header.Get("Description"))
+			}
+		}
+		seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
+		if err != nil {
+			return nil, 0, 0, fmt.Errorf("natsstore: direct get on stream %s: an answer without a sequence", s.stream)
+		}
+		recs = append(recs, &rec{subject: m.Header.Get(jetstream.SubjectHeader), seq: seq, hdr: m.Header, data: m.Data})
+		if !multi {
+			return recs, 0, 0, nil
+		}
+	}
+}
+
+// replies routes the answers to direct gets, which may be many messages
+// per request, from one wildcard subscription to the requests waiting for
+// them (a subscription per request costs more than the request).
+type replies struct {
+	prefix string
+	mu     sync.Mutex
+	next   uint64
+	open_  map[string]*reply
+	sub    *nats.Subscription
+}
+
+type reply struct {
+	subject string
+	mu      sync.Mutex
+	queue   []*nats.Msg
+	ready   chan struct{} // signalled when queue grows
+}
+
+func (rs *replies) start(nc *nats.Conn) error {
+	rs.prefix = nc.NewRespInbox() + "."
+	rs.open_ = map[string]*reply{}
+	sub, err := nc.Subscribe(rs.prefix+"*", rs.deliver)
+	if err != nil {
+		return err
+	}
+	rs.sub = sub
+	return sub.SetPendingLimits(-1, -1)
+}
+
+func (rs *replies) deliver(m *nats.Msg) {
+	rs.mu.Lock()
+	r := rs.open_[m.Subject]
+	rs.mu.Unlock()
+	if r == nil {
+		return // a request that gave up
+	}
+	r.mu.Lock()
+	r.queue = append(r.queue, m)
+	r.mu.Unlock()
+	select {
+	case r.ready <- struct{}{}:
+	default:
+	}
+}
+
+func (rs *replies) open() *reply {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	rs.next++
+	r := &reply{subject: rs.prefix + strconv.FormatUint(rs.next, 36), ready: make(chan struct{}, 1)}
+	rs.open_[r.subject] = r
+	return r
+}
+
+func (rs *replies) close(r *reply) {
+	rs.mu.Lock()
+	delete(rs.open_, r.subject)
+	rs.mu.Unlock()
+}
+
+func (r *reply) next(ctx context.Context) (*nats.Msg, error) {
+	for {
+		r.mu.Lock()
+		if len(r.queue) > 0 {
+			m := r.queue[0]
+			r.queue = r.queue[1:]
+			r.mu.Unlock()
+			return m, nil
+		}
+		r.mu.Unlock()
+		select {
+		case <-r.ready:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// lastAt returns the last message of each of subjects as of stream
+// sequence upTo (0: now), in no particular order, and the sequence the
+// answer is as of. Subjects without a message then are left out.
+func (s *Store) lastAt(ctx context.Context, subjects []string, upTo uint64) (map[string]*rec, uint64, error) {
+	out := make(map[string]*rec, len(subjects))
+	for len(subjects) > 0 {
+		chunk := subjects[:min(len(subjects), maxMultiLast)]
+		for {
+			recs, pending, at, err := s.direct(ctx, getRequest{MultiLast: chunk, UpToSeq: upTo})
+			if err != nil {
+				return nil, 0, err
+			}
+			if upTo == 0 {
+				upTo = at
+			}
+			for _, r := range recs {
+				out[r.subject] = r
+			}
+			if pending == 0 || len(recs) == 0 {
+				break
+			}
+			// The answer was cut at the server's byte limit: ask again
+			// for the subjects it did not cover.
+			var rest []string
+			for _, subj := range chunk {
+				if out[subj] == nil {
+					rest = append(rest, subj)
+				}
+			}
+			if len(rest) == 0 {
+				break
+			}
+			chunk = rest
+		}
+		subjects = subjects[min(len(subjects), maxMultiLast):]
+	}
+	return out, upTo, nil
+}
+
+// firstAfter returns the first message of subject after stream sequence
+// seq, or nil.
+func (s *Store) firstAfter(ctx context.Context, subject string, seq uint64) (*rec, error) {
+	recs, _, _, err := s.direct(ctx, getRequest{Seq: seq + 1, NextFor: subject})
+	if err != nil || len(recs) == 0 {
+		return nil, err
+	}
+	return recs[0], nil
+}
+
+// now returns the stream's last sequence, read under the stream's
+// isolation lock so that it never falls inside an atomic batch.
+func (s *Store) now(ctx context.Context) (uint64, error) {
+	_, at, err := s.lastAt(ctx, []string{s.headSubject}, 0)
+	if err != nil {
+		return 0, err
+	}
+	if at == 0 {
+		return 0, fmt.Errorf("natsstore: stream %s lost its head message %s", s.stream, s.headSubject)
+	}
+	return at, nil
+}
