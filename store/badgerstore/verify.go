@@ -139,11 +139,11 @@ func writeMarker(dir, content string) error {
 	return d.Sync()
 }
 
-// maxOrphanTables is how many table files the MANIFEST may not know
-// before the database counts as damaged. A process killed while a flush
-// or compaction wrote its tables, or just after the MANIFEST dropped a
-// compacted table but before its file was removed, leaves one or two;
-// Badger deletes them at open. Many of them mean the MANIFEST lost
+// maxOrphanTables is how many table files the MANIFEST of a database
+// without a marker may not know before it counts as damaged. A database
+// closed cleanly has none; one a process was killed in may have several
+// (flushes and compactions under way, a compacted table not yet removed),
+// which Badger deletes at open. Otherwise they mean that the MANIFEST lost
 // entries (a truncated MANIFEST), and deleting them would lose data.
 const maxOrphanTables = 2
 
@@ -216,7 +216,10 @@ func verifyFiles(dir string, state string) error {
 			orphans++
 		}
 	}
-	if orphans > maxOrphanTables {
+	// after a clean close Badger left no table its MANIFEST does not
+	// name; after a kill it may have left several (flushes and
+	// compactions under way), which it deletes at open
+	if (state == "closed" && orphans > 0) || (state == "" && orphans > maxOrphanTables) {
 		return fmt.Errorf("%d table files are not in its MANIFEST (the MANIFEST lost entries?)", orphans)
 	}
 	if state == "open" && mems == 0 && len(m.Tables) == 0 && vlogs == 0 {
