@@ -130,6 +130,9 @@ func workflowFn(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tup
 	return starlark.None, nil
 }
 
+// MaxRetries bounds a step's retries=.
+const MaxRetries = 100
+
 // stepArgs are the keyword arguments every step builtin shares.
 type stepArgs struct {
 	inputs     starlark.Value
@@ -169,6 +172,9 @@ func (a *stepArgs) fill(b *Builder, fn string, s *dag.Step) error {
 	s.After = after
 	if a.retries < 0 {
 		b.errorf(pos, "%s: retries must be 0 or more, got %d", fn, a.retries)
+	}
+	if a.retries > MaxRetries {
+		b.errorf(pos, "%s: retries is %d, more than the limit of %d (max_retries, fixed): a step that fails this often needs fixing, not retrying", fn, a.retries, MaxRetries)
 	}
 	s.Retries = a.retries
 	s.RetryDelay = time.Second

@@ -852,7 +852,7 @@ func (e *Engine) loadRun(ctx context.Context, rec *RunRecord) (*activeRun, error
 			return nil, fmt.Errorf("run %s: its stored step %d is %q, its definition says %q", rec.ID, i, s.ID, w.Steps[i].ID)
 		}
 		run.Steps = append(run.Steps, &core.Step{
-			ID: s.ID, Status: s.Status, Attempt: s.Attempt, RetriesUsed: s.RetriesUsed,
+			ID: s.ID, Status: s.Status, Attempt: s.Attempt, RetriesUsed: s.RetriesUsed, EngineStops: s.EngineStops,
 			Output: s.Output, Error: fromOptString(s.Error), ChildRunID: fromOptString(s.ChildRunID),
 			RetryAt: fromOptTime(s.RetryAt), StartedAt: fromOptTime(s.StartedAt), EndedAt: fromOptTime(s.EndedAt),
 			EndError: fromOptString(s.EndError),
@@ -866,6 +866,7 @@ func (e *Engine) loadRun(ctx context.Context, rec *RunRecord) (*activeRun, error
 		}
 	}
 	ar.m = core.New(w, run)
+	ar.m.MaxEngineStops = e.opts.MaxEngineStops
 	e.admitter(ar)
 	for i, s := range run.Steps {
 		if s.Status == core.StepRunning {

@@ -163,6 +163,7 @@ func (e *Engine) runStep(ctx context.Context, ar *activeRun, def *dag.Step, atte
 			Context: ctx, RunID: ar.rec.ID, StepID: def.ID, Workflow: ar.rec.Workflow,
 			Attempt: attempt, Inputs: in, Params: ar.rec.Params, Secret: secretFn,
 			Log: log, Dir: ar.rec.Workspace, Masks: ar.masks,
+			MaxMemory: e.opts.BodyMaxMemory, HTTPAllow: e.opts.HTTPAllowHosts,
 		}
 		out, err := builtins.CallBody(sc, body, e.opts.BodyMaxSteps)
 		if out == nil {

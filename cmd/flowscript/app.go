@@ -158,6 +158,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			versionCommand(),
 			testCommand(),
 			replCommand(),
+			checkCommand(),
 		},
 	}
 	for _, cmd := range app.Commands {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"syscall"
 
 	"github.com/flowscript/flowscript/dag"
 	"github.com/flowscript/flowscript/runtime"
@@ -104,8 +105,8 @@ func engineError(w io.Writer, err error) error {
 	if errors.As(err, &list) {
 		return printErrors(w, list)
 	}
-	if errors.Is(err, runtime.ErrInput) {
-		return usageErrorf("flowscript: %v", err)
+	if errors.Is(err, runtime.ErrInput) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, store.ErrCorrupt) {
+		return usageErrorf("flowscript: %v", err) // a full disk, a damaged database: exit 2
 	}
 	if ee := (*exitError)(nil); errors.As(err, &ee) {
 		return err

@@ -23,6 +23,11 @@ type Machine struct {
 	// when the process stopped starts again at once on Resume, taking a
 	// worker even when none is free.
 	Pooled bool
+	// MaxEngineStops is how many times in a row the engine may stop while
+	// a task or shell step runs before resume fails the step instead of
+	// starting it again (a body that crashes the process would otherwise
+	// keep the engine down); 0: DefaultMaxEngineStops.
+	MaxEngineStops int
 
 	// pendingPooled counts the pending task and shell steps: the most
 	// workers one decision can take (see Demand); unfinished the steps
@@ -39,6 +44,9 @@ type depIndex struct {
 	step int
 	cond dag.Condition
 }
+
+// DefaultMaxEngineStops is the default of Machine.MaxEngineStops.
+const DefaultMaxEngineStops = 3
 
 // New prepares a machine for a run of w. A run without step states gets
 // one pending state per step.
@@ -249,6 +257,7 @@ func (m *Machine) stepEnded(r *result, ev StepEnded, retry bool) {
 	def := m.W.Steps[i]
 	st.EndedAt = r.at
 	st.EndError = "" // used (childEnded), or the step ended without its child
+	st.EngineStops = 0
 	r.change(i, st.ID)
 	switch {
 	case ev.Error == "":
@@ -443,7 +452,7 @@ func (m *Machine) rerun(r *result, ev Rerun) {
 		}
 		st := run.Steps[i]
 		m.setStatus(i, StepPending)
-		st.RetryAt, st.RetriesUsed, st.Ready = time.Time{}, 0, false
+		st.RetryAt, st.RetriesUsed, st.Ready, st.EngineStops = time.Time{}, 0, false, 0
 		st.Output, st.Error, st.ChildRunID = nil, "", ""
 		st.StartedAt, st.EndedAt = time.Time{}, time.Time{}
 		r.change(i, st.ID)
@@ -495,6 +504,13 @@ func (m *Machine) resume(r *result) {
 			r.record(Record{Type: RecStepEnded, Step: st.ID, Attempt: st.Attempt, Status: string(StepCancelled)})
 		case st.Status == StepRunning && m.W.Steps[i].Kind == dag.KindSubWorkflow:
 			r.Actions = append(r.Actions, ReattachChild{Step: st.ID, Attempt: st.Attempt, ChildRunID: st.ChildRunID})
+		case st.Status == StepRunning && m.stoppedTooOften(st):
+			m.setStatus(i, StepFailed)
+			st.EndedAt, st.Output = r.at, nil
+			st.Error = fmt.Sprintf("the engine stopped %d times while this step ran; it is not started again (rerun the run once the step is fixed)", st.EngineStops)
+			r.change(i, st.ID)
+			r.record(Record{Type: RecStepEnded, Step: st.ID, Attempt: st.Attempt, Status: string(StepFailed), Error: st.Error})
+			m.propagate(r, i)
 		case st.Status == StepRunning:
 			// the attempt died with the process: run it again as a new
 			// attempt, which does not use up a retry
@@ -514,6 +530,17 @@ func (m *Machine) resume(r *result) {
 	for i := range m.W.Steps {
 		m.evaluate(r, i)
 	}
+}
+
+// stoppedTooOften counts one more engine stop under the running step st
+// and reports whether that makes too many in a row.
+func (m *Machine) stoppedTooOften(st *Step) bool {
+	st.EngineStops++
+	limit := m.MaxEngineStops
+	if limit <= 0 {
+		limit = DefaultMaxEngineStops
+	}
+	return st.EngineStops >= limit
 }
 
 // propagate re-evaluates the steps that wait for step i.
