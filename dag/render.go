@@ -131,7 +131,7 @@ func renderText(b *strings.Builder, w *Workflow, opts RenderOptions, indent stri
 }
 
 func expandChild(s *Step, opts RenderOptions, depth int) *Workflow {
-	if opts.Expand == nil || s.Kind != KindSubWorkflow || s.Child == nil || !s.Child.Static() {
+	if opts.Expand == nil || !s.Kind.RunsChildren() || s.Child == nil || !s.Child.Static() {
 		return nil
 	}
 	return opts.Expand(s, depth+1)
@@ -161,6 +161,8 @@ func stepSummary(s *Step) string {
 			b.WriteString(" (detached)")
 		}
 		return b.String()
+	case KindForEach, KindLoop, KindPlanner:
+		return dynamicSummary(s)
 	}
 	return ""
 }
@@ -190,6 +192,7 @@ func stepOptions(s *Step) string {
 			parts = append(parts, "idempotency_strategy="+c.IdempotencyStrategy)
 		}
 	}
+	parts = append(parts, dynamicOptions(s)...)
 	return strings.Join(parts, " ")
 }
 
@@ -218,12 +221,15 @@ func renderDotBody(b *strings.Builder, w *Workflow, opts RenderOptions, prefix, 
 	node := func(id string) string { return strconv.Quote(prefix + id) }
 	for _, s := range steps {
 		label := escapeDot(s.ID) + "\\n" + string(s.Kind)
-		if s.Kind == KindSubWorkflow {
+		if s.Kind.RunsChildren() && s.Child != nil {
 			label += ": " + escapeDot(s.Child.Name)
 		}
 		shape := ""
-		if s.Kind == KindSubWorkflow {
+		switch {
+		case s.Kind == KindSubWorkflow:
 			shape = ", shape=component"
+		case s.Kind.IsDynamic():
+			shape = ", shape=component, peripheries=2" // one node for many children
 		}
 		fmt.Fprintf(b, "%s%s [label=\"%s\"%s];\n", indent, node(s.ID), label, shape)
 		if child := expandChild(s, opts, depth); child != nil {
@@ -295,7 +301,7 @@ func renderMermaidBody(b *strings.Builder, w *Workflow, opts RenderOptions, pref
 	for _, s := range steps {
 		label := escapeMermaid(s.ID) + "<br/>" + string(s.Kind)
 		open, close := "[", "]"
-		if s.Kind == KindSubWorkflow {
+		if s.Kind.RunsChildren() && s.Child != nil {
 			label += ": " + escapeMermaid(s.Child.Name)
 			open, close = "[[", "]]"
 		}
@@ -381,6 +387,7 @@ type StepJSON struct {
 	Optional   bool           `json:"optional"`
 	Priority   any            `json:"priority"`
 	Child      *ChildJSON     `json:"child,omitempty"`
+	Dynamic    *DynamicJSON   `json:"dynamic,omitempty"`
 }
 
 // DepJSON is one dependency of a step.
@@ -499,6 +506,7 @@ func buildGraphJSON(w *Workflow, opts RenderOptions, depth int) (*GraphJSON, err
 			}
 			sj.Child = cj
 		}
+		sj.Dynamic = dynamicJSON(s)
 		g.Steps = append(g.Steps, sj)
 	}
 	if w.Output != nil {
