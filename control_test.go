@@ -193,7 +193,7 @@ shell("d", "echo d >> ledger", after = [c.failed])
 		t.Fatalf("first run: %s, c %s", rec.Status, stepByID(t, rec, "c").Status)
 	}
 	// a dry run plans and changes nothing
-	plan, err := eng.Rerun(ctx, rec.ID, "b", runtime.RerunOptions{DryRun: true})
+	plan, err := eng.Rerun(ctx, rec.ID, "b", flowscript.RerunOptions{DryRun: true})
 	if err != nil || len(plan.Runs) != 1 || strings.Join(plan.Runs[0].Steps, ",") != "b,c,d" {
 		t.Fatalf("plan %+v %v", plan, err)
 	}
@@ -201,7 +201,7 @@ shell("d", "echo d >> ledger", after = [c.failed])
 		t.Fatalf("ledger after dry run %q", data)
 	}
 	os.WriteFile(filepath.Join(ws, "fixed"), nil, 0o644)
-	if _, err := eng.Rerun(ctx, rec.ID, "b", runtime.RerunOptions{}); err != nil {
+	if _, err := eng.Rerun(ctx, rec.ID, "b", flowscript.RerunOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	rec, err = eng.Wait(ctx, rec.ID)
@@ -228,7 +228,7 @@ shell("d", "echo d >> ledger", after = [c.failed])
 	if !found {
 		t.Fatal("the history does not record the rerun")
 	}
-	if _, err := eng.Rerun(ctx, rec.ID, "nope", runtime.RerunOptions{}); !errors.Is(err, runtime.ErrInput) {
+	if _, err := eng.Rerun(ctx, rec.ID, "nope", flowscript.RerunOptions{}); !errors.Is(err, runtime.ErrInput) {
 		t.Fatalf("unknown step: %v", err)
 	}
 }
@@ -258,7 +258,7 @@ shell("flaky", "echo flaky >> ledger; test -f fixed", after = [p])
 	}
 	// the tree is not active any more: rerun the leaf from its failed step
 	os.WriteFile(filepath.Join(ws, "fixed"), nil, 0o644)
-	plan, err := eng.Rerun(ctx, leaves[0].ID, "flaky", runtime.RerunOptions{})
+	plan, err := eng.Rerun(ctx, leaves[0].ID, "flaky", flowscript.RerunOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +288,7 @@ func TestRerunRefusedWhileActive(t *testing.T) {
 	ws := writeWorkspace(t, map[string]string{"main.star": `shell("s", "sleep 30")`})
 	eng := openEngine(t, t.TempDir(), flowscript.Options{})
 	id := startFile(t, eng, filepath.Join(ws, "main.star"), flowscript.RunOptions{})
-	_, err := eng.Rerun(context.Background(), id, "s", runtime.RerunOptions{})
+	_, err := eng.Rerun(context.Background(), id, "s", flowscript.RerunOptions{})
 	if !errors.Is(err, runtime.ErrInput) || !strings.Contains(err.Error(), "cannot be rerun while its tree is active") {
 		t.Fatalf("rerun of an active run: %v", err)
 	}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/flowscript/flowscript"
-	"github.com/flowscript/flowscript/runtime"
 )
 
 // runWithin runs a file and fails (instead of hanging) if Run does not
@@ -87,7 +86,7 @@ func TestOversizedHandlerOutputFailsTheStep(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { eng.Close() })
-	eng.RegisterHandler("big", func(ctx context.Context, tc *runtime.TaskContext) (map[string]any, error) {
+	eng.RegisterHandler("big", func(ctx context.Context, tc *flowscript.TaskContext) (map[string]any, error) {
 		return map[string]any{"blob": strings.Repeat("x", 3<<20)}, nil
 	})
 	rec := runWithin(t, eng, filepath.Join(ws, "root.star"), 10*time.Second)

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/flowscript/flowscript"
-	"github.com/flowscript/flowscript/runtime"
 )
 
 // §7: `after` entries are ANDed; .done means succeeded or failed.
@@ -93,7 +92,7 @@ task("e", lambda ctx: None, after = [a.done, c])
 		t.Fatalf("after cancel: %v %v", rec, err)
 	}
 	os.WriteFile(filepath.Join(ws, "again"), nil, 0o644)
-	if _, err := eng.Rerun(ctx, id, "c", runtime.RerunOptions{}); err != nil {
+	if _, err := eng.Rerun(ctx, id, "c", flowscript.RerunOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	rec, err = eng.Wait(ctx, id)

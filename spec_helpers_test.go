@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/flowscript/flowscript"
-	"github.com/flowscript/flowscript/runtime"
 )
 
 // specRun loads src as name, runs it in workspace ws (a temp dir if ""),
@@ -43,4 +42,4 @@ func specStatuses(rec *flowscript.RunRecord) map[string]string {
 	return m
 }
 
-func runtimeRerunOptions() runtime.RerunOptions { return runtime.RerunOptions{} }
+func runtimeRerunOptions() flowscript.RerunOptions { return flowscript.RerunOptions{} }

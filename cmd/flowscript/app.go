@@ -210,6 +210,8 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			treeCommand(),
 			cancelCommand(),
 			rerunCommand(),
+			testCommand(),
+			replCommand(),
 		},
 	}
 	for _, cmd := range app.Commands {

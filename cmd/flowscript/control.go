@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/flowscript/flowscript"
 	"github.com/flowscript/flowscript/runtime"
 )
 
@@ -94,7 +95,7 @@ func rerunCommand() *cli.Command {
 				return err
 			}
 			defer s.close()
-			plan, err := s.eng.Rerun(s.ctx, id, "", runtime.RerunOptions{DryRun: c.Bool("dry-run"), Latest: c.Bool("latest"), From: from, Failed: c.Bool("failed")})
+			plan, err := s.eng.Rerun(s.ctx, id, "", flowscript.RerunOptions{DryRun: c.Bool("dry-run"), Latest: c.Bool("latest"), From: from, Failed: c.Bool("failed")})
 			if err != nil {
 				return engineError(c.App.ErrWriter, err)
 			}
@@ -120,7 +121,7 @@ func rerunCommand() *cli.Command {
 
 // printRerunPlan says, run by run from the root down, what a rerun would
 // do.
-func printRerunPlan(w io.Writer, plan *runtime.RerunPlan) {
+func printRerunPlan(w io.Writer, plan *flowscript.RerunPlan) {
 	for _, r := range plan.Runs {
 		var parts []string
 		switch len(r.Reopen) {

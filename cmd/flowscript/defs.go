@@ -14,7 +14,6 @@ import (
 
 	"github.com/flowscript/flowscript"
 	"github.com/flowscript/flowscript/dag"
-	"github.com/flowscript/flowscript/runtime"
 )
 
 func registerCommand() *cli.Command {
@@ -101,17 +100,17 @@ func dash(s string) string {
 
 func treeCommand() *cli.Command {
 	return runView("tree", "show a run and every run below it, indented, with statuses",
-		func(ctx context.Context, eng *flowscript.Engine, id string) (*runtime.TreeNode, error) {
+		func(ctx context.Context, eng *flowscript.Engine, id string) (*flowscript.TreeNode, error) {
 			return eng.Tree(ctx, id)
 		},
-		func(w io.Writer, root *runtime.TreeNode) error {
+		func(w io.Writer, root *flowscript.TreeNode) error {
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			printTree(tw, root, "")
 			return tw.Flush()
 		})
 }
 
-func printTree(w *tabwriter.Writer, n *runtime.TreeNode, indent string) {
+func printTree(w *tabwriter.Writer, n *flowscript.TreeNode, indent string) {
 	r := n.Run
 	via := ""
 	if r.ParentStepID != nil {
@@ -135,8 +134,8 @@ func printTree(w *tabwriter.Writer, n *runtime.TreeNode, indent string) {
 }
 
 // printDefs prints definitions, with their params and secrets.
-func printDefs(c *cli.Context, defs []runtime.DefinitionInfo) error {
-	return printList(c, defs, "no definitions: flowscript register FILE or flowscript run FILE stores them", "NAME\tVERSION\tREGISTERED\tPARAMS\tSECRETS", func(d runtime.DefinitionInfo) string {
+func printDefs(c *cli.Context, defs []flowscript.Definition) error {
+	return printList(c, defs, "no definitions: flowscript register FILE or flowscript run FILE stores them", "NAME\tVERSION\tREGISTERED\tPARAMS\tSECRETS", func(d flowscript.Definition) string {
 		names := make([]string, 0, len(d.Params))
 		for k := range d.Params {
 			names = append(names, k)

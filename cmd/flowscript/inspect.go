@@ -154,7 +154,7 @@ func runsCommand() *cli.Command {
 				return printRuns(c, nil)
 			}
 			return withEngine(c, func(ctx context.Context, eng *flowscript.Engine) error {
-				runs, err := eng.List(ctx, flowscript.ListFilter{Status: status, Workflow: c.String("workflow")})
+				runs, err := eng.List(ctx, flowscript.ListFilter{Status: flowscript.RunStatus(status), Workflow: c.String("workflow")})
 				if err != nil {
 					return err
 				}
@@ -322,7 +322,7 @@ func resumeCommand() *cli.Command {
 					return engineError(c.App.ErrWriter, err)
 				}
 				fmt.Fprintf(c.App.Writer, "%s %s\n", rec.ID, rec.Status)
-				failed = failed || rec.Status != core.RunSucceeded
+				failed = failed || rec.Status != flowscript.RunSucceeded
 			}
 			if left != nil {
 				return silentExit(exitUsage)

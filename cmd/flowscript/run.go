@@ -66,7 +66,7 @@ func runCommand() *cli.Command {
 			if err != nil {
 				return engineError(c.App.ErrWriter, err)
 			}
-			params, err := paramIn.typed(p.Workflow)
+			params, err := paramIn.typed(p.Workflow())
 			if err != nil {
 				return err
 			}
@@ -77,8 +77,8 @@ func runCommand() *cli.Command {
 				return env.lookupEnv(name)
 			}
 			id, err := s.eng.Start(s.ctx, p, flowscript.RunOptions{
-				Params: params, Priority: c.Int("priority"), LookupSecret: lookup,
-				IdempotencyKey: c.String("idempotency-key"), IdempotencyStrategy: strategy,
+				Params: params, Priority: c.Int("priority"), Secrets: flowscript.SecretFunc(lookup),
+				IdempotencyKey: c.String("idempotency-key"), IdempotencyStrategy: flowscript.IdempotencyStrategy(strategy),
 			})
 			if err != nil {
 				return engineError(c.App.ErrWriter, err)
