@@ -101,6 +101,17 @@ func OpenInMemory(opts Options) (*Engine, error) {
 	return newEngine(st, opts)
 }
 
+// New starts an engine on any store.Store (badgerstore, or a second
+// backend that passes store/storetest). The engine owns st from then on:
+// Close closes it. opts.Durability has no meaning here; the store was
+// opened with its own.
+func New(st store.Store, opts Options) (*Engine, error) {
+	if st == nil {
+		return nil, errors.New("flowscript.New: no store given")
+	}
+	return newEngine(st, opts)
+}
+
 // newEngine starts an engine on a store it then owns (Close closes it).
 func newEngine(st store.Store, opts Options) (*Engine, error) {
 	source := opts.SecretSource

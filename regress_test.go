@@ -6,7 +6,7 @@ package flowscript_test
 
 import (
 	"context"
-	"fmt"
+	"math/rand/v2"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -123,9 +123,6 @@ task("d", lambda ctx: None)
 		t.Fatalf("%d of %d runs never finished", stuck, len(ids))
 	}
 }
-
-var _ = fmt.Sprint
-var _ atomic.Int64
 
 // R3: Close interrupts the running step; its worker then dispatches the
 // Ready step, commits its start and runs its handler (with a cancelled
@@ -261,7 +258,10 @@ task("g", lambda ctx: None)
 		t.Fatal(err)
 	}
 	time.Sleep(500 * time.Millisecond)
-	r, _ := eng.Get(ctx, bid)
+	r, err := eng.Get(ctx, bid)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, s := range r.Steps {
 		t.Logf("bad run: %s %s %d %s", s.ID, s.Status, s.Attempt, deref(s.Error))
 	}
@@ -273,7 +273,7 @@ task("g", lambda ctx: None)
 	defer cancel()
 	if _, err := eng.Wait(wctx, gid); err != nil {
 		g, _ := eng.Get(ctx, gid)
-		t.Fatalf("an unrelated run never got a worker: %v (g %s)", err, g.Steps[0].Status)
+		t.Fatalf("an unrelated run never got a worker: %v (g %+v)", err, g)
 	}
 }
 
@@ -282,12 +282,18 @@ task("g", lambda ctx: None)
 func TestRegressReadyStressNoHook(t *testing.T) {
 	eng := specEngine(t, flowscript.Options{Workers: 1})
 	eng.RegisterHandler("short", func(ctx context.Context, tc *flowscript.TaskContext) (map[string]any, error) {
-		time.Sleep(time.Duration(tc.Attempt%1+int(time.Now().UnixNano()%3000)) * time.Microsecond)
+		time.Sleep(rand.N(3 * time.Millisecond)) // ends at varied moments
 		return nil, nil
 	})
 	ctx := t.Context()
-	pa, _ := eng.LoadString(ctx, "a.star", "workflow(name=\"a\")\ntask(\"s\", \"short\")\n")
-	pb, _ := eng.LoadString(ctx, "b.star", "workflow(name=\"b\")\ntask(\"s\", lambda ctx: None)\n")
+	pa, err := eng.LoadString(ctx, "a.star", "workflow(name=\"a\")\ntask(\"s\", \"short\")\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, err := eng.LoadString(ctx, "b.star", "workflow(name=\"b\")\ntask(\"s\", lambda ctx: None)\n")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := 0; i < 300; i++ {
 		aid, err := eng.Start(ctx, pa, flowscript.RunOptions{})
 		if err != nil {

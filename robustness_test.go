@@ -2,6 +2,7 @@ package flowscript_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 
@@ -58,6 +59,33 @@ sub_workflow("job", id = "b", idempotency_key = "kb")
 	if rec.Status != "succeeded" {
 		t.Fatalf("run %s %s", rec.Status, deref(rec.Error))
 	}
+	// each step spawned a child of its own, bound to its own key
+	a := keyedChild(t, eng, rec, "a", "ka")
+	b := keyedChild(t, eng, rec, "b", "kb")
+	if a.ID == b.ID {
+		t.Fatalf("steps a and b share the child %s", a.ID)
+	}
+}
+
+// keyedChild is the child of step of rec, which must have succeeded with
+// the job's output and be bound to key.
+func keyedChild(t *testing.T, eng *flowscript.Engine, rec *flowscript.RunRecord, step, key string) *flowscript.RunRecord {
+	t.Helper()
+	s := stepByID(t, rec, step)
+	if s.ChildRunID == nil {
+		t.Fatalf("step %s has no child", step)
+	}
+	child, err := eng.Get(context.Background(), *s.ChildRunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if child.Status != "succeeded" || deref(child.IdempotencyKey) != key {
+		t.Fatalf("step %s: child %s is %s with key %q; want succeeded with key %q", step, child.ID, child.Status, deref(child.IdempotencyKey), key)
+	}
+	if got := fmt.Sprint(s.Output); got != "map[t:map[ok:true]]" {
+		t.Fatalf("step %s: output %s; want the job's", step, got)
+	}
+	return child
 }
 
 // A keyed child whose own first step is a keyed sub_workflow: both spawns
@@ -72,6 +100,21 @@ func TestNestedKeyedSpawns(t *testing.T) {
 	rec := runWithin(t, eng, filepath.Join(ws, "root.star"), 10*time.Second)
 	if rec.Status != "succeeded" {
 		t.Fatalf("run %s %s", rec.Status, deref(rec.Error))
+	}
+	s := stepByID(t, rec, "mid")
+	if s.ChildRunID == nil {
+		t.Fatal("step mid has no child")
+	}
+	mid, err := eng.Get(context.Background(), *s.ChildRunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mid.Status != "succeeded" || deref(mid.IdempotencyKey) != "k-mid" {
+		t.Fatalf("mid: %s with key %q; want succeeded with k-mid", mid.Status, deref(mid.IdempotencyKey))
+	}
+	leaf := keyedChild(t, eng, mid, "leaf", "k-leaf")
+	if deref(leaf.ParentRunID) != mid.ID {
+		t.Fatalf("leaf's parent is %s; want mid %s", deref(leaf.ParentRunID), mid.ID)
 	}
 }
 

@@ -105,10 +105,15 @@ func TestSpecSubTimeoutThenRetry(t *testing.T) {
 	if rec.Status != "succeeded" {
 		t.Fatalf("run %s %q", rec.Status, deref(rec.Error))
 	}
-	var spawned []string
+	var spawned, ending, ended []string
 	for _, h := range auditHistory(t, eng, rec.ID) {
-		if h.Type == "child_spawned" {
+		switch h.Type {
+		case "child_spawned":
 			spawned = append(spawned, h.Child)
+		case "step_ending":
+			ending = append(ending, h.Error)
+		case "step_ended":
+			ended = append(ended, h.Error)
 		}
 	}
 	if len(spawned) != 2 {
@@ -117,6 +122,13 @@ func TestSpecSubTimeoutThenRetry(t *testing.T) {
 	first, _ := eng.Get(context.Background(), spawned[0])
 	if first.Status != "cancelled" {
 		t.Fatalf("first child %s", first.Status)
+	}
+	// the error the first attempt ends with is in the history (and stored
+	// with the step) before its child is cancelled, and is the one it
+	// ends with
+	want := "timed out after 400ms; its child run " + spawned[0] + " was cancelled"
+	if len(ending) != 1 || ending[0] != want || len(ended) < 1 || ended[0] != want {
+		t.Fatalf("step_ending %q, step_ended errors %q; want both %q", ending, ended, want)
 	}
 }
 
@@ -233,5 +245,81 @@ func TestSpecRunTimeoutCancelsChildren(t *testing.T) {
 	child, err := eng.Wait(ctx, deref(k.ChildRunID))
 	if err != nil || child.Status != "cancelled" {
 		t.Fatalf("child %v %v", child, err)
+	}
+}
+
+// The error a timed-out sub_workflow step ends with is stored (and in the
+// history) before its child is cancelled: after a restart between the
+// two, the step still ends with it when the child ends cancelled.
+func TestSpecSubTimeoutMessageSurvivesRestart(t *testing.T) {
+	ws := writeWorkspace(t, map[string]string{
+		"root.star": "sub_workflow(\"hang\", id = \"h\", timeout = \"300ms\")\n",
+		"hang.star": "shell(\"s\", \"sleep 30\")\n",
+	})
+	dir := t.TempDir()
+	ending := make(chan string, 1)
+	release := make(chan struct{})
+	obs := func(run *flowscript.RunRecord, ev flowscript.HistoryEvent) {
+		if ev.Type == "step_ending" {
+			ending <- ev.Error
+			<-release // the engine closes before the child is cancelled
+		}
+	}
+	eng, err := flowscript.Open(dir, flowscript.Options{Observer: obs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	prog, err := eng.LoadFile(ctx, filepath.Join(ws, "root.star"), flowscript.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := eng.Start(ctx, prog, flowscript.RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msg string
+	select {
+	case msg = <-ending:
+	case <-ctx.Done():
+		t.Fatal("no step_ending event")
+	}
+	if err := eng.Close(); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+
+	eng = openEngine(t, dir, flowscript.Options{})
+	rec, err := eng.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := stepByID(t, rec, "h")
+	hist, err := eng.History(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := ""
+	for _, ev := range hist {
+		if ev.Type == "step_ending" && ev.Step == "h" {
+			stored = ev.Error
+		}
+	}
+	if h.Status != "running" || stored != msg || h.ChildRunID == nil {
+		t.Fatalf("after the restart: step h %s, step_ending %q, child %v; want running with %q", h.Status, stored, h.ChildRunID, msg)
+	}
+	if _, err := eng.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eng.Cancel(ctx, *h.ChildRunID); err != nil {
+		t.Fatal(err)
+	}
+	rec, err = eng.Wait(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := stepByID(t, rec, "h"); h.Status != "failed" || deref(h.Error) != msg {
+		t.Fatalf("step h %s with %q; want failed with the stored %q", h.Status, deref(h.Error), msg)
 	}
 }

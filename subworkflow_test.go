@@ -227,10 +227,10 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 }
 
-// A tree's transitions are few commits: the root's creation carries the
-// whole tree's creation down to the leaf's first step, and the leaf's end
-// carries every parent's end with it.
-func TestDepth3TreeTakesTwoCommits(t *testing.T) {
+// A tree's transitions are few transactions: the root's creation carries
+// the whole tree's creation down to the leaf's first step, and the leaf's
+// end carries every parent's end with it.
+func TestDepth3TreeTakesTwoTransactions(t *testing.T) {
 	ws := writeWorkspace(t, map[string]string{
 		"root.star": `sub_workflow("mid")`,
 		"mid.star":  `sub_workflow("leaf")`,
@@ -245,12 +245,12 @@ func TestDepth3TreeTakesTwoCommits(t *testing.T) {
 	if _, err := eng.Run(ctx, prog, flowscript.RunOptions{}); err != nil { // registers the definitions
 		t.Fatal(err)
 	}
-	before := eng.Stats().Commits
+	before := eng.Stats().Transactions
 	rec, err := eng.Run(ctx, prog, flowscript.RunOptions{})
 	if err != nil || rec.Status != "succeeded" {
 		t.Fatalf("%v %v", rec, err)
 	}
-	if got := eng.Stats().Commits - before; got != 2 {
-		t.Fatalf("a depth-3 tree took %d commits, want 2", got)
+	if got := eng.Stats().Transactions - before; got != 2 {
+		t.Fatalf("a depth-3 tree took %d transactions, want 2", got)
 	}
 }

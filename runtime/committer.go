@@ -9,11 +9,16 @@ import (
 	"github.com/flowscript/flowscript/store"
 )
 
-// A commit is a group of writes that must land together: one transition's
-// state, its history events and, later, a parent's notice.
+// A commit is a group of writes that land together: one transition's
+// state, its history events, a parent's notice, a child's creation. Only
+// a commit too large for one transaction on its own is cut, between two
+// of its ops (see op).
 type commit struct {
-	apply func(tx store.Tx) error
-	done  chan error
+	ops []op
+	// next is the first op not yet written: the ops before it landed in
+	// an earlier transaction
+	next int
+	done chan error
 	// runs are the runs whose transitions this commit carries: once one
 	// of their commits fails, their later commits are refused, so that
 	// nothing lands after a transition that did not
@@ -31,8 +36,10 @@ type commit struct {
 // goroutine without waking another.
 type committer struct {
 	st store.Store
-	// maxBatch bounds the commits in one transaction.
+	// maxBatch bounds the commits in one transaction, and limits its
+	// writes and bytes.
 	maxBatch int
+	limits   store.Limits
 
 	mu      sync.Mutex
 	pending []*commit
@@ -45,7 +52,7 @@ type committer struct {
 }
 
 func newCommitter(st store.Store) *committer {
-	c := &committer{st: st, maxBatch: 512}
+	c := &committer{st: st, maxBatch: 512, limits: st.Limits()}
 	c.idle = sync.NewCond(&c.mu)
 	return c
 }
@@ -53,15 +60,37 @@ func newCommitter(st store.Store) *committer {
 // submit queues writes; wait on the returned commit for their outcome.
 // Each run's commits land in the order they were submitted.
 func (c *committer) submit(apply func(tx store.Tx) error, runs ...*activeRun) *commit {
-	cm := &commit{apply: apply, done: make(chan error, 1), runs: runs}
+	return c.submitAll([][]op{{fnOp(apply)}}, runs...)[0]
+}
+
+// submitAll queues commits, one per list of ops, in order; nothing of
+// another submitter comes between them.
+func (c *committer) submitAll(units [][]op, runs ...*activeRun) []*commit {
+	cms := make([]*commit, len(units))
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
-		cm.done <- errEngineClosed
-		return cm
+	for i, u := range units {
+		cm := &commit{ops: u, done: make(chan error, 1), runs: runs}
+		cms[i] = cm
+		if c.closed {
+			cm.done <- errEngineClosed
+			continue
+		}
+		c.pending = append(c.pending, cm)
 	}
-	c.pending = append(c.pending, cm)
-	return cm
+	return cms
+}
+
+// waitAll waits for commits submitted together and returns the first
+// error among them.
+func (c *committer) waitAll(cms []*commit) error {
+	var first error
+	for _, cm := range cms {
+		if err := c.wait(cm); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // wait returns the outcome of a submitted commit once the transaction
@@ -124,9 +153,10 @@ func (c *committer) close() {
 	}
 }
 
-// commit writes a batch in one transaction. If the batch fails as a whole
-// (too large, or one commit's own check failed) it is split, so that one
-// bad commit fails only itself.
+// commit writes a batch, in as few transactions as the store's limits
+// allow. If a transaction fails as a whole (too large, or one commit's own
+// check failed) its commits are split, so that one bad commit fails only
+// itself.
 func (c *committer) commit(batch []*commit) {
 	// commits of runs that already lost a commit are refused
 	live := batch[:0:0]
@@ -138,36 +168,97 @@ func (c *committer) commit(batch []*commit) {
 		}
 		live = append(live, cm)
 	}
-	if batch = live; len(batch) == 0 {
-		return
-	}
-	err := c.st.Update(context.Background(), func(tx store.Tx) error {
-		for _, cm := range batch {
-			if err := cm.apply(tx); err != nil {
-				return err
-			}
+	batch = live
+	for len(batch) > 0 {
+		n, err := c.commitPrefix(batch)
+		if err != nil && len(batch) > 1 && !errors.Is(err, store.ErrClosed) {
+			mid := len(batch) / 2
+			c.commit(batch[:mid])
+			c.commit(batch[mid:])
+			return
 		}
-		return nil
-	})
-	if err != nil && len(batch) > 1 && !errors.Is(err, store.ErrClosed) {
-		mid := len(batch) / 2
-		c.commit(batch[:mid])
-		c.commit(batch[mid:])
-		return
-	}
-	if err == nil {
-		c.transactions.Add(1)
-		c.commits.Add(uint64(len(batch)))
-	} else {
-		for _, cm := range batch {
-			for _, ar := range cm.runs {
-				ar.stopped.Store(true)
+		if err != nil {
+			n = len(batch)
+			for _, cm := range batch {
+				for _, ar := range cm.runs {
+					ar.stopped.Store(true)
+				}
 			}
+		} else {
+			c.transactions.Add(1)
+			c.commits.Add(uint64(n))
+		}
+		for _, cm := range batch[:n] {
+			cm.written = true
+			cm.ops = nil // written: garbage now
+			cm.done <- err
+		}
+		batch = batch[n:]
+		if len(batch) > 0 && batch[0].stopped() {
+			// a commit cut in two whose first part failed
+			c.commit(batch)
+			return
 		}
 	}
-	for _, cm := range batch {
-		cm.written = true
-		cm.done <- err
+}
+
+// errCut ends a transaction that a commit other than its first would
+// take past the limits: it is written again without that commit.
+type errCut struct{ at int }
+
+func (errCut) Error() string { return "runtime: transaction cut" }
+
+// commitPrefix writes, in one transaction, the commits of batch that fit
+// in the store's limits (always at least part of the first), and returns
+// how many were written whole. A first commit too large on its own is
+// written up to the op that fills the transaction (one op may pass the
+// limits: they are a safe fraction of what the store takes); the rest of
+// it comes next.
+func (c *committer) commitPrefix(batch []*commit) (int, error) {
+	limit := len(batch)
+	for {
+		var n, cut int
+		err := c.st.Update(context.Background(), func(tx store.Tx) error {
+			ct := &countingTx{Tx: tx}
+			n, cut = 0, 0
+			// biggest is the largest commit in this transaction: it takes
+			// no further commit once one more of that size would pass the
+			// limits (one that passes them all the same cuts it short)
+			var biggest size
+			for i, cm := range batch[:limit] {
+				if i > 0 && ct.size().over(c.limits, biggest) {
+					break
+				}
+				before := ct.size()
+				for j := cm.next; j < len(cm.ops); j++ {
+					if err := cm.ops[j].apply(ct); err != nil {
+						return err
+					}
+					if !ct.size().over(c.limits, size{}) {
+						continue
+					}
+					if i > 0 {
+						return errCut{at: i}
+					}
+					if j+1 < len(cm.ops) {
+						cut = j + 1
+						return nil
+					}
+				}
+				biggest = biggest.max(ct.size().minus(before))
+				n = i + 1
+			}
+			return nil
+		})
+		var ec errCut
+		if errors.As(err, &ec) {
+			limit = ec.at
+			continue
+		}
+		if err == nil && cut > 0 {
+			batch[0].next = cut
+		}
+		return n, err
 	}
 }
 

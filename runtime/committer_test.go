@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 
@@ -111,5 +112,109 @@ func TestCommitterCloseRefusesQueuedCommits(t *testing.T) {
 	})
 	if !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("the refused commit: %v, want it absent", err)
+	}
+}
+
+// limitedStore reports small limits, so that commits must be split.
+type limitedStore struct {
+	store.Store
+	limits store.Limits
+}
+
+func (s limitedStore) Limits() store.Limits { return s.limits }
+
+// Commits are packed into transactions by the store's limits, whole, and
+// land in order; a commit larger than the limits on its own is cut
+// between its ops.
+func TestCommitterSizesTransactionsByLimits(t *testing.T) {
+	st := limitedStore{memStore(t), store.Limits{MaxWrites: 10, MaxBytes: 1 << 20}}
+	c := newCommitter(st)
+	defer c.close()
+	// 20 commits of 3 writes each, then one of 25 writes
+	var units [][]op
+	for i := range 20 {
+		var u []op
+		for j := range 3 {
+			u = append(u, setOp([]byte(fmt.Sprintf("k/%02d/%d", i, j)), []byte("v")))
+		}
+		units = append(units, u)
+	}
+	var big []op
+	for j := range 25 {
+		big = append(big, setOp([]byte(fmt.Sprintf("k/big/%02d", j)), []byte("v")))
+	}
+	units = append(units, big)
+	before := c.transactions.Load()
+	if err := c.waitAll(c.submitAll(units)); err != nil {
+		t.Fatal(err)
+	}
+	txs := c.transactions.Load() - before
+	// 60 writes at 3 per commit, at most 10 per transaction: 3 commits a
+	// transaction, 7 transactions; the big one is cut in 3 (a transaction
+	// may pass the limit by its last op: 11+11+3)
+	if txs != 10 {
+		t.Fatalf("%d transactions; want 10 (7 for the small commits, 3 for the big one)", txs)
+	}
+	n := 0
+	err := st.View(context.Background(), func(tx store.Tx) error {
+		return tx.Scan([]byte("k/"), store.ScanOptions{KeysOnly: true}, func(k, _ []byte) error {
+			n++
+			return nil
+		})
+	})
+	if err != nil || n != 85 {
+		t.Fatalf("%d keys written (%v); want 85", n, err)
+	}
+}
+
+// recordingStore records the keys each committed transaction wrote.
+type recordingStore struct {
+	limitedStore
+	cur       []string
+	committed [][]string
+}
+
+func (s *recordingStore) Update(ctx context.Context, fn func(tx store.Tx) error) error {
+	err := s.limitedStore.Update(ctx, func(tx store.Tx) error {
+		s.cur = nil
+		return fn(recordingTx{tx, s})
+	})
+	if err == nil {
+		s.committed = append(s.committed, s.cur)
+	}
+	return err
+}
+
+type recordingTx struct {
+	store.Tx
+	s *recordingStore
+}
+
+func (t recordingTx) Set(key, value []byte) error {
+	t.s.cur = append(t.s.cur, string(key))
+	return t.Tx.Set(key, value)
+}
+
+// A commit that passes the limits in a transaction that already holds
+// others is not cut: the transaction is written without it, and it comes
+// whole in the next.
+func TestCommitterKeepsCommitsWhole(t *testing.T) {
+	st := &recordingStore{limitedStore: limitedStore{memStore(t), store.Limits{MaxWrites: 10, MaxBytes: 1 << 20}}}
+	c := newCommitter(st)
+	defer c.close()
+	set := func(key string) op { return setOp([]byte(key), nil) }
+	small := []op{set("a1"), set("a2")}
+	var large []op
+	for j := range 9 {
+		large = append(large, set(fmt.Sprintf("b%d", j)))
+	}
+	if err := c.waitAll(c.submitAll([][]op{small, large, small})); err != nil {
+		t.Fatal(err)
+	}
+	// the large commit (9 writes) does not fit after the small one (2):
+	// it lands whole in a transaction of its own
+	want := [][]string{{"a1", "a2"}, {"b0", "b1", "b2", "b3", "b4", "b5", "b6", "b7", "b8"}, {"a1", "a2"}}
+	if fmt.Sprint(st.committed) != fmt.Sprint(want) {
+		t.Fatalf("transactions %v; want %v", st.committed, want)
 	}
 }

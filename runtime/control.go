@@ -208,10 +208,7 @@ func (e *Engine) subWorkflowTimedOut(ar *activeRun, step string, attempt int, ti
 	msg := fmt.Sprintf("timed out after %s", dag.FormatDuration(timeout))
 	if e.ownsChild(ar, childID) {
 		msg = fmt.Sprintf("%s; its child run %s was cancelled", msg, childID)
-		ar.mu.Lock()
-		running := ar.m.EndWithChild(step, attempt, msg)
-		ar.mu.Unlock()
-		if !running {
+		if !e.applyHand(ar, core.EndWithChild{Step: step, Attempt: attempt, Error: msg, At: e.now()}, nil, nil, nil) {
 			return // ended meanwhile
 		}
 		err := e.cancelTree(e.base, childID)
@@ -219,9 +216,7 @@ func (e *Engine) subWorkflowTimedOut(ar *activeRun, step string, attempt int, ti
 			return // the child's end ends the step
 		}
 		e.log.Error("cannot cancel a timed-out step's child", "run", ar.rec.ID, "step", step, "child", childID, "error", err)
-		ar.mu.Lock()
-		ar.m.EndWithChild(step, attempt, "")
-		ar.mu.Unlock()
+		e.apply(ar, core.EndWithChild{Step: step, Attempt: attempt, At: e.now()})
 	}
 	e.apply(ar, core.StepEnded{Step: step, Attempt: attempt, Error: msg, At: e.now()})
 }
@@ -849,6 +844,7 @@ func (e *Engine) loadRun(ctx context.Context, rec *RunRecord) (*activeRun, error
 			ID: s.ID, Status: s.Status, Attempt: s.Attempt, RetriesUsed: s.RetriesUsed,
 			Output: s.Output, Error: fromOptString(s.Error), ChildRunID: fromOptString(s.ChildRunID),
 			RetryAt: fromOptTime(s.RetryAt), StartedAt: fromOptTime(s.StartedAt), EndedAt: fromOptTime(s.EndedAt),
+			EndError: fromOptString(s.EndError),
 		})
 		if s.Inputs != nil {
 			ar.inputs[i] = s.Inputs

@@ -39,20 +39,40 @@ func bindKey(tx store.Tx, workflow, key, strategy, id string) error {
 		return err
 	default:
 		bound := string(old)
-		switch strategy {
-		case FailExisting:
-			return inputErrorf("idempotency key %q of %s is already bound to run %s", key, workflow, bound)
-		case FailOnRunning:
+		running := false
+		if strategy == FailOnRunning {
 			if _, err := tx.Get(activeKey(bound)); err == nil {
-				return inputErrorf("idempotency key %q of %s is bound to run %s, which is still running", key, workflow, bound)
+				running = true
 			} else if !errors.Is(err, store.ErrNotFound) {
 				return err
 			}
-		default:
+		}
+		reuse, err := onBound(strategy, workflow, key, bound, running)
+		if err != nil {
+			return err
+		}
+		if reuse {
 			return &existingRun{id: bound}
 		}
 	}
 	return tx.Set(k, []byte(id))
+}
+
+// onBound is what a start (of a run, or of a child by a sub_workflow
+// step) does when its key is bound to run bound, by the strategy: reuse
+// that run, refuse with an error, or (neither) start a new run that takes
+// the key. running says whether bound is unfinished.
+func onBound(strategy, workflow, key, bound string, running bool) (reuse bool, err error) {
+	switch strategy {
+	case FailExisting:
+		return false, inputErrorf("idempotency key %q of %s is already bound to run %s", key, workflow, bound)
+	case FailOnRunning:
+		if running {
+			return false, inputErrorf("idempotency key %q of %s is bound to run %s, which is still running", key, workflow, bound)
+		}
+		return false, nil
+	}
+	return true, nil
 }
 
 func validStrategy(s string) error {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 
 	"github.com/flowscript/flowscript/dag"
 	"github.com/flowscript/flowscript/runtime/core"
@@ -75,6 +76,59 @@ func (e *Engine) deliverStored(ctx context.Context, prefix []byte) error {
 	}
 	for _, n := range found {
 		e.deliverNotice(n.k, n.v)
+	}
+	return nil
+}
+
+// outcomeNotice is what a waiting step learns of an ended run.
+func outcomeNotice(rec *RunRecord) noticeRecord {
+	n := noticeRecord{Status: rec.Status, Output: rec.Output, Error: fromOptString(rec.Error)}
+	if n.Status != core.RunSucceeded {
+		n.Error = fmt.Sprintf("child run %s (%s) %s", rec.ID, rec.Workflow, n.Status)
+		if rec.Error != nil {
+			n.Error += ": " + *rec.Error
+		}
+	}
+	return n
+}
+
+// notifyWaiters writes, in the transaction that ends a run, a notice for
+// every step attempt waiting for it, and removes their wait keys: a run
+// that ends while its parent's process is down is never lost.
+func notifyWaiters(tx store.Tx, id string, notice []byte) error {
+	type waiter struct {
+		key     []byte
+		run     string
+		index   int
+		attempt int
+	}
+	var ws []waiter
+	err := tx.Scan(waitPrefix(id), store.ScanOptions{KeysOnly: true}, func(k, _ []byte) error {
+		run, index, attempt, ok := decodeWaitKey(id, k)
+		if ok {
+			ws = append(ws, waiter{key: append([]byte(nil), k...), run: run, index: index, attempt: attempt})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, w := range ws {
+		var n noticeRecord
+		if err := json.Unmarshal(notice, &n); err != nil {
+			return err
+		}
+		n.Index, n.Attempt = w.index, w.attempt
+		val, err := json.Marshal(&n)
+		if err != nil {
+			return err
+		}
+		if err := tx.Set(noticeKey(w.run, id, w.index, w.attempt), val); err != nil {
+			return err
+		}
+		if err := tx.Delete(w.key); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -16,11 +16,12 @@ type job struct {
 
 // workQueue hands jobs to workers, higher priority first, then first come.
 //
-// It also keeps the count of workers: a task or shell step starts only
-// when admit finds a worker free for it (busy < workers) and takes it;
-// otherwise the step waits, pending, among the ready steps, and the worker
-// that frees itself next dispatches the first of them (release). So a step
-// is running only while a worker is really there for it.
+// It also keeps the count of workers: a decision is offered the free
+// workers it may need (reserve) and a task or shell step starts only with
+// one of them; otherwise the step waits, pending, among the ready steps,
+// and the worker that frees itself next dispatches the first of them
+// (release). So a step is running only while a worker is really there for
+// it.
 type workQueue struct {
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -38,19 +39,46 @@ func newWorkQueue(workers int) *workQueue {
 	return q
 }
 
-// admit takes a worker for a step if one is free; with force it takes
-// one anyway.
-func (q *workQueue) admit(force bool) bool {
+// reserve takes up to n free workers for a decision, which takes those
+// it starts steps with and gives back the rest (settle).
+func (q *workQueue) reserve(n int) int {
+	if n <= 0 {
+		return 0
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if force || q.busy < q.workers {
-		q.busy++
-		return true
-	}
-	return false
+	n = max(min(n, q.workers-q.busy), 0)
+	q.busy += n
+	return n
 }
 
-// await queues a step that admit refused, once the decision that left it
+// settle ends a reservation of reserved workers by a decision that took
+// took of them (more on Resume, which restarts what was running at once).
+// It reports whether workers went back while steps wait for one: then
+// the caller wakes them (wakeReady), once it holds no run's lock.
+func (q *workQueue) settle(reserved, took int) bool {
+	if reserved == took {
+		return false
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.busy += took - reserved
+	return took < reserved && len(q.ready) > 0
+}
+
+// takeIfFree takes a free worker for the first waiting step, if there
+// are both.
+func (q *workQueue) takeIfFree() *job {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.ready) == 0 || q.busy >= q.workers {
+		return nil
+	}
+	q.busy++
+	return heap.Pop(&q.ready).(*job)
+}
+
+// await queues a step that found no worker, once the decision that left it
 // waiting is committed. If a worker was freed meanwhile, await takes it
 // and returns true: the caller dispatches the step at once. So a step
 // waits only while every worker is taken (the heap of waiting steps is
@@ -75,6 +103,17 @@ func (q *workQueue) takeReadyOf(ar *activeRun) *job {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if len(q.ready) > 0 && q.ready[0].run == ar {
+		return heap.Pop(&q.ready).(*job)
+	}
+	return nil
+}
+
+// takeReady takes the first waiting step, for the worker of a job that
+// is about to end: that worker goes to it.
+func (q *workQueue) takeReady() *job {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.ready) > 0 {
 		return heap.Pop(&q.ready).(*job)
 	}
 	return nil

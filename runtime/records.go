@@ -72,6 +72,9 @@ type StepRecord struct {
 	ChildVersion  int        `json:"child_version,omitempty"`
 	ChildHash     string     `json:"child_hash,omitempty"`
 	RetryAt       *time.Time `json:"retry_at,omitempty"`
+	// the error a running sub_workflow step ends with when its child,
+	// cancelled for it (its timeout), ends
+	EndError *string `json:"end_error,omitempty"`
 }
 
 // HistoryEvent is one entry of a run's history.
@@ -176,11 +179,13 @@ func runPhase(s core.RunStatus) int {
 // of nanoseconds (Go's RFC3339Nano drops trailing zeros).
 const TimeFormat = "2006-01-02T15:04:05.000000000Z07:00"
 
-// stamp is a time that marshals in TimeFormat.
+// stamp is a time that marshals in TimeFormat. It is a TextMarshaler,
+// not a json.Marshaler: encoding/json quotes text as it is, where it
+// would parse and compact the output of a MarshalJSON again.
 type stamp time.Time
 
-func (t stamp) MarshalJSON() ([]byte, error) {
-	return []byte(`"` + time.Time(t).UTC().Format(TimeFormat) + `"`), nil
+func (t stamp) MarshalText() ([]byte, error) {
+	return time.Time(t).UTC().AppendFormat(make([]byte, 0, len(TimeFormat)), TimeFormat), nil
 }
 
 func stampOf(t *time.Time) *stamp {
@@ -193,7 +198,9 @@ func stampOf(t *time.Time) *stamp {
 
 // The MarshalJSON methods below write the times of a record in
 // TimeFormat: the fields of the outer struct win over the embedded
-// record's fields of the same JSON name.
+// record's fields of the same JSON name. The engine calls them directly
+// where it encodes records for the store (json.Marshal of a Marshaler
+// would compact their output once more).
 
 func (r RunRecord) MarshalJSON() ([]byte, error) {
 	type plain RunRecord

@@ -30,12 +30,12 @@ func childRunID(parentID, stepID string, index, attempt int, started time.Time) 
 }
 
 // spawnPlan is a child spawn prepared under the parent's lock: the event
-// the parent applies (ChildSpawned), the writes that must land in the
-// same transaction (the child's creation and first transition), and what
-// to do once committed.
+// the parent applies (ChildSpawned), the ops that land in the same commit
+// (the child's creation and first transition), and what to do once
+// committed.
 type spawnPlan struct {
 	event core.Event
-	extra func(tx store.Tx) error
+	ops   []op
 	// child is the new run, and first its first decision (already part of
 	// extra); nil when an existing run is reused
 	child *activeRun
@@ -61,9 +61,10 @@ func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt
 	if exists, err := e.runExists(ctx, childID); err != nil {
 		return nil, err
 	} else if exists {
-		// spawned before a crash (the parent's record lost nothing: the
-		// spawn and the parent's ChildSpawned are one commit, so this is
-		// a re-attach of a child whose notice is on its way)
+		// spawned before a crash: "create if absent" found it (the
+		// child's creation and the parent's ChildSpawned share a commit,
+		// cut only when too large on its own), so this is a re-attach of
+		// a child whose notice is on its way
 		return &spawnPlan{event: core.ChildSpawned{Step: def.ID, Attempt: attempt, ChildRunID: childID, Detached: def.Child.Detach, At: e.now()}}, nil
 	}
 	if err := ar.inputErrs[index]; err != nil {
@@ -72,11 +73,11 @@ func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt
 	inputs, _ := ar.inputs[index].(map[string]any)
 	priority := parent.Priority
 	if def.Priority != nil {
-		p, ok := ar.m.Resolve(def.Priority).(int64)
-		if !ok || p < 0 || p > 99 {
-			return nil, fmt.Errorf("priority must resolve to an int from 0 to 99, got %s", dag.FormatValue(ar.m.Resolve(def.Priority)))
+		p, ok := priorityOf(ar.m.Resolve(def.Priority))
+		if !ok {
+			return nil, fmt.Errorf("priority must resolve to an int from %d to %d, got %s", MinPriority, MaxPriority, dag.FormatValue(ar.m.Resolve(def.Priority)))
 		}
-		priority = int(p)
+		priority = p
 	}
 	prog, info, src, err := e.childProgram(ctx, ar, def, ar.m.Resolve(def.Child.Script))
 	if err != nil {
@@ -124,23 +125,19 @@ func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt
 		if pending, ok := e.idemPending[string(idemKey(w.Name, key))]; ok {
 			bound, running = pending, true
 		}
-		if bound != "" && bound == ar.rebind[index] {
-			// a rerun: the key binds the step to the run it ran before
-			e.idemMu.Unlock()
-			plan.event, plan.extra = e.reuseChild(ar, def, index, attempt, bound)
-			return plan, nil
-		}
 		if bound != "" {
-			switch strategy {
-			case FailExisting:
-				err = fmt.Errorf("idempotency key %q of %s is already bound to run %s", key, w.Name, bound)
-			case FailOnRunning:
-				if running {
-					err = fmt.Errorf("idempotency key %q of %s is bound to run %s, which is still running", key, w.Name, bound)
-				}
-			default:
+			var reuse bool
+			// a rerun: the key binds the step to the run it ran before,
+			// whatever its strategy says of a bound key
+			rebound := bound == ar.rebind[index]
+			if reuse, err = onBound(strategy, w.Name, key, bound, running); reuse || rebound {
+				err = nil
 				e.idemMu.Unlock()
-				plan.event, plan.extra = e.reuseChild(ar, def, index, attempt, bound)
+				var extra func(tx store.Tx) error
+				plan.event, extra = e.reuseChild(ar, def, index, attempt, bound)
+				if extra != nil {
+					plan.ops = []op{fnOp(extra)}
+				}
 				return plan, nil
 			}
 		}
@@ -186,23 +183,6 @@ func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt
 	if !def.Child.Detach {
 		child.waiter = &waiterRef{run: ar, step: def.ID, index: index, attempt: attempt}
 	}
-	create, err := child.creation()
-	if err != nil {
-		plan.unlock()
-		return nil, err
-	}
-	// the child starts in the spawn's transaction, and so do its own
-	// children: one commit creates the tree down to the first real work.
-	// Nobody else can see the child yet; taking its lock under the
-	// parent's is the only order these locks are ever taken in.
-	child.mu.Lock()
-	first := e.decideAll(ctx, child, core.Start{At: e.now()})
-	plan.endedAtOnce = child.m.Run.Status.Terminal()
-	child.mu.Unlock()
-	if first == nil {
-		plan.unlock()
-		return nil, fmt.Errorf("the child run could not start")
-	}
 	var srcVal []byte
 	if src != nil {
 		if srcVal, err = json.Marshal(src); err != nil {
@@ -210,21 +190,15 @@ func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt
 			return nil, err
 		}
 	}
-	plan.child, plan.first = child, first
-	plan.event = core.ChildSpawned{Step: def.ID, Attempt: attempt, ChildRunID: childID, Detached: def.Child.Detach, Detail: note, At: e.now()}
-	plan.extra = func(tx store.Tx) error {
-		if err := create(tx); err != nil {
-			return err
-		}
-		// the wait key goes first: a child that ends in this very
-		// commit finds its waiter and writes the notice
+	// the child's record is written with its wait key (a child that
+	// ends in this very commit finds its waiter and writes the notice),
+	// its source, its place among its parent's children and its
+	// idempotency binding: all of them or none
+	create, err := child.creation(func(tx store.Tx) error {
 		if !def.Child.Detach {
 			if err := tx.Set(waitKey(childID, parent.ID, index, attempt), nil); err != nil {
 				return err
 			}
-		}
-		if err := first.writes(tx); err != nil {
-			return err
 		}
 		if srcVal != nil {
 			if err := tx.Set(runSrcKey(childID), srcVal); err != nil {
@@ -238,7 +212,27 @@ func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt
 			return tx.Set(idemKey(w.Name, key), []byte(childID))
 		}
 		return nil
+	})
+	if err != nil {
+		plan.unlock()
+		return nil, err
 	}
+	// the child starts in the spawn's commit, and its own children in
+	// the commits that follow it: a tree is created down to its first
+	// real work before anything runs (in one transaction when it fits).
+	// Nobody else can see the child yet; taking its lock under the
+	// parent's is the only order these locks are ever taken in.
+	child.mu.Lock()
+	first := e.decideAll(ctx, child, core.Start{At: e.now()})
+	plan.endedAtOnce = child.m.Run.Status.Terminal()
+	child.mu.Unlock()
+	if first == nil {
+		plan.unlock()
+		return nil, fmt.Errorf("the child run could not start")
+	}
+	plan.child, plan.first = child, first
+	plan.event = core.ChildSpawned{Step: def.ID, Attempt: attempt, ChildRunID: childID, Detached: def.Child.Detach, Detail: note, At: e.now()}
+	plan.ops = append(create, first.ops...)
 	return plan, nil
 }
 

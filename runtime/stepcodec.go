@@ -20,7 +20,7 @@ const (
 )
 
 func encodeStep(rec *StepRecord) ([]byte, error) {
-	data, err := json.Marshal(rec)
+	data, err := rec.MarshalJSON()
 	if err != nil {
 		return nil, err
 	}

@@ -39,6 +39,11 @@ var (
 	// ErrReadOnly: Set or Delete was called inside View.
 	ErrReadOnly = errors.New("store: write in a read-only transaction")
 
+	// ErrGuardFailed: a Tx.Guard found another value than it wanted, or
+	// the guarded key changed before the transaction committed. Update
+	// does not retry it.
+	ErrGuardFailed = errors.New("store: guard failed")
+
 	// ErrReservedKey: Set or Delete was given an empty key or one that
 	// begins with ReservedPrefix.
 	ErrReservedKey = errors.New("store: key is empty or reserved")

@@ -51,6 +51,12 @@ type Store interface {
 	// Ready is never called).
 	Watch(ctx context.Context, prefix []byte, opts WatchOptions, fn func(events []Event) error) error
 
+	// Limits bound what one transaction may hold; the runtime sizes its
+	// commits by them. A transaction within both limits always fits; one
+	// past them may still fit (the limits are a safe fraction of what
+	// the implementation accepts) or fail with ErrTooLarge.
+	Limits() Limits
+
 	// Close waits for running Update and View calls to return, ends every
 	// Watch with ErrClosed, and releases the store's resources (for an
 	// on-disk store, also the lock on its directory). After Close every
@@ -91,6 +97,21 @@ type Tx interface {
 	// Delete on the same transaction while the scan runs; collect the
 	// keys and write them after Scan returns.
 	Scan(prefix []byte, opts ScanOptions, fn func(key, value []byte) error) error
+
+	// Guard reads key and fails with an error wrapping ErrGuardFailed
+	// unless its value equals want (want nil means: key absent). The read
+	// is held to commit: if key changes before this transaction commits,
+	// the commit fails with ErrGuardFailed and is NOT retried. A failed
+	// Guard also fails the transaction, as a failed Set does. Inside View
+	// Guard only compares.
+	Guard(key, want []byte) error
+}
+
+// Limits bound what one transaction may hold; the runtime sizes its
+// commits by them.
+type Limits struct {
+	MaxWrites int // Set and Delete calls in one transaction
+	MaxBytes  int // bytes of keys plus values written in one transaction
 }
 
 // ScanOptions tune Tx.Scan. The zero value scans every key under the

@@ -861,8 +861,10 @@ func allowedMove(from, to stepRecord) bool {
 }
 
 // allowedChildMove is allowedMove for a sub_workflow step (retries=0, no
-// rerun): its one attempt starts with its child's spawn in one commit, and
-// a resume re-attaches to that child instead of starting a new attempt, so
+// rerun): its one attempt starts, then its child's spawn commits (most
+// often in the same transaction; a running step without a child gets it
+// from the resume, under the same derived id), and a resume re-attaches
+// to that child instead of starting a new attempt, so
 // the attempt never goes past 1 and the child never changes:
 // pending/0 -> pending/0, running/1, succeeded/1; running/1 -> running/1,
 // succeeded/1 (the same child); succeeded/1 -> succeeded/1.
@@ -870,9 +872,10 @@ func allowedChildMove(from, to stepRecord) bool {
 	switch from.Status {
 	case "pending":
 		return from.Attempt == 0 && ((to.Status == "pending" && to.Attempt == 0 && to.ChildRunID == "") ||
-			((to.Status == "running" || to.Status == "succeeded") && to.Attempt == 1 && to.ChildRunID != ""))
+			((to.Status == "running" || to.Status == "succeeded") && to.Attempt == 1 && (to.ChildRunID != "" || to.Status == "running")))
 	case "running":
-		return from.Attempt == 1 && to.Attempt == 1 && to.ChildRunID == from.ChildRunID &&
+		// a step started whose spawn had not committed gets its child
+		return from.Attempt == 1 && to.Attempt == 1 && (to.ChildRunID == from.ChildRunID || from.ChildRunID == "") &&
 			(to.Status == "running" || to.Status == "succeeded")
 	case "succeeded":
 		return to == from

@@ -53,6 +53,18 @@ type ChildEnded struct {
 	At         time.Time
 }
 
+// EndWithChild says that a running attempt of a sub_workflow step ends
+// with Error when its child, cancelled for it (its timeout), ends, unless
+// the child succeeded first. An empty Error undoes it (the cancel could
+// not be made). It is stored with the step and noted in the history, so a
+// resume after a crash ends the step with the same message.
+type EndWithChild struct {
+	Step    string
+	Attempt int
+	Error   string
+	At      time.Time
+}
+
 // Cancel asks the run to stop: nothing starts any more, running steps are
 // stopped, pending ones end cancelled.
 type Cancel struct{ At time.Time }
@@ -83,6 +95,7 @@ func (e RetryDue) at() time.Time     { return e.At }
 func (e Cancel) at() time.Time       { return e.At }
 func (e ChildSpawned) at() time.Time { return e.At }
 func (e ChildEnded) at() time.Time   { return e.At }
+func (e EndWithChild) at() time.Time { return e.At }
 func (e TimedOut) at() time.Time     { return e.At }
 func (e Resume) at() time.Time       { return e.At }
 
@@ -143,7 +156,7 @@ func (EndRun) isAction()        {}
 
 // Record is one history event the engine writes with the changes.
 type Record struct {
-	Type    string // run_started, step_started, step_ended, retry_scheduled, child_spawned, child_ended, cancel_requested, run_ended, run_resumed
+	Type    EventType
 	Child   string // the child run of child_spawned and child_ended
 	Detail  string
 	Step    string
@@ -157,6 +170,27 @@ type Record struct {
 type Result struct {
 	Changed    []string // ids of steps whose state changed
 	RunChanged bool
-	History    []Record
-	Actions    []Action
+	// Took is how many workers the decision took (Machine.Pooled): of
+	// those offered in Inputs.Free, and on Resume more if it must
+	Took    int
+	History []Record
+	Actions []Action
 }
+
+// EventType names a history event.
+type EventType string
+
+// The history event types.
+const (
+	RecRunStarted      EventType = "run_started"
+	RecRunResumed      EventType = "run_resumed"
+	RecRunEnded        EventType = "run_ended"
+	RecStepStarted     EventType = "step_started"
+	RecStepEnded       EventType = "step_ended"
+	RecStepEnding      EventType = "step_ending"
+	RecRetryScheduled  EventType = "retry_scheduled"
+	RecChildSpawned    EventType = "child_spawned"
+	RecChildEnded      EventType = "child_ended"
+	RecCancelRequested EventType = "cancel_requested"
+	RecRerun           EventType = "rerun"
+)

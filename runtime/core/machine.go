@@ -14,22 +14,23 @@ type Machine struct {
 	W   *dag.Workflow
 	Run *Run
 
-	// Admit, if set, is asked before a task or shell step starts whether
-	// a worker is free for it (and takes that worker if so). When none
-	// is, the engine queues the step for the next free worker, which
-	// sends Dispatch; the step stays pending meanwhile, marked Ready, and
-	// the AwaitWorker action reports it. With force the worker is taken
-	// anyway: a step that was running when the process stopped starts
-	// again at once.
-	Admit func(step int, force bool) bool
-	// Priority orders the steps that may start in one decision before
-	// Admit is asked, higher first; nil: declaration order.
-	Priority func(step int) int
+	// Pooled says that task and shell steps need one of the engine's
+	// workers to start. How many are free for a decision comes in with it
+	// (Inputs.Free); the Result says how many it took (Result.Took). A step
+	// that may start when none is left stays pending, marked Ready, and
+	// the AwaitWorker action reports it, until a Dispatch (which brings
+	// the worker the engine kept for it) starts it. A step that was running
+	// when the process stopped starts again at once on Resume, taking a
+	// worker even when none is free.
+	Pooled bool
 
-	index      map[string]int
-	deps       [][]depIndex
-	dependents [][]int
-	handled    []bool
+	// pendingPooled counts the pending task and shell steps: the most
+	// workers one decision can take (see Demand)
+	pendingPooled int
+	index         map[string]int
+	deps          [][]depIndex
+	dependents    [][]int
+	handled       []bool
 }
 
 type depIndex struct {
@@ -53,6 +54,11 @@ func New(w *dag.Workflow, run *Run) *Machine {
 	if run.Status == "" {
 		run.Status = RunPending
 	}
+	for i, st := range run.Steps {
+		if st.Status == StepPending && pooled(w.Steps[i]) {
+			m.pendingPooled++
+		}
+	}
 	m.deps = make([][]depIndex, len(w.Steps))
 	m.dependents = make([][]int, len(w.Steps))
 	m.handled = make([]bool, len(w.Steps))
@@ -72,6 +78,71 @@ func New(w *dag.Workflow, run *Run) *Machine {
 	return m
 }
 
+// pooled reports whether a step needs a worker to run.
+func pooled(s *dag.Step) bool { return s.Kind != dag.KindSubWorkflow }
+
+// setStatus moves step i to status, keeping count of pending pooled
+// steps.
+func (m *Machine) setStatus(i int, status StepStatus) {
+	st := m.Run.Steps[i]
+	if pooled(m.W.Steps[i]) {
+		if st.Status == StepPending {
+			m.pendingPooled--
+		}
+		if status == StepPending {
+			m.pendingPooled++
+		}
+	}
+	st.Status = status
+}
+
+// Inputs are what a decision learns from the engine beside its event.
+type Inputs struct {
+	// Free is how many workers the decision may take (Pooled).
+	Free int
+}
+
+// Demand is the most workers applying ev can take: what the engine should
+// offer it in Inputs.Free (it may offer fewer). It changes nothing.
+func (m *Machine) Demand(ev Event) int {
+	if !m.Pooled {
+		return 0
+	}
+	switch ev := ev.(type) {
+	case Dispatch, Cancel, TimedOut, EndWithChild:
+		return 0
+	case ChildSpawned:
+		if !ev.Detached {
+			return 0
+		}
+	case Resume:
+		n := m.pendingPooled
+		for i, st := range m.Run.Steps {
+			if st.Status == StepRunning && pooled(m.W.Steps[i]) {
+				n++ // started again at once
+			}
+		}
+		return n
+	}
+	return m.pendingPooled
+}
+
+// StepPriority is step i's priority: its own (a literal, or a reference
+// that resolves to an int in range), else its run's.
+func (m *Machine) StepPriority(i int) int {
+	if i >= 0 && i < len(m.W.Steps) {
+		switch p := m.W.Steps[i].Priority.(type) {
+		case int64:
+			return int(p)
+		case *dag.Ref:
+			if n, ok := m.Resolve(p).(int64); ok && n >= MinPriority && n <= MaxPriority {
+				return int(n)
+			}
+		}
+	}
+	return m.Run.Priority
+}
+
 // StepState returns the state of a step, or nil.
 func (m *Machine) StepState(id string) *Step {
 	if i, ok := m.index[id]; ok {
@@ -85,9 +156,10 @@ type result struct {
 	Result
 	changed map[int]bool
 	at      time.Time
-	// toStart are the steps that may start, asked of Admit once the event
-	// is applied, by priority
+	// toStart are the steps that may start, given the free workers once
+	// the event is applied, by priority; free is what is left of them
 	toStart []int
+	free    int
 }
 
 func (r *result) change(i int, id string) {
@@ -104,8 +176,8 @@ func (r *result) record(rec Record) {
 
 // Apply moves the run forward by one event. Events that no longer fit the
 // state (a stale attempt, a run that already ended) change nothing.
-func (m *Machine) Apply(ev Event) Result {
-	r := &result{changed: map[int]bool{}, at: ev.at()}
+func (m *Machine) Apply(ev Event, in Inputs) Result {
+	r := &result{changed: map[int]bool{}, at: ev.at(), free: in.Free}
 	if rr, ok := ev.(Rerun); ok {
 		m.rerun(r, rr)
 		m.admitAll(r)
@@ -128,6 +200,8 @@ func (m *Machine) Apply(ev Event) Result {
 		m.childSpawned(r, ev)
 	case ChildEnded:
 		m.childEnded(r, ev)
+	case EndWithChild:
+		m.endWithChild(r, ev)
 	case Cancel:
 		m.cancel(r, false)
 	case TimedOut:
@@ -147,7 +221,7 @@ func (m *Machine) start(r *result, detail string) {
 	m.Run.Status = RunRunning
 	m.Run.StartedAt = r.at
 	r.RunChanged = true
-	r.record(Record{Type: "run_started", Detail: detail})
+	r.record(Record{Type: RecRunStarted, Detail: detail})
 	for i := range m.W.Steps {
 		m.evaluate(r, i)
 	}
@@ -162,6 +236,7 @@ func (m *Machine) stepEnded(r *result, ev StepEnded, retry bool) {
 	}
 	def := m.W.Steps[i]
 	st.EndedAt = r.at
+	st.EndError = "" // used (childEnded), or the step ended without its child
 	r.change(i, st.ID)
 	switch {
 	case ev.Error == "":
@@ -169,10 +244,11 @@ func (m *Machine) stepEnded(r *result, ev StepEnded, retry bool) {
 	case m.Run.CancelRequested:
 		st.Status, st.Output, st.Error = StepCancelled, ev.Output, ev.Error
 	case retry && st.RetriesUsed < def.Retries:
-		st.Status, st.Output, st.Error = StepPending, ev.Output, ev.Error
+		m.setStatus(i, StepPending)
+		st.Output, st.Error = ev.Output, ev.Error
 		st.RetryAt = r.at.Add(def.RetryDelay)
-		r.record(Record{Type: "step_ended", Step: st.ID, Attempt: st.Attempt, Status: string(StepFailed), Error: ev.Error})
-		r.record(Record{Type: "retry_scheduled", Step: st.ID, Attempt: st.Attempt})
+		r.record(Record{Type: RecStepEnded, Step: st.ID, Attempt: st.Attempt, Status: string(StepFailed), Error: ev.Error})
+		r.record(Record{Type: RecRetryScheduled, Step: st.ID, Attempt: st.Attempt})
 		r.Actions = append(r.Actions, ArmTimer{Step: st.ID, Attempt: st.Attempt, At: st.RetryAt})
 		return
 	default:
@@ -180,7 +256,7 @@ func (m *Machine) stepEnded(r *result, ev StepEnded, retry bool) {
 		// references to it still resolve to None
 		st.Status, st.Output, st.Error = StepFailed, ev.Output, ev.Error
 	}
-	r.record(Record{Type: "step_ended", Step: st.ID, Attempt: st.Attempt, Status: string(st.Status), Error: st.Error})
+	r.record(Record{Type: RecStepEnded, Step: st.ID, Attempt: st.Attempt, Status: string(st.Status), Error: st.Error})
 	m.propagate(r, i)
 }
 
@@ -203,7 +279,7 @@ func (m *Machine) childSpawned(r *result, ev ChildSpawned) {
 	}
 	st.ChildRunID = ev.ChildRunID
 	r.change(i, st.ID)
-	r.record(Record{Type: "child_spawned", Step: st.ID, Attempt: st.Attempt, Child: ev.ChildRunID, Detail: ev.Detail})
+	r.record(Record{Type: RecChildSpawned, Step: st.ID, Attempt: st.Attempt, Child: ev.ChildRunID, Detail: ev.Detail})
 	if ev.Detached {
 		m.stepEnded(r, StepEnded{Step: ev.Step, Attempt: ev.Attempt, Output: map[string]any{"child_run_id": ev.ChildRunID}, At: ev.At}, true)
 	}
@@ -214,7 +290,7 @@ func (m *Machine) childEnded(r *result, ev ChildEnded) {
 	if !ok {
 		return
 	}
-	r.record(Record{Type: "child_ended", Step: st.ID, Attempt: st.Attempt, Child: ev.ChildRunID, Status: string(ev.Status), Error: ev.Error})
+	r.record(Record{Type: RecChildEnded, Step: st.ID, Attempt: st.Attempt, Child: ev.ChildRunID, Status: string(ev.Status), Error: ev.Error})
 	if st.ChildRunID == "" {
 		st.ChildRunID = ev.ChildRunID
 		r.change(i, st.ID)
@@ -237,16 +313,20 @@ func (m *Machine) childEnded(r *result, ev ChildEnded) {
 	m.stepEnded(r, end, retry)
 }
 
-// EndWithChild makes a running attempt of a sub_workflow step end with
-// msg when its child, cancelled for it, ends (unless the child
-// succeeded first); an empty msg undoes that. It reports whether the
-// attempt is still running.
-func (m *Machine) EndWithChild(step string, attempt int, msg string) bool {
-	_, st, ok := m.attempt(step, attempt, StepRunning)
-	if ok {
-		st.EndError = msg
+// endWithChild sets (or, with an empty error, clears) the error a running
+// sub_workflow attempt ends with when its cancelled child ends.
+func (m *Machine) endWithChild(r *result, ev EndWithChild) {
+	i, st, ok := m.attempt(ev.Step, ev.Attempt, StepRunning)
+	if !ok {
+		return
 	}
-	return ok
+	st.EndError = ev.Error
+	r.change(i, st.ID)
+	rec := Record{Type: RecStepEnding, Step: st.ID, Attempt: st.Attempt, Error: ev.Error}
+	if ev.Error == "" {
+		rec.Detail = "the step no longer ends with its child: the child could not be cancelled"
+	}
+	r.record(rec)
 }
 
 func (m *Machine) retryDue(r *result, ev RetryDue) {
@@ -277,7 +357,7 @@ func (m *Machine) dispatch(r *result, ev Dispatch) {
 // begin starts step i, or, when the engine admits steps, asks for it
 // once the event is applied (admitAll).
 func (m *Machine) begin(r *result, i int) {
-	if m.Admit == nil || m.W.Steps[i].Kind == dag.KindSubWorkflow {
+	if !m.Pooled || !pooled(m.W.Steps[i]) {
 		m.Run.Steps[i].Ready = false
 		m.startStep(r, i)
 		return
@@ -291,15 +371,15 @@ func (m *Machine) admitAll(r *result) {
 	if len(r.toStart) == 0 {
 		return
 	}
-	if m.Priority != nil {
-		sort.SliceStable(r.toStart, func(a, b int) bool { return m.Priority(r.toStart[a]) > m.Priority(r.toStart[b]) })
-	}
+	sort.SliceStable(r.toStart, func(a, b int) bool { return m.StepPriority(r.toStart[a]) > m.StepPriority(r.toStart[b]) })
 	for _, i := range r.toStart {
 		st := m.Run.Steps[i]
 		if st.Status != StepPending || st.Ready || m.Run.CancelRequested {
 			continue // started or left waiting by an earlier entry
 		}
-		if m.Admit(i, false) {
+		if r.free > 0 {
+			r.free--
+			r.Took++
 			st.Ready = false
 			m.startStep(r, i)
 		} else if !st.Ready {
@@ -317,15 +397,16 @@ func (m *Machine) cancel(r *result, timedOut bool) {
 	m.Run.CancelRequested = true
 	m.Run.TimedOut = timedOut
 	r.RunChanged = true
-	r.record(Record{Type: "cancel_requested"})
+	r.record(Record{Type: RecCancelRequested})
 	for i, st := range m.Run.Steps {
 		switch st.Status {
 		case StepRunning:
 			r.Actions = append(r.Actions, StopStep{Step: st.ID, Attempt: st.Attempt})
 		case StepPending:
-			st.Status, st.EndedAt, st.RetryAt = StepCancelled, r.at, time.Time{}
+			m.setStatus(i, StepCancelled)
+			st.EndedAt, st.RetryAt = r.at, time.Time{}
 			r.change(i, st.ID)
-			r.record(Record{Type: "step_ended", Step: st.ID, Attempt: st.Attempt, Status: string(StepCancelled)})
+			r.record(Record{Type: RecStepEnded, Step: st.ID, Attempt: st.Attempt, Status: string(StepCancelled)})
 		}
 	}
 }
@@ -339,14 +420,15 @@ func (m *Machine) rerun(r *result, ev Rerun) {
 	}
 	run.RerunAt = r.at
 	r.RunChanged = true
-	r.record(Record{Type: "rerun", Step: strings.Join(ev.Reopen, ","), Detail: ev.Detail})
+	r.record(Record{Type: RecRerun, Step: strings.Join(ev.Reopen, ","), Detail: ev.Detail})
 	for _, id := range ev.Reset {
 		i, ok := m.index[id]
 		if !ok {
 			continue
 		}
 		st := run.Steps[i]
-		st.Status, st.RetryAt, st.RetriesUsed, st.Ready = StepPending, time.Time{}, 0, false
+		m.setStatus(i, StepPending)
+		st.RetryAt, st.RetriesUsed, st.Ready = time.Time{}, 0, false
 		st.Output, st.Error, st.ChildRunID = nil, "", ""
 		st.StartedAt, st.EndedAt = time.Time{}, time.Time{}
 		r.change(i, st.ID)
@@ -357,12 +439,13 @@ func (m *Machine) rerun(r *result, ev Rerun) {
 			continue
 		}
 		st := run.Steps[i]
-		st.Status, st.RetryAt = StepRunning, time.Time{}
+		m.setStatus(i, StepRunning)
+		st.RetryAt = time.Time{}
 		st.Attempt++
 		st.Output, st.Error = nil, ""
 		st.StartedAt, st.EndedAt = r.at, time.Time{}
 		r.change(i, st.ID)
-		r.record(Record{Type: "step_started", Step: st.ID, Attempt: st.Attempt, Child: st.ChildRunID, Detail: "waiting for the rerun of its child"})
+		r.record(Record{Type: RecStepStarted, Step: st.ID, Attempt: st.Attempt, Child: st.ChildRunID, Detail: "waiting for the rerun of its child"})
 	}
 	for i := range run.Steps {
 		m.evaluate(r, i)
@@ -380,26 +463,30 @@ func (m *Machine) resume(r *result) {
 	default:
 		return
 	}
-	r.record(Record{Type: "run_resumed"})
+	r.record(Record{Type: RecRunResumed})
 	for i, st := range m.Run.Steps {
 		switch {
 		case st.Status == StepRunning && m.Run.CancelRequested:
 			// the cancel was written before the process stopped: what was
 			// running died with it, and nothing starts again
-			st.Status, st.EndedAt = StepCancelled, r.at
+			m.setStatus(i, StepCancelled)
+			st.EndedAt = r.at
 			r.change(i, st.ID)
-			r.record(Record{Type: "step_ended", Step: st.ID, Attempt: st.Attempt, Status: string(StepCancelled)})
+			r.record(Record{Type: RecStepEnded, Step: st.ID, Attempt: st.Attempt, Status: string(StepCancelled)})
 		case st.Status == StepPending && m.Run.CancelRequested:
-			st.Status, st.EndedAt, st.RetryAt = StepCancelled, r.at, time.Time{}
+			m.setStatus(i, StepCancelled)
+			st.EndedAt, st.RetryAt = r.at, time.Time{}
 			r.change(i, st.ID)
-			r.record(Record{Type: "step_ended", Step: st.ID, Attempt: st.Attempt, Status: string(StepCancelled)})
+			r.record(Record{Type: RecStepEnded, Step: st.ID, Attempt: st.Attempt, Status: string(StepCancelled)})
 		case st.Status == StepRunning && m.W.Steps[i].Kind == dag.KindSubWorkflow:
 			r.Actions = append(r.Actions, ReattachChild{Step: st.ID, Attempt: st.Attempt, ChildRunID: st.ChildRunID})
 		case st.Status == StepRunning:
 			// the attempt died with the process: run it again as a new
 			// attempt, which does not use up a retry
-			if m.Admit != nil {
-				m.Admit(i, true)
+			if m.Pooled {
+				// its worker died with it: it takes one at once, free or not
+				r.Took++
+				r.free = max(r.free-1, 0)
 			}
 			m.startStep(r, i)
 		case st.Status == StepPending && !st.RetryAt.IsZero():
@@ -436,9 +523,10 @@ func (m *Machine) evaluate(r *result, i int) {
 			return
 		}
 		if !m.met(d) {
-			st.Status, st.EndedAt = StepSkipped, r.at
+			m.setStatus(i, StepSkipped)
+			st.EndedAt = r.at
 			r.change(i, st.ID)
-			r.record(Record{Type: "step_ended", Step: st.ID, Status: string(StepSkipped)})
+			r.record(Record{Type: RecStepEnded, Step: st.ID, Status: string(StepSkipped)})
 			m.propagate(r, i)
 			return
 		}
@@ -464,13 +552,13 @@ func (m *Machine) met(d depIndex) bool {
 
 func (m *Machine) startStep(r *result, i int) {
 	st := m.Run.Steps[i]
-	st.Status = StepRunning
+	m.setStatus(i, StepRunning)
 	st.Attempt++
 	st.EndError = ""
 	st.StartedAt, st.EndedAt = r.at, time.Time{}
 	st.Output, st.Error = nil, ""
 	r.change(i, st.ID)
-	r.record(Record{Type: "step_started", Step: st.ID, Attempt: st.Attempt})
+	r.record(Record{Type: RecStepStarted, Step: st.ID, Attempt: st.Attempt})
 	r.Actions = append(r.Actions, StartStep{Step: st.ID, Attempt: st.Attempt})
 }
 
@@ -508,7 +596,7 @@ func (m *Machine) maybeEnd(r *result) {
 	}
 	run.EndedAt = r.at
 	r.RunChanged = true
-	r.record(Record{Type: "run_ended", Status: string(run.Status), Error: run.Error})
+	r.record(Record{Type: RecRunEnded, Status: string(run.Status), Error: run.Error})
 	r.Actions = append(r.Actions, EndRun{Status: run.Status})
 }
 

@@ -33,6 +33,8 @@ type harness struct {
 	t   *testing.T
 	m   *core.Machine
 	now time.Time
+	// free is the workers offered to each event (m.Pooled)
+	free int
 }
 
 func newHarness(t *testing.T, src string, params map[string]any) *harness {
@@ -43,7 +45,7 @@ func newHarness(t *testing.T, src string, params map[string]any) *harness {
 func (h *harness) apply(ev core.Event) core.Result {
 	h.t.Helper()
 	h.now = h.now.Add(time.Second)
-	return h.m.Apply(ev)
+	return h.m.Apply(ev, core.Inputs{Free: h.free})
 }
 
 func (h *harness) start() core.Result { return h.apply(core.Start{At: h.now}) }
@@ -291,7 +293,7 @@ task("b", f, after = [a.failed])
 	var types []string
 	for _, res := range []core.Result{h.start(), h.ok("a", nil)} {
 		for _, r := range res.History {
-			types = append(types, r.Type+":"+r.Step+":"+r.Status)
+			types = append(types, string(r.Type)+":"+r.Step+":"+r.Status)
 		}
 	}
 	want := []string{"run_started::", "step_started:a:", "step_ended:a:succeeded", "step_ended:b:skipped", "run_ended::succeeded"}
@@ -360,30 +362,25 @@ task("b", f, after = [a])
 	h.expectRun(core.RunCancelled, "")
 }
 
-// With Admit, the steps that may start are offered by priority; those
-// without a worker stay pending (Ready) and start on Dispatch, as new
-// attempts only then. A Ready step that is cancelled ignores its Dispatch.
-func TestAdmitStartsByPriorityAndDispatchesTheRest(t *testing.T) {
+// With a pool of workers, the steps that may start get the free workers
+// by priority; those without one stay pending (Ready) and start on
+// Dispatch, as new attempts only then. A Ready step that is cancelled
+// ignores its Dispatch.
+func TestPooledStartsByPriorityAndDispatchesTheRest(t *testing.T) {
 	h := newHarness(t, `
 task("low", f, priority = 10)
 task("high", f, priority = 90)
 task("mid", f, priority = 50)
 `, nil)
-	prio := map[string]int{"low": 10, "high": 90, "mid": 50}
-	free := 1
-	var asked []string
-	h.m.Priority = func(i int) int { return prio[h.m.W.Steps[i].ID] }
-	h.m.Admit = func(i int, force bool) bool {
-		asked = append(asked, h.m.W.Steps[i].ID)
-		if free == 0 && !force {
-			return false
-		}
-		free--
-		return true
+	h.m.Pooled = true
+	if d := h.m.Demand(core.Start{At: h.now}); d != 3 {
+		t.Fatalf("Demand(Start) = %d; want 3 (three pending steps)", d)
 	}
+	h.free = 1
 	res := h.start()
-	if strings.Join(asked, ",") != "high,mid,low" {
-		t.Fatalf("asked in order %v, want by priority", asked)
+	h.free = 0
+	if res.Took != 1 {
+		t.Fatalf("took %d workers of the 1 offered", res.Took)
 	}
 	var started, waiting []string
 	for _, a := range res.Actions {
@@ -424,11 +421,12 @@ func TestEndWithChild(t *testing.T) {
 	h := newHarness(t, `sub_workflow("kid", id = "k", retries = 1, retry_delay = "1ms")`+"\n", nil)
 	h.start()
 	h.apply(core.ChildSpawned{Step: "k", Attempt: 1, ChildRunID: "c1", At: h.now})
-	if !h.m.EndWithChild("k", 1, "timed out after 1s; its child run c1 was cancelled") {
-		t.Fatal("attempt 1 is running, EndWithChild said it is not")
+	res := h.apply(core.EndWithChild{Step: "k", Attempt: 1, Error: "timed out after 1s; its child run c1 was cancelled", At: h.now})
+	if len(res.Changed) != 1 || len(res.History) != 1 || res.History[0].Type != "step_ending" || res.History[0].Error == "" {
+		t.Fatalf("EndWithChild on the running attempt: changed %v, history %+v; want the step changed and step_ending noted", res.Changed, res.History)
 	}
-	if h.m.EndWithChild("k", 2, "x") {
-		t.Fatal("attempt 2 is not running, EndWithChild said it is")
+	if res := h.apply(core.EndWithChild{Step: "k", Attempt: 2, Error: "x", At: h.now}); len(res.Changed) != 0 || len(res.History) != 0 {
+		t.Fatalf("EndWithChild on an attempt that is not running changed something: %+v", res)
 	}
 	h.apply(core.ChildEnded{Step: "k", Attempt: 1, ChildRunID: "c1", Status: core.RunCancelled, Error: "cancelled", At: h.now})
 	st := h.m.StepState("k")
@@ -439,7 +437,7 @@ func TestEndWithChild(t *testing.T) {
 	if st.Attempt != 2 || st.EndError != "" {
 		t.Fatalf("retry: attempt %d, end error %q", st.Attempt, st.EndError)
 	}
-	h.m.EndWithChild("k", 2, "timed out")
+	h.apply(core.EndWithChild{Step: "k", Attempt: 2, Error: "timed out", At: h.now})
 	h.apply(core.ChildEnded{Step: "k", Attempt: 2, ChildRunID: "c2", Status: core.RunSucceeded, Output: 1, At: h.now})
 	if st.Status != core.StepSucceeded {
 		t.Fatalf("a child that succeeded first: %s %q", st.Status, st.Error)

@@ -14,15 +14,8 @@ func BenchmarkStartFanout10k(b *testing.B) {
 	b.ReportAllocs()
 	for range b.N {
 		m := core.New(w, &core.Run{ID: "r"})
-		free := 5000
-		m.Admit = func(int, bool) bool {
-			if free == 0 {
-				return false
-			}
-			free--
-			return true
-		}
-		res := m.Apply(core.Start{At: t0})
+		m.Pooled = true
+		res := m.Apply(core.Start{At: t0}, core.Inputs{Free: 5000})
 		if len(res.Actions) != 10000 {
 			b.Fatalf("%d actions", len(res.Actions))
 		}

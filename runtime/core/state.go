@@ -55,18 +55,21 @@ type Step struct {
 	Ready bool
 	// EndError, on a running sub_workflow step whose child was cancelled
 	// for it (its timeout), is the error it ends with when that child
-	// ends. It is not stored.
+	// ends (set by the EndWithChild event, stored with the step).
 	EndError string
 }
 
 // Run is the state of a run, as far as deciding needs it.
 type Run struct {
-	ID              string
-	Status          RunStatus
-	Steps           []*Step // in the workflow's declaration order
-	Output          any
-	Error           string
-	Params          map[string]any
+	ID     string
+	Status RunStatus
+	Steps  []*Step // in the workflow's declaration order
+	Output any
+	Error  string
+	Params map[string]any
+	// Priority is the run's, from MinPriority to MaxPriority: that of its
+	// steps that set none
+	Priority        int
 	CancelRequested bool
 	// TimedOut marks a cancel caused by the run's own timeout: the run
 	// then ends failed, not cancelled.
@@ -77,3 +80,9 @@ type Run struct {
 	// then.
 	RerunAt time.Time
 }
+
+// The priority range, for runs and steps: higher runs first.
+const (
+	MinPriority = 0
+	MaxPriority = 99
+)

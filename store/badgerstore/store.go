@@ -204,7 +204,7 @@ func (s *Store) attempt(ctx context.Context, fn func(tx store.Tx) error) error {
 	}
 	if err := txn.Commit(); err != nil {
 		if errors.Is(err, badger.ErrConflict) {
-			return err
+			return s.guardConflict(t, err)
 		}
 		return txError("commit", err)
 	}

@@ -36,6 +36,8 @@ type tx struct {
 	// writeErr is the first error of Set or Delete: a transaction whose
 	// write failed is never committed, even if fn ignores the error.
 	writeErr error
+	// guards are the keys Guard read, checked again on a conflict.
+	guards []guardRead
 }
 
 var _ store.Tx = (*tx)(nil)

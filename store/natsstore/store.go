@@ -16,18 +16,13 @@ import (
 	"github.com/flowscript/flowscript/store"
 )
 
-// Limits bound what one transaction may hold; the runtime sizes its
-// commits by them. It mirrors store.Limits, which lands in package store
-// on another branch; once it has, this becomes an alias of it.
-type Limits struct {
-	MaxWrites int // Set and Delete calls in one transaction
-	MaxBytes  int // bytes of keys plus values written in one transaction
-}
+// Limits is store.Limits: what one transaction may hold.
+type Limits = store.Limits
 
-// ErrGuardFailed mirrors store.ErrGuardFailed (see Limits): a Tx.Guard
-// found another value than it wanted, or the guarded key changed before
-// the transaction committed. Update does not retry it.
-var ErrGuardFailed = errors.New("store: guard failed")
+// ErrGuardFailed is store.ErrGuardFailed: a Tx.Guard found another value
+// than it wanted, or the guarded key changed before the transaction
+// committed. Update does not retry it.
+var ErrGuardFailed = store.ErrGuardFailed
 
 // ErrSnapshotTooOld: a key changed more than Options.History times since
 // the transaction's snapshot was taken, so its value at the snapshot is

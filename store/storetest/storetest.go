@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	all = append(all, scanTests...)
 	all = append(all, txnTests...)
 	all = append(all, watchTests...)
+	all = append(all, limitsTests...)
 	for _, tc := range all {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -1,0 +1,344 @@
+package runtime
+
+// This file: deciding. An event is applied to a run's machine under the
+// run's lock, with the spawns it starts, and queued for commit as a list of
+// commits in order; once committed, the decision is carried out (perform.go).
+
+import (
+	"context"
+
+	"github.com/flowscript/flowscript/dag"
+	"github.com/flowscript/flowscript/runtime/core"
+	"github.com/flowscript/flowscript/store"
+)
+
+// apply moves a run by one event: the machine decides under the run's
+// lock, the changes are queued for commit in order, and once committed
+// the actions are carried out.
+func (e *Engine) apply(ar *activeRun, ev core.Event) {
+	e.applyWith(ar, ev, nil, nil)
+}
+
+// applyWith is apply with extra writes that must land in the same
+// transaction (a child's creation with its parent's ChildSpawned, the
+// removal of a notice with the step it ends), and a function run after
+// the commit, before the actions.
+func (e *Engine) applyWith(ar *activeRun, ev core.Event, extra func(tx store.Tx) error, committed func()) {
+	e.applyHand(ar, ev, extra, committed, nil)
+}
+
+// handoff lets the worker that ended a step run the next step of its run
+// itself, without a trip through the queue and another worker's wake-up:
+// a chain of steps stays on one goroutine.
+type handoff struct {
+	next *job
+	// freeing: the worker asking will be free once this decision is
+	// carried out; given: its worker went to a waiting step of the same
+	// run, started in the same decision, so it must not be released
+	freeing, given bool
+}
+
+// applyHand is applyWith; a step the decision starts may be handed to h.
+// It reports whether the event was decided at all (committed, or
+// abandoned when its commit failed).
+func (e *Engine) applyHand(ar *activeRun, ev core.Event, extra func(tx store.Tx) error, committed func(), h *handoff) bool {
+	ar.mu.Lock()
+	p := e.decideAll(e.base, ar, ev)
+	if p == nil {
+		ar.mu.Unlock()
+		if c, ok := ev.(core.ChildEnded); ok && extra != nil {
+			// a notice for an attempt that is no longer current: drop it
+			if err := e.c.write(extra); err != nil {
+				e.log.Warn("cannot remove a stale notice", "run", ar.rec.ID, "child", c.ChildRunID, "error", err)
+			}
+		}
+		return false
+	}
+	units := p.units()
+	if extra != nil {
+		units[0] = append(units[0], fnOp(extra))
+	}
+	chain := []*decision{p}
+	// a worker that ends a step and would give itself to a waiting step
+	// of the same run starts it in the same commit
+	if h != nil && h.freeing {
+		if r := e.q.takeReadyOf(ar); r != nil {
+			step := ar.prog.Workflow.Steps[r.index].ID
+			if d := e.decideAll(e.base, ar, core.Dispatch{Step: step, At: e.now()}); d != nil {
+				units = append(units, d.units()...)
+				chain = append(chain, d)
+				h.given = true
+			}
+		}
+	}
+	// a run that ends tells the parent step waiting for it in the same
+	// commit, and so on up while each parent ends too
+	locked := []*activeRun{ar}
+	for cur := ar; cur.m.Run.Status.Terminal() && cur.waiter != nil; {
+		w := cur.waiter
+		w.run.mu.Lock() // a child's lock, then its parent's: the only order
+		locked = append(locked, w.run)
+		n := outcomeNotice(&cur.rec)
+		up := e.decideAll(e.base, w.run, core.ChildEnded{Step: w.step, Attempt: w.attempt, ChildRunID: cur.rec.ID, Status: n.Status, Output: n.Output, Error: n.Error, At: e.now()})
+		if up == nil {
+			break // no longer waiting: the notice stays for whoever asks
+		}
+		// the run's end writes a notice for the step, as for any waiter;
+		// the step is told here, so its transition removes the notice.
+		// Most often both land in one transaction; if the run's writes
+		// took more, a crash between them leaves the notice to tell it.
+		told := deleteOp(noticeKey(w.run.rec.ID, cur.rec.ID, w.index, w.attempt))
+		units = append(units, append([]op{told}, up.ops...))
+		units = append(units, up.then...)
+		chain = append(chain, up)
+		cur = w.run
+	}
+	// queued under the runs' locks: each run's commits keep the order of
+	// its decisions
+	cms := e.c.submitAll(units, locked...)
+	for i := len(locked) - 1; i >= 0; i-- {
+		locked[i].mu.Unlock()
+	}
+	// a worker that ends a step and would give itself to a waiting step
+	// of another run starts that step now, so that both commit in one
+	// transaction (the end first) instead of one after the other
+	var other *decision
+	var otherCms []*commit
+	if h != nil && h.freeing && !h.given {
+		if r := e.q.takeReady(); r != nil {
+			r.run.mu.Lock()
+			step := r.run.prog.Workflow.Steps[r.index].ID
+			if e.base.Err() == nil {
+				other = e.decideAll(e.base, r.run, core.Dispatch{Step: step, At: e.now()})
+			}
+			if other != nil {
+				otherCms = e.c.submitAll(other.units(), r.run)
+				h.given = true
+			}
+			// else the step no longer waits (cancelled, or the engine
+			// closes): the worker goes on to the next one, as from started
+			r.run.mu.Unlock()
+		}
+	}
+	err := e.c.waitAll(cms)
+	if err != nil {
+		for _, d := range chain {
+			d.abandon(e)
+			e.failCommit(d.ar, err)
+		}
+	} else {
+		if committed != nil {
+			committed()
+		}
+		p.hand = h
+		for _, d := range chain {
+			e.afterCommit(d)
+		}
+	}
+	if other != nil {
+		if err := e.c.waitAll(otherCms); err != nil {
+			other.abandon(e)
+			e.failCommit(other.ar, err)
+		} else {
+			e.afterCommit(other)
+		}
+	}
+	return true // decided: abandon freed the workers its starts took
+}
+
+// decision is an event applied to a run's state, with the writes that
+// persist it, waiting for its commit.
+type decision struct {
+	ar      *activeRun
+	res     core.Result
+	history []HistoryEvent
+	rec     RunRecord
+	// ops persist the transition; then are the commits that follow it,
+	// in order: each spawn's child creation with the parent's
+	// ChildSpawned, the child's own spawns after it
+	ops  []op
+	then [][]op
+	// spawns are the children this decision creates
+	spawns []*spawnPlan
+	// hand, if set, may take one step this decision starts
+	hand *handoff
+}
+
+// units hands over the decision's commits, its transition, then what
+// follows, and lets go of them: once the committer wrote one, its ops
+// are garbage (a decision of 10,000 spawns holds tens of MB of them).
+func (d *decision) units() [][]op {
+	u := append([][]op{d.ops}, d.then...)
+	d.release()
+	return u
+}
+
+func (d *decision) release() {
+	d.ops, d.then = nil, nil
+	for _, sp := range d.spawns {
+		sp.ops = nil
+		if sp.first != nil {
+			sp.first.release()
+		}
+	}
+}
+
+// decideAll decides an event and, for every sub_workflow step that it
+// starts, prepares the child's spawn and applies it to the run at once.
+// Each spawn is one commit after the decision's own: the child's creation
+// and first transition with the parent's ChildSpawned; the child's own
+// spawns follow it, recursively. The committer packs them into as few
+// transactions as the store's limits allow (one, for a few children).
+// The run's lock is held.
+func (e *Engine) decideAll(ctx context.Context, ar *activeRun, ev core.Event) *decision {
+	d := ar.decideLocked(e, ev)
+	if d == nil {
+		return nil
+	}
+	e.spawnInline(ctx, ar, d)
+	return d
+}
+
+func (e *Engine) spawnInline(ctx context.Context, ar *activeRun, d *decision) {
+	for i := 0; i < len(d.res.Actions); i++ {
+		var index, attempt int
+		switch a := d.res.Actions[i].(type) {
+		case core.StartStep:
+			index = ar.prog.Workflow.StepIndex(a.Step)
+			if ar.prog.Workflow.Steps[index].Kind != dag.KindSubWorkflow {
+				continue
+			}
+			attempt = a.Attempt
+		case core.ReattachChild:
+			if a.ChildRunID != "" {
+				continue // the child runs on; its notice will come
+			}
+			// the spawn never committed: spawn now (the child id is
+			// derived from the attempt, so it cannot start twice)
+			index, attempt = ar.prog.Workflow.StepIndex(a.Step), a.Attempt
+		default:
+			continue
+		}
+		d.res.Actions[i] = nil // carried out here
+		step := ar.prog.Workflow.Steps[index].ID
+		plan, err := e.prepareSpawn(ctx, ar, index, attempt)
+		var ev core.Event
+		if err != nil {
+			ev = core.StepEnded{Step: step, Attempt: attempt, Error: err.Error(), At: e.now()}
+		} else {
+			ev = plan.event
+		}
+		next := ar.decideLocked(e, ev)
+		if next == nil {
+			if plan != nil {
+				plan.unlock()
+			}
+			continue
+		}
+		var unit []op
+		if plan != nil {
+			d.spawns = append(d.spawns, plan)
+			unit = plan.ops
+			if plan.child != nil {
+				// active from now on: a cancel that finds the child in the
+				// store once this commit lands also finds it here
+				e.mu.Lock()
+				e.active[plan.child.rec.ID] = plan.child
+				e.mu.Unlock()
+			}
+			if t := ar.prog.Workflow.Steps[index].Timeout; t > 0 && plan.child != nil && !plan.child.rec.Detached {
+				plan.timeout, plan.step, plan.attempt = t, step, attempt
+			}
+		}
+		d.then = append(d.then, append(unit, next.ops...))
+		if plan != nil && plan.first != nil {
+			d.then = append(d.then, plan.first.then...)
+		}
+		d.then = append(d.then, next.then...)
+		d.history = append(d.history, next.history...)
+		d.res.Actions = append(d.res.Actions, next.res.Actions...)
+		d.spawns = append(d.spawns, next.spawns...)
+		d.rec = ar.rec
+	}
+}
+
+// abandon releases what the spawns of a decision that did not commit
+// hold.
+func (d *decision) abandon(e *Engine) {
+	// the workers its starts took are free again
+	for _, a := range d.res.Actions {
+		if s, ok := a.(core.StartStep); ok && d.ar.prog.Workflow.Step(s.Step).Kind != dag.KindSubWorkflow {
+			e.dispatchReady(nil)
+		}
+	}
+	for _, p := range d.spawns {
+		p.unlock()
+		if p.child != nil {
+			e.mu.Lock()
+			delete(e.active, p.child.rec.ID)
+			e.mu.Unlock()
+		}
+		if p.first != nil {
+			p.first.abandon(e)
+		}
+	}
+}
+
+// decideLocked applies an event to the run's state (its lock held) and
+// encodes the changes. It returns nil when the event changed nothing (or
+// the run is broken).
+func (ar *activeRun) decideLocked(e *Engine, ev core.Event) *decision {
+	if ar.broken != nil {
+		return nil
+	}
+	// the free workers the event may need are offered to it, and those it
+	// did not take go back
+	offered := e.q.reserve(ar.m.Demand(ev))
+	res := ar.m.Apply(ev, core.Inputs{Free: offered})
+	ar.ended.Store(ar.m.Run.Status.Terminal())
+	if e.q.settle(offered, res.Took) {
+		go e.wakeReady()
+	}
+	if len(res.Changed) == 0 && !res.RunChanged && len(res.History) == 0 && len(res.Actions) == 0 {
+		return nil
+	}
+	for _, a := range res.Actions {
+		if s, ok := a.(core.StartStep); ok {
+			ar.prepareInputs(s.Step)
+		}
+	}
+	ops, history, err := ar.encode(res)
+	if err != nil {
+		// nothing it started will run: its workers go back
+		if e.q.settle(res.Took, 0) {
+			go e.wakeReady()
+		}
+		ar.broken = err
+		e.log.Error("cannot encode a transition", "run", ar.rec.ID, "error", err)
+		return nil
+	}
+	return &decision{ar: ar, res: res, history: history, rec: ar.rec, ops: ops}
+}
+
+// failCommit stops a run whose transition could not be committed: its
+// state in memory is ahead of the store, so it takes no further step here;
+// what was committed stays, and resume continues from there.
+func (e *Engine) failCommit(ar *activeRun, err error) {
+	if err != errEngineClosed && err != errRunStopped {
+		e.log.Error("cannot commit a transition; the run stops here and can be resumed", "run", ar.rec.ID, "error", err)
+	}
+	ar.mu.Lock()
+	if ar.broken == nil {
+		ar.broken = err
+	}
+	ar.mu.Unlock()
+	if err == errEngineClosed {
+		return // the engine is closing: the run stays unfinished
+	}
+	e.mu.Lock()
+	if e.active[ar.rec.ID] == ar {
+		delete(e.active, ar.rec.ID)
+	}
+	e.mu.Unlock()
+	ar.release()
+}

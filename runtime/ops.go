@@ -1,0 +1,79 @@
+package runtime
+
+import (
+	"github.com/flowscript/flowscript/store"
+)
+
+// An op is one step of a commit: a write of val under key (after check
+// accepts the value it replaces, when check is set), a delete, or any
+// function of the transaction. A decision is a list of ops in causal
+// order: a step's end comes before the start of the step it feeds, a
+// run's records before its end, a child's steps before its record. That
+// order is what makes it safe to cut a list too large for one transaction
+// between two ops: every prefix is a state that resume carries on from.
+type op struct {
+	key, val []byte
+	del      bool
+	check    func(old []byte) error
+	fn       func(tx store.Tx) error
+}
+
+func setOp(key, val []byte) op { return op{key: key, val: val} }
+func deleteOp(key []byte) op   { return op{key: key, del: true} }
+func fnOp(fn func(tx store.Tx) error) op {
+	return op{fn: fn}
+}
+
+func (o *op) apply(tx store.Tx) error {
+	if o.fn != nil {
+		return o.fn(tx)
+	}
+	if o.check != nil {
+		old, err := tx.Get(o.key)
+		switch {
+		case err == nil:
+			if err := o.check(old); err != nil {
+				return err
+			}
+		case err != store.ErrNotFound:
+			return err
+		}
+	}
+	if o.del {
+		return tx.Delete(o.key)
+	}
+	return tx.Set(o.key, o.val)
+}
+
+// countingTx counts the writes and bytes a transaction holds, so the
+// committer can size its transactions by the store's limits.
+type countingTx struct {
+	store.Tx
+	writes, bytes int
+}
+
+func (t *countingTx) Set(key, value []byte) error {
+	t.writes++
+	t.bytes += len(key) + len(value)
+	return t.Tx.Set(key, value)
+}
+
+func (t *countingTx) Delete(key []byte) error {
+	t.writes++
+	t.bytes += len(key)
+	return t.Tx.Delete(key)
+}
+
+// size is what a transaction or a commit holds.
+type size struct{ writes, bytes int }
+
+func (t *countingTx) size() size { return size{t.writes, t.bytes} }
+
+// over reports whether s plus more passes the limits.
+func (s size) over(l store.Limits, more size) bool {
+	return s.writes+more.writes > l.MaxWrites || s.bytes+more.bytes > l.MaxBytes
+}
+
+func (s size) minus(o size) size { return size{s.writes - o.writes, s.bytes - o.bytes} }
+
+func (s size) max(o size) size { return size{max(s.writes, o.writes), max(s.bytes, o.bytes)} }

@@ -1,0 +1,198 @@
+package runtime
+
+// This file: carrying out a committed decision's actions: steps to the
+// worker queue, timers, stops, a run's end.
+
+import (
+	"github.com/flowscript/flowscript/dag"
+	"github.com/flowscript/flowscript/runtime/core"
+)
+
+// afterCommit tells observers and carries out the actions of a committed
+// decision.
+func (e *Engine) afterCommit(p *decision) {
+	// the children created in this commit become active before anything
+	// can look for them, and before the parent acts
+	for _, sp := range p.spawns {
+		sp.unlock()
+		if sp.timeout > 0 {
+			sp := sp
+			e.afterFunc(sp.timeout, func() { e.subWorkflowTimedOut(p.ar, sp.step, sp.attempt, sp.timeout) })
+		}
+	}
+	defer func() {
+		for _, sp := range p.spawns {
+			if sp.child != nil {
+				e.afterCommit(sp.first)
+				e.armRunTimeout(sp.child)
+			}
+		}
+		// a child that ended in the commit that made it wrote its notice
+		// before this run acted on the commit: read it now
+		for _, sp := range p.spawns {
+			if sp.endedAtOnce {
+				if err := e.noticesFor(p.ar.rec.ID); err != nil {
+					e.log.Error("cannot read notices", "run", p.ar.rec.ID, "error", err)
+				}
+				break
+			}
+		}
+	}()
+	rec := p.rec
+	if e.log.IsDebug() {
+		for _, h := range p.history {
+			e.log.Debug("transition", "run", rec.ID, "workflow", rec.Workflow, "event", h.Type, "step", h.Step, "attempt", h.Attempt, "status", h.Status)
+		}
+	}
+	if obs := e.opts.Observer; obs != nil {
+		for _, h := range p.history {
+			obs(&rec, h)
+		}
+	}
+	e.perform(p.ar, p.res.Actions, p.hand)
+}
+
+// perform carries out committed actions. With h, the worker that asks
+// takes the queued step that comes first once the started ones are queued.
+func (e *Engine) perform(ar *activeRun, actions []core.Action, h *handoff) {
+	var started []*job
+	defer func() {
+		if h != nil && h.next == nil {
+			h.next = e.q.pushAndTake(started)
+			return
+		}
+		for _, j := range started {
+			e.q.push(j)
+		}
+	}()
+	for _, a := range actions {
+		switch a := a.(type) {
+		case nil:
+			// carried out while deciding (a spawn)
+		case core.StartStep:
+			started = append(started, &job{run: ar, index: ar.prog.Workflow.StepIndex(a.Step), attempt: a.Attempt, priority: ar.stepPriority(a.Step)})
+		case core.AwaitWorker:
+			i := ar.prog.Workflow.StepIndex(a.Step)
+			j := &job{run: ar, index: i, priority: ar.stepPriority(a.Step)}
+			if e.q.await(j) {
+				// a worker was freed since the decision: it is this step's
+				e.dispatch(j, nil)
+			}
+		case core.ArmTimer:
+			step, attempt, at := a.Step, a.Attempt, a.At
+			e.afterFunc(at.Sub(e.now()), func() {
+				e.apply(ar, core.RetryDue{Step: step, Attempt: attempt, At: e.now()})
+			})
+		case core.StopStep:
+			index := ar.prog.Workflow.StepIndex(a.Step)
+			if ar.prog.Workflow.Steps[index].Kind == dag.KindSubWorkflow {
+				// its child is cancelled with the tree, and its notice ends
+				// the step; a run reused through an idempotency key is not
+				// ours to cancel, so the step ends without it
+				go e.stopSubWorkflow(ar, index, a.Attempt)
+				continue
+			}
+			ar.stop(index, a.Attempt)
+		case core.ReattachChild:
+			// a child that was spawned runs on by itself, and its notice
+			// reaches the step through the watch; an unspawned one was
+			// spawned while deciding. The step's timeout still counts
+			// from its start, as before the process stopped.
+			if a.ChildRunID != "" {
+				e.armStepTimeout(ar, a.Step, a.Attempt)
+			}
+		case core.EndRun:
+			e.finish(ar)
+		}
+	}
+}
+
+// stepPriority is the step's own priority, else the run's.
+func (ar *activeRun) stepPriority(stepID string) int {
+	ar.mu.Lock()
+	defer ar.mu.Unlock()
+	return ar.m.StepPriority(ar.prog.Workflow.StepIndex(stepID))
+}
+
+// admitter makes the run's task and shell steps need workers from the
+// engine's pool (each decision is offered the free ones, see
+// decideLocked), and tells the machine the run's priority.
+func (e *Engine) admitter(ar *activeRun) {
+	ar.m.Pooled = true
+	ar.m.Run.Priority = ar.rec.Priority
+}
+
+// wakeReady gives workers that became free to the steps waiting for one,
+// while both last: a decision offered workers it did not take gives them
+// back this way (it cannot dispatch under its run's lock).
+func (e *Engine) wakeReady() {
+	for j := e.q.takeIfFree(); j != nil; j = e.q.takeIfFree() {
+		e.dispatch(j, nil)
+	}
+}
+
+// dispatchReady gives the worker that a finished job frees to the steps
+// waiting for one, the first by priority, until one of them starts.
+// h, if set, may take the step.
+func (e *Engine) dispatchReady(h *handoff) {
+	for r := e.q.release(); r != nil; r = e.q.release() {
+		if e.started(r, h) {
+			return
+		}
+	}
+}
+
+// dispatch starts a waiting step with the worker taken for it; if the
+// step no longer waits, the worker goes to the next one.
+func (e *Engine) dispatch(j *job, h *handoff) {
+	if !e.started(j, h) {
+		e.dispatchReady(h)
+	}
+}
+
+// started applies Dispatch to a waiting step with the worker taken for
+// it, and reports whether that worker is spoken for: the step started, or
+// its Dispatch was decided but its commit failed and abandoning it freed
+// the worker again. A step cancelled meanwhile decides nothing, and while
+// the engine closes nothing starts.
+func (e *Engine) started(j *job, h *handoff) bool {
+	if e.base.Err() != nil {
+		return false
+	}
+	step := j.run.prog.Workflow.Steps[j.index].ID
+	return e.applyHand(j.run, core.Dispatch{Step: step, At: e.now()}, nil, nil, h)
+}
+
+func (ar *activeRun) stop(i, attempt int) {
+	ar.mu.Lock()
+	defer ar.mu.Unlock()
+	if a, ok := ar.attempts[i]; ok && a.attempt == attempt {
+		a.cancel()
+	}
+}
+
+// finish forgets an ended run: memory stays flat as runs accumulate.
+func (e *Engine) finish(ar *activeRun) {
+	e.mu.Lock()
+	delete(e.active, ar.rec.ID)
+	e.mu.Unlock()
+	ar.release()
+}
+
+// armStepTimeout arms the timeout of a running blocking sub_workflow
+// step whose child was spawned before the process stopped, counted from
+// the step's start.
+func (e *Engine) armStepTimeout(ar *activeRun, step string, attempt int) {
+	def := ar.prog.Workflow.Step(step)
+	if def == nil || def.Timeout <= 0 || def.Child == nil || def.Child.Detach {
+		return
+	}
+	ar.mu.Lock()
+	started := ar.m.StepState(step).StartedAt
+	ar.mu.Unlock()
+	left := def.Timeout
+	if !started.IsZero() {
+		left = started.Add(def.Timeout).Sub(e.now())
+	}
+	e.afterFunc(left, func() { e.subWorkflowTimedOut(ar, step, attempt, def.Timeout) })
+}
