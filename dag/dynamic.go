@@ -66,6 +66,10 @@ func (k Kind) RunsChildren() bool {
 	return k == KindSubWorkflow || k == KindForEach || k == KindLoop
 }
 
+// SpawnsMany reports whether steps of this kind start many children, one
+// child run per item or iteration: for_each and loop.
+func (k Kind) SpawnsMany() bool { return k == KindForEach || k == KindLoop }
+
 // DynamicChildID is the step id of a dynamic step's child i: "load[3]".
 func DynamicChildID(step string, i int) string {
 	return step + "[" + strconv.Itoa(i) + "]"

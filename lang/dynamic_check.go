@@ -83,3 +83,17 @@ func ChildInputs(ctx context.Context, fn starlark.Callable, item any) (map[strin
 	}
 	return nil, fmt.Errorf("the inputs function must return a dict of the child's params, got %s", dag.FormatValue(v))
 }
+
+// CallUntil calls a loop's until function with the child's output and
+// the iteration (0 for the first child); it must return a bool.
+func CallUntil(ctx context.Context, fn starlark.Callable, output any, iteration int) (bool, error) {
+	v, err := builtins.CallDynamic(ctx, fn, output, int64(iteration))
+	if err != nil {
+		return false, err
+	}
+	b, ok := v.(bool)
+	if !ok {
+		return false, fmt.Errorf("until must return True or False, got %s", dag.FormatValue(v))
+	}
+	return b, nil
+}
