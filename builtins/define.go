@@ -14,7 +14,7 @@ import (
 // Definition returns the definition builtins: what a script sees while its
 // top level declares a workflow.
 func Definition() starlark.StringDict {
-	return starlark.StringDict{
+	d := starlark.StringDict{
 		"workflow":     starlark.NewBuiltin("workflow", workflowFn),
 		"task":         starlark.NewBuiltin("task", taskFn),
 		"shell":        starlark.NewBuiltin("shell", shellFn),
@@ -23,6 +23,10 @@ func Definition() starlark.StringDict {
 		"secret":       starlark.NewBuiltin("secret", secretFn),
 		"output":       starlark.NewBuiltin("output", outputFn),
 	}
+	for name, fn := range dynamicBuiltins() { // dynamic.go
+		d[name] = fn
+	}
+	return d
 }
 
 func builderFor(thread *starlark.Thread, fn string) (*Builder, error) {

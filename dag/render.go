@@ -46,7 +46,7 @@ func FormatDuration(d time.Duration) string {
 }
 
 func expandChild(s *Step, opts RenderOptions, depth int) *Workflow {
-	if opts.Expand == nil || s.Kind != KindSubWorkflow || s.Child == nil || !s.Child.Static() {
+	if opts.Expand == nil || !s.Kind.RunsChildren() || s.Child == nil || !s.Child.Static() {
 		return nil
 	}
 	return opts.Expand(s, depth+1)

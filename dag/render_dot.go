@@ -30,12 +30,15 @@ func renderDotBody(b *strings.Builder, w *Workflow, opts RenderOptions, prefix, 
 	node := func(id string) string { return strconv.Quote(prefix + id) }
 	for _, s := range steps {
 		label := escapeDot(s.ID) + "\\n" + string(s.Kind)
-		if s.Kind == KindSubWorkflow {
+		if s.Kind.RunsChildren() && s.Child != nil {
 			label += ": " + escapeDot(s.Child.Name)
 		}
 		shape := ""
-		if s.Kind == KindSubWorkflow {
+		switch {
+		case s.Kind == KindSubWorkflow:
 			shape = ", shape=component"
+		case s.Kind.IsDynamic():
+			shape = ", shape=component, peripheries=2" // one node for many children
 		}
 		fmt.Fprintf(b, "%s%s [label=\"%s\"%s];\n", indent, node(s.ID), label, shape)
 		if child := expandChild(s, opts, depth); child != nil {

@@ -51,6 +51,7 @@ type StepJSON struct {
 	Optional   bool           `json:"optional"`
 	Priority   any            `json:"priority"`
 	Child      *ChildJSON     `json:"child,omitempty"`
+	Dynamic    *DynamicJSON   `json:"dynamic,omitempty"`
 }
 
 // DepJSON is one dependency of a step.
@@ -169,6 +170,7 @@ func buildGraphJSON(w *Workflow, opts RenderOptions, depth int) (*GraphJSON, err
 			}
 			sj.Child = cj
 		}
+		sj.Dynamic = dynamicJSON(s)
 		g.Steps = append(g.Steps, sj)
 	}
 	if w.Output != nil {

@@ -32,7 +32,7 @@ func renderMermaidBody(b *strings.Builder, w *Workflow, opts RenderOptions, pref
 	for _, s := range steps {
 		label := escapeMermaid(s.ID) + "<br/>" + string(s.Kind)
 		open, close := "[", "]"
-		if s.Kind == KindSubWorkflow {
+		if s.Kind.RunsChildren() && s.Child != nil {
 			label += ": " + escapeMermaid(s.Child.Name)
 			open, close = "[[", "]]"
 		}

@@ -107,6 +107,8 @@ func stepSummary(s *Step) string {
 			b.WriteString(" (detached)")
 		}
 		return b.String()
+	case KindForEach, KindLoop, KindPlanner:
+		return dynamicSummary(s)
 	}
 	return ""
 }
@@ -136,5 +138,6 @@ func stepOptions(s *Step) string {
 			parts = append(parts, "idempotency_strategy="+c.IdempotencyStrategy)
 		}
 	}
+	parts = append(parts, dynamicOptions(s)...)
 	return strings.Join(parts, " ")
 }

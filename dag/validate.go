@@ -68,10 +68,10 @@ func Validate(w *Workflow) ErrorList {
 				}
 			}
 		}
-		if s.Kind == KindSubWorkflow {
+		if s.Kind.RunsChildren() {
 			WalkRefs(s.Inputs, func(r *Ref) {
 				if r.Kind == RefSecret {
-					errs.Add(r.Pos, "sub_workflow %q: inputs pass %s to a child; a child declares and resolves its own secrets", s.ID, r)
+					errs.Add(r.Pos, "%s %q: inputs pass %s to a child; a child declares and resolves its own secrets", s.Kind, s.ID, r)
 				}
 			})
 		}
@@ -84,6 +84,7 @@ func Validate(w *Workflow) ErrorList {
 		checkRef(r, nil)
 	})
 	errs = append(errs, findCycles(w, first, deps)...)
+	errs = append(errs, validateDynamic(w, first)...) // dynamic.go
 	errs.Sort()
 	return errs
 }

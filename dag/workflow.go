@@ -87,7 +87,8 @@ type Step struct {
 	Optional   bool
 	Priority   any // nil, int64 or *Ref
 
-	Child *Child // sub_workflow only
+	Child   *Child   // sub_workflow, for_each and loop
+	Dynamic *Dynamic // for_each and loop (dynamic.go)
 }
 
 // Deps returns the explicit dependencies followed by the implicit ones that
@@ -145,6 +146,9 @@ func (s *Step) walkRefs(fn func(arg string, r *Ref)) {
 	if s.Child != nil {
 		WalkRefs(s.Child.IdempotencyKey, in("idempotency_key"))
 		WalkRefs(s.Child.Script, in("script"))
+	}
+	if s.Dynamic != nil {
+		WalkRefs(s.Dynamic.Items, in("items"))
 	}
 }
 

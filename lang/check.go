@@ -220,15 +220,16 @@ func (c *checker) reach(root *Program) map[*Program][]edge {
 		queue = queue[1:]
 		var edges []edge
 		for _, s := range p.Workflow.Steps {
-			if s.Kind != dag.KindSubWorkflow || s.Child == nil || !s.Child.Static() || s.Child.Name == "" {
+			if !s.Kind.RunsChildren() || s.Child == nil || !s.Child.Static() || s.Child.Name == "" {
 				continue
 			}
 			child, err := c.resolve(s.Child.Name, s.Child.Version)
 			if err != nil {
-				c.errs.Add(s.Pos, "sub_workflow %q: %s", s.ID, errText(err))
+				c.errs.Add(s.Pos, "%s %q: %s", s.Kind, s.ID, errText(err))
 				continue
 			}
 			c.checkInputs(s, child)
+			c.checkDynamic(p, s, child) // dynamic_check.go
 			edges = append(edges, edge{step: s, child: child})
 			if !seen[child] {
 				seen[child] = true
@@ -278,7 +279,7 @@ func (c *checker) checkInputs(s *dag.Step, child *Program) {
 func (c *checker) checkOutputKeys(p *Program, edges []edge) {
 	declared := map[string]*Program{}
 	for _, e := range edges {
-		if e.child.Workflow.Output != nil && !e.step.Child.Detach {
+		if e.child.Workflow.Output != nil && !e.step.Child.Detach && e.step.Kind != dag.KindForEach {
 			declared[e.step.ID] = e.child
 		}
 	}

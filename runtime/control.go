@@ -297,7 +297,7 @@ type rerunTarget struct {
 // root: each parent continues with the child's new outcome. It refuses
 // while the tree is active. Wait for the plan's Root to see the outcome.
 func (e *Engine) Rerun(ctx context.Context, idOrPrefix, step string, opts RerunOptions) (*RerunPlan, error) {
-	rec, err := e.Get(ctx, idOrPrefix)
+	rec, err := e.stored(ctx, idOrPrefix)
 	if err != nil {
 		return nil, err
 	}
@@ -329,7 +329,7 @@ func (e *Engine) Rerun(ctx context.Context, idOrPrefix, step string, opts RerunO
 	var up []*rerunTarget
 	cur := rec
 	for cur.ParentRunID != nil && !cur.Detached {
-		parent, err := e.Get(ctx, *cur.ParentRunID)
+		parent, err := e.stored(ctx, *cur.ParentRunID)
 		if err != nil {
 			return nil, err
 		}
@@ -494,7 +494,7 @@ func (e *Engine) ownFailedChild(ctx context.Context, rec *RunRecord, s *dag.Step
 	if s.Kind != dag.KindSubWorkflow || s.Child == nil || s.Child.Detach || st.Status != core.StepFailed || st.ChildRunID == nil {
 		return nil
 	}
-	child, err := e.Get(ctx, *st.ChildRunID)
+	child, err := e.stored(ctx, *st.ChildRunID)
 	if err != nil || fromOptString(child.ParentRunID) != rec.ID {
 		return nil
 	}

@@ -210,8 +210,8 @@ func (e *Engine) spawnInline(ctx context.Context, ar *activeRun, d *decision) {
 			}
 			attempt = a.Attempt
 		case core.ReattachChild:
-			if a.ChildRunID != "" {
-				continue // the child runs on; its notice will come
+			if a.ChildRunID != "" || ar.prog.Workflow.Step(a.Step).Kind != dag.KindSubWorkflow {
+				continue // the child runs on; its notice will come (dynamic steps: perform)
 			}
 			// the spawn never committed: spawn now (the child id is
 			// derived from the attempt, so it cannot start twice)
@@ -267,7 +267,7 @@ func (e *Engine) spawnInline(ctx context.Context, ar *activeRun, d *decision) {
 func (d *decision) abandon(e *Engine) {
 	// the workers its starts took are free again
 	for _, a := range d.res.Actions {
-		if s, ok := a.(core.StartStep); ok && d.ar.prog.Workflow.Step(s.Step).Kind != dag.KindSubWorkflow {
+		if s, ok := a.(core.StartStep); ok && !d.ar.prog.Workflow.Step(s.Step).Kind.RunsChildren() {
 			e.dispatchReady(nil)
 		}
 	}

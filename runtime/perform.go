@@ -70,6 +70,10 @@ func (e *Engine) perform(ar *activeRun, actions []core.Action, h *handoff) {
 		case nil:
 			// carried out while deciding (a spawn)
 		case core.StartStep:
+			if i := ar.prog.Workflow.StepIndex(a.Step); ar.prog.Workflow.Steps[i].Kind.SpawnsMany() {
+				e.startDynamic(ar, i, a.Attempt, true) // dynamic.go; takes no worker
+				continue
+			}
 			started = append(started, &job{run: ar, index: ar.prog.Workflow.StepIndex(a.Step), attempt: a.Attempt, priority: ar.stepPriority(a.Step)})
 		case core.AwaitWorker:
 			i := ar.prog.Workflow.StepIndex(a.Step)
@@ -94,6 +98,10 @@ func (e *Engine) perform(ar *activeRun, actions []core.Action, h *handoff) {
 			}
 			ar.stop(index, a.Attempt)
 		case core.ReattachChild:
+			if i := ar.prog.Workflow.StepIndex(a.Step); ar.prog.Workflow.Steps[i].Kind.SpawnsMany() {
+				e.startDynamic(ar, i, a.Attempt, false)
+				continue
+			}
 			// a child that was spawned runs on by itself, and its notice
 			// reaches the step through the watch; an unspawned one was
 			// spawned while deciding. The step's timeout still counts

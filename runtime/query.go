@@ -45,8 +45,19 @@ func (e *Engine) ResolveID(ctx context.Context, idOrPrefix string) (string, erro
 	return "", inputErrorf("run id prefix %q is ambiguous: it matches %s…", idOrPrefix, strings.Join(matches[:min(3, len(matches))], ", "))
 }
 
-// Get returns a run with its steps.
+// Get returns a run with its steps, the iterations of its for_each and
+// loop steps appended.
 func (e *Engine) Get(ctx context.Context, idOrPrefix string) (*RunRecord, error) {
+	return e.get(ctx, idOrPrefix, true)
+}
+
+// stored returns a run with the steps of its definition only, one per
+// declared step, as the engine keeps them.
+func (e *Engine) stored(ctx context.Context, idOrPrefix string) (*RunRecord, error) {
+	return e.get(ctx, idOrPrefix, false)
+}
+
+func (e *Engine) get(ctx context.Context, idOrPrefix string, iterations bool) (*RunRecord, error) {
 	id, err := e.ResolveID(ctx, idOrPrefix)
 	if err != nil {
 		return nil, err
@@ -61,14 +72,20 @@ func (e *Engine) Get(ctx context.Context, idOrPrefix string) (*RunRecord, error)
 			return fmt.Errorf("run %s: damaged record: %v", id, err)
 		}
 		rec.Steps = []StepRecord{}
-		return tx.Scan(stepPrefix(id), store.ScanOptions{}, func(_, v []byte) error {
+		if err := tx.Scan(stepPrefix(id), store.ScanOptions{}, func(_, v []byte) error {
 			var s StepRecord
 			if err := decodeStep(v, &s); err != nil {
 				return fmt.Errorf("run %s: damaged step record: %v", id, err)
 			}
 			rec.Steps = append(rec.Steps, s)
 			return nil
-		})
+		}); err != nil {
+			return err
+		}
+		if !iterations {
+			return nil
+		}
+		return appendIterations(tx, &rec) // dynamic_records.go
 	})
 	if err != nil {
 		return nil, err

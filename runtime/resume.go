@@ -129,7 +129,7 @@ func (e *Engine) missingHandlers(w *dag.Workflow) []string {
 }
 
 func (e *Engine) resumeRun(ctx context.Context, id string) error {
-	rec, err := e.Get(ctx, id)
+	rec, err := e.stored(ctx, id)
 	if err != nil {
 		return err
 	}

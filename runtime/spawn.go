@@ -84,14 +84,9 @@ func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt
 		return nil, err
 	}
 	w := prog.Workflow
-	lineage := append(append([]string{}, parent.Lineage...), w.Name)
-	for i, name := range parent.Lineage {
-		if name == w.Name {
-			return nil, fmt.Errorf("workflow cycle: %s", strings.Join(lineage[i:], " -> "))
-		}
-	}
-	if len(lineage) > parent.MaxDepth {
-		return nil, fmt.Errorf("sub-workflow nesting depth %d exceeds the limit of %d (chain: %s)", len(lineage), parent.MaxDepth, strings.Join(lineage, " -> "))
+	lineage, err := childLineage(parent.Lineage, parent.MaxDepth, w.Name) // dynamic.go
+	if err != nil {
+		return nil, err
 	}
 	if err := e.checkHandlers(w); err != nil {
 		return nil, err

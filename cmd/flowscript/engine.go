@@ -18,6 +18,7 @@ func engineFlags() []cli.Flag {
 		&cli.StringFlag{Name: "secrets-file", Usage: "read secrets from `FILE` (NAME=value lines); others come from the environment"},
 		&cli.StringFlag{Name: "durability", Usage: "durable (sync every commit) or fast (no sync: a machine crash may lose the last transitions)", Value: "durable"},
 		&cli.IntFlag{Name: "workers", Usage: "step attempts that may execute at once", Value: 32},
+		&cli.IntFlag{Name: "max-children", Usage: "child runs one run may have in all (for_each, loop and sub_workflow children)", Value: flowscript.DefaultMaxChildren},
 	}
 }
 
@@ -87,6 +88,11 @@ func openEngine(c *cli.Context, cfg engineConfig) (*flowscript.Engine, func(), e
 		Secrets:  secrets,
 		Observer: env.hub.publish,
 		Workers:  c.Int("workers"), // 0 where the command has no such flag: the default
+	}
+	if c.IsSet("max-children") {
+		if opts.MaxChildren = c.Int("max-children"); opts.MaxChildren < 1 {
+			return nil, nil, usageErrorf("flowscript: --max-children %d: it must be 1 or more", opts.MaxChildren)
+		}
 	}
 	if c.IsSet("max-steps") {
 		opts.MaxSteps = c.Uint64("max-steps")

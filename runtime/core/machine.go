@@ -92,7 +92,7 @@ func New(w *dag.Workflow, run *Run) *Machine {
 }
 
 // pooled reports whether a step needs a worker to run.
-func pooled(s *dag.Step) bool { return s.Kind != dag.KindSubWorkflow }
+func pooled(s *dag.Step) bool { return !s.Kind.RunsChildren() }
 
 // setStatus moves step i to status, keeping count of pending pooled
 // steps and of unfinished ones. Every change of a step's status goes
@@ -502,7 +502,9 @@ func (m *Machine) resume(r *result) {
 			st.EndedAt, st.RetryAt = r.at, time.Time{}
 			r.change(i, st.ID)
 			r.record(Record{Type: RecStepEnded, Step: st.ID, Attempt: st.Attempt, Status: string(StepCancelled)})
-		case st.Status == StepRunning && m.W.Steps[i].Kind == dag.KindSubWorkflow:
+		case st.Status == StepRunning && m.W.Steps[i].Kind.RunsChildren():
+			// a sub_workflow waits for its child again; a for_each or loop
+			// keeps its attempt, whose children have derived ids
 			r.Actions = append(r.Actions, ReattachChild{Step: st.ID, Attempt: st.Attempt, ChildRunID: st.ChildRunID})
 		case st.Status == StepRunning && m.stoppedTooOften(st):
 			m.setStatus(i, StepFailed)

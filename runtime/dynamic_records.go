@@ -1,0 +1,81 @@
+package runtime
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	"github.com/flowscript/flowscript/dag"
+	"github.com/flowscript/flowscript/runtime/core"
+	"github.com/flowscript/flowscript/store"
+)
+
+// appendIterations appends to a run's steps one record per child of its
+// for_each and loop steps (SPEC §7 Records: dynamic steps are appended to
+// steps as they appear), `load[0]`, `load[1]`…, each with its child run's
+// status, output and error. They are read from the children themselves,
+// which are the durable state of a fan-out; of the children of several
+// attempts (a retried step) the newest of each index is shown.
+func appendIterations(tx store.Tx, rec *RunRecord) error {
+	kinds := map[string]string{}
+	for _, s := range rec.Steps {
+		if dag.Kind(s.Kind).SpawnsMany() {
+			kinds[s.ID] = s.Kind
+		}
+	}
+	if len(kinds) == 0 {
+		return nil
+	}
+	type iteration struct {
+		step string
+		i    int
+		rec  StepRecord
+	}
+	latest := map[string]*iteration{}
+	prefix := childPrefix(rec.ID)
+	err := tx.Scan(prefix, store.ScanOptions{KeysOnly: true}, func(k, _ []byte) error {
+		id := string(k[len(prefix):])
+		data, err := tx.Get(runKey(id))
+		if err != nil {
+			return fmt.Errorf("child run %s: %w", id, err)
+		}
+		var c RunRecord
+		if err := json.Unmarshal(data, &c); err != nil {
+			return fmt.Errorf("child run %s: damaged record: %v", id, err)
+		}
+		step, i, ok := dag.ParseDynamicChildID(deref(c.ParentStepID))
+		if _, dynamic := kinds[step]; !ok || !dynamic {
+			return nil
+		}
+		it := &iteration{step: step, i: i, rec: StepRecord{
+			ID: dag.DynamicChildID(step, i), Kind: kinds[step], Status: core.StepStatus(c.Status), Attempt: 1,
+			Inputs: c.Params, Output: c.Output, Error: c.Error, ChildRunID: &c.ID,
+			StartedAt: c.StartedAt, EndedAt: c.EndedAt, ChildWorkflow: c.Workflow, ChildVersion: c.Version,
+		}}
+		// ids of one attempt sort by index, and later attempts after
+		// earlier ones: the last seen is the newest
+		latest[it.rec.ID] = it
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	its := make([]*iteration, 0, len(latest))
+	for _, it := range latest {
+		its = append(its, it)
+	}
+	order := map[string]int{}
+	for n, s := range rec.Steps {
+		order[s.ID] = n
+	}
+	sort.Slice(its, func(a, b int) bool {
+		if its[a].step != its[b].step {
+			return order[its[a].step] < order[its[b].step]
+		}
+		return its[a].i < its[b].i
+	})
+	for _, it := range its {
+		rec.Steps = append(rec.Steps, it.rec)
+	}
+	return nil
+}
