@@ -160,11 +160,11 @@ func exitCode(err error, stderr io.Writer) int {
 
 // globalFlags are accepted before or after the command name.
 func globalFlags() []cli.Flag {
-	return []cli.Flag{
+	return append(storeFlags(),
 		&cli.StringFlag{Name: "db", Usage: "the database directory", EnvVars: []string{"FLOWSCRIPT_DB"}, Value: ".flowscript"},
 		&cli.StringFlag{Name: "log-level", Usage: "trace, debug, info, warn, error or off", Value: "warn"},
 		&cli.StringFlag{Name: "log-format", Usage: "text or json", Value: "text"},
-	}
+	)
 }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
@@ -212,6 +212,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			rerunCommand(),
 			testCommand(),
 			replCommand(),
+			natsCommand(),
 		},
 	}
 	for _, cmd := range app.Commands {

@@ -36,7 +36,7 @@ func serveCommand() *cli.Command {
 			} else if err != nil {
 				return engineError(c.App.ErrWriter, err)
 			}
-			fmt.Fprintf(c.App.ErrWriter, "serving database %s (continued %d unfinished runs); Ctrl-C to stop\n", dbDir(c), len(ids))
+			fmt.Fprintf(c.App.ErrWriter, "serving database %s (continued %d unfinished runs); Ctrl-C to stop\n", dbLabel(c), len(ids))
 			<-s.ctx.Done()
 			fmt.Fprintln(c.App.ErrWriter, "stopping: runs still going stay unfinished; serve or resume continues them")
 			return nil
