@@ -39,6 +39,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flowscript/flowscript/store"
@@ -121,7 +122,7 @@ type Lease struct {
 	mu       sync.Mutex
 	lost     error
 	lastBeat time.Time
-	beats    uint64
+	beats    atomic.Uint64 // heartbeats written
 	stop     chan struct{}
 	done     chan struct{}
 }
@@ -307,7 +308,7 @@ func (l *Lease) heartbeat() {
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), l.cfg.takeover())
-		n := l.beats + 1
+		n := l.beats.Load() + 1
 		err := l.st.Update(ctx, func(tx store.Tx) error {
 			if err := tx.Guard(LeaseKey, l.token); err != nil {
 				return err
@@ -317,7 +318,7 @@ func (l *Lease) heartbeat() {
 		cancel()
 		switch {
 		case err == nil:
-			l.beats = n
+			l.beats.Store(n)
 			l.lastBeat = time.Now()
 		case errors.Is(err, store.ErrGuardFailed):
 			l.lose(l.takenBy())
