@@ -32,10 +32,12 @@ fmt-check:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-# Kill -9 crash test with many rounds (the default go test runs 30).
+# Kill -9 crash test with many rounds (the default go test runs 30), and the
+# NATS failover test with 30 (the default go test runs 3).
 .PHONY: reliability
 reliability:
 	FLOWSCRIPT_RELIABILITY_ROUNDS=200 $(GO) test -count=1 -timeout 30m -run TestCrash -v ./internal/crashtest/
+	FLOWSCRIPT_RELIABILITY_ROUNDS=30 $(GO) test -count=1 -timeout 30m -run TestNATSFailover -v ./internal/crashtest/
 
 # Fuzz script loading for FUZZTIME (default 10m).
 fuzz:
