@@ -41,7 +41,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"syscall"
@@ -330,4 +333,169 @@ func TestNATSFailover(t *testing.T) {
 		"%d task/shell steps needed a second attempt (%d wrote \"end\" before the kill, %d from an orphaned shell); "+
 		"0 runs lost, 0 duplicate children, 0 finished steps run again",
 		rounds, kills, notCreated, sum, total.partial, total.reattached, total.multi, reran, orphanEnds)
+}
+
+// deposedStar is a chain of five task steps, each writing start and end
+// lines with its attempt and process to the ledger around a pause.
+const deposedStar = `
+workflow(name = "deposed")
+
+def work(ctx):
+    tag = ctx.step_id + " " + str(ctx.attempt) + " $CRASHTEST_PROC >> ledger.txt"
+    sh("echo start " + tag + "; sleep 0.4")
+    sh("echo end " + tag)
+    return {"v": ctx.inputs.get("x", 0) + 1}
+
+s0 = task("s0", work, inputs = {"x": 0})
+s1 = task("s1", work, inputs = {"x": s0.output["v"]})
+s2 = task("s2", work, inputs = {"x": s1.output["v"]})
+s3 = task("s3", work, inputs = {"x": s2.output["v"]})
+s4 = task("s4", work, inputs = {"x": s3.output["v"]})
+output(v = s4.output["v"])
+`
+
+// TestNATSDeposedOwner: the owner is not killed but paused (SIGSTOP) in
+// the middle of a step; a waiting serve takes the database over; then
+// the old owner goes on (SIGCONT), its step ends, and it tries to commit.
+// The fence refuses it: the old owner exits 3 saying it lost the
+// database, nothing it wrote after the takeover is in the run's history
+// (every step's attempts only go up, in commit order, and no attempt ran
+// in both processes), and the new owner finishes the run.
+func TestNATSDeposedOwner(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes and stops them")
+	}
+	srv, url := startNATS(t)
+	r := newRoundFiles(t, 1, nil, map[string]string{"main.star": deposedStar})
+	defer r.cleanup()
+	t.Setenv("FLOWSCRIPT_STORE", url+"/deposed")
+	db, err := natsstore.Open(natsstore.Options{Server: srv, Stream: "deposed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	takeover := "--takeover-after=" + failoverTakeover.String()
+
+	a := r.spawn(ctx, "run", "run", "main.star", takeover)
+	if !waitOwner(t, db, a.cmd.Process.Pid, a.done) {
+		t.Fatalf("run ended before owning the database\n%s", r.stderr.String())
+	}
+	// pause the owner once s1's body has started
+	for !strings.Contains(r.ledgerText(), "start s1 1 1") {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("s1 did not start\n%s", r.stderr.String())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	a.signal(syscall.SIGSTOP)
+	b := r.spawn(ctx, "serve", "serve", takeover)
+	select {
+	case <-b.took:
+	case <-ctx.Done():
+		t.Fatalf("serve did not take over\n%s", r.stderr.String())
+	}
+	a.signal(syscall.SIGCONT)
+	err = r.wait(a)
+	if code := a.cmd.ProcessState.ExitCode(); code != 3 || !strings.Contains(r.stderr.String(), "lost ownership of the database") {
+		t.Fatalf("the deposed owner ended with %v (exit %d); want exit 3 saying it lost the database\n%s", err, code, r.stderr.String())
+	}
+	r.waitRunDone(ctx)
+	b.signal(syscall.SIGTERM)
+	if err := r.wait(b); err != nil {
+		t.Fatalf("serve: %v\n%s", err, r.stderr.String())
+	}
+
+	rec := r.record()
+	if rec.Status != "succeeded" || !reflect.DeepEqual(rec.Output, map[string]any{"v": 5.0}) {
+		t.Fatalf("run %s ended %s with output %v; want succeeded with v = 5\n%s", rec.ID, rec.Status, rec.Output, r.stderr.String())
+	}
+	var hist []struct {
+		Seq     int    `json:"seq"`
+		Type    string `json:"type"`
+		Step    string `json:"step"`
+		Attempt int    `json:"attempt"`
+		Status  string `json:"status"`
+	}
+	out := r.cli("history", "--json", rec.ID)
+	if err := json.Unmarshal(out, &hist); err != nil {
+		t.Fatalf("history --json: %v\n%s", err, out)
+	}
+	attempt := map[string]int{}
+	ended := map[string]int{}
+	for i, ev := range hist {
+		if ev.Seq != i+1 {
+			t.Errorf("history event %d has seq %d: %s", i+1, ev.Seq, out)
+		}
+		if ev.Step == "" {
+			continue
+		}
+		if ev.Attempt < attempt[ev.Step] {
+			t.Errorf("step %s: event %d (%s) is of attempt %d after attempt %d was committed: the deposed owner's commit landed\n%s", ev.Step, ev.Seq, ev.Type, ev.Attempt, attempt[ev.Step], out)
+		}
+		attempt[ev.Step] = ev.Attempt
+		if ev.Type == "step_ended" && ev.Status == "succeeded" {
+			ended[ev.Step]++
+		}
+	}
+	for _, s := range rec.Steps {
+		if s.Status != "succeeded" || ended[s.ID] != 1 || attempt[s.ID] != s.Attempt {
+			t.Errorf("step %s: %s attempt %d, %d successes in the history (last attempt %d); want one success of its last attempt", s.ID, s.Status, s.Attempt, ended[s.ID], attempt[s.ID])
+		}
+	}
+	// no attempt ran in both processes; the new owner ran s1 again
+	ran := map[string]map[int]bool{} // "step attempt" -> procs
+	for _, line := range strings.Split(strings.TrimSpace(r.ledgerText()), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 4 || f[0] != "start" {
+			continue
+		}
+		k := f[1] + " " + f[2]
+		if ran[k] == nil {
+			ran[k] = map[int]bool{}
+		}
+		var p int
+		fmt.Sscan(f[3], &p)
+		ran[k][p] = true
+	}
+	for k, procs := range ran {
+		if len(procs) > 1 {
+			t.Errorf("attempt %s started in both processes: %v", k, procs)
+		}
+	}
+	if !ran["s1 2"][2] {
+		t.Errorf("the new owner did not run s1 again (attempt 2); the ledger:\n%s", r.ledgerText())
+	}
+	if t.Failed() {
+		t.Fatalf("stderr of the processes:\n%s", r.stderr.String())
+	}
+	lost := ""
+	for _, line := range strings.Split(r.stderr.String(), "\n") {
+		if strings.Contains(line, "lost ownership") {
+			lost = line
+		}
+	}
+	t.Logf("the deposed owner was refused and stopped (%q); history: %d events, s1 ran as attempt %d", lost, len(hist), attempt["s1"])
+}
+
+func (r *round) ledgerText() string {
+	data, _ := os.ReadFile(filepath.Join(r.dir, "ledger.txt"))
+	return string(data)
+}
+
+// waitRunDone follows the round's one run with the read commands until
+// it has ended.
+func (r *round) waitRunDone(ctx context.Context) {
+	for {
+		if rec := r.record(); rec.Status == "succeeded" || rec.Status == "failed" || rec.Status == "cancelled" {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			r.t.Fatalf("the run did not end\n%s", r.stderr.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
