@@ -16,7 +16,7 @@ build:
 demo: build
 	$(BIN) validate $$(ls examples/*.star | grep -v _test.star)
 	DEPLOY_TOKEN=demo-token $(BIN) run examples/deploy-pipeline.star
-	$(BIN) tree $$($(BIN) runs --workflow deploy-pipeline --json | sed -n 's/^    "id": "\(.*\)",/\1/p' | tail -1)
+	$(BIN) tree $$($(BIN) runs -q --limit 1 --workflow deploy-pipeline)
 
 # Unit, golden, end-to-end and fuzz-seed tests, plus formatting and vet.
 test: fmt-check vet

@@ -287,10 +287,17 @@ func (b *Builder) addStep(fn string, s *dag.Step) *StepValue {
 		b.errorf(s.Pos, "%s: step id %s is not valid: use letters, digits, _ and -", fn, dag.ShortQuote(s.ID))
 	}
 	if prev, dup := b.steps[s.ID]; dup {
-		b.errorf(s.Pos, "duplicate step id %s (first declared at %s)", dag.ShortQuote(s.ID), prev.Pos)
+		first := prev.Pos.String() + calledFrom(b.chains[s.ID])
+		b.errorf(s.Pos, "duplicate step id %s (first declared at %s)", dag.ShortQuote(s.ID), first)
 		return &StepValue{ID: s.ID, Kind: s.Kind, pos: s.Pos}
 	}
 	b.steps[s.ID] = s
+	if c := chainOf(b.thread); c != nil {
+		if b.chains == nil {
+			b.chains = map[string][]string{}
+		}
+		b.chains[s.ID] = c
+	}
 	b.Workflow.AddStep(s)
 	return &StepValue{ID: s.ID, Kind: s.Kind, pos: s.Pos}
 }

@@ -101,6 +101,9 @@ type BodyError struct {
 	Msg string
 	// Backtrace is the Starlark traceback, for the step's log; "" when none.
 	Backtrace string
+	// Chain is the call chain when the error was raised in a function the
+	// body called (see CallChain); Error prints it first.
+	Chain []string
 
 	cause error
 }
@@ -110,7 +113,7 @@ func (e *BodyError) Error() string {
 	if e.Pos.File == "" || e.Pos.Line == 0 {
 		return e.Msg
 	}
-	return e.Pos.String() + ": " + e.Msg
+	return (&dag.Error{Pos: e.Pos, Msg: e.Msg, Chain: e.Chain}).Error()
 }
 
 // Unwrap gives what caused it: a context error, ErrTooManySteps, or the
@@ -201,7 +204,7 @@ func bodyError(ctx context.Context, err error, tooMany bool, maxSteps uint64) er
 			msg = "fail() was called without a message"
 		}
 	}
-	return &BodyError{Pos: pos, Msg: msg, Backtrace: ee.Backtrace(), cause: ee.Unwrap()}
+	return &BodyError{Pos: pos, Msg: msg, Backtrace: ee.Backtrace(), Chain: CallChain(ee.CallStack), cause: ee.Unwrap()}
 }
 
 // innermostPos is the innermost script position of a call stack.

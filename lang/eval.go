@@ -270,7 +270,7 @@ func (ev *evaluation) toErrors(err error) dag.ErrorList {
 	case errors.As(err, &synErr):
 		return dag.ErrorList{{Pos: position(synErr.Pos), Msg: synErr.Msg}}
 	case errors.As(err, &evalErr):
-		return dag.ErrorList{{Pos: framePos(evalErr.CallStack), Msg: ev.evalMessage(evalErr)}}
+		return dag.ErrorList{{Pos: framePos(evalErr.CallStack), Msg: ev.evalMessage(evalErr), Chain: builtins.CallChain(evalErr.CallStack)}}
 	}
 	if rl, ok := asResolveErrors(err); ok {
 		return rl
@@ -295,7 +295,7 @@ func (ev *evaluation) evalMessage(e *starlark.EvalError) string {
 	if strings.Contains(msg, "called recursively") {
 		return msg + " (recursion is not allowed in flowscript scripts)"
 	}
-	return msg
+	return referenceHint(msg)
 }
 
 // framePos is the innermost script position of a call stack.

@@ -98,6 +98,7 @@ type Engine struct {
 	lastID time.Time // the time of the newest root run id
 
 	watch *store.Watcher // notices of runs that steps wait for
+	live  liveLogs       // the output of the attempts running now
 	// idemPending holds the idempotency keys that spawns decided but not
 	// yet committed are binding, so that a spawn decided meanwhile sees
 	// them; idemMu guards it and is never held across a commit.

@@ -43,11 +43,6 @@ func dbLabel(c *cli.Context) string {
 	return dbDir(c)
 }
 
-// readCommands read a database on NATS without owning it.
-var readCommands = map[string]bool{
-	"show": true, "runs": true, "tree": true, "history": true, "logs": true, "defs": true, "validate": true, "graph": true,
-}
-
 // openNATS opens the engine on a database kept in a JetStream stream. A
 // command that changes runs (cfg.hold) or definitions first becomes the
 // owner of the database (store/lease): at once when nobody owns it, after
