@@ -33,6 +33,10 @@ func runWithEnv(args []string, stdin io.Reader, stdout, stderr io.Writer, env *a
 	deadline := time.Now().Add(forwardTimeout)
 	for {
 		err := runApp(args, stdin, stdout, stderr, env)
+		var nf *natsForwardError
+		if errors.As(err, &nf) {
+			return nf.forward(args, stdout, stderr)
+		}
 		var fe *forwardError
 		if !errors.As(err, &fe) {
 			return exitCode(err, stderr)

@@ -44,11 +44,13 @@ func dbLabel(c *cli.Context) string {
 }
 
 // openNATS opens the engine on a database kept in a JetStream stream. A
-// command that changes runs (cfg.hold) or definitions first becomes the
-// owner of the database (store/lease): at once when nobody owns it, after
+// command that changes runs (cfg.hold) or definitions is sent to the
+// owner of the database when one answers on NATS (nats_control.go), else
+// it becomes the owner (store/lease): at once when nobody owns it, after
 // the owner's heartbeat has been still for --takeover-after, and for
-// serve, by waiting for that. The other commands read the stream directly,
-// whoever owns it, and write nothing.
+// serve, by waiting for that; it then answers the commands sent to it.
+// The other commands read the stream directly, whoever owns it, and write
+// nothing.
 func openNATS(c *cli.Context, cfg engineConfig, opts flowscript.Options) (*flowscript.Engine, func(), error) {
 	url := storeURL(c)
 	if !strings.HasPrefix(url, "nats://") {
@@ -82,8 +84,19 @@ func openNATS(c *cli.Context, cfg engineConfig, opts flowscript.Options) (*flows
 		}
 		return eng, func() { eng.Close() }, nil
 	}
-	l, err := acquire(c, st, name == "serve")
+	nc, err := natsConnect(url)
 	if err != nil {
+		st.Close()
+		return nil, nil, usageErrorf("flowscript: cannot reach the NATS server of %s (%v)", url, err)
+	}
+	if owner, ok, err := lease.ReadOwner(context.Background(), st); err == nil && ok && !cfg.serving && ownerAnswers(nc, st.StreamName()) {
+		nc.Close()
+		st.Close()
+		return nil, nil, &natsForwardError{url: url, stream: st.StreamName(), owner: owner.String()}
+	}
+	l, err := acquire(c, st, cfg.serving)
+	if err != nil {
+		nc.Close()
 		st.Close()
 		return nil, nil, err
 	}
@@ -110,9 +123,24 @@ func openNATS(c *cli.Context, cfg engineConfig, opts flowscript.Options) (*flows
 	if err != nil {
 		l.Release()
 		st.Close()
+		nc.Close()
 		return nil, nil, storeError(err)
 	}
-	return eng, func() { eng.Close() }, nil
+	if !cfg.hold {
+		nc.Close()
+		return eng, func() { eng.Close() }, nil
+	}
+	srv, err := serveNATS(nc, st.StreamName(), eng, envOf(c).hub, opts.Logger, cfg.serving)
+	if err != nil {
+		eng.Close()
+		nc.Close()
+		return nil, nil, usageErrorf("flowscript: %v", err)
+	}
+	return eng, func() {
+		srv.close(c.App.ErrWriter, cfg.serving)
+		eng.Close()
+		nc.Close()
+	}, nil
 }
 
 // acquire makes this process the owner of the database, telling the user
@@ -136,7 +164,7 @@ func acquire(c *cli.Context, st store.Store, wait bool) (*lease.Lease, error) {
 	var owned *lease.OwnedError
 	switch {
 	case errors.As(err, &owned):
-		return nil, usageErrorf("flowscript: the database %s is owned by %s: run this command on that machine, or stop that process (another one takes the database over %s after it stops); commands are not sent to the owner over NATS yet", url, owned.Owner, after)
+		return nil, usageErrorf("flowscript: the database %s is owned by %s: it did not answer on NATS: run this command on that machine, or stop that process (another one takes the database over %s after it stops)", url, owned.Owner, after)
 	case ctx.Err() != nil:
 		return nil, &exitError{code: exitInterrupt, msg: "interrupted while waiting for the database " + url}
 	case err != nil:
