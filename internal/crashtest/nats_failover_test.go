@@ -9,11 +9,11 @@ package crashtest
 // database in a stream of its own, named by $FLOWSCRIPT_STORE, which
 // every flowscript process of the round inherits. A round:
 //
-//  1. starts A, `flowscript run main.star` on the three-level tree of
-//     TestCrashTree (A owns the database for its run's lifetime: a
-//     command that finds no owner becomes it);
+//  1. starts A, `flowscript serve`, which takes the free database;
 //  2. once A holds the lease (read from the stream by the test), starts
-//     B, `flowscript serve`, which waits: A's heartbeat moves;
+//     B, `flowscript serve`, which waits: A's heartbeat moves; then
+//     `flowscript start main.star` (the three-level tree of
+//     TestCrashTree), which is sent to A over NATS;
 //  3. at a random moment of the run, stops B (SIGSTOP), kills A with
 //     SIGKILL and reads the whole tree with the read commands (`runs`,
 //     `show`, which read the stream and own nothing): the snapshot of
@@ -178,9 +178,8 @@ func waitOwner(t *testing.T, st *natsstore.Store, pid int, exited chan error) bo
 }
 
 type failoverStats struct {
-	killed    bool
-	takeover  time.Duration
-	notCreate int
+	killed   bool
+	takeover time.Duration
 }
 
 // failover runs one round: A runs the tree and is killed, B takes over.
@@ -199,58 +198,37 @@ func (r *round) failover(srv *server.Server, url string, refDur time.Duration) f
 	defer cancel()
 	killAfter := time.Duration(10+r.rng.IntN(int(refDur.Milliseconds())*9/10)) * time.Millisecond
 	takeover := "--takeover-after=" + failoverTakeover.String()
-	for {
-		a := r.spawn(ctx, "run", "run", "main.star", "--durability", "durable", takeover)
-		began := time.Now()
-		if !waitOwner(t, db, a.cmd.Process.Pid, a.done) {
-			// A ended before it was seen owning: a whole run, no failover
-			if err := r.wait(a); err != nil {
-				t.Fatalf("round %d: run: %v\n%s", r.n, err, r.stderr.String())
-			}
-			r.takeSnapshot(a.gen)
-			return st
-		}
-		b := r.spawn(ctx, "serve", "serve", "--durability", "durable", takeover)
-		select {
-		case err := <-a.done:
-			a.done <- err
-		case <-time.After(time.Until(began.Add(killAfter))):
-		}
-		b.signal(syscall.SIGSTOP)
-		a.signal(syscall.SIGKILL)
+	a := r.spawn(ctx, "serve", "serve", "--durability", "durable", takeover)
+	if !waitOwner(t, db, a.cmd.Process.Pid, a.done) {
 		r.wait(a)
-		a.gen.killed = isKilled(a.cmd.ProcessState)
-		a.gen.linesAtKill = r.ledgerLength()
-		killedAt := time.Now()
-		r.takeSnapshot(a.gen)
-		if a.gen.killed && !r.runExists() {
-			// killed before the run existed: nothing to take over
-			b.signal(syscall.SIGKILL)
-			b.signal(syscall.SIGCONT)
-			r.wait(b)
-			r.gens = r.gens[:len(r.gens)-2]
-			st.notCreate++
-			killAfter += 50 * time.Millisecond
-			continue
-		}
-		b.signal(syscall.SIGCONT)
-		st.killed = a.gen.killed
-		if st.killed {
-			select {
-			case at := <-b.took:
-				st.takeover = at.Sub(killedAt)
-			case <-ctx.Done():
-				t.Fatalf("round %d: serve did not take over\n%s", r.n, r.stderr.String())
-			}
-		}
-		r.waitTreeDone(ctx)
-		b.signal(syscall.SIGTERM)
-		if err := r.wait(b); err != nil {
-			t.Fatalf("round %d: serve ended with %v\n%s", r.n, err, r.stderr.String())
-		}
-		r.takeSnapshot(b.gen)
-		return st
+		t.Fatalf("round %d: the first serve ended before owning the database\n%s", r.n, r.stderr.String())
 	}
+	b := r.spawn(ctx, "serve", "serve", "--durability", "durable", takeover)
+	// start is sent to the owner over NATS and returns once the run is stored
+	r.cli("start", "main.star")
+	time.Sleep(killAfter)
+	b.signal(syscall.SIGSTOP)
+	a.signal(syscall.SIGKILL)
+	r.wait(a)
+	a.gen.killed = isKilled(a.cmd.ProcessState)
+	a.gen.linesAtKill = r.ledgerLength()
+	killedAt := time.Now()
+	r.takeSnapshot(a.gen)
+	b.signal(syscall.SIGCONT)
+	st.killed = a.gen.killed
+	select {
+	case at := <-b.took:
+		st.takeover = at.Sub(killedAt)
+	case <-ctx.Done():
+		t.Fatalf("round %d: the second serve did not take over\n%s", r.n, r.stderr.String())
+	}
+	r.waitTreeDone(ctx)
+	b.signal(syscall.SIGTERM)
+	if err := r.wait(b); err != nil {
+		t.Fatalf("round %d: serve ended with %v\n%s", r.n, err, r.stderr.String())
+	}
+	r.takeSnapshot(b.gen)
+	return st
 }
 
 // waitTreeDone follows the tree with the read commands (the database is
@@ -301,7 +279,7 @@ func TestNATSFailover(t *testing.T) {
 	t.Logf("reference run on NATS: %s", refDur.Round(time.Millisecond))
 
 	var takeovers []string
-	var kills, notCreated, reran, orphanEnds int
+	var kills, reran, orphanEnds int
 	var total treeStats
 	for n := 1; n <= rounds; n++ {
 		r := newTreeRound(t, n, rng)
@@ -312,7 +290,6 @@ func TestNATSFailover(t *testing.T) {
 			takeovers = append(takeovers, st.takeover.Round(time.Millisecond).String())
 			t.Logf("round %d: the owner was killed; the waiting serve took over %s later (--takeover-after %s)", n, st.takeover.Round(time.Millisecond), failoverTakeover)
 		}
-		notCreated += st.notCreate
 		reran += r.reranAfterEnd
 		orphanEnds += r.orphanEnds
 		total.partial += cs.partial
@@ -328,11 +305,11 @@ func TestNATSFailover(t *testing.T) {
 		r.cleanup()
 	}
 	sum, _ := json.Marshal(takeovers)
-	t.Logf("%d rounds: %d owners killed (%d more before the root existed), takeover times %s; "+
+	t.Logf("%d rounds: %d owners killed, takeover times %s; "+
 		"%d kills left a partly spawned tree, %d sub_workflow steps re-attached by the new owner, "+
 		"%d task/shell steps needed a second attempt (%d wrote \"end\" before the kill, %d from an orphaned shell); "+
 		"0 runs lost, 0 duplicate children, 0 finished steps run again",
-		rounds, kills, notCreated, sum, total.partial, total.reattached, total.multi, reran, orphanEnds)
+		rounds, kills, sum, total.partial, total.reattached, total.multi, reran, orphanEnds)
 }
 
 // deposedStar is a chain of five task steps, each writing start and end
