@@ -156,7 +156,8 @@ func (c *committer) close() {
 // commit writes a batch, in as few transactions as the store's limits
 // allow. If a transaction fails as a whole (too large, or one commit's own
 // check failed) its commits are split, so that one bad commit fails only
-// itself.
+// itself; a failed guard (a fenced store this process no longer owns)
+// fails them all.
 func (c *committer) commit(batch []*commit) {
 	// commits of runs that already lost a commit are refused
 	live := batch[:0:0]
@@ -171,7 +172,7 @@ func (c *committer) commit(batch []*commit) {
 	batch = live
 	for len(batch) > 0 {
 		n, err := c.commitPrefix(batch)
-		if err != nil && len(batch) > 1 && !errors.Is(err, store.ErrClosed) {
+		if err != nil && len(batch) > 1 && !errors.Is(err, store.ErrClosed) && !errors.Is(err, store.ErrGuardFailed) {
 			mid := len(batch) / 2
 			c.commit(batch[:mid])
 			c.commit(batch[mid:])

@@ -58,13 +58,13 @@ func (e *Engine) registerTx(tx store.Tx, prog *lang.Program) (Registered, error)
 		if w.Version == 0 || w.Version == reg.Version {
 			return reg, nil
 		}
-	} else if err != store.ErrNotFound {
+	} else if !errors.Is(err, store.ErrNotFound) {
 		return reg, err
 	}
 	latest := 0
 	if v, err := tx.Get(defMetaKey(w.Name)); err == nil {
 		latest, _ = strconv.Atoi(string(v))
-	} else if err != store.ErrNotFound {
+	} else if !errors.Is(err, store.ErrNotFound) {
 		return reg, err
 	}
 	reg.Version = latest + 1
@@ -76,7 +76,7 @@ func (e *Engine) registerTx(tx store.Tx, prog *lang.Program) (Registered, error)
 				return reg, fmt.Errorf("%w: %s version %d is already registered with different content; change version= or leave it out to get a new version", ErrVersionConflict, w.Name, reg.Version)
 			}
 			return reg, nil
-		} else if err != store.ErrNotFound {
+		} else if !errors.Is(err, store.ErrNotFound) {
 			return reg, err
 		}
 	}

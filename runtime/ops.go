@@ -1,6 +1,8 @@
 package runtime
 
 import (
+	"errors"
+
 	"github.com/flowscript/flowscript/store"
 )
 
@@ -35,7 +37,7 @@ func (o *op) apply(tx store.Tx) error {
 			if err := o.check(old); err != nil {
 				return err
 			}
-		case err != store.ErrNotFound:
+		case !errors.Is(err, store.ErrNotFound):
 			return err
 		}
 	}

@@ -212,7 +212,7 @@ func (e *Engine) runSource(ctx context.Context, rec *RunRecord) (*definitionReco
 	if err == nil {
 		return snap, nil
 	}
-	if err != store.ErrNotFound {
+	if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
 	def, err := e.definition(ctx, rec.Workflow, rec.Version)

@@ -33,6 +33,10 @@ func runWithEnv(args []string, stdin io.Reader, stdout, stderr io.Writer, env *a
 	deadline := time.Now().Add(forwardTimeout)
 	for {
 		err := runApp(args, stdin, stdout, stderr, env)
+		var nf *natsForwardError
+		if errors.As(err, &nf) {
+			return nf.forward(args, stdout, stderr)
+		}
 		var fe *forwardError
 		if !errors.As(err, &fe) {
 			return exitCode(err, stderr)
@@ -98,12 +102,12 @@ func runApp(args []string, stdin io.Reader, stdout, stderr io.Writer, env *appEn
 
 // globalFlags are accepted before or after the command name.
 func globalFlags() []cli.Flag {
-	return []cli.Flag{
+	return append(storeFlags(),
 		&cli.StringFlag{Name: "db", Usage: "the database directory", EnvVars: []string{"FLOWSCRIPT_DB"}, Value: ".flowscript"},
 		&cli.StringFlag{Name: "log-level", Usage: "trace, debug, info, warn, error or off", Value: "warn"},
 		&cli.StringFlag{Name: "log-format", Usage: "text or json", Value: "text"},
 		&cli.BoolFlag{Name: "version", Usage: "print the version and exit (as flowscript version)"},
-	}
+	)
 }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
@@ -159,6 +163,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			testCommand(),
 			replCommand(),
 			checkCommand(),
+			natsCommand(),
 		},
 	}
 	for _, cmd := range app.Commands {

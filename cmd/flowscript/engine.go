@@ -49,7 +49,7 @@ func dbDir(c *cli.Context) string {
 // engine is shared with this command).
 func dbMissing(c *cli.Context) bool {
 	env := envOf(c)
-	if env.shared != nil {
+	if env.shared != nil || storeURL(c) != "" {
 		return false
 	}
 	_, err := os.Stat(env.path(dbDir(c)))
@@ -104,6 +104,9 @@ func openEngine(c *cli.Context, cfg engineConfig) (*flowscript.Engine, func(), e
 		fmt.Fprintln(c.App.ErrWriter, "flowscript: --durability fast: commits are not synced to disk; a machine crash may lose the last transitions")
 	default:
 		return nil, nil, usageErrorf("flowscript: --durability %q is not durable or fast", d)
+	}
+	if storeURL(c) != "" {
+		return openNATS(c, cfg, opts)
 	}
 	dir := env.path(dbDir(c))
 	if cfg.existing && dbMissing(c) {

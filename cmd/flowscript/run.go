@@ -105,6 +105,9 @@ func needServe(c *cli.Context) error {
 		}
 		return nil
 	}
+	if storeURL(c) != "" {
+		return natsNeedServe(c)
+	}
 	if dbMissing(c) {
 		return noServe(c)
 	}

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/flowscript/flowscript"
+	"github.com/flowscript/flowscript/store"
+	"github.com/flowscript/flowscript/store/lease"
+	"github.com/flowscript/flowscript/store/natsstore"
+)
+
+// exitLost ends a process that lost the ownership of a database on NATS
+// to another one: its runs stay unfinished, the new owner continues them.
+const exitLost = 3
+
+// storeFlags are the global flags of a database on NATS JetStream.
+func storeFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "store", Usage: "keep the database on NATS JetStream: `nats://host:port[/name]` (instead of --db)", EnvVars: []string{"FLOWSCRIPT_STORE"}},
+		&cli.DurationFlag{Name: "takeover-after", Usage: "with --store: take the database from an owner whose heartbeat has been still this long", Value: lease.DefaultTakeover},
+	}
+}
+
+// storeURL is --store (or $FLOWSCRIPT_STORE); "" means the Badger
+// directory of --db.
+func storeURL(c *cli.Context) string { return c.String("store") }
+
+// dbLabel names the database in messages.
+func dbLabel(c *cli.Context) string {
+	if u := storeURL(c); u != "" {
+		return u
+	}
+	return dbDir(c)
+}
+
+// openNATS opens the engine on a database kept in a JetStream stream. A
+// command that changes runs (cfg.hold) or definitions is sent to the
+// owner of the database when one answers on NATS (nats_control.go), else
+// it becomes the owner (store/lease): at once when nobody owns it, after
+// the owner's heartbeat has been still for --takeover-after, and for
+// serve, by waiting for that; it then answers the commands sent to it.
+// The other commands read the stream directly, whoever owns it, and write
+// nothing.
+func openNATS(c *cli.Context, cfg engineConfig, opts flowscript.Options) (*flowscript.Engine, func(), error) {
+	url := storeURL(c)
+	if !strings.HasPrefix(url, "nats://") {
+		return nil, nil, usageErrorf("flowscript: --store %q is not a NATS URL: write nats://host:port or nats://host:port/name", url)
+	}
+	if c.Duration("takeover-after") <= 0 {
+		return nil, nil, usageErrorf("flowscript: --takeover-after %s: must be more than 0", c.Duration("takeover-after"))
+	}
+	dur := natsstore.Durable
+	if opts.Durability == flowscript.Fast {
+		dur = natsstore.Fast
+	}
+	st, err := natsstore.Open(natsstore.Options{URL: url, Durability: dur})
+	if err != nil {
+		msg := strings.TrimPrefix(err.Error(), "natsstore: ")
+		if strings.Contains(msg, "connecting") {
+			msg = fmt.Sprintf("cannot reach the NATS server of %s (%s)", url, strings.TrimPrefix(msg, "connecting: "))
+		}
+		return nil, nil, usageErrorf("flowscript: %s", msg)
+	}
+	name := ""
+	if c.Command != nil {
+		name = c.Command.Name
+	}
+	if !cfg.hold && name != "register" {
+		ro := lease.ReadOnly{Store: st, Reason: fmt.Errorf("flowscript %s reads the database %s and does not own it", name, url)}
+		eng, err := flowscript.New(ro, opts)
+		if err != nil {
+			st.Close()
+			return nil, nil, storeError(err)
+		}
+		return eng, func() { eng.Close() }, nil
+	}
+	nc, err := natsConnect(url)
+	if err != nil {
+		st.Close()
+		return nil, nil, usageErrorf("flowscript: cannot reach the NATS server of %s (%v)", url, err)
+	}
+	if owner, ok, err := lease.ReadOwner(context.Background(), st); err == nil && ok && !cfg.serving && ownerAnswers(nc, st.StreamName()) {
+		nc.Close()
+		st.Close()
+		return nil, nil, &natsForwardError{url: url, stream: st.StreamName(), owner: owner.String()}
+	}
+	l, err := acquire(c, st, cfg.serving)
+	if err != nil {
+		nc.Close()
+		st.Close()
+		return nil, nil, err
+	}
+	var engMu sync.Mutex
+	var eng *flowscript.Engine
+	l.SetLost(func(err error) {
+		fmt.Fprintf(c.App.ErrWriter, "flowscript: %v; stopping: runs still going stay unfinished for the new owner\n", err)
+		engMu.Lock()
+		e := eng
+		engMu.Unlock()
+		if e != nil {
+			done := make(chan struct{})
+			go func() { e.Close(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+			}
+		}
+		os.Exit(exitLost)
+	})
+	engMu.Lock()
+	eng, err = flowscript.New(&lease.Fenced{Store: st, L: l}, opts)
+	engMu.Unlock()
+	if err != nil {
+		l.Release()
+		st.Close()
+		nc.Close()
+		return nil, nil, storeError(err)
+	}
+	if !cfg.hold {
+		nc.Close()
+		return eng, func() { eng.Close() }, nil
+	}
+	srv, err := serveNATS(nc, st.StreamName(), eng, envOf(c).hub, opts.Logger, cfg.serving)
+	if err != nil {
+		eng.Close()
+		nc.Close()
+		return nil, nil, usageErrorf("flowscript: %v", err)
+	}
+	return eng, func() {
+		srv.close(c.App.ErrWriter, cfg.serving)
+		eng.Close()
+		nc.Close()
+	}, nil
+}
+
+// acquire makes this process the owner of the database, telling the user
+// what it waits for and whom it took the database from.
+func acquire(c *cli.Context, st store.Store, wait bool) (*lease.Lease, error) {
+	url := storeURL(c)
+	after := c.Duration("takeover-after")
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	l, err := lease.Acquire(ctx, st, lease.Config{
+		Takeover: after,
+		Wait:     wait,
+		Waiting: func(owner lease.Token) {
+			if wait {
+				fmt.Fprintf(c.App.ErrWriter, "flowscript: the database %s is owned by %s; waiting to take it over once its heartbeat has been still for %s\n", url, owner, after)
+			} else {
+				fmt.Fprintf(c.App.ErrWriter, "flowscript: the database %s is owned by %s; watching its heartbeat (up to %s) to see whether it is alive\n", url, owner, after)
+			}
+		},
+	})
+	var owned *lease.OwnedError
+	switch {
+	case errors.As(err, &owned):
+		return nil, usageErrorf("flowscript: the database %s is owned by %s: it did not answer on NATS: run this command on that machine, or stop that process (another one takes the database over %s after it stops)", url, owned.Owner, after)
+	case ctx.Err() != nil:
+		return nil, &exitError{code: exitInterrupt, msg: "interrupted while waiting for the database " + url}
+	case err != nil:
+		return nil, usageErrorf("flowscript: cannot take the database %s: %v", url, err)
+	}
+	if l.Previous.ID != "" {
+		fmt.Fprintf(c.App.ErrWriter, "flowscript: took over the database %s from %s after its heartbeat was still for %s\n", url, l.Previous, l.Waited.Round(time.Millisecond))
+	}
+	return l, nil
+}

@@ -1,0 +1,478 @@
+package crashtest
+
+// TestNATSFailover: kill -9 the owner of a database on NATS JetStream; a
+// waiting `flowscript serve` on another connection takes it over and
+// finishes the run tree.
+//
+// The test process runs one JetStream server (nats-server, in-process,
+// listening on 127.0.0.1 only, sync_always). Each round keeps its
+// database in a stream of its own, named by $FLOWSCRIPT_STORE, which
+// every flowscript process of the round inherits. A round:
+//
+//  1. starts A, `flowscript serve`, which takes the free database;
+//  2. once A holds the lease (read from the stream by the test), starts
+//     B, `flowscript serve`, which waits: A's heartbeat moves; then
+//     `flowscript start main.star` (the three-level tree of
+//     TestCrashTree), which is sent to A over NATS;
+//  3. at a random moment of the run, stops B (SIGSTOP), kills A with
+//     SIGKILL and reads the whole tree with the read commands (`runs`,
+//     `show`, which read the stream and own nothing): the snapshot of
+//     what A committed; then lets B go on (SIGCONT);
+//  4. B takes over once A's heartbeat has been still for
+//     --takeover-after (2 s here), resumes every unfinished run and
+//     finishes the tree; the test follows it with the read commands while
+//     B owns the database, then stops B (SIGTERM: it gives the lease back)
+//     and reads the tree again.
+//
+// The two snapshots and the ledger go through TestCrashTree's checks
+// unchanged (checkTree: T1–T4 and the ledger's invariants 2–6): the nine
+// runs end succeeded with the crash-free run's output (no run lost), one
+// child per sub_workflow step attempt (no child started twice), and no
+// step whose success A committed starts again in B (no finished step run
+// again). The takeover time, from the kill to B's "took over" line, is
+// logged per round; it includes the snapshot taken while B was stopped.
+//
+// 3 rounds by default (make test); FLOWSCRIPT_RELIABILITY_ROUNDS=N runs N
+// (make reliability: 30), FLOWSCRIPT_CRASH_SEED replays a run.
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/flowscript/flowscript/store/lease"
+	"github.com/flowscript/flowscript/store/natsstore"
+)
+
+const failoverTakeover = 2 * time.Second
+
+// startNATS runs a JetStream server on a random loopback port for the
+// test and returns its URL.
+func startNATS(t *testing.T) (*server.Server, string) {
+	t.Helper()
+	srv, err := server.NewServer(&server.Options{
+		JetStream:  true,
+		StoreDir:   t.TempDir(),
+		Host:       "127.0.0.1",
+		Port:       server.RANDOM_PORT,
+		NoLog:      true,
+		NoSigs:     true,
+		SyncAlways: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(30 * time.Second) {
+		t.Fatal("nats-server did not start")
+	}
+	t.Cleanup(func() {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+	})
+	return srv, "nats://" + srv.Addr().String()
+}
+
+// proc is a flowscript process of a round that runs beside others.
+type proc struct {
+	cmd  *exec.Cmd
+	gen  *generation
+	done chan error
+	mu   sync.Mutex
+	errb strings.Builder
+	// took receives the moment the process printed that it took the
+	// database over
+	took chan time.Time
+}
+
+// spawn starts a generation without waiting for it.
+func (r *round) spawn(ctx context.Context, name string, args ...string) *proc {
+	t := r.t
+	t.Helper()
+	cmd := r.command(ctx, args...)
+	r.procs++
+	cmd.Env = append(cmd.Env, fmt.Sprintf("CRASHTEST_PROC=%d", r.procs))
+	p := &proc{cmd: cmd, gen: &generation{cmd: name, proc: r.procs}, done: make(chan error, 1), took: make(chan time.Time, 1)}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.gens = append(r.gens, p.gen)
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			if strings.Contains(line, "took over the database") {
+				select {
+				case p.took <- time.Now():
+				default:
+				}
+			}
+			p.mu.Lock()
+			fmt.Fprintln(&p.errb, line)
+			p.mu.Unlock()
+		}
+		io.Copy(io.Discard, stderr)
+	}()
+	go func() {
+		<-read
+		p.done <- cmd.Wait()
+	}()
+	return p
+}
+
+// wait waits for the process to end and adds its stderr to the round's.
+func (r *round) wait(p *proc) error {
+	err := <-p.done
+	p.mu.Lock()
+	fmt.Fprintf(&r.stderr, "--- round %d: %s (proc %d) ended %v, killed %v:\n%s", r.n, p.gen.cmd, p.gen.proc, err, p.gen.killed, p.errb.String())
+	p.mu.Unlock()
+	return err
+}
+
+func (p *proc) signal(sig syscall.Signal) {
+	if p.cmd.Process != nil {
+		p.cmd.Process.Signal(sig)
+	}
+}
+
+// waitOwner waits until the process with pid owns the round's database.
+func waitOwner(t *testing.T, st *natsstore.Store, pid int, exited chan error) bool {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		owner, ok, err := lease.ReadOwner(context.Background(), st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok && owner.PID == pid {
+			return true
+		}
+		select {
+		case err := <-exited:
+			exited <- err
+			return false
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	t.Fatalf("process %d did not take the database within a minute", pid)
+	return false
+}
+
+type failoverStats struct {
+	killed   bool
+	takeover time.Duration
+}
+
+// failover runs one round: A runs the tree and is killed, B takes over.
+func (r *round) failover(srv *server.Server, url string, refDur time.Duration) failoverStats {
+	t := r.t
+	t.Helper()
+	var st failoverStats
+	stream := fmt.Sprintf("failover%d", r.n)
+	t.Setenv("FLOWSCRIPT_STORE", url+"/"+stream)
+	db, err := natsstore.Open(natsstore.Options{Server: srv, Stream: stream})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	killAfter := time.Duration(10+r.rng.IntN(int(refDur.Milliseconds())*9/10)) * time.Millisecond
+	takeover := "--takeover-after=" + failoverTakeover.String()
+	a := r.spawn(ctx, "serve", "serve", "--durability", "durable", takeover)
+	if !waitOwner(t, db, a.cmd.Process.Pid, a.done) {
+		r.wait(a)
+		t.Fatalf("round %d: the first serve ended before owning the database\n%s", r.n, r.stderr.String())
+	}
+	b := r.spawn(ctx, "serve", "serve", "--durability", "durable", takeover)
+	// start is sent to the owner over NATS and returns once the run is stored
+	r.cli("start", "main.star")
+	time.Sleep(killAfter)
+	b.signal(syscall.SIGSTOP)
+	a.signal(syscall.SIGKILL)
+	r.wait(a)
+	a.gen.killed = isKilled(a.cmd.ProcessState)
+	a.gen.linesAtKill = r.ledgerLength()
+	killedAt := time.Now()
+	r.takeSnapshot(a.gen)
+	b.signal(syscall.SIGCONT)
+	st.killed = a.gen.killed
+	select {
+	case at := <-b.took:
+		st.takeover = at.Sub(killedAt)
+	case <-ctx.Done():
+		t.Fatalf("round %d: the second serve did not take over\n%s", r.n, r.stderr.String())
+	}
+	r.waitTreeDone(ctx)
+	b.signal(syscall.SIGTERM)
+	if err := r.wait(b); err != nil {
+		t.Fatalf("round %d: serve ended with %v\n%s", r.n, err, r.stderr.String())
+	}
+	r.takeSnapshot(b.gen)
+	return st
+}
+
+// waitTreeDone follows the tree with the read commands (the database is
+// owned by another process meanwhile) until its nine runs have ended.
+func (r *round) waitTreeDone(ctx context.Context) {
+	t := r.t
+	t.Helper()
+	for {
+		runs := r.listRuns()
+		ended := 0
+		for _, run := range runs {
+			if run.Status == "succeeded" || run.Status == "failed" || run.Status == "cancelled" {
+				ended++
+			}
+		}
+		if ended == len(treePaths) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("round %d: the tree did not end; %d of its runs ended\n%s", r.n, ended, r.stderr.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func TestNATSFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes and kills them")
+	}
+	rounds, rng := crashSetup(t, 3)
+	srv, url := startNATS(t)
+
+	// the reference: one run without kills, on NATS
+	ref := newTreeRound(t, 0, rng)
+	t.Setenv("FLOWSCRIPT_STORE", url+"/reference")
+	ref.startRun(0)
+	if len(ref.gens) != 1 || ref.gens[0].killed {
+		t.Fatal("the reference run did not run once to the end")
+	}
+	refDur := ref.gens[0].dur
+	ref.checkTree(treeOutput())
+	if t.Failed() {
+		t.Fatalf("the reference run failed; stderr:\n%s", ref.stderr.String())
+	}
+	want := ref.gens[0].tree.byPath["r"].Output
+	ref.cleanup()
+	t.Logf("reference run on NATS: %s", refDur.Round(time.Millisecond))
+
+	var takeovers []string
+	var kills, reran, orphanEnds int
+	var total treeStats
+	for n := 1; n <= rounds; n++ {
+		r := newTreeRound(t, n, rng)
+		st := r.failover(srv, url, refDur)
+		cs := r.checkTree(want)
+		if st.killed {
+			kills++
+			takeovers = append(takeovers, st.takeover.Round(time.Millisecond).String())
+			t.Logf("round %d: the owner was killed; the waiting serve took over %s later (--takeover-after %s)", n, st.takeover.Round(time.Millisecond), failoverTakeover)
+		}
+		reran += r.reranAfterEnd
+		orphanEnds += r.orphanEnds
+		total.partial += cs.partial
+		total.reattached += cs.reattached
+		total.multi += cs.multi
+		if t.Failed() {
+			var snaps strings.Builder
+			for gi, g := range r.gens {
+				fmt.Fprintf(&snaps, "after generation %d (%s, proc %d, killed %v): %s\n", gi, g.cmd, g.proc, g.killed, g.tree)
+			}
+			t.Fatalf("round %d failed; the snapshots:\n%sstderr of its processes:\n%s", n, snaps.String(), r.stderr.String())
+		}
+		r.cleanup()
+	}
+	sum, _ := json.Marshal(takeovers)
+	t.Logf("%d rounds: %d owners killed, takeover times %s; "+
+		"%d kills left a partly spawned tree, %d sub_workflow steps re-attached by the new owner, "+
+		"%d task/shell steps needed a second attempt (%d wrote \"end\" before the kill, %d from an orphaned shell); "+
+		"0 runs lost, 0 duplicate children, 0 finished steps run again",
+		rounds, kills, sum, total.partial, total.reattached, total.multi, reran, orphanEnds)
+}
+
+// deposedStar is a chain of five task steps, each writing start and end
+// lines with its attempt and process to the ledger around a pause.
+const deposedStar = `
+workflow(name = "deposed")
+
+def work(ctx):
+    tag = ctx.step_id + " " + str(ctx.attempt) + " $CRASHTEST_PROC >> ledger.txt"
+    sh("echo start " + tag + "; sleep 0.4")
+    sh("echo end " + tag)
+    return {"v": ctx.inputs.get("x", 0) + 1}
+
+s0 = task("s0", work, inputs = {"x": 0})
+s1 = task("s1", work, inputs = {"x": s0.output["v"]})
+s2 = task("s2", work, inputs = {"x": s1.output["v"]})
+s3 = task("s3", work, inputs = {"x": s2.output["v"]})
+s4 = task("s4", work, inputs = {"x": s3.output["v"]})
+output(v = s4.output["v"])
+`
+
+// TestNATSDeposedOwner: the owner is not killed but paused (SIGSTOP) in
+// the middle of a step; a waiting serve takes the database over; then
+// the old owner goes on (SIGCONT), its step ends, and it tries to commit.
+// The fence refuses it: the old owner exits 3 saying it lost the
+// database, nothing it wrote after the takeover is in the run's history
+// (every step's attempts only go up, in commit order, and no attempt ran
+// in both processes), and the new owner finishes the run.
+func TestNATSDeposedOwner(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes and stops them")
+	}
+	srv, url := startNATS(t)
+	r := newRoundFiles(t, 1, nil, map[string]string{"main.star": deposedStar})
+	defer r.cleanup()
+	t.Setenv("FLOWSCRIPT_STORE", url+"/deposed")
+	db, err := natsstore.Open(natsstore.Options{Server: srv, Stream: "deposed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	takeover := "--takeover-after=" + failoverTakeover.String()
+
+	a := r.spawn(ctx, "run", "run", "main.star", takeover)
+	if !waitOwner(t, db, a.cmd.Process.Pid, a.done) {
+		t.Fatalf("run ended before owning the database\n%s", r.stderr.String())
+	}
+	// pause the owner once s1's body has started
+	for !strings.Contains(r.ledgerText(), "start s1 1 1") {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("s1 did not start\n%s", r.stderr.String())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	a.signal(syscall.SIGSTOP)
+	b := r.spawn(ctx, "serve", "serve", takeover)
+	select {
+	case <-b.took:
+	case <-ctx.Done():
+		t.Fatalf("serve did not take over\n%s", r.stderr.String())
+	}
+	a.signal(syscall.SIGCONT)
+	err = r.wait(a)
+	if code := a.cmd.ProcessState.ExitCode(); code != 3 || !strings.Contains(r.stderr.String(), "lost ownership of the database") {
+		t.Fatalf("the deposed owner ended with %v (exit %d); want exit 3 saying it lost the database\n%s", err, code, r.stderr.String())
+	}
+	r.waitRunDone(ctx)
+	b.signal(syscall.SIGTERM)
+	if err := r.wait(b); err != nil {
+		t.Fatalf("serve: %v\n%s", err, r.stderr.String())
+	}
+
+	rec := r.record()
+	if rec.Status != "succeeded" || !reflect.DeepEqual(rec.Output, map[string]any{"v": 5.0}) {
+		t.Fatalf("run %s ended %s with output %v; want succeeded with v = 5\n%s", rec.ID, rec.Status, rec.Output, r.stderr.String())
+	}
+	var hist []struct {
+		Seq     int    `json:"seq"`
+		Type    string `json:"type"`
+		Step    string `json:"step"`
+		Attempt int    `json:"attempt"`
+		Status  string `json:"status"`
+	}
+	out := r.cli("history", "--json", rec.ID)
+	if err := json.Unmarshal(out, &hist); err != nil {
+		t.Fatalf("history --json: %v\n%s", err, out)
+	}
+	attempt := map[string]int{}
+	ended := map[string]int{}
+	for i, ev := range hist {
+		if ev.Seq != i+1 {
+			t.Errorf("history event %d has seq %d: %s", i+1, ev.Seq, out)
+		}
+		if ev.Step == "" {
+			continue
+		}
+		if ev.Attempt < attempt[ev.Step] {
+			t.Errorf("step %s: event %d (%s) is of attempt %d after attempt %d was committed: the deposed owner's commit landed\n%s", ev.Step, ev.Seq, ev.Type, ev.Attempt, attempt[ev.Step], out)
+		}
+		attempt[ev.Step] = ev.Attempt
+		if ev.Type == "step_ended" && ev.Status == "succeeded" {
+			ended[ev.Step]++
+		}
+	}
+	for _, s := range rec.Steps {
+		if s.Status != "succeeded" || ended[s.ID] != 1 || attempt[s.ID] != s.Attempt {
+			t.Errorf("step %s: %s attempt %d, %d successes in the history (last attempt %d); want one success of its last attempt", s.ID, s.Status, s.Attempt, ended[s.ID], attempt[s.ID])
+		}
+	}
+	// no attempt ran in both processes; the new owner ran s1 again
+	ran := map[string]map[int]bool{} // "step attempt" -> procs
+	for _, line := range strings.Split(strings.TrimSpace(r.ledgerText()), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 4 || f[0] != "start" {
+			continue
+		}
+		k := f[1] + " " + f[2]
+		if ran[k] == nil {
+			ran[k] = map[int]bool{}
+		}
+		var p int
+		fmt.Sscan(f[3], &p)
+		ran[k][p] = true
+	}
+	for k, procs := range ran {
+		if len(procs) > 1 {
+			t.Errorf("attempt %s started in both processes: %v", k, procs)
+		}
+	}
+	if !ran["s1 2"][2] {
+		t.Errorf("the new owner did not run s1 again (attempt 2); the ledger:\n%s", r.ledgerText())
+	}
+	if t.Failed() {
+		t.Fatalf("stderr of the processes:\n%s", r.stderr.String())
+	}
+	lost := ""
+	for _, line := range strings.Split(r.stderr.String(), "\n") {
+		if strings.Contains(line, "lost ownership") {
+			lost = line
+		}
+	}
+	t.Logf("the deposed owner was refused and stopped (%q); history: %d events, s1 ran as attempt %d", lost, len(hist), attempt["s1"])
+}
+
+func (r *round) ledgerText() string {
+	data, _ := os.ReadFile(filepath.Join(r.dir, "ledger.txt"))
+	return string(data)
+}
+
+// waitRunDone follows the round's one run with the read commands until
+// it has ended.
+func (r *round) waitRunDone(ctx context.Context) {
+	for {
+		if rec := r.record(); rec.Status == "succeeded" || rec.Status == "failed" || rec.Status == "cancelled" {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			r.t.Fatalf("the run did not end\n%s", r.stderr.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
