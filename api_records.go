@@ -70,6 +70,8 @@ type RunRecord struct {
 	EndedAt   *time.Time `json:"ended_at"`
 	// RerunAt is when the run was last rerun.
 	RerunAt *time.Time `json:"rerun_at,omitempty"`
+	// TimedOut is set once the workflow's timeout passed (its end is failed).
+	TimedOut bool `json:"timed_out,omitempty"`
 	// Steps are in declaration order; lists of runs leave them out.
 	Steps []StepRecord `json:"steps,omitempty"`
 }
@@ -239,6 +241,7 @@ func runOf(r *runtime.RunRecord) *RunRecord {
 		ParentRunID: r.ParentRunID, ParentStepID: r.ParentStepID, RootRunID: r.RootRunID,
 		Depth: r.Depth, Priority: r.Priority, IdempotencyKey: r.IdempotencyKey, Detached: r.Detached,
 		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, EndedAt: r.EndedAt, RerunAt: r.RerunAt,
+		TimedOut: r.TimedOut,
 	}
 	if r.Steps != nil {
 		out.Steps = make([]StepRecord, len(r.Steps))

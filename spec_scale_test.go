@@ -101,3 +101,40 @@ func TestDecisionsOfAnySize(t *testing.T) {
 		})
 	}
 }
+
+// TestLargeWorkflowStarts: a run of 20,000 steps ready at once. Its
+// creation and first transition are one commit too large for one
+// transaction: it is cut between writes, and the run runs to its end.
+func TestLargeWorkflowStarts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("20,000 steps")
+	}
+	const n = 20000
+	eng := openEngine(t, t.TempDir(), flowscript.Options{Durability: flowscript.Fast})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	prog, err := eng.LoadString(ctx, "main.star", fmt.Sprintf("for i in range(%d):\n    task(\"t%%d\" %% i, lambda ctx: None)\n", n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := eng.Stats().Transactions
+	id, err := eng.Start(ctx, prog, flowscript.RunOptions{Workspace: t.TempDir()})
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	if got := eng.Stats().Transactions - before; got < 2 {
+		t.Fatalf("the start of %d steps took %d transaction(s); it cannot fit one", n, got)
+	}
+	rec, err := eng.Wait(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Status != "succeeded" || len(rec.Steps) != n {
+		t.Fatalf("run %s with %d steps", rec.Status, len(rec.Steps))
+	}
+	for _, s := range rec.Steps {
+		if s.Status != "succeeded" || s.Attempt != 1 {
+			t.Fatalf("step %s: %s/%d", s.ID, s.Status, s.Attempt)
+		}
+	}
+}

@@ -19,6 +19,8 @@ type Builder struct {
 	workflowPos *dag.Pos
 	outputSet   bool
 	steps       map[string]*dag.Step
+	thread      *starlark.Thread    // the thread declaring: errors carry its call chain
+	chains      map[string][]string // each step's call chain, by id
 }
 
 // NewBuilder returns an empty builder for the script rootFile.
@@ -35,13 +37,20 @@ func NewBuilder(rootFile string) *Builder {
 func (b *Builder) WorkflowDeclared() bool { return b.workflowPos != nil }
 
 func (b *Builder) errorf(pos dag.Pos, format string, args ...any) {
-	b.Errors.Add(pos, format, args...)
+	e := dag.Errorf(pos, format, args...)
+	if b.thread != nil && b.thread.CallStackDepth() > 0 && callerPos(b.thread) == pos {
+		e.Chain = chainOf(b.thread) // raised by the call running now
+	}
+	b.Errors = append(b.Errors, e)
 }
 
 const builderKey = "flowscript.builder"
 
 // SetBuilder makes the definition builtins called on thread record into b.
-func SetBuilder(thread *starlark.Thread, b *Builder) { thread.SetLocal(builderKey, b) }
+func SetBuilder(thread *starlark.Thread, b *Builder) {
+	thread.SetLocal(builderKey, b)
+	b.thread = thread
+}
 
 // BuilderOf returns the builder set on thread, or nil.
 func BuilderOf(thread *starlark.Thread) *Builder {

@@ -16,6 +16,24 @@ import (
 // rules). References are kept when allowRefs is set, and those made without
 // a position of their own take pos.
 func ToData(v starlark.Value, pos dag.Pos, allowRefs bool) (any, error) {
+	return toData(v, pos, allowRefs, 0)
+}
+
+// MaxValueDepth bounds how deeply lists and dicts may nest in a value that
+// leaves Starlark (a task output, inputs, arguments of builtins). Deeper
+// values would overflow the stack of the code that stores them.
+const MaxValueDepth = 1000
+
+// errTooDeep is returned as is, without the path of a thousand indexes.
+var errTooDeep = fmt.Errorf("lists and dicts are nested more than %d deep (the value depth limit, fixed)", MaxValueDepth)
+
+func toData(v starlark.Value, pos dag.Pos, allowRefs bool, depth int) (any, error) {
+	switch v.(type) {
+	case *starlark.List, starlark.Tuple, *starlark.Dict:
+		if depth >= MaxValueDepth {
+			return nil, errTooDeep
+		}
+	}
 	switch v := v.(type) {
 	case starlark.NoneType:
 		return nil, nil
@@ -48,9 +66,9 @@ func ToData(v starlark.Value, pos dag.Pos, allowRefs bool) (any, error) {
 	case *CondValue:
 		return nil, fmt.Errorf("got the condition %s.%s, which only after= takes; to pass the step's result write %s.output", v.Step, v.Cond, v.Step)
 	case *starlark.List:
-		return iterToData(v, v.Len(), pos, allowRefs)
+		return iterToData(v, v.Len(), pos, allowRefs, depth)
 	case starlark.Tuple:
-		return iterToData(v, v.Len(), pos, allowRefs)
+		return iterToData(v, v.Len(), pos, allowRefs, depth)
 	case *starlark.Dict:
 		out := make(map[string]any, v.Len())
 		for _, item := range v.Items() {
@@ -58,7 +76,7 @@ func ToData(v starlark.Value, pos dag.Pos, allowRefs bool) (any, error) {
 			if !ok {
 				return nil, fmt.Errorf("dict keys must be strings, got %s %s", item[0].Type(), item[0])
 			}
-			e, err := ToData(item[1], pos, allowRefs)
+			e, err := toData(item[1], pos, allowRefs, depth+1)
 			if err != nil {
 				return nil, indexError(fmt.Sprintf("[%q]", string(k)), err)
 			}
@@ -72,19 +90,22 @@ func ToData(v starlark.Value, pos dag.Pos, allowRefs bool) (any, error) {
 // indexError puts the index of a nested value in front of the problem
 // found inside it: `["k"][0]: msg`.
 func indexError(index string, err error) error {
+	if err == errTooDeep {
+		return err
+	}
 	if msg := err.Error(); strings.HasPrefix(msg, "[") {
 		return fmt.Errorf("%s%w", index, err)
 	}
 	return fmt.Errorf("%s: %w", index, err)
 }
 
-func iterToData(v starlark.Iterable, n int, pos dag.Pos, allowRefs bool) (any, error) {
+func iterToData(v starlark.Iterable, n int, pos dag.Pos, allowRefs bool, depth int) (any, error) {
 	out := make([]any, 0, n)
 	it := v.Iterate()
 	defer it.Done()
 	var x starlark.Value
 	for i := 0; it.Next(&x); i++ {
-		e, err := ToData(x, pos, allowRefs)
+		e, err := toData(x, pos, allowRefs, depth+1)
 		if err != nil {
 			return nil, indexError(fmt.Sprintf("[%d]", i), err)
 		}

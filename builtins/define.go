@@ -134,6 +134,9 @@ func workflowFn(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tup
 	return starlark.None, nil
 }
 
+// MaxRetries bounds a step's retries=.
+const MaxRetries = 100
+
 // stepArgs are the keyword arguments every step builtin shares.
 type stepArgs struct {
 	inputs     starlark.Value
@@ -173,6 +176,9 @@ func (a *stepArgs) fill(b *Builder, fn string, s *dag.Step) error {
 	s.After = after
 	if a.retries < 0 {
 		b.errorf(pos, "%s: retries must be 0 or more, got %d", fn, a.retries)
+	}
+	if a.retries > MaxRetries {
+		b.errorf(pos, "%s: retries is %d, more than the limit of %d (max_retries, fixed): a step that fails this often needs fixing, not retrying", fn, a.retries, MaxRetries)
 	}
 	s.Retries = a.retries
 	s.RetryDelay = time.Second
@@ -291,10 +297,17 @@ func (b *Builder) addStep(fn string, s *dag.Step) *StepValue {
 		b.errorf(s.Pos, "%s: step id %s is not valid: use letters, digits, _ and -", fn, dag.ShortQuote(s.ID))
 	}
 	if prev, dup := b.steps[s.ID]; dup {
-		b.errorf(s.Pos, "duplicate step id %s (first declared at %s)", dag.ShortQuote(s.ID), prev.Pos)
+		first := prev.Pos.String() + calledFrom(b.chains[s.ID])
+		b.errorf(s.Pos, "duplicate step id %s (first declared at %s)", dag.ShortQuote(s.ID), first)
 		return &StepValue{ID: s.ID, Kind: s.Kind, pos: s.Pos}
 	}
 	b.steps[s.ID] = s
+	if c := chainOf(b.thread); c != nil {
+		if b.chains == nil {
+			b.chains = map[string][]string{}
+		}
+		b.chains[s.ID] = c
+	}
 	b.Workflow.AddStep(s)
 	return &StepValue{ID: s.ID, Kind: s.Kind, pos: s.Pos}
 }

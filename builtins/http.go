@@ -41,6 +41,10 @@ func httpFn(method string) runTimeFunc {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return nil, fmt.Errorf("%s: %q is not an http:// or https:// URL", name, rawURL)
 		}
+		allow := sc.httpAllow()
+		if !hostAllowed(allow, u) {
+			return nil, notAllowed(name, u, allow)
+		}
 		hdrs, err := headersArg(name, headers)
 		if err != nil {
 			return nil, err
@@ -95,6 +99,7 @@ func httpFn(method string) runTimeFunc {
 		if client == nil {
 			client = defaultHTTPClient
 		}
+		client = allowListClient(client, allow)
 		fail := func(err error) error {
 			switch {
 			case stepCtx.Err() != nil:

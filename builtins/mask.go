@@ -18,6 +18,9 @@ const Mask = "***"
 // masks, as strings.ReplaceAll would give. So "abcdef" with the secrets
 // "abcd" and "cdef" masks to "***", and "aaa" with the secret "aa" to "***".
 
+// Each secret is masked in the forms it commonly leaks in too (see
+// secretForms): JSON-escaped, URL-encoded, base64, and line by line.
+
 // Masker is an io.WriteCloser that writes to w with every secret value
 // replaced by "***", even a secret split across two Write calls: it holds
 // back at most (longest secret − 1) bytes until it knows they are not the
@@ -186,10 +189,15 @@ type matcher struct {
 func newMatcher(secrets []string) *matcher {
 	seen := map[string]bool{}
 	var list []string
-	for _, s := range secrets {
-		if s != "" && !seen[s] {
-			seen[s] = true
-			list = append(list, s)
+	for _, secret := range secrets {
+		if secret == "" {
+			continue
+		}
+		for _, s := range secretForms(secret) {
+			if !seen[s] {
+				seen[s] = true
+				list = append(list, s)
+			}
 		}
 	}
 	if len(list) == 0 {

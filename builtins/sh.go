@@ -65,14 +65,16 @@ func shFn(thread *starlark.Thread, sc *StepContext, name string, args starlark.T
 		defer cancel()
 	}
 
+	streams := MarkStreams(sc.log(), sc.Masks) // out|/err| lines, as a shell step's
 	res, err := RunShell(ctx, ShellRequest{
 		Command: command,
 		Env:     envMap,
 		Dir:     workdir,
-		Stdout:  sc.log(),
-		Stderr:  sc.log(),
+		Stdout:  streams.Out,
+		Stderr:  streams.Err,
 		Secrets: sc.Masks,
 	}, sc.MaxOutputBytes)
+	streams.Close()
 	if err != nil {
 		switch {
 		case stepCtx.Err() != nil:

@@ -55,6 +55,12 @@ type StepContext struct {
 	// Masks are the secret values of the run: sh() masks them in what it
 	// captures, also where the cap cuts through one.
 	Masks []string
+	// HTTPAllow, when not nil, lists the hosts http.* may reach (see
+	// hostAllowed); nil: $FLOWSCRIPT_HTTP_ALLOW, else every host.
+	HTTPAllow []string
+	// MaxMemory bounds the heap growth of the attempt, in bytes; 0:
+	// BodyMaxMemory().
+	MaxMemory uint64
 }
 
 func (sc *StepContext) context() context.Context {
@@ -101,6 +107,9 @@ type BodyError struct {
 	Msg string
 	// Backtrace is the Starlark traceback, for the step's log; "" when none.
 	Backtrace string
+	// Chain is the call chain when the error was raised in a function the
+	// body called (see CallChain); Error prints it first.
+	Chain []string
 
 	cause error
 }
@@ -110,7 +119,7 @@ func (e *BodyError) Error() string {
 	if e.Pos.File == "" || e.Pos.Line == 0 {
 		return e.Msg
 	}
-	return e.Pos.String() + ": " + e.Msg
+	return (&dag.Error{Pos: e.Pos, Msg: e.Msg, Chain: e.Chain}).Error()
 }
 
 // Unwrap gives what caused it: a context error, ErrTooManySteps, or the
@@ -152,6 +161,12 @@ func CallBody(sc *StepContext, body starlark.Callable, maxSteps uint64) (out map
 	libtime.SetNow(thread, func() (time.Time, error) { return sc.now(), nil })
 	stop := context.AfterFunc(ctx, func() { thread.Cancel("the step's context ended") })
 	defer stop()
+	memLimit := sc.MaxMemory
+	if memLimit == 0 {
+		memLimit = BodyMaxMemory()
+	}
+	mem := WatchMemory(thread, memLimit)
+	defer mem.Stop()
 	defer func() {
 		if r := recover(); r != nil {
 			out = nil
@@ -161,9 +176,29 @@ func CallBody(sc *StepContext, body starlark.Callable, maxSteps uint64) (out map
 
 	v, err := starlark.Call(thread, body, starlark.Tuple{NewCtx(sc)}, nil)
 	if err != nil {
+		if mem.Exceeded() {
+			return nil, memoryError(err, memLimit)
+		}
 		return nil, bodyError(ctx, err, tooMany, maxSteps)
 	}
 	return taskOutput(v, body)
+}
+
+// ErrTooMuchMemory is wrapped by the error of a body stopped by its memory
+// limit.
+var ErrTooMuchMemory = errors.New("too much memory")
+
+func memoryError(err error, limit uint64) *BodyError {
+	be := &BodyError{
+		Msg:   fmt.Sprintf("the step body grew the heap by more than %s and was stopped (the step memory limit; raise it with $%s or the engine's BodyMaxMemory)", byteSize(int(limit)), MaxStepMemoryEnv),
+		cause: ErrTooMuchMemory,
+	}
+	var ee *starlark.EvalError
+	if errors.As(err, &ee) {
+		be.Pos = innermostPos(ee.CallStack)
+		be.Backtrace = ee.Backtrace()
+	}
+	return be
 }
 
 // stoppedError is the error of a body whose context ended.
@@ -201,7 +236,7 @@ func bodyError(ctx context.Context, err error, tooMany bool, maxSteps uint64) er
 			msg = "fail() was called without a message"
 		}
 	}
-	return &BodyError{Pos: pos, Msg: msg, Backtrace: ee.Backtrace(), cause: ee.Unwrap()}
+	return &BodyError{Pos: pos, Msg: msg, Backtrace: ee.Backtrace(), Chain: CallChain(ee.CallStack), cause: ee.Unwrap()}
 }
 
 // innermostPos is the innermost script position of a call stack.

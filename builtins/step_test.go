@@ -147,7 +147,8 @@ task("t", body)
 	if !errors.As(err, &be) {
 		t.Fatalf("err = %#v, want a *BodyError", err)
 	}
-	if err.Error() != "main.star:3:9: cannot deploy v2" {
+	// the call chain first, innermost last (SPEC §7 Command line)
+	if err.Error() != "main.star:6:11: in body\nmain.star:3:9: cannot deploy v2" {
 		t.Fatalf("err = %q", err)
 	}
 	if !strings.Contains(be.Backtrace, "helper") || !strings.Contains(be.Backtrace, "body") {
@@ -204,7 +205,8 @@ task("t", body)
 		t.Fatal(err)
 	}
 	masker.Close()
-	if want := "token is ***\nfrom sh: ***\nhun ter2\n"; log.String() != want {
+	// sh() output is marked as a shell step's is: out| for stdout
+	if want := "token is ***\nout| from sh: ***\nhun ter2\n"; log.String() != want {
 		t.Fatalf("log = %q, want %q", log.String(), want)
 	}
 }

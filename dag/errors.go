@@ -9,13 +9,21 @@ import (
 type Error struct {
 	Pos Pos
 	Msg string
+	// Chain is the call chain of an error raised inside a function, as
+	// Starlark's backtrace gives it: "file:line:col: in function" lines,
+	// outermost first; Error prints them before the error's own line.
+	Chain []string
 }
 
 func (e *Error) Error() string {
-	if e.Pos.File == "" {
-		return e.Msg
+	msg := e.Msg
+	if e.Pos.File != "" {
+		msg = e.Pos.String() + ": " + e.Msg
 	}
-	return e.Pos.String() + ": " + e.Msg
+	if len(e.Chain) == 0 {
+		return msg
+	}
+	return strings.Join(e.Chain, "\n") + "\n" + msg
 }
 
 // Errorf builds an *Error.

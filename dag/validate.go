@@ -33,7 +33,7 @@ func Validate(w *Workflow) ErrorList {
 		case RefOutput, RefChildRunID:
 			target, ok := first[r.Step]
 			if !ok {
-				errs.Add(r.Pos, "reference to unknown step %q%s", r.Step, DidYouMean(r.Step, ids))
+				errs.Add(r.Pos, "reference to unknown step %q%s", r.Step, DidYouMean(r.Step, otherIDs(ids, stepID(owner))))
 				return
 			}
 			if r.Kind == RefChildRunID && target.Kind != KindSubWorkflow {
@@ -54,7 +54,7 @@ func Validate(w *Workflow) ErrorList {
 		deps[i] = s.Deps()
 		for _, d := range s.After {
 			if _, ok := first[d.Step]; !ok {
-				errs.Add(d.Pos, "after: unknown step %q%s", d.Step, DidYouMean(d.Step, ids))
+				errs.Add(d.Pos, "after: unknown step %q%s", d.Step, DidYouMean(d.Step, otherIDs(ids, s.ID)))
 			}
 		}
 		s.walkRefs(func(_ string, r *Ref) { checkRef(r, s) })
@@ -229,6 +229,25 @@ func cyclePath(start int, succ [][]int, group []int) []int {
 		}
 	}
 	return nil
+}
+
+// otherIDs is ids without self: a step never depends on itself, so it is
+// no suggestion for its own unknown dependency.
+func otherIDs(ids []string, self string) []string {
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if id != self {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func stepID(s *Step) string {
+	if s == nil {
+		return ""
+	}
+	return s.ID
 }
 
 // CheckText refuses a name or key that holds a control character: such

@@ -22,6 +22,11 @@ import (
 	"github.com/flowscript/flowscript/dag"
 )
 
+// DefaultMaxMemory bounds how much the heap may grow while one workflow is
+// declared. Starlark's step limit bounds time, not memory: a few steps can
+// build a huge string or list.
+const DefaultMaxMemory = 512 << 20
+
 // DefaultMaxSteps bounds the Starlark execution steps of declaring one
 // workflow (its file and everything it loads).
 const DefaultMaxSteps = 10_000_000
@@ -147,8 +152,8 @@ func (ws *Workspace) evaluate(ctx context.Context, rel string, src []byte) (*Pro
 	builtins.SetBuilder(thread, ev.builder)
 	stop := context.AfterFunc(ctx, func() { thread.Cancel("deadline") })
 	defer stop()
-	mem := watchMemory(thread, ws.opts.MaxMemory)
-	defer mem.stop()
+	mem := builtins.WatchMemory(thread, ws.opts.MaxMemory)
+	defer mem.Stop()
 
 	ev.stack = []string{rel}
 	ev.cache[rel] = &loadResult{}
@@ -183,11 +188,10 @@ func (ws *Workspace) evaluate(ctx context.Context, rel string, src []byte) (*Pro
 }
 
 func (ev *evaluation) predeclared() starlark.StringDict {
-	d := starlark.StringDict{
-		"json":   json.Module,
-		"math":   math.Module,
-		"struct": starlark.NewBuiltin("struct", starlarkstruct.Make),
-	}
+	d := builtins.SafeUniverse()
+	d["json"] = json.Module
+	d["math"] = math.Module
+	d["struct"] = starlark.NewBuiltin("struct", starlarkstruct.Make)
 	for k, v := range builtins.RunTimeBuiltins() {
 		d[k] = v
 	}
@@ -270,7 +274,7 @@ func (ev *evaluation) toErrors(err error) dag.ErrorList {
 	case errors.As(err, &synErr):
 		return dag.ErrorList{{Pos: position(synErr.Pos), Msg: synErr.Msg}}
 	case errors.As(err, &evalErr):
-		return dag.ErrorList{{Pos: framePos(evalErr.CallStack), Msg: ev.evalMessage(evalErr)}}
+		return dag.ErrorList{{Pos: framePos(evalErr.CallStack), Msg: ev.evalMessage(evalErr), Chain: builtins.CallChain(evalErr.CallStack)}}
 	}
 	if rl, ok := asResolveErrors(err); ok {
 		return rl
@@ -295,7 +299,7 @@ func (ev *evaluation) evalMessage(e *starlark.EvalError) string {
 	if strings.Contains(msg, "called recursively") {
 		return msg + " (recursion is not allowed in flowscript scripts)"
 	}
-	return msg
+	return referenceHint(msg)
 }
 
 // framePos is the innermost script position of a call stack.

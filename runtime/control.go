@@ -133,10 +133,21 @@ func (e *Engine) cancelStored(ctx context.Context, id string) error {
 	e.mu.Lock()
 	_, running := e.active[id]
 	e.mu.Unlock()
-	if running {
-		return nil
+	if !running {
+		if err := e.resumeRun(ctx, id); err != nil {
+			return err
+		}
 	}
-	return e.resumeRun(ctx, id)
+	// a resume that loaded the run before the cancel was written (Resume
+	// walking the runs while a timeout cancels one) runs it here without
+	// the cancel: tell it (a run that has the cancel already ignores it)
+	e.mu.Lock()
+	ar := e.active[id]
+	e.mu.Unlock()
+	if ar != nil {
+		e.apply(ar, core.Cancel{At: e.now()})
+	}
+	return nil
 }
 
 func (e *Engine) childIDs(ctx context.Context, id string) ([]string, error) {
@@ -841,7 +852,7 @@ func (e *Engine) loadRun(ctx context.Context, rec *RunRecord) (*activeRun, error
 			return nil, fmt.Errorf("run %s: its stored step %d is %q, its definition says %q", rec.ID, i, s.ID, w.Steps[i].ID)
 		}
 		run.Steps = append(run.Steps, &core.Step{
-			ID: s.ID, Status: s.Status, Attempt: s.Attempt, RetriesUsed: s.RetriesUsed,
+			ID: s.ID, Status: s.Status, Attempt: s.Attempt, RetriesUsed: s.RetriesUsed, EngineStops: s.EngineStops,
 			Output: s.Output, Error: fromOptString(s.Error), ChildRunID: fromOptString(s.ChildRunID),
 			RetryAt: fromOptTime(s.RetryAt), StartedAt: fromOptTime(s.StartedAt), EndedAt: fromOptTime(s.EndedAt),
 			EndError: fromOptString(s.EndError),
@@ -855,6 +866,7 @@ func (e *Engine) loadRun(ctx context.Context, rec *RunRecord) (*activeRun, error
 		}
 	}
 	ar.m = core.New(w, run)
+	ar.m.MaxEngineStops = e.opts.MaxEngineStops
 	e.admitter(ar)
 	for i, s := range run.Steps {
 		if s.Status == core.StepRunning {

@@ -133,6 +133,7 @@ func (ar *activeRun) stepRecord(i int) *StepRecord {
 		StartedAt:   optTime(st.StartedAt),
 		EndedAt:     optTime(st.EndedAt),
 		RetriesUsed: st.RetriesUsed,
+		EngineStops: st.EngineStops,
 		RetryAt:     optTime(st.RetryAt),
 		Epoch:       ar.epochs[i],
 		EndError:    optString(builtins.MaskString(st.EndError, ar.masks)),

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -45,6 +46,9 @@ type Options struct {
 	// lang default); BodyMaxSteps those of one body attempt (0: 100 million).
 	MaxSteps     uint64
 	BodyMaxSteps uint64
+	// BodyMaxMemory bounds the heap growth of one body attempt, in bytes
+	// (0: $FLOWSCRIPT_MAX_STEP_MEMORY, else 1 GiB).
+	BodyMaxMemory uint64
 	// LookupSecret finds a secret's value; nil means the environment.
 	LookupSecret func(name string) (string, bool)
 	// Observer, when set, is told of every history event after it is
@@ -54,6 +58,13 @@ type Options struct {
 	Now func() time.Time
 	// MaxChildren bounds the child runs one run may spawn (0: 10,000).
 	MaxChildren int
+	// MaxEngineStops is how many times in a row the engine may stop while
+	// a step runs before resume fails that step (0: $FLOWSCRIPT_MAX_ENGINE_STOPS, else 3).
+	MaxEngineStops int
+	// HTTPAllowHosts, when not nil, restricts http.* in step bodies to
+	// these hosts ("api.example.com", "*.internal", "localhost:8080");
+	// nil: $FLOWSCRIPT_HTTP_ALLOW, else every host.
+	HTTPAllowHosts []string
 }
 
 func (o Options) withDefaults() Options {
@@ -71,6 +82,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.MaxEngineStops <= 0 {
+		o.MaxEngineStops, _ = strconv.Atoi(os.Getenv("FLOWSCRIPT_MAX_ENGINE_STOPS"))
 	}
 	return o
 }
@@ -98,6 +112,7 @@ type Engine struct {
 	lastID time.Time // the time of the newest root run id
 
 	watch *store.Watcher // notices of runs that steps wait for
+	live  liveLogs       // the output of the attempts running now
 	// idemPending holds the idempotency keys that spawns decided but not
 	// yet committed are binding, so that a spawn decided meanwhile sees
 	// them; idemMu guards it and is never held across a commit.

@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -83,9 +82,9 @@ func (e *Engine) execute(j *job) *handoff {
 	inputs, _ := ar.inputs[j.index].(map[string]any)
 	ar.mu.Unlock()
 
-	var logBuf cappedBuffer
-	logBuf.max = maxLogBytes
-	log := builtins.NewMasker(&logBuf, ar.masks)
+	logBuf := e.live.open(ar.rec.ID, j.index, def.ID, j.attempt) // readable while it runs
+	defer e.live.close(logBuf)
+	log := builtins.NewMasker(logBuf, ar.masks)
 	var output any
 	var err error
 	if ierr := ar.inputError(j.index); ierr != nil {
@@ -164,6 +163,7 @@ func (e *Engine) runStep(ctx context.Context, ar *activeRun, def *dag.Step, atte
 			Context: ctx, RunID: ar.rec.ID, StepID: def.ID, Workflow: ar.rec.Workflow,
 			Attempt: attempt, Inputs: in, Params: ar.rec.Params, Secret: secretFn,
 			Log: log, Dir: ar.rec.Workspace, Masks: ar.masks,
+			MaxMemory: e.opts.BodyMaxMemory, HTTPAllow: e.opts.HTTPAllowHosts,
 		}
 		out, err := builtins.CallBody(sc, body, e.opts.BodyMaxSteps)
 		if out == nil {
@@ -229,9 +229,11 @@ func (e *Engine) runShell(ctx context.Context, ar *activeRun, def *dag.Step, inp
 	if def.Dir != "" {
 		dir = filepath.Join(dir, filepath.FromSlash(def.Dir))
 	}
+	streams := builtins.MarkStreams(log, ar.masks)
 	res, err := builtins.RunShell(ctx, builtins.ShellRequest{
-		Command: def.Command, Env: env, Dir: dir, Stdout: log, Stderr: log, Secrets: ar.masks,
+		Command: def.Command, Env: env, Dir: dir, Stdout: streams.Out, Stderr: streams.Err, Secrets: ar.masks,
 	}, 0)
+	streams.Close()
 	out := map[string]any{"stdout": res.Stdout, "stderr": res.Stderr, "exit_code": int64(res.ExitCode)}
 	if err != nil {
 		return out, err
@@ -260,32 +262,6 @@ func withSecrets(v any, secret func(string) (string, error)) (any, error) {
 		}
 		return secret(r.Name)
 	})
-}
-
-// cappedBuffer keeps the first max bytes written and notes the rest.
-type cappedBuffer struct {
-	bytes.Buffer
-	max     int
-	dropped int
-}
-
-func (b *cappedBuffer) Write(p []byte) (int, error) {
-	room := b.max - b.Len()
-	if room >= len(p) {
-		return b.Buffer.Write(p)
-	}
-	if room > 0 {
-		b.Buffer.Write(p[:room])
-	}
-	b.dropped += len(p) - max(room, 0)
-	return len(p), nil
-}
-
-func (b *cappedBuffer) Bytes() []byte {
-	if b.dropped > 0 {
-		return append(b.Buffer.Bytes(), []byte(fmt.Sprintf("\n[flowscript: %d more bytes of log were not kept]\n", b.dropped))...)
-	}
-	return b.Buffer.Bytes()
 }
 
 // inputError is why step i's current inputs did not resolve, or nil.

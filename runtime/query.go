@@ -220,7 +220,7 @@ func (e *Engine) Wait(ctx context.Context, idOrPrefix string) (*RunRecord, error
 		broken := ar.broken
 		ar.mu.Unlock()
 		if broken != nil && !rec.Status.Terminal() {
-			return rec, fmt.Errorf("run %s stopped: a transition could not be stored (%v); fix the cause, then continue it with flowscript resume", id, broken)
+			return rec, fmt.Errorf("run %s stopped: a transition could not be stored (%w); fix the cause, then continue it with flowscript resume", id, broken)
 		}
 	}
 	if !rec.Status.Terminal() && ar == nil {

@@ -66,6 +66,7 @@ type StepRecord struct {
 	StartedAt   *time.Time      `json:"started_at"`
 	EndedAt     *time.Time      `json:"ended_at"`
 	RetriesUsed int             `json:"retries_used,omitempty"`
+	EngineStops int             `json:"engine_stops,omitempty"`
 	Epoch       int             `json:"epoch,omitempty"`
 	// the definition a sub_workflow step's current child runs
 	ChildWorkflow string     `json:"child_workflow,omitempty"`

@@ -29,6 +29,12 @@ func (e *Engine) Unfinished(ctx context.Context) ([]string, error) {
 // running: finished steps are kept, steps that were running start again as
 // a new attempt. It returns the ids it continued; Wait on them.
 func (e *Engine) Resume(ctx context.Context) ([]string, error) {
+	return e.resumeWhere(ctx, nil)
+}
+
+// resumeWhere is Resume of the unfinished runs that keep (when not nil)
+// keeps, in creation order: parents before children.
+func (e *Engine) resumeWhere(ctx context.Context, keep func(id string) (bool, error)) ([]string, error) {
 	ids, err := e.Unfinished(ctx)
 	if err != nil {
 		return nil, err
@@ -41,6 +47,14 @@ func (e *Engine) Resume(ctx context.Context) ([]string, error) {
 		e.mu.Unlock()
 		if running {
 			continue
+		}
+		if keep != nil {
+			if ok, err := keep(id); err != nil || !ok {
+				if err != nil {
+					return resumed, err
+				}
+				continue
+			}
 		}
 		err := e.resumeRun(ctx, id)
 		var missing *handlersMissing
@@ -133,6 +147,13 @@ func (e *Engine) resumeRun(ctx context.Context, id string) error {
 		return &handlersMissing{workflow: rec.Workflow, names: names}
 	}
 	e.mu.Lock()
+	if _, loaded := e.active[id]; loaded {
+		// another resume of the same run (a cancel reaching a run that no
+		// process ran, while Resume walks the runs) came first: one
+		// in-memory run per run
+		e.mu.Unlock()
+		return nil
+	}
 	e.active[id] = ar
 	e.mu.Unlock()
 	e.apply(ar, core.Resume{At: e.now()})

@@ -128,12 +128,7 @@ func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt
 			if reuse, err = onBound(strategy, w.Name, key, bound, running); reuse || rebound {
 				err = nil
 				e.idemMu.Unlock()
-				var extra func(tx store.Tx) error
-				plan.event, extra = e.reuseChild(ar, def, index, attempt, bound)
-				if extra != nil {
-					plan.ops = []op{fnOp(extra)}
-				}
-				return plan, nil
+				return e.reusePlan(plan, ar, def, index, attempt, bound), nil
 			}
 		}
 		if err != nil {
@@ -376,6 +371,16 @@ func (e *Engine) boundRun(ctx context.Context, workflow, key string) (string, bo
 		return err
 	})
 	return bound, running, err
+}
+
+// reusePlan is plan for making the existing run bound the step's child.
+func (e *Engine) reusePlan(plan *spawnPlan, ar *activeRun, def *dag.Step, index, attempt int, bound string) *spawnPlan {
+	var extra func(tx store.Tx) error
+	plan.event, extra = e.reuseChild(ar, def, index, attempt, bound)
+	if extra != nil {
+		plan.ops = []op{fnOp(extra)}
+	}
+	return plan
 }
 
 // reuseChild makes an existing run the child of a step (return_existing).

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -15,29 +14,6 @@ import (
 
 	"github.com/flowscript/flowscript/dag"
 )
-
-// Exit codes.
-const (
-	exitOK        = 0
-	exitFailed    = 1 // a run failed or was cancelled
-	exitUsage     = 2 // usage, validation or input error
-	exitInterrupt = 130
-)
-
-// exitError carries an exit code and an optional message for stderr.
-type exitError struct {
-	code int
-	msg  string
-}
-
-func (e *exitError) Error() string { return e.msg }
-
-func usageErrorf(format string, args ...any) error {
-	return &exitError{code: exitUsage, msg: fmt.Sprintf(format, args...)}
-}
-
-// silentExit ends a command with a code after it printed what it had to.
-func silentExit(code int) error { return &exitError{code: code} }
 
 // Main runs the CLI with args (args[0] is the program name) and returns the
 // exit code.
@@ -120,50 +96,13 @@ func runApp(args []string, stdin io.Reader, stdout, stderr io.Writer, env *appEn
 	return err
 }
 
-// Go's flag package words its errors with one dash and its own terms.
-var (
-	undefinedFlagRE = regexp.MustCompile(`^flag provided but not defined: -+(.+)$`)
-	badValueRE      = regexp.MustCompile(`^invalid (?:boolean )?value "(.*)" for (?:flag )?-+([^:]+): .*$`)
-	needsArgRE      = regexp.MustCompile(`^flag needs an argument: -+(.+)$`)
-)
-
-// flagErrorText says a flag parsing error in the CLI's own words.
-func flagErrorText(err error) string {
-	msg := err.Error()
-	if m := undefinedFlagRE.FindStringSubmatch(msg); m != nil {
-		return "unknown flag --" + m[1]
-	}
-	if m := badValueRE.FindStringSubmatch(msg); m != nil {
-		return fmt.Sprintf("--%s %q is not a valid value", m[2], m[1])
-	}
-	if m := needsArgRE.FindStringSubmatch(msg); m != nil {
-		return "flag needs an argument: --" + m[1]
-	}
-	return msg
-}
-
-func exitCode(err error, stderr io.Writer) int {
-	if err == nil {
-		return exitOK
-	}
-	var ee *exitError
-	if errors.As(err, &ee) {
-		if ee.msg != "" {
-			fmt.Fprintln(stderr, ee.msg)
-		}
-		return ee.code
-	}
-	// anything urfave/cli itself reports is a usage problem
-	fmt.Fprintf(stderr, "flowscript: %v\n", err)
-	return exitUsage
-}
-
 // globalFlags are accepted before or after the command name.
 func globalFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "db", Usage: "the database directory", EnvVars: []string{"FLOWSCRIPT_DB"}, Value: ".flowscript"},
 		&cli.StringFlag{Name: "log-level", Usage: "trace, debug, info, warn, error or off", Value: "warn"},
 		&cli.StringFlag{Name: "log-format", Usage: "text or json", Value: "text"},
+		&cli.BoolFlag{Name: "version", Usage: "print the version and exit (as flowscript version)"},
 	}
 }
 
@@ -185,6 +124,10 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		// reached only when no command, or an unknown one, is named: the
 		// commands have actions of their own, and --help is answered first
 		Action: func(c *cli.Context) error {
+			if c.Bool("version") && c.NArg() == 0 {
+				printVersion(c.App.Writer)
+				return nil
+			}
 			if c.NArg() == 0 {
 				cli.HelpPrinter(c.App.ErrWriter, cli.AppHelpTemplate, c.App)
 				return usageErrorf("flowscript: name a command (see flowscript --help)")
@@ -199,6 +142,8 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			validateCommand(),
 			graphCommand(),
 			runCommand(),
+			startCommand(),
+			watchCommand(),
 			resumeCommand(),
 			showCommand(),
 			runsCommand(),
@@ -210,8 +155,10 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			treeCommand(),
 			cancelCommand(),
 			rerunCommand(),
+			versionCommand(),
 			testCommand(),
 			replCommand(),
+			checkCommand(),
 		},
 	}
 	for _, cmd := range app.Commands {

@@ -48,7 +48,8 @@ func converse(conn net.Conn, args []string, stdout, stderr io.Writer) (int, erro
 			env[k] = v
 		}
 	}
-	data, err := json.Marshal(request{Args: args, Cwd: wd, Env: env})
+	tty, size := terminalOf(stdout)
+	data, err := json.Marshal(request{Args: args, Cwd: wd, Env: env, TTY: tty, Size: size})
 	if err != nil {
 		return 0, err
 	}
@@ -63,29 +64,49 @@ func converse(conn net.Conn, args []string, stdout, stderr io.Writer) (int, erro
 		return 0, errNoAnswer
 	}
 	conn.SetDeadline(time.Time{})
-	interrupted := make(chan os.Signal, 1)
-	signal.Notify(interrupted, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(interrupted)
+	// Ctrl-C ends this command, not what it asked for: closing the
+	// connection tells the holder, whose runs go on
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(signals)
+	interrupted := make(chan struct{})
+	done := make(chan struct{})
+	defer close(done)
 	go func() {
-		if _, ok := <-interrupted; ok {
+		select {
+		case <-signals:
+			close(interrupted)
 			conn.Close()
+		case <-done:
 		}
 	}()
+	holder := "the process holding the database"
+	if first.PID > 0 {
+		holder = fmt.Sprintf("the process holding the database (pid %d)", first.PID)
+	}
+	followed := ""
 	for {
 		line, err := r.ReadBytes('\n')
 		if err != nil {
 			select {
 			case <-interrupted:
+				if followed != "" {
+					fmt.Fprintf(stderr, "interrupted: run %s goes on in %s; watch it with: flowscript watch %s; cancel it with: flowscript cancel %s\n", followed, holder, followed, followed)
+				} else {
+					fmt.Fprintln(stderr, "interrupted")
+				}
 				return exitInterrupt, nil
 			default:
 			}
-			return exitUsage, fmt.Errorf("the process holding the database stopped answering")
+			return exitUsage, fmt.Errorf("%s stopped answering", holder)
 		}
 		var fr frame
 		if err := json.Unmarshal(line, &fr); err != nil {
 			return exitUsage, fmt.Errorf("unreadable answer from the process holding the database")
 		}
 		switch {
+		case fr.Run != "":
+			followed = fr.Run
 		case fr.Exit != nil:
 			return *fr.Exit, nil
 		case fr.Out != "":

@@ -23,17 +23,11 @@ func cancelCommand() *cli.Command {
 			"the runs end cancelled. Detached children and their subtrees run on.\n" +
 			"Cancelling a run that already ended changes nothing and exits 0.",
 		Action: func(c *cli.Context) error {
-			id, err := oneRunArg(c)
+			id, eng, ctx, done, err := openOnRun(c, engineConfig{hold: true, existing: true})
 			if err != nil {
 				return err
 			}
-			eng, release, err := openEngine(c, engineConfig{hold: true, existing: true})
-			if err != nil {
-				return err
-			}
-			defer release()
-			ctx, stop := commandContext(c)
-			defer stop()
+			defer done()
 			rec, err := eng.Cancel(ctx, id)
 			if errors.Is(err, runtime.ErrAlreadyEnded) {
 				fmt.Fprintf(c.App.Writer, "run %s already ended (%s); nothing to cancel\n", rec.ID, rec.Status)
@@ -106,6 +100,7 @@ func rerunCommand() *cli.Command {
 				printRerunPlan(c.App.Writer, plan)
 				return nil
 			}
+			s.env.announce(plan.Root)
 			s.progress.follow(plan.Root)
 			rec, err := s.eng.WaitTree(s.ctx, plan.Root)
 			if s.ctx.Err() != nil {

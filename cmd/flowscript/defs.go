@@ -100,17 +100,51 @@ func dash(s string) string {
 
 func treeCommand() *cli.Command {
 	return runView("tree", "show a run and every run below it, indented, with statuses",
-		func(ctx context.Context, eng *flowscript.Engine, id string) (*flowscript.TreeNode, error) {
-			return eng.Tree(ctx, id)
+		func(ctx context.Context, eng *flowscript.Engine, id string) (*treeView, error) {
+			root, err := eng.Tree(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			v := &treeView{TreeNode: root, current: map[string]string{}}
+			var walk func(n *flowscript.TreeNode) error
+			walk = func(n *flowscript.TreeNode) error {
+				if len(n.Children) == 0 {
+					return nil
+				}
+				rec, err := eng.Get(ctx, n.Run.ID)
+				if err != nil {
+					return err
+				}
+				for _, s := range rec.Steps {
+					if s.ChildRunID != nil {
+						v.current[rec.ID+"/"+s.ID] = *s.ChildRunID
+					}
+				}
+				for _, c := range n.Children {
+					if err := walk(c); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			return v, walk(root)
 		},
-		func(w io.Writer, root *flowscript.TreeNode) error {
+		func(w io.Writer, v *treeView) error {
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			printTree(tw, root, "")
+			v.print(tw, v.TreeNode, "")
 			return tw.Flush()
 		})
 }
 
-func printTree(w *tabwriter.Writer, n *flowscript.TreeNode, indent string) {
+// treeView is a run tree with, for each sub_workflow step, the child it
+// points at now: a child a rerun replaced is superseded. Its JSON is the
+// tree's.
+type treeView struct {
+	*flowscript.TreeNode
+	current map[string]string // "run/step" -> current child run
+}
+
+func (v *treeView) print(w *tabwriter.Writer, n *flowscript.TreeNode, indent string) {
 	r := n.Run
 	via := ""
 	if r.ParentStepID != nil {
@@ -118,18 +152,17 @@ func printTree(w *tabwriter.Writer, n *flowscript.TreeNode, indent string) {
 		if r.Detached {
 			via += " (detached)"
 		}
-	}
-	var dur string
-	if r.StartedAt != nil {
-		end := time.Now()
-		if r.EndedAt != nil {
-			end = *r.EndedAt
+		if cur, ok := v.current[deref(r.ParentRunID)+"/"+*r.ParentStepID]; ok && cur != r.ID {
+			via += " (superseded by " + cur + ")"
 		}
-		dur = end.Sub(*r.StartedAt).Round(time.Millisecond).String()
 	}
-	fmt.Fprintf(w, "%s%s\t%s v%d\t%s\t%s\t%s\n", indent, r.ID, r.Workflow, r.Version, r.Status, dash(dur), via)
+	dur := "-"
+	if r.StartedAt != nil {
+		dur = strings.TrimSuffix(runDuration(&r, time.Now()), "…")
+	}
+	fmt.Fprintf(w, "%s%s\t%s v%d\t%s\t%s\t%s\n", indent, r.ID, r.Workflow, r.Version, r.Status, dur, via)
 	for _, c := range n.Children {
-		printTree(w, c, indent+"  ")
+		v.print(w, c, indent+"  ")
 	}
 }
 

@@ -24,6 +24,26 @@ type appEnv struct {
 	// cwd and environ are the client's, for a forwarded command.
 	cwd     string
 	environ map[string]string
+	// serving: the holder is flowscript serve, which keeps runs going
+	// after the command that started them returns (start needs it).
+	serving bool
+	// tty: the forwarded command's stdout is a terminal (watch redraws),
+	// of this size.
+	tty  bool
+	size termSize
+	// onRun tells the forwarded command's client which run it follows, so
+	// that its Ctrl-C can say where the run goes on.
+	onRun func(id string)
+	// holderStopping reports that the holder is stopping (serve got
+	// SIGTERM): the forwarded command ends with it.
+	holderStopping func() bool
+}
+
+// announce tells the client of a forwarded command which run it follows.
+func (env *appEnv) announce(id string) {
+	if env.onRun != nil {
+		env.onRun(id)
+	}
 }
 
 const envKey = "flowscript.env"

@@ -14,7 +14,6 @@ import (
 	"github.com/flowscript/flowscript"
 	"github.com/flowscript/flowscript/dag"
 	"github.com/flowscript/flowscript/lang"
-	"github.com/flowscript/flowscript/runtime/core"
 )
 
 // withEngine opens the database for a command that only reads.
@@ -96,7 +95,7 @@ func printRun(w io.Writer, rec *flowscript.RunRecord) {
 		fmt.Fprintf(w, "  params    %s\n", dag.FormatValue(rec.Params))
 	}
 	if rec.Error != nil {
-		fmt.Fprintf(w, "  error     %s\n", *rec.Error)
+		fmt.Fprintf(w, "  error     %s\n", strings.ReplaceAll(*rec.Error, "\n", "\n            "))
 	}
 	if rec.Output != nil {
 		fmt.Fprintf(w, "  output    %s\n", dag.FormatValue(rec.Output))
@@ -133,37 +132,6 @@ func deref(s *string) string {
 	return *s
 }
 
-func runsCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "runs",
-		Usage: "list runs, oldest first",
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "status", Usage: "only runs with this status: pending, running, succeeded, failed, cancelled"},
-			&cli.StringFlag{Name: "workflow", Usage: "only runs of this workflow"},
-			jsonFlag(),
-		},
-		Action: func(c *cli.Context) error {
-			status := core.RunStatus(c.String("status"))
-			switch status {
-			case "", core.RunPending, core.RunRunning, core.RunSucceeded, core.RunFailed, core.RunCancelled:
-			default:
-				return usageErrorf("flowscript runs: --status %q is not one of pending, running, succeeded, failed, cancelled", status)
-			}
-			if dbMissing(c) {
-				// nothing has run here: no runs, and no database made
-				return printRuns(c, nil)
-			}
-			return withEngine(c, func(ctx context.Context, eng *flowscript.Engine) error {
-				runs, err := eng.List(ctx, flowscript.ListFilter{Status: flowscript.RunStatus(status), Workflow: c.String("workflow")})
-				if err != nil {
-					return err
-				}
-				return printRuns(c, runs)
-			})
-		},
-	}
-}
-
 // printList prints items as a JSON array with --json (never null), else
 // as a table under header, one row each; with no items, empty goes to
 // stderr instead.
@@ -186,17 +154,6 @@ func printList[T any](c *cli.Context, items []T, empty, header string, row func(
 	return tw.Flush()
 }
 
-// printRuns prints the runs of `runs`.
-func printRuns(c *cli.Context, runs []flowscript.RunRecord) error {
-	return printList(c, runs, "no runs", "ID\tWORKFLOW\tVERSION\tSTATUS\tCREATED\tPARENT", func(r flowscript.RunRecord) string {
-		parent := "-"
-		if r.ParentRunID != nil {
-			parent = *r.ParentRunID + "/" + deref(r.ParentStepID)
-		}
-		return fmt.Sprintf("%s\t%s\t%d\t%s\t%s\t%s", r.ID, r.Workflow, r.Version, r.Status, r.CreatedAt.Format(time.RFC3339), parent)
-	})
-}
-
 func historyCommand() *cli.Command {
 	return runView("history", "show a run's events in order",
 		func(ctx context.Context, eng *flowscript.Engine, id string) ([]flowscript.HistoryEvent, error) {
@@ -213,38 +170,10 @@ func historyCommand() *cli.Command {
 				if h.Attempt > 0 {
 					step = fmt.Sprintf("%s#%d", h.Step, h.Attempt)
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", h.Seq, h.Time.Format("15:04:05.000000"), h.Type, step, detail)
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", h.Seq, h.Time.UTC().Format("2006-01-02T15:04:05.000000Z"), h.Type, step, detail)
 			}
 			return tw.Flush()
 		})
-}
-
-func logsCommand() *cli.Command {
-	return &cli.Command{
-		Name:      "logs",
-		Usage:     "print the logs and shell output of a run's steps",
-		ArgsUsage: "RUN",
-		Flags:     []cli.Flag{&cli.StringFlag{Name: "step", Usage: "only the logs of step `ID`"}},
-		Action: func(c *cli.Context) error {
-			id, err := oneRunArg(c)
-			if err != nil {
-				return err
-			}
-			return withEngine(c, func(ctx context.Context, eng *flowscript.Engine) error {
-				logs, err := eng.Logs(ctx, id, c.String("step"))
-				if err != nil {
-					return err
-				}
-				for _, l := range logs {
-					fmt.Fprintf(c.App.Writer, "== %s (attempt %d) ==\n%s", l.Step, l.Attempt, l.Text)
-					if !strings.HasSuffix(l.Text, "\n") {
-						fmt.Fprintln(c.App.Writer)
-					}
-				}
-				return nil
-			})
-		},
-	}
 }
 
 // alreadyRunning lists the unfinished runs that Resume neither continued
@@ -274,15 +203,21 @@ func alreadyRunning(c *cli.Context, unfinished, resumed []string, left *flowscri
 
 func resumeCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "resume",
-		Usage: "continue every unfinished run after a crash, kill or Ctrl-C",
-		Description: "Continues every unfinished run in the database: finished steps are kept,\n" +
-			"steps that were running start again as a new attempt. Returns when every\n" +
-			"run it continued has ended; exit 0 if all succeeded, 1 otherwise.",
+		Name:      "resume",
+		Usage:     "continue every unfinished run (or the trees of the runs named) after a crash, kill or Ctrl-C",
+		ArgsUsage: "[RUN...]",
+		Description: "Continues every unfinished run in the database, or with RUN ids only the\n" +
+			"trees those runs belong to: finished steps are kept, steps that were running\n" +
+			"start again as a new attempt. Returns when every run it continued has ended;\n" +
+			"exit 0 if all succeeded, 1 otherwise. While another process holds the\n" +
+			"database, resume is sent to it like every command.",
 		Flags: append(engineFlags(), &cli.Uint64Flag{Name: "max-steps", Usage: "the execution-step limit for declaring a workflow", Value: lang.DefaultMaxSteps}),
 		Action: func(c *cli.Context) error {
 			if dbMissing(c) {
-				fmt.Fprintf(c.App.ErrWriter, "no database at %s: nothing to resume\n", dbDir(c))
+				if c.NArg() > 0 {
+					return usageErrorf("flowscript: %s", noDatabase(c))
+				}
+				fmt.Fprintf(c.App.ErrWriter, "nothing to resume: %s\n", noDatabase(c))
 				return nil
 			}
 			s, err := holdDatabase(c, true, true)
@@ -296,7 +231,15 @@ func resumeCommand() *cli.Command {
 			if err != nil {
 				return engineError(c.App.ErrWriter, err)
 			}
-			ids, err := s.eng.Resume(s.ctx)
+			var ids []string
+			if c.NArg() > 0 {
+				if unfinished, err = inTrees(s, unfinished, c.Args().Slice()); err != nil {
+					return engineError(c.App.ErrWriter, err)
+				}
+				ids, err = s.eng.ResumeTrees(s.ctx, c.Args().Slice())
+			} else {
+				ids, err = s.eng.Resume(s.ctx)
+			}
 			var left *flowscript.HandlersMissingError
 			if errors.As(err, &left) {
 				// the others are resumed; these stay as they are
@@ -333,4 +276,28 @@ func resumeCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// inTrees keeps the runs of ids that belong to the trees of the runs
+// named.
+func inTrees(s *session, ids, named []string) ([]string, error) {
+	roots := map[string]bool{}
+	for _, n := range named {
+		rec, err := s.eng.Get(s.ctx, n)
+		if err != nil {
+			return nil, err
+		}
+		roots[rec.RootRunID] = true
+	}
+	var out []string
+	for _, id := range ids {
+		rec, err := s.eng.Get(s.ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if roots[rec.RootRunID] {
+			out = append(out, id)
+		}
+	}
+	return out, nil
 }

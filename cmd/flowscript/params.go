@@ -1,16 +1,17 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
+	"regexp"
 	"strings"
 
 	"github.com/flowscript/flowscript/dag"
+	"github.com/joho/godotenv"
 )
 
 // maxParamsFile bounds what --params-file reads.
@@ -211,43 +212,80 @@ func finite(v any) error {
 	return nil
 }
 
-// readSecretsFile reads NAME=value lines; blank lines and # comments are
-// skipped. The values never leave memory.
+// readCapped reads a whole file of at most max bytes.
+func readCapped(file string, max int64) ([]byte, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, unwrapPath(err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, unwrapPath(err)
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("%s is larger than %d MiB, the limit for this file", file, max>>20)
+	}
+	return data, nil
+}
+
+// maxSecretsFileBytes caps a secrets file: it is read whole into memory.
+const maxSecretsFileBytes = 1 << 20
+
+// readSecretsFile reads a secrets file in dotenv syntax: NAME=value lines,
+// an optional "export ", # comments, single- or double-quoted values (the
+// quotes are not part of the value). The values never leave memory, and
+// no error message quotes the file's text.
 func readSecretsFile(file string) (map[string]string, error) {
 	if file == "" {
 		return nil, nil
 	}
-	f, err := os.Open(file)
+	data, err := readCapped(file, maxSecretsFileBytes)
 	if err != nil {
-		return nil, usageErrorf("flowscript: --secrets-file: %v", unwrapPath(err))
+		return nil, usageErrorf("flowscript: --secrets-file: %v", err)
 	}
-	defer f.Close()
-	out := map[string]string{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 1<<20)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
+	out, err := godotenv.UnmarshalBytes(data)
+	if err != nil {
+		what := "is not in dotenv syntax"
+		switch {
+		case strings.HasPrefix(err.Error(), "unterminated quoted value"):
+			what = "has a quoted value that is not closed"
+		case strings.HasPrefix(err.Error(), "unexpected character"):
+			what = "has a line that is not NAME=value"
+			if n := badDotenvLine(data); n > 0 {
+				return nil, usageErrorf("flowscript: %s:%d: want NAME=value (dotenv syntax)", file, n)
+			}
 		}
-		k, v, ok := strings.Cut(line, "=")
-		k = strings.TrimSpace(strings.TrimPrefix(k, "export "))
-		if !ok || k == "" {
-			// never echo the line: it may hold a secret
-			return nil, usageErrorf("flowscript: %s:%d: want NAME=value", file, n)
-		}
-		out[k] = v
-	}
-	if err := sc.Err(); err != nil {
-		return nil, usageErrorf("flowscript: --secrets-file %s: %v", file, err)
+		return nil, usageErrorf("flowscript: --secrets-file %s %s (want NAME=value lines, values optionally quoted)", file, what)
 	}
 	return out, nil
 }
 
-func unwrapPath(err error) error {
-	var pe *os.PathError
-	if errorsAs(err, &pe) {
-		return fmt.Errorf("%s: %v", pe.Path, pe.Err)
+var dotenvLineRE = regexp.MustCompile(`^\s*(export\s+)?[A-Za-z0-9_.]+\s*[=:]`)
+
+// badDotenvLine finds the first line that does not start a NAME=value
+// entry, outside quoted values; 0 when there is none.
+func badDotenvLine(data []byte) int {
+	inQuote := byte(0)
+	for i, line := range strings.Split(string(data), "\n") {
+		if inQuote != 0 {
+			if strings.IndexByte(line, inQuote) >= 0 {
+				inQuote = 0
+			}
+			continue
+		}
+		t := strings.TrimSpace(line)
+		if t == "" || strings.HasPrefix(t, "#") {
+			continue
+		}
+		if !dotenvLineRE.MatchString(line) {
+			return i + 1
+		}
+		_, v, _ := strings.Cut(line, "=")
+		v = strings.TrimSpace(v)
+		if len(v) > 0 && (v[0] == '"' || v[0] == '\'') && strings.IndexByte(v[1:], v[0]) < 0 {
+			inQuote = v[0]
+		}
 	}
-	return err
+	return 0
 }

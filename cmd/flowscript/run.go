@@ -14,6 +14,18 @@ import (
 	"github.com/flowscript/flowscript"
 )
 
+// startFlags are the flags of run and start.
+func startFlags() []cli.Flag {
+	return append(append(scriptFlags(), engineFlags()...),
+		&cli.StringSliceFlag{Name: "param", Aliases: []string{"p"}, Usage: "set a param: `name=value`, read by the type of the param's default (a string default keeps value as written; None: JSON where it parses, else a string); repeatable"},
+		&cli.StringFlag{Name: "params-file", Usage: "read params from a JSON object in `FILE` (at most 16 MiB); --param overrides"},
+		&cli.IntFlag{Name: "priority", Usage: "run priority 0–99, higher first"},
+		&cli.BoolFlag{Name: "json", Usage: "print the run record as JSON on stdout"},
+		&cli.StringFlag{Name: "idempotency-key", Usage: "bind the run to `KEY`: another run of this workflow with the same key follows --idempotency-strategy"},
+		&cli.StringFlag{Name: "idempotency-strategy", Usage: "return_existing (default: wait for the bound run and report it) or fail (exit 2 naming it)"},
+	)
+}
+
 func runCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "run",
@@ -24,64 +36,20 @@ func runCommand() *cli.Command {
 			"run record with --json). Exit 0 if the run succeeded, 1 if it failed or was\n" +
 			"cancelled, 2 for invalid input. Ctrl-C leaves the run unfinished:\n" +
 			"flowscript resume continues it.",
-		Flags: append(append(scriptFlags(), engineFlags()...),
-			&cli.StringSliceFlag{Name: "param", Aliases: []string{"p"}, Usage: "set a param: `name=value` (value is JSON where it parses, else a string); repeatable"},
-			&cli.StringFlag{Name: "params-file", Usage: "read params from a JSON object in `FILE`; --param overrides"},
-			&cli.IntFlag{Name: "priority", Usage: "run priority 0–99, higher first"},
-			&cli.BoolFlag{Name: "json", Usage: "print the run record as JSON on stdout"},
-			&cli.StringFlag{Name: "idempotency-key", Usage: "bind the run to `KEY`: another run of this workflow with the same key follows --idempotency-strategy"},
-			&cli.StringFlag{Name: "idempotency-strategy", Usage: "return_existing (default: wait for the bound run and report it) or fail (exit 2 naming it)"},
-		),
+		Flags: startFlags(),
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return usageErrorf("flowscript run: name exactly one FILE (see flowscript run --help)")
-			}
-			env := envOf(c)
-			paramIn, err := parseParams(env.path(c.String("params-file")), c.StringSlice("param"))
-			if err != nil {
-				return err
-			}
-			if p := c.Int("priority"); p < 0 || p > 99 {
-				return usageErrorf("flowscript run: --priority must be between 0 and 99, got %d", p)
-			}
-			strategy := c.String("idempotency-strategy")
-			switch strategy {
-			case "", "return_existing", "fail", "fail_on_running":
-			default:
-				return usageErrorf("flowscript run: --idempotency-strategy %q is not return_existing or fail", strategy)
-			}
-			if strategy != "" && c.String("idempotency-key") == "" {
-				return usageErrorf("flowscript run: --idempotency-strategy needs --idempotency-key")
-			}
-			file := c.Args().First()
-			if _, err := os.Stat(env.path(file)); err != nil {
-				return usageErrorf("flowscript: %v", unwrapPath(err))
-			}
-			s, err := holdDatabase(c, false, false)
+			s, id, err := launch(c, nil)
 			if err != nil {
 				return err
 			}
 			defer s.close()
-			p, err := s.eng.LoadFile(s.ctx, file, flowscript.LoadOptions{Workspace: c.String("workspace"), BaseDir: env.cwd})
-			if err != nil {
-				return engineError(c.App.ErrWriter, err)
-			}
-			params, err := paramIn.typed(p.Workflow())
-			if err != nil {
-				return err
-			}
-			lookup := func(name string) (string, bool) {
-				if v, ok := s.secrets[name]; ok {
-					return v, true
+			s.env.announce(id)
+			if tty, size := terminalOf(c.App.ErrWriter); tty {
+				// on a terminal, the live view of watch instead of lines
+				s.progress.mute()
+				if _, err := watchTree(s.ctx, c, s.eng, id, &redrawView{out: c.App.ErrWriter, size: size}, true); err != nil && s.ctx.Err() == nil {
+					return err
 				}
-				return env.lookupEnv(name)
-			}
-			id, err := s.eng.Start(s.ctx, p, flowscript.RunOptions{
-				Params: params, Priority: c.Int("priority"), Secrets: flowscript.SecretFunc(lookup),
-				IdempotencyKey: c.String("idempotency-key"), IdempotencyStrategy: flowscript.IdempotencyStrategy(strategy),
-			})
-			if err != nil {
-				return engineError(c.App.ErrWriter, err)
 			}
 			s.progress.follow(id)
 			// detached descendants too: run returns when the whole tree is done
@@ -97,6 +65,154 @@ func runCommand() *cli.Command {
 	}
 }
 
+func startCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "start",
+		Usage:     "hand a run to the flowscript serve holding the database and print its id at once",
+		ArgsUsage: "FILE",
+		Description: "Like run, but returns as soon as the run is stored, printing its id (or its\n" +
+			"record with --json). The run goes on in the flowscript serve process that\n" +
+			"holds the database; without one, start exits 2. Follow the run with\n" +
+			"flowscript watch RUN and flowscript logs RUN --follow.",
+		Flags: startFlags(),
+		Action: func(c *cli.Context) error {
+			s, id, err := launch(c, needServe)
+			if err != nil {
+				return err
+			}
+			defer s.close()
+			if c.Bool("json") {
+				rec, err := s.eng.Get(s.ctx, id)
+				if err != nil {
+					return engineError(c.App.ErrWriter, err)
+				}
+				return writeJSON(c.App.Writer, rec)
+			}
+			fmt.Fprintln(c.App.Writer, id)
+			return nil
+		},
+	}
+}
+
+// needServe lets start go on only in a flowscript serve holding the
+// database; the start of a process that holds none is forwarded to the
+// serve that does, if any.
+func needServe(c *cli.Context) error {
+	env := envOf(c)
+	if env.shared != nil {
+		if !env.serving {
+			return noServe(c)
+		}
+		return nil
+	}
+	if dbMissing(c) {
+		return noServe(c)
+	}
+	_, release, err := openEngine(c, engineConfig{existing: true})
+	if err != nil {
+		return err // held: the start is forwarded
+	}
+	release()
+	return noServe(c)
+}
+
+// launch reads run's flags, checks what check checks (when not nil),
+// opens a session and starts the run. The caller closes the session.
+func launch(c *cli.Context, check func(*cli.Context) error) (*session, string, error) {
+	in, err := readStartInput(c)
+	if err != nil {
+		return nil, "", err
+	}
+	if check != nil {
+		if err := check(c); err != nil {
+			return nil, "", err
+		}
+	}
+	s, err := holdDatabase(c, false, false)
+	if err != nil {
+		return nil, "", err
+	}
+	id, err := startRun(c, s, in)
+	if err != nil {
+		s.close()
+		return nil, "", err
+	}
+	return s, id, nil
+}
+
+// noServe refuses start when no flowscript serve holds the database: a run
+// handed to this process, or to a run that ends soon, would stop with it.
+func noServe(c *cli.Context) error {
+	if envOf(c).shared != nil {
+		return usageErrorf("flowscript start: the database %s is held by a flowscript command that is not serve; start needs flowscript serve (run it in another terminal, or as a service), or use flowscript run", dbDir(c))
+	}
+	return usageErrorf("flowscript start: no flowscript serve holds the database %s; start one first (flowscript serve --db %s, in another terminal or as a service), or use flowscript run", dbDir(c), dbDir(c))
+}
+
+// startInput is what run and start read from their flags before they open
+// the database.
+type startInput struct {
+	file   string
+	params *paramInput
+}
+
+func readStartInput(c *cli.Context) (*startInput, error) {
+	name := c.Command.Name
+	if c.NArg() != 1 {
+		return nil, usageErrorf("flowscript %s: name exactly one FILE (see flowscript %s --help)", name, name)
+	}
+	env := envOf(c)
+	params, err := parseParams(env.path(c.String("params-file")), c.StringSlice("param"))
+	if err != nil {
+		return nil, err
+	}
+	if p := c.Int("priority"); p < 0 || p > 99 {
+		return nil, usageErrorf("flowscript %s: --priority must be between 0 and 99, got %d", name, p)
+	}
+	strategy := c.String("idempotency-strategy")
+	switch strategy {
+	case "", "return_existing", "fail", "fail_on_running":
+	default:
+		return nil, usageErrorf("flowscript %s: --idempotency-strategy %q is not return_existing or fail", name, strategy)
+	}
+	if strategy != "" && c.String("idempotency-key") == "" {
+		return nil, usageErrorf("flowscript %s: --idempotency-strategy needs --idempotency-key", name)
+	}
+	file := c.Args().First()
+	if _, err := os.Stat(env.path(file)); err != nil {
+		return nil, usageErrorf("flowscript: %v", unwrapPath(err))
+	}
+	return &startInput{file: file, params: params}, nil
+}
+
+// startRun loads the file, reads the params by their declared types and
+// starts the run.
+func startRun(c *cli.Context, s *session, in *startInput) (string, error) {
+	env := s.env
+	p, err := s.eng.LoadFile(s.ctx, in.file, flowscript.LoadOptions{Workspace: c.String("workspace"), BaseDir: env.cwd})
+	if err != nil {
+		return "", engineError(c.App.ErrWriter, err)
+	}
+	params, err := in.params.typed(p.Workflow())
+	if err != nil {
+		return "", err
+	}
+	lookup := func(name string) (string, bool) {
+		if v, ok := s.secrets[name]; ok {
+			return v, true
+		}
+		return env.lookupEnv(name)
+	}
+	id, err := s.eng.Start(s.ctx, p, flowscript.RunOptions{
+		Params: params, Priority: c.Int("priority"), Secrets: flowscript.SecretFunc(lookup),
+		IdempotencyKey: c.String("idempotency-key"), IdempotencyStrategy: flowscript.IdempotencyStrategy(c.String("idempotency-strategy")),
+	})
+	if err != nil {
+		return "", engineError(c.App.ErrWriter, err)
+	}
+	return id, nil
+}
+
 // printOutcome prints a finished run and picks the exit code.
 func printOutcome(w io.Writer, rec *flowscript.RunRecord, asJSON bool) error {
 	if asJSON {
@@ -106,6 +222,12 @@ func printOutcome(w io.Writer, rec *flowscript.RunRecord, asJSON bool) error {
 	} else {
 		fmt.Fprintf(w, "%s %s\n", rec.ID, rec.Status)
 	}
+	return outcomeExit(rec)
+}
+
+// outcomeExit is run's exit code for an ended run: 0 if it succeeded, 1
+// if it failed or was cancelled.
+func outcomeExit(rec *flowscript.RunRecord) error {
 	if rec.Status != "succeeded" {
 		return silentExit(exitFailed)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"regexp"
 	"sort"
 	"time"
@@ -14,6 +15,38 @@ import (
 var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
 	"timesnano": checkTimesNano,
 	"idsbytime": checkIDsByTime,
+	"waitfor":   waitFor,
+}
+
+// waitfor PATH [REGEXP]: waits (up to a minute) until PATH exists, and,
+// with REGEXP, until its content matches it. For files that background
+// commands write: a socket, a marker a step touches, a growing log.
+func waitFor(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 1 || len(args) > 2 {
+		ts.Fatalf("usage: waitfor PATH [REGEXP]")
+	}
+	path := ts.MkAbs(args[0])
+	var re *regexp.Regexp
+	if len(args) == 2 {
+		re = regexp.MustCompile(args[1])
+	}
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(path); err == nil {
+			if re == nil {
+				return
+			}
+			if data, err := os.ReadFile(path); err == nil && re.Match(data) {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if re != nil {
+		data, _ := os.ReadFile(path)
+		ts.Fatalf("%s: no match for %q within a minute; it holds:\n%s", args[0], args[1], data)
+	}
+	ts.Fatalf("%s did not appear within a minute", args[0])
 }
 
 var timeRE = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$`)

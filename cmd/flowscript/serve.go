@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/urfave/cli/v2"
 
 	"github.com/flowscript/flowscript"
@@ -24,11 +25,19 @@ func serveCommand() *cli.Command {
 			if env.shared != nil {
 				return usageErrorf("flowscript serve: this database is already held by a flowscript process, which answers commands")
 			}
-			s, err := holdDatabase(c, true, false)
+			s, err := openSession(c, true, engineConfig{serving: true})
 			if err != nil {
 				return err
 			}
 			defer s.close()
+			// what it runs, as lines, or with --log-format json as records a
+			// log collector reads
+			say := func(msg string, args ...any) { fmt.Fprintln(c.App.ErrWriter, msg) }
+			if c.String("log-format") == "json" {
+				log := hclog.New(&hclog.LoggerOptions{Name: "flowscript", Level: hclog.Info, Output: c.App.ErrWriter, JSONFormat: true})
+				s.progress.structured(log)
+				say = func(msg string, args ...any) { log.Info(msg, args...) }
+			}
 			ids, err := s.eng.Resume(s.ctx)
 			var left *flowscript.HandlersMissingError
 			if errors.As(err, &left) {
@@ -36,9 +45,9 @@ func serveCommand() *cli.Command {
 			} else if err != nil {
 				return engineError(c.App.ErrWriter, err)
 			}
-			fmt.Fprintf(c.App.ErrWriter, "serving database %s (continued %d unfinished runs); Ctrl-C to stop\n", dbDir(c), len(ids))
+			say(fmt.Sprintf("serving database %s (continued %d unfinished runs); Ctrl-C to stop", dbDir(c), len(ids)), "db", dbDir(c), "continued", len(ids))
 			<-s.ctx.Done()
-			fmt.Fprintln(c.App.ErrWriter, "stopping: runs still going stay unfinished; serve or resume continues them")
+			say("stopping: runs still going stay unfinished; serve or resume continues them")
 			return nil
 		},
 	}

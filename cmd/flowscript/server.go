@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 
@@ -40,12 +41,20 @@ type request struct {
 	Args []string          `json:"args"`
 	Cwd  string            `json:"cwd"`
 	Env  map[string]string `json:"env"`
+	// TTY: the client's stdout is a terminal, of Size.
+	TTY  bool     `json:"tty,omitempty"`
+	Size termSize `json:"size"`
 }
 
 type frame struct {
-	Ack  bool   `json:"ack,omitempty"`
-	Out  string `json:"out,omitempty"`
-	Err  string `json:"err,omitempty"`
+	Ack bool `json:"ack,omitempty"`
+	// PID is the holder's process id, sent with the ack.
+	PID int    `json:"pid,omitempty"`
+	Out string `json:"out,omitempty"`
+	Err string `json:"err,omitempty"`
+	// Run names the run the command follows (run, rerun, watch), so that
+	// the client's Ctrl-C can say where it goes on.
+	Run  string `json:"run,omitempty"`
 	Exit *int   `json:"exit,omitempty"`
 }
 
@@ -57,17 +66,27 @@ type server struct {
 	hub      *hub
 	log      hclog.Logger
 	wg       sync.WaitGroup
+	// serving: the holder is flowscript serve.
+	serving bool
+	// stop ends the forwarded commands still running (serve stopping).
+	ctx  context.Context
+	stop context.CancelFunc
+
+	mu     sync.Mutex
+	active map[int]string // forwarded commands running now, as typed
+	nextID int
 }
 
 // listen binds the socket of the database dir. Only the lock holder calls
 // it, so a socket file already there is stale (its process was killed)
 // and is replaced.
-func listen(dir string, eng *flowscript.Engine, h *hub, log hclog.Logger) (*server, error) {
+func listen(dir string, eng *flowscript.Engine, h *hub, log hclog.Logger, serving bool) (*server, error) {
 	abs, err := filepath.Abs(filepath.Join(dir, socketName))
 	if err != nil {
 		return nil, err
 	}
-	s := &server{path: abs, eng: eng, hub: h, log: log}
+	ctx, stop := context.WithCancel(context.Background())
+	s := &server{path: abs, eng: eng, hub: h, log: log, serving: serving, ctx: ctx, stop: stop, active: map[int]string{}}
 	addrFile := filepath.Join(dir, socketAddrFile)
 	os.Remove(addrFile)
 	if len(abs) > maxSocketPath {
@@ -107,14 +126,40 @@ func (s *server) accept() {
 
 // close stops accepting commands and waits for the forwarded commands
 // still running: a run sent here by another terminal is finished, not
-// dropped. Commands that arrive later open the database themselves.
-func (s *server) close() {
+// dropped, and stderr says what this process still waits for. With
+// stopCommands (serve stopping), those commands are ended first: the runs
+// they follow stay unfinished. Commands that arrive later open the
+// database themselves.
+func (s *server) close(stderr io.Writer, stopCommands bool) {
 	s.ln.Close()
 	os.Remove(s.path)
 	if s.addrFile != "" {
 		os.Remove(s.addrFile)
 	}
+	if stopCommands {
+		s.stop()
+	} else if waiting := s.running(); len(waiting) > 0 {
+		fmt.Fprintf(stderr, "flowscript: still serving %s from other terminals (%s); this process exits when %s\n",
+			plural(len(waiting), "command"), strings.Join(waiting, "; "), map[bool]string{true: "it ends", false: "they end"}[len(waiting) == 1])
+	}
 	s.wg.Wait()
+	s.stop()
+}
+
+// running lists the forwarded commands running now, as typed.
+func (s *server) running() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := make([]int, 0, len(s.active))
+	for id := range s.active {
+		ids = append(ids, id)
+	}
+	sort.Ints(ids)
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = s.active[id]
+	}
+	return out
 }
 
 func (s *server) handle(conn net.Conn) {
@@ -126,10 +171,20 @@ func (s *server) handle(conn net.Conn) {
 		return
 	}
 	fw := &frameWriter{enc: json.NewEncoder(conn)}
-	if fw.send(frame{Ack: true}) != nil {
+	if fw.send(frame{Ack: true, PID: os.Getpid()}) != nil {
 		return
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	s.mu.Lock()
+	id := s.nextID
+	s.nextID++
+	s.active[id] = "flowscript " + strings.Join(req.Args[1:], " ")
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.active, id)
+		s.mu.Unlock()
+	}()
+	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
 	go func() {
 		// the client sends nothing more: a read ends when it goes away
@@ -137,7 +192,9 @@ func (s *server) handle(conn net.Conn) {
 		cancel()
 	}()
 	s.log.Debug("serving a forwarded command", "args", strings.Join(req.Args[1:], " "))
-	env := &appEnv{shared: s.eng, hub: s.hub, ctx: ctx, cwd: req.Cwd, environ: req.Env}
+	env := &appEnv{shared: s.eng, hub: s.hub, ctx: ctx, cwd: req.Cwd, environ: req.Env,
+		serving: s.serving, tty: req.TTY, size: req.Size, onRun: func(id string) { fw.send(frame{Run: id}) },
+		holderStopping: func() bool { return s.ctx.Err() != nil }}
 	code := runWithEnv(req.Args, strings.NewReader(""), fw.stream(false), fw.stream(true), env)
 	fw.send(frame{Exit: &code})
 }

@@ -23,10 +23,17 @@ type Machine struct {
 	// when the process stopped starts again at once on Resume, taking a
 	// worker even when none is free.
 	Pooled bool
+	// MaxEngineStops is how many times in a row the engine may stop while
+	// a task or shell step runs before resume fails the step instead of
+	// starting it again (a body that crashes the process would otherwise
+	// keep the engine down); 0: DefaultMaxEngineStops.
+	MaxEngineStops int
 
 	// pendingPooled counts the pending task and shell steps: the most
-	// workers one decision can take (see Demand)
+	// workers one decision can take (see Demand); unfinished the steps
+	// not yet terminal (the run ends when none is left)
 	pendingPooled int
+	unfinished    int
 	index         map[string]int
 	deps          [][]depIndex
 	dependents    [][]int
@@ -37,6 +44,9 @@ type depIndex struct {
 	step int
 	cond dag.Condition
 }
+
+// DefaultMaxEngineStops is the default of Machine.MaxEngineStops.
+const DefaultMaxEngineStops = 3
 
 // New prepares a machine for a run of w. A run without step states gets
 // one pending state per step.
@@ -57,6 +67,9 @@ func New(w *dag.Workflow, run *Run) *Machine {
 	for i, st := range run.Steps {
 		if st.Status == StepPending && pooled(w.Steps[i]) {
 			m.pendingPooled++
+		}
+		if !st.Status.Terminal() {
+			m.unfinished++
 		}
 	}
 	m.deps = make([][]depIndex, len(w.Steps))
@@ -82,9 +95,16 @@ func New(w *dag.Workflow, run *Run) *Machine {
 func pooled(s *dag.Step) bool { return !s.Kind.RunsChildren() }
 
 // setStatus moves step i to status, keeping count of pending pooled
-// steps.
+// steps and of unfinished ones. Every change of a step's status goes
+// through it.
 func (m *Machine) setStatus(i int, status StepStatus) {
 	st := m.Run.Steps[i]
+	switch was, now := st.Status.Terminal(), status.Terminal(); {
+	case !was && now:
+		m.unfinished--
+	case was && !now:
+		m.unfinished++
+	}
 	if pooled(m.W.Steps[i]) {
 		if st.Status == StepPending {
 			m.pendingPooled--
@@ -237,12 +257,15 @@ func (m *Machine) stepEnded(r *result, ev StepEnded, retry bool) {
 	def := m.W.Steps[i]
 	st.EndedAt = r.at
 	st.EndError = "" // used (childEnded), or the step ended without its child
+	st.EngineStops = 0
 	r.change(i, st.ID)
 	switch {
 	case ev.Error == "":
-		st.Status, st.Output, st.Error = StepSucceeded, ev.Output, ""
+		m.setStatus(i, StepSucceeded)
+		st.Output, st.Error = ev.Output, ""
 	case m.Run.CancelRequested:
-		st.Status, st.Output, st.Error = StepCancelled, ev.Output, ev.Error
+		m.setStatus(i, StepCancelled)
+		st.Output, st.Error = ev.Output, ev.Error
 	case retry && st.RetriesUsed < def.Retries:
 		m.setStatus(i, StepPending)
 		st.Output, st.Error = ev.Output, ev.Error
@@ -254,7 +277,8 @@ func (m *Machine) stepEnded(r *result, ev StepEnded, retry bool) {
 	default:
 		// a failed step keeps what it produced (a shell step's output);
 		// references to it still resolve to None
-		st.Status, st.Output, st.Error = StepFailed, ev.Output, ev.Error
+		m.setStatus(i, StepFailed)
+		st.Output, st.Error = ev.Output, ev.Error
 	}
 	r.record(Record{Type: RecStepEnded, Step: st.ID, Attempt: st.Attempt, Status: string(st.Status), Error: st.Error})
 	m.propagate(r, i)
@@ -428,7 +452,7 @@ func (m *Machine) rerun(r *result, ev Rerun) {
 		}
 		st := run.Steps[i]
 		m.setStatus(i, StepPending)
-		st.RetryAt, st.RetriesUsed, st.Ready = time.Time{}, 0, false
+		st.RetryAt, st.RetriesUsed, st.Ready, st.EngineStops = time.Time{}, 0, false, 0
 		st.Output, st.Error, st.ChildRunID = nil, "", ""
 		st.StartedAt, st.EndedAt = time.Time{}, time.Time{}
 		r.change(i, st.ID)
@@ -482,6 +506,13 @@ func (m *Machine) resume(r *result) {
 			// a sub_workflow waits for its child again; a for_each or loop
 			// keeps its attempt, whose children have derived ids
 			r.Actions = append(r.Actions, ReattachChild{Step: st.ID, Attempt: st.Attempt, ChildRunID: st.ChildRunID})
+		case st.Status == StepRunning && m.stoppedTooOften(st):
+			m.setStatus(i, StepFailed)
+			st.EndedAt, st.Output = r.at, nil
+			st.Error = fmt.Sprintf("the engine stopped %d times while this step ran; it is not started again (rerun the run once the step is fixed)", st.EngineStops)
+			r.change(i, st.ID)
+			r.record(Record{Type: RecStepEnded, Step: st.ID, Attempt: st.Attempt, Status: string(StepFailed), Error: st.Error})
+			m.propagate(r, i)
 		case st.Status == StepRunning:
 			// the attempt died with the process: run it again as a new
 			// attempt, which does not use up a retry
@@ -501,6 +532,17 @@ func (m *Machine) resume(r *result) {
 	for i := range m.W.Steps {
 		m.evaluate(r, i)
 	}
+}
+
+// stoppedTooOften counts one more engine stop under the running step st
+// and reports whether that makes too many in a row.
+func (m *Machine) stoppedTooOften(st *Step) bool {
+	st.EngineStops++
+	limit := m.MaxEngineStops
+	if limit <= 0 {
+		limit = DefaultMaxEngineStops
+	}
+	return st.EngineStops >= limit
 }
 
 // propagate re-evaluates the steps that wait for step i.
@@ -569,10 +611,8 @@ func (m *Machine) maybeEnd(r *result) {
 	if m.Run.Status != RunRunning && !(m.Run.Status == RunPending && m.Run.CancelRequested) {
 		return
 	}
-	for _, st := range m.Run.Steps {
-		if !st.Status.Terminal() {
-			return
-		}
+	if m.unfinished > 0 {
+		return
 	}
 	run := m.Run
 	switch {

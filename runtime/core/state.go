@@ -43,6 +43,9 @@ type Step struct {
 	// RetriesUsed counts the attempts started because an earlier one
 	// failed; a restart after a crash does not count.
 	RetriesUsed int
+	// EngineStops counts the times in a row the engine stopped while an
+	// attempt of this step was running (see Machine.MaxEngineStops).
+	EngineStops int
 	Output      any
 	Error       string
 	ChildRunID  string

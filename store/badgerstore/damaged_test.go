@@ -3,10 +3,12 @@ package badgerstore_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -119,15 +121,26 @@ func truncate(path string) error {
 }
 
 // TestDamagedValueLogRead: Badger treats a value log cut short as a torn
-// write and opens; reading a value it lost is an error, not an empty value.
+// write and opens; Open, which reads every value of a small database,
+// refuses it, and leaves its files as they were. Opened read-only (as
+// `flowscript check` does), reading a value it lost is an error, not an
+// empty value.
 func TestDamagedValueLogRead(t *testing.T) {
 	dir := newDatabase(t)
 	if err := truncate(onlyFile(t, dir, ".vlog")); err != nil {
 		t.Fatal(err)
 	}
-	s := openDir(t, dir, badgerstore.Options{})
+	before := dirSums(t, dir)
+	wantCorrupt(t, dir)
+	if after := dirSums(t, dir); !reflect.DeepEqual(before, after) {
+		t.Fatalf("Open changed the files of a damaged database:\nbefore %v\nafter  %v", before, after)
+	}
+	s, err := badgerstore.OpenReadOnly(dir, badgerstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer s.Close()
-	err := s.View(context.Background(), func(tx store.Tx) error {
+	err = s.View(context.Background(), func(tx store.Tx) error {
 		if v, err := tx.Get([]byte("small/11")); err != nil || string(v) != "v" {
 			t.Errorf("Get(small/11) = %q, %v; want the small value, kept in the table", v, err)
 		}
@@ -174,4 +187,25 @@ func TestEmptyValueLogOfANewDatabaseOpens(t *testing.T) {
 		t.Fatalf("open: %v", err)
 	}
 	s.Close()
+}
+
+// dirSums is the content hash of every file in dir but the lock file.
+func dirSums(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sums := map[string]string{}
+	for _, e := range entries {
+		if e.Name() == "flowscript.lock" {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sums[e.Name()] = fmt.Sprintf("%x", sha256.Sum256(data))
+	}
+	return sums
 }

@@ -19,7 +19,10 @@ const dirLockName = "flowscript.lock"
 // dirLock is an exclusive flock on dir/flowscript.lock holding the pid of
 // its process. The kernel releases it when the process dies, so a lock
 // left by a killed process is no obstacle.
-type dirLock struct{ f *os.File }
+type dirLock struct {
+	f   *os.File
+	dir string // the absolute directory it locks
+}
 
 func lockDir(dir string) (*dirLock, error) {
 	path := filepath.Join(dir, dirLockName)
@@ -37,7 +40,7 @@ func lockDir(dir string) (*dirLock, error) {
 	if err := f.Truncate(0); err == nil {
 		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
-	return &dirLock{f: f}, nil
+	return &dirLock{f: f, dir: dir}, nil
 }
 
 func (l *dirLock) release() {

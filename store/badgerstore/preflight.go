@@ -40,6 +40,11 @@ func checkTables(dir string) error {
 	for _, e := range entries {
 		if !e.IsDir() && strings.HasSuffix(e.Name(), ".mem") {
 			if info, err := e.Info(); err == nil && info.Size() == 0 {
+				// until Badger makes a new log, none is expected (see
+				// verifyFiles)
+				if err := markRecovering(dir); err != nil {
+					return err
+				}
 				if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
 					return err
 				}

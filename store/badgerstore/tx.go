@@ -8,6 +8,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/flowscript/flowscript/internal/failpoint"
 	"github.com/flowscript/flowscript/store"
 )
 
@@ -38,6 +39,31 @@ type tx struct {
 	writeErr error
 	// guards are the keys Guard read, checked again on a conflict.
 	guards []guardRead
+	// written counts the bytes of keys and values written
+	written int64
+	// prefixes are the key prefixes (up to the first '/') written, kept
+	// only while a failpoint is armed
+	prefixes map[string]bool
+}
+
+// hitFailpoints passes the failpoint "<when><prefix>/" once for each key
+// prefix the transaction wrote.
+func (t *tx) hitFailpoints(when string) {
+	for p := range t.prefixes {
+		failpoint.Hit(when + p)
+	}
+}
+
+func (t *tx) notePrefix(key []byte) {
+	if !failpoint.Enabled() {
+		return
+	}
+	if i := bytes.IndexByte(key, '/'); i > 0 {
+		if t.prefixes == nil {
+			t.prefixes = map[string]bool{}
+		}
+		t.prefixes[string(key[:i+1])] = true
+	}
 }
 
 var _ store.Tx = (*tx)(nil)
@@ -74,6 +100,8 @@ func (t *tx) Set(key, value []byte) error {
 	if int64(len(value)) > t.maxValue {
 		return t.failWrite(fmt.Errorf("%w: value of %d bytes under key %q exceeds the limit of %d bytes", store.ErrTooLarge, len(value), abbrev(key), t.maxValue))
 	}
+	t.written += int64(len(key) + len(value))
+	t.notePrefix(key)
 	e := badger.NewEntry(bytes.Clone(key), cloneNonNil(value)).WithMeta(userMetaLive)
 	return t.failWrite(txError("set", t.txn.SetEntry(e)))
 }
@@ -82,6 +110,8 @@ func (t *tx) Delete(key []byte) error {
 	if err := t.checkWrite(key); err != nil {
 		return err
 	}
+	t.written += int64(len(key))
+	t.notePrefix(key)
 	return t.failWrite(txError("delete", t.txn.Delete(bytes.Clone(key))))
 }
 

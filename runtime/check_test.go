@@ -1,0 +1,76 @@
+package runtime
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/flowscript/flowscript/store"
+	"github.com/flowscript/flowscript/store/badgerstore"
+)
+
+// CheckHistories finds nothing wrong in the records of finished runs
+// (a parent with a child among them), and names each kind of damage: a
+// history gap, a record that does not decode, a child whose parent does
+// not list it.
+func TestCheckHistories(t *testing.T) {
+	bs, err := badgerstore.Open(t.TempDir(), badgerstore.Options{Durability: badgerstore.Fast})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bs.Close()
+	e := New(bs, Options{})
+	defer e.Close()
+	ctx := context.Background()
+	e.RegisterHandler("nop", func(ctx context.Context, tc *TaskContext) (map[string]any, error) { return nil, nil })
+	src := "workflow(name = \"p\")\ntask(\"a\", \"nop\")\nsub_workflow(\"c\", script = \"workflow(name = \\\"kid\\\")\\ntask(\\\"k\\\", \\\"nop\\\")\\n\")\n"
+	var ids []string
+	for i := 0; i < 3; i++ {
+		id, err := e.Start(ctx, loadProg(t, e, src), StartOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Wait(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	rep, err := CheckHistories(ctx, bs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Problems) > 0 || rep.Runs != 6 || rep.Children != 3 || rep.Events == 0 {
+		t.Fatalf("whole database: %+v", rep)
+	}
+	rec, err := e.Get(ctx, ids[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := *rec.Steps[1].ChildRunID
+	err = bs.Update(ctx, func(tx store.Tx) error {
+		if err := tx.Delete(histKey(ids[0], 2)); err != nil {
+			return err
+		}
+		if err := tx.Set(stepKey(ids[1], 0), []byte("garbage")); err != nil {
+			return err
+		}
+		return tx.Delete(childKey(ids[2], child))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err = CheckHistories(ctx, bs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(rep.Problems, "\n")
+	for _, want := range []string{
+		"run " + ids[0] + ": its history has a gap: event 2 is missing",
+		"run " + ids[1] + ": step 0 does not decode",
+		"run " + child + ": its parent " + ids[2] + " does not list it as a child",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("problems do not say %q:\n%s", want, got)
+		}
+	}
+}
