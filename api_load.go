@@ -10,6 +10,7 @@ import (
 
 	"github.com/flowscript/flowscript/dag"
 	"github.com/flowscript/flowscript/lang"
+	"github.com/flowscript/flowscript/runtime"
 )
 
 // A Source is where a workflow script comes from: File, FS or Script.
@@ -129,6 +130,10 @@ func (p *Program) WriteGraph(w io.Writer, format string, opts GraphOptions) erro
 // DefaultMaxSteps bounds the Starlark execution steps of declaring one
 // workflow (LoadOptions.MaxSteps, Options.MaxSteps).
 const DefaultMaxSteps = lang.DefaultMaxSteps
+
+// DefaultMaxChildren is the default of Options.MaxChildren: the child
+// runs one run may have in all (SPEC §8).
+const DefaultMaxChildren = runtime.DefaultMaxChildren
 
 // FormatValue writes workflow data (params, inputs, outputs) the way
 // scripts write it: {"k": [1, "x"]}.

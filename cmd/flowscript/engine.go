@@ -18,7 +18,7 @@ func engineFlags() []cli.Flag {
 		&cli.StringFlag{Name: "secrets-file", Usage: "read secrets from `FILE` (NAME=value lines); others come from the environment"},
 		&cli.StringFlag{Name: "durability", Usage: "durable (sync every commit) or fast (no sync: a machine crash may lose the last transitions)", Value: "durable"},
 		&cli.IntFlag{Name: "workers", Usage: "step attempts that may execute at once", Value: 32},
-		&cli.IntFlag{Name: "max-children", Usage: "child runs one run may have in all (for_each, loop and sub_workflow children)", Value: 10_000},
+		&cli.IntFlag{Name: "max-children", Usage: "child runs one run may have in all (for_each, loop and sub_workflow children)", Value: flowscript.DefaultMaxChildren},
 	}
 }
 
