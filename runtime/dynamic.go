@@ -201,39 +201,42 @@ func (d *dynamicStep) spawn(ctx context.Context, idx []int, inputs func(i int) (
 	e, parent := d.e, d.ar
 	out := make([]spawned, 0, len(idx))
 	type pending struct {
+		i     int
 		child *activeRun
 		first *decision
 		cms   []*commit
 	}
 	var made []pending
-	for _, i := range idx {
+	// one child, made or found; an error stops the batch, and the children
+	// made before it are still committed and returned
+	one := func(i int) error {
 		id := iterationRunID(parent.rec.ID, d.def.ID, d.index, d.attempt, i, d.started)
-		out = append(out, spawned{i: i, id: id})
 		if !d.fresh {
 			exists, err := e.runExists(ctx, id)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			if exists {
-				continue // made before a crash
+				out = append(out, spawned{i: i, id: id}) // made before a crash
+				return nil
 			}
 		}
 		in, err := inputs(i)
 		if err != nil {
-			return nil, fmt.Errorf("%s: inputs: %v", dag.DynamicChildID(d.def.ID, i), err)
+			return fmt.Errorf("%s: inputs: %v", dag.DynamicChildID(d.def.ID, i), err)
 		}
 		params, err := mergeParams(d.prog.Workflow, in)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %v", dag.DynamicChildID(d.def.ID, i), err)
+			return fmt.Errorf("%s: %v", dag.DynamicChildID(d.def.ID, i), err)
 		}
 		secrets, err := lookupSecrets(d.prog.Workflow, parent.lookup, true)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		parent.mu.Lock()
 		if parent.rec.Children >= e.maxChildren() {
 			parent.mu.Unlock()
-			return nil, e.limitError(d.def, parent.rec.Children+1)
+			return e.limitError(d.def, parent.rec.Children+1)
 		}
 		parent.rec.Children++
 		rec := parent.rec
@@ -252,7 +255,7 @@ func (d *dynamicStep) spawn(ctx context.Context, idx []int, inputs func(i int) (
 			return tx.Set(childKey(parentID, id), nil)
 		})
 		if err != nil {
-			return nil, err
+			return err
 		}
 		e.mu.Lock()
 		e.active[id] = child
@@ -262,13 +265,19 @@ func (d *dynamicStep) spawn(ctx context.Context, idx []int, inputs func(i int) (
 		child.mu.Unlock()
 		if first == nil {
 			e.forget(child)
-			return nil, fmt.Errorf("%s: the child run could not start", dag.DynamicChildID(d.def.ID, i))
+			return fmt.Errorf("%s: the child run could not start", dag.DynamicChildID(d.def.ID, i))
 		}
 		units := first.units()
 		units[0] = append(create, units[0]...)
-		made = append(made, pending{child: child, first: first, cms: e.c.submitAll(units, child)})
+		made = append(made, pending{i: i, child: child, first: first, cms: e.c.submitAll(units, child)})
+		return nil
 	}
 	var firstErr error
+	for _, i := range idx {
+		if firstErr = one(i); firstErr != nil {
+			break
+		}
+	}
 	for _, p := range made {
 		if err := e.c.waitAll(p.cms); err != nil {
 			p.first.abandon(e)
@@ -279,6 +288,7 @@ func (d *dynamicStep) spawn(ctx context.Context, idx []int, inputs func(i int) (
 			continue
 		}
 		e.afterCommit(p.first)
+		out = append(out, spawned{i: p.i, id: p.child.rec.ID})
 	}
 	return out, firstErr
 }
@@ -375,7 +385,7 @@ func (d *dynamicStep) forEach(ctx context.Context, itemsVal any) (any, error) {
 	// bound is free (or all that is left fits), not one by one as each
 	// child ends, which would sync one transaction per child
 	refill := max(1, min(limit/2, spawnBatch))
-	for next < n || len(running) > 0 {
+	for (next < n && !stopping) || len(running) > 0 {
 		free := limit - len(running)
 		if !stopping && next < n && (free >= min(refill, n-next) || len(running) == 0) {
 			var idx []int
@@ -461,7 +471,7 @@ func (d *dynamicStep) failures(n int, failed []int, errs map[int]string, failFas
 	}
 	msg := errs[first]
 	if failFast {
-		return fmt.Errorf("%s failed: %s (on_failure = \"fail_fast\": the other children were cancelled; %d of %d did not succeed)", dag.DynamicChildID(d.def.ID, first), msg, len(failed), n)
+		return fmt.Errorf("%s failed: %s (on_failure = \"fail_fast\": the others were cancelled or never started; %d of %d did not succeed)", dag.DynamicChildID(d.def.ID, first), msg, len(failed), n)
 	}
 	return fmt.Errorf("%d of %d children failed; the first, %s: %s", len(failed), n, dag.DynamicChildID(d.def.ID, first), msg)
 }
