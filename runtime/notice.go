@@ -82,7 +82,7 @@ func (e *Engine) deliverStored(ctx context.Context, prefix []byte) error {
 
 // outcomeNotice is what a waiting step learns of an ended run.
 func outcomeNotice(rec *RunRecord) noticeRecord {
-	n := noticeRecord{Status: rec.Status, Output: rec.Output, Error: fromOptString(rec.Error)}
+	n := noticeRecord{Status: rec.Status, Output: rec.Output, Error: deref(rec.Error)}
 	if n.Status != core.RunSucceeded {
 		n.Error = fmt.Sprintf("child run %s (%s) %s", rec.ID, rec.Workflow, n.Status)
 		if rec.Error != nil {

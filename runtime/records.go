@@ -128,7 +128,8 @@ func optTime(t time.Time) *time.Time {
 	return &u
 }
 
-func fromOptString(s *string) string {
+// deref is *s, or "" for nil.
+func deref(s *string) string {
 	if s == nil {
 		return ""
 	}

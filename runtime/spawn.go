@@ -341,7 +341,7 @@ func (ar *activeRun) childIdempotency(def *dag.Step) (key, strategy, note string
 		}
 	}
 	if key == "" && strategy != "" {
-		key = fromOptString(ar.rec.IdempotencyKey)
+		key = deref(ar.rec.IdempotencyKey)
 		if key == "" {
 			return "", "", fmt.Sprintf("idempotency_strategy %s ignored: neither the step nor its run has an idempotency key", strategy)
 		}
@@ -407,7 +407,7 @@ func (e *Engine) reuseChild(ar *activeRun, def *dag.Step, index, attempt int, ex
 				}
 				return tx.Set(waitKey(existing, parentID, index, attempt), nil)
 			}
-			n := noticeRecord{Index: index, Attempt: attempt, Status: rec.Status, Output: rec.Output, Error: fromOptString(rec.Error)}
+			n := noticeRecord{Index: index, Attempt: attempt, Status: rec.Status, Output: rec.Output, Error: deref(rec.Error)}
 			if n.Status != core.RunSucceeded {
 				n.Error = fmt.Sprintf("child run %s (%s) %s: %s", existing, rec.Workflow, rec.Status, n.Error)
 			}

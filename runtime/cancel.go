@@ -1,0 +1,229 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/flowscript/flowscript/dag"
+	"github.com/flowscript/flowscript/runtime/core"
+	"github.com/flowscript/flowscript/store"
+)
+
+// ErrAlreadyEnded: the run to cancel had already ended; nothing changed.
+var ErrAlreadyEnded = errors.New("the run already ended")
+
+// Cancel cancels a run and every non-detached run below it. The cancel
+// of each run is committed before it is carried out: running bodies are
+// stopped, shell process groups get SIGTERM and then SIGKILL, pending
+// steps end cancelled and nothing starts afterwards. A run that is not
+// running in this engine (its process died) is ended cancelled at once.
+func (e *Engine) Cancel(ctx context.Context, idOrPrefix string) (*RunRecord, error) {
+	rec, err := e.Get(ctx, idOrPrefix)
+	if err != nil {
+		return nil, err
+	}
+	id := rec.ID
+	if rec.Status.Terminal() {
+		return rec, ErrAlreadyEnded
+	}
+	if err := e.cancelTree(ctx, id); err != nil {
+		return rec, err
+	}
+	return rec, nil
+}
+
+// cancelTree cancels a run, then its non-detached children. The run's
+// own cancel commits first: a spawn decided before it is in the store
+// (and active here) when the children are listed, and none is decided
+// after it.
+func (e *Engine) cancelTree(ctx context.Context, id string) error {
+	e.mu.Lock()
+	ar := e.active[id]
+	e.mu.Unlock()
+	if ar != nil {
+		e.apply(ar, core.Cancel{At: e.now()})
+	} else if err := e.cancelStored(ctx, id); err != nil {
+		return err
+	}
+	return e.cancelChildren(ctx, id)
+}
+
+// cancelChildren cancels the unfinished non-detached children of a run
+// (and their trees).
+func (e *Engine) cancelChildren(ctx context.Context, id string) error {
+	kids, err := e.childIDs(ctx, id)
+	if err != nil {
+		return err
+	}
+	// Siblings are cancelled concurrently, so that their cancels share
+	// transactions (and syncs) instead of each waiting for its own; each
+	// still commits its own cancel before listing its children.
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+		sem  = make(chan struct{}, cancelFanOut)
+	)
+	for _, kid := range kids {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := e.cancelChild(ctx, kid); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// cancelFanOut bounds the children of one run that are cancelled at once.
+const cancelFanOut = 64
+
+// cancelChild cancels a child and its subtree, unless it is detached
+// (detached subtrees are outside the cancel) or already ended.
+func (e *Engine) cancelChild(ctx context.Context, kid string) error {
+	rec, err := e.runRecord(ctx, kid)
+	if err != nil {
+		return err
+	}
+	if rec.Detached || rec.Status.Terminal() {
+		return nil
+	}
+	return e.cancelTree(ctx, kid)
+}
+
+// cancelStored cancels an unfinished run that no process is running: the
+// request is written, then the run is loaded and ends cancelled (nothing
+// it was running survived its process).
+func (e *Engine) cancelStored(ctx context.Context, id string) error {
+	err := e.c.write(func(tx store.Tx) error {
+		data, err := tx.Get(runKey(id))
+		if err != nil {
+			return err
+		}
+		var rec RunRecord
+		if err := json.Unmarshal(data, &rec); err != nil {
+			return err
+		}
+		if rec.Status.Terminal() || rec.CancelRequested {
+			return nil
+		}
+		rec.CancelRequested = true
+		val, err := json.Marshal(&rec)
+		if err != nil {
+			return err
+		}
+		return tx.Set(runKey(id), val)
+	})
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	_, running := e.active[id]
+	e.mu.Unlock()
+	if !running {
+		if err := e.resumeRun(ctx, id); err != nil {
+			return err
+		}
+	}
+	// a resume that loaded the run before the cancel was written (Resume
+	// walking the runs while a timeout cancels one) runs it here without
+	// the cancel: tell it (a run that has the cancel already ignores it)
+	e.mu.Lock()
+	ar := e.active[id]
+	e.mu.Unlock()
+	if ar != nil {
+		e.apply(ar, core.Cancel{At: e.now()})
+	}
+	return nil
+}
+
+func (e *Engine) childIDs(ctx context.Context, id string) ([]string, error) {
+	var kids []string
+	err := e.st.View(ctx, func(tx store.Tx) error {
+		return tx.Scan(childPrefix(id), store.ScanOptions{KeysOnly: true}, func(k, _ []byte) error {
+			kids = append(kids, string(k[len(childPrefix(id)):]))
+			return nil
+		})
+	})
+	return kids, err
+}
+
+func (e *Engine) runRecord(ctx context.Context, id string) (*RunRecord, error) {
+	var rec RunRecord
+	err := e.st.View(ctx, func(tx store.Tx) error {
+		data, err := tx.Get(runKey(id))
+		if err != nil {
+			return err
+		}
+		return json.Unmarshal(data, &rec)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("run %s: %w", id, err)
+	}
+	return &rec, nil
+}
+
+// stopSubWorkflow ends a cancelled sub_workflow step whose child is not
+// its own (a run reused through an idempotency key): that run is not
+// cancelled with this tree, so the step does not wait for it.
+func (e *Engine) stopSubWorkflow(ar *activeRun, index, attempt int) {
+	ar.mu.Lock()
+	childID := ar.m.Run.Steps[index].ChildRunID
+	step := ar.prog.Workflow.Steps[index].ID
+	ar.mu.Unlock()
+	if e.ownsChild(ar, childID) {
+		return // cancelled with the tree, its notice ends the step
+	}
+	e.apply(ar, core.StepEnded{Step: step, Attempt: attempt, Error: "cancelled", At: e.now()})
+}
+
+// ownsChild reports whether run id is a child of ar (not a run reused
+// through an idempotency key).
+func (e *Engine) ownsChild(ar *activeRun, id string) bool {
+	if id == "" {
+		return false
+	}
+	rec, err := e.runRecord(e.base, id)
+	return err == nil && deref(rec.ParentRunID) == ar.rec.ID
+}
+
+// subWorkflowTimedOut ends a blocking sub_workflow step whose timeout
+// passed. Its own child (with the child's subtree) is cancelled first, and
+// the step ends, with the timeout as its error, when the child has ended:
+// a retry never runs beside the child it replaces.
+func (e *Engine) subWorkflowTimedOut(ar *activeRun, step string, attempt int, timeout time.Duration) {
+	ar.mu.Lock()
+	st := ar.m.StepState(step)
+	current := st != nil && st.Status == core.StepRunning && st.Attempt == attempt
+	childID := ""
+	if current {
+		childID = st.ChildRunID
+	}
+	ar.mu.Unlock()
+	if !current {
+		return
+	}
+	msg := fmt.Sprintf("timed out after %s", dag.FormatDuration(timeout))
+	if e.ownsChild(ar, childID) {
+		msg = fmt.Sprintf("%s; its child run %s was cancelled", msg, childID)
+		if !e.applyHand(ar, core.EndWithChild{Step: step, Attempt: attempt, Error: msg, At: e.now()}, nil, nil, nil) {
+			return // ended meanwhile
+		}
+		err := e.cancelTree(e.base, childID)
+		if err == nil {
+			return // the child's end ends the step
+		}
+		e.log.Error("cannot cancel a timed-out step's child", "run", ar.rec.ID, "step", step, "child", childID, "error", err)
+		e.apply(ar, core.EndWithChild{Step: step, Attempt: attempt, At: e.now()})
+	}
+	e.apply(ar, core.StepEnded{Step: step, Attempt: attempt, Error: msg, At: e.now()})
+}

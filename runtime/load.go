@@ -1,0 +1,77 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/flowscript/flowscript/runtime/core"
+	"github.com/flowscript/flowscript/store"
+)
+
+// loadRun builds the in-memory state of a stored run.
+func (e *Engine) loadRun(ctx context.Context, rec *RunRecord) (*activeRun, error) {
+	def, err := e.runSource(ctx, rec)
+	if err != nil {
+		return nil, err
+	}
+	prog, err := e.program(ctx, def)
+	if err != nil {
+		return nil, err
+	}
+	w := prog.Workflow
+	if len(w.Steps) != len(rec.Steps) {
+		return nil, fmt.Errorf("run %s: its stored steps do not match its definition", rec.ID)
+	}
+	var lastSeq uint64
+	err = e.st.View(ctx, func(tx store.Tx) error {
+		return tx.Scan(histPrefix(rec.ID), store.ScanOptions{Reverse: true}, func(_, v []byte) error {
+			var h HistoryEvent
+			if err := json.Unmarshal(v, &h); err != nil {
+				return err
+			}
+			lastSeq = h.Seq
+			return store.ErrStop
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	secrets, _ := lookupSecrets(w, e.opts.LookupSecret, false)
+	run := &core.Run{
+		ID: rec.ID, Status: rec.Status, Params: rec.Params, Output: rec.Output,
+		Error: deref(rec.Error), CancelRequested: rec.CancelRequested, TimedOut: rec.TimedOut,
+		StartedAt: fromOptTime(rec.StartedAt), EndedAt: fromOptTime(rec.EndedAt), RerunAt: fromOptTime(rec.RerunAt),
+	}
+	ar := &activeRun{rec: *rec, prog: prog, seq: lastSeq, lookup: e.opts.LookupSecret}
+	ar.rec.Steps = nil
+	ar.init(secrets)
+	ar.loadMasks(e.opts.LookupSecret)
+	for i, s := range rec.Steps {
+		if s.ID != w.Steps[i].ID {
+			return nil, fmt.Errorf("run %s: its stored step %d is %q, its definition says %q", rec.ID, i, s.ID, w.Steps[i].ID)
+		}
+		run.Steps = append(run.Steps, &core.Step{
+			ID: s.ID, Status: s.Status, Attempt: s.Attempt, RetriesUsed: s.RetriesUsed, EngineStops: s.EngineStops,
+			Output: s.Output, Error: deref(s.Error), ChildRunID: deref(s.ChildRunID),
+			RetryAt: fromOptTime(s.RetryAt), StartedAt: fromOptTime(s.StartedAt), EndedAt: fromOptTime(s.EndedAt),
+			EndError: deref(s.EndError),
+		})
+		if s.Inputs != nil {
+			ar.inputs[i] = s.Inputs
+		}
+		ar.epochs[i] = s.Epoch
+		if s.ChildWorkflow != "" {
+			ar.children[i] = childInfo{workflow: s.ChildWorkflow, version: s.ChildVersion, hash: s.ChildHash}
+		}
+	}
+	ar.m = core.New(w, run)
+	ar.m.MaxEngineStops = e.opts.MaxEngineStops
+	e.admitter(ar)
+	for i, s := range run.Steps {
+		if s.Status == core.StepRunning {
+			ar.prepareInputs(w.Steps[i].ID)
+		}
+	}
+	return ar, nil
+}
