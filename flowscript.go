@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"go.starlark.net/starlark"
 
+	"github.com/flowscript/flowscript/dag"
 	"github.com/flowscript/flowscript/lang"
 	"github.com/flowscript/flowscript/runtime"
 	"github.com/flowscript/flowscript/runtime/core"
@@ -247,12 +248,27 @@ type IdempotencyStrategy string
 const (
 	// ReturnExisting reuses the bound run, whatever its status (the
 	// default when only a key is given).
-	ReturnExisting IdempotencyStrategy = "return_existing"
+	ReturnExisting IdempotencyStrategy = dag.ReturnExisting
 	// FailExisting refuses to start, naming the bound run (ErrInput).
-	FailExisting IdempotencyStrategy = "fail"
+	FailExisting IdempotencyStrategy = dag.FailExisting
 	// FailOnRunning refuses only while the bound run is unfinished, and
 	// otherwise starts a new run that takes the key.
-	FailOnRunning IdempotencyStrategy = "fail_on_running"
+	FailOnRunning IdempotencyStrategy = dag.FailOnRunning
+)
+
+// IdempotencyStrategies lists the strategies, the default first.
+func IdempotencyStrategies() []IdempotencyStrategy {
+	out := make([]IdempotencyStrategy, len(dag.IdempotencyStrategies))
+	for i, s := range dag.IdempotencyStrategies {
+		out[i] = IdempotencyStrategy(s)
+	}
+	return out
+}
+
+// The priority range of RunOptions.Priority: higher runs first.
+const (
+	MinPriority = dag.MinPriority
+	MaxPriority = dag.MaxPriority
 )
 
 // RunOptions are the choices of one run. The zero value runs with the

@@ -37,11 +37,7 @@ type childArgs struct {
 }
 
 func (c *childArgs) pairs() []any {
-	return []any{
-		"workflow", &c.workflow, "inputs?", &c.inputs, "version?", &c.version,
-		"after?", &c.sa.after, "retries?", &c.sa.retries, "retry_delay?", &c.sa.retryDelay,
-		"timeout?", &c.sa.timeout, "optional?", &c.sa.optional, "priority?", &c.sa.priority,
-	}
+	return append([]any{"workflow", &c.workflow, "inputs?", &c.inputs, "version?", &c.version}, c.sa.common()...)
 }
 
 // fill records the child and the common arguments into s. A dict of
@@ -220,40 +216,6 @@ func plannerFn(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tupl
 		b.Bodies[id] = f
 	}
 	return v, nil
-}
-
-// arity says why fn cannot be called with n positional arguments, or
-// returns "".
-func arity(fn *starlark.Function, n int) string {
-	positional := fn.NumParams() - fn.NumKwonlyParams()
-	if fn.HasVarargs() {
-		positional--
-	}
-	if fn.HasKwargs() {
-		positional--
-	}
-	required := 0
-	for i := 0; i < positional; i++ {
-		if fn.ParamDefault(i) == nil {
-			required++
-		}
-	}
-	for i := positional; i < positional+fn.NumKwonlyParams(); i++ {
-		if fn.ParamDefault(i) == nil {
-			name, _ := fn.Param(i)
-			return fmt.Sprintf("its keyword-only parameter %s has no default", name)
-		}
-	}
-	switch {
-	case required > n:
-		return fmt.Sprintf("it requires %d", required)
-	case positional < n && !fn.HasVarargs():
-		if positional == 0 {
-			return "it takes none"
-		}
-		return fmt.Sprintf("it takes %d", positional)
-	}
-	return ""
 }
 
 // DynamicFnMaxSteps bounds the Starlark execution steps of one call of a

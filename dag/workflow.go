@@ -27,6 +27,27 @@ const (
 	Done      Condition = "done" // succeeded or failed
 )
 
+// The priority range, for runs and steps: higher runs first.
+const (
+	MinPriority = 0
+	MaxPriority = 99
+)
+
+// Idempotency strategies of sub_workflow and of a run's start.
+const (
+	// ReturnExisting reuses the run the key is bound to, whatever its
+	// status (the default when only a key is given).
+	ReturnExisting = "return_existing"
+	// FailExisting refuses to start, naming the run the key is bound to.
+	FailExisting = "fail"
+	// FailOnRunning refuses only while the bound run is unfinished, and
+	// otherwise starts a new run that takes the key.
+	FailOnRunning = "fail_on_running"
+)
+
+// IdempotencyStrategies lists the strategies, the default first.
+var IdempotencyStrategies = []string{ReturnExisting, FailExisting, FailOnRunning}
+
 // DefaultMaxDepth is the sub-workflow nesting limit when workflow() sets none.
 const DefaultMaxDepth = 3
 

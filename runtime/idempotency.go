@@ -3,19 +3,15 @@ package runtime
 import (
 	"errors"
 
+	"github.com/flowscript/flowscript/dag"
 	"github.com/flowscript/flowscript/store"
 )
 
-// Idempotency strategies.
+// Idempotency strategies (defined in dag).
 const (
-	// ReturnExisting reuses the run the key is bound to, whatever its
-	// status (the default when only a key is given).
-	ReturnExisting = "return_existing"
-	// FailExisting refuses to start, naming the run the key is bound to.
-	FailExisting = "fail"
-	// FailOnRunning refuses only while the bound run is unfinished, and
-	// otherwise starts a new run that takes the key.
-	FailOnRunning = "fail_on_running"
+	ReturnExisting = dag.ReturnExisting
+	FailExisting   = dag.FailExisting
+	FailOnRunning  = dag.FailOnRunning
 )
 
 // existingRun is returned from inside a creation transaction when the

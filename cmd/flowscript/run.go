@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -22,7 +23,7 @@ func startFlags() []cli.Flag {
 		&cli.IntFlag{Name: "priority", Usage: "run priority 0–99, higher first"},
 		&cli.BoolFlag{Name: "json", Usage: "print the run record as JSON on stdout"},
 		&cli.StringFlag{Name: "idempotency-key", Usage: "bind the run to `KEY`: another run of this workflow with the same key follows --idempotency-strategy"},
-		&cli.StringFlag{Name: "idempotency-strategy", Usage: "return_existing (default: wait for the bound run and report it) or fail (exit 2 naming it)"},
+		&cli.StringFlag{Name: "idempotency-strategy", Usage: "return_existing (default: wait for the bound run and report it), fail (exit 2 naming it) or fail_on_running (exit 2 only while the bound run is unfinished)"},
 	)
 }
 
@@ -169,14 +170,12 @@ func readStartInput(c *cli.Context) (*startInput, error) {
 	if err != nil {
 		return nil, err
 	}
-	if p := c.Int("priority"); p < 0 || p > 99 {
-		return nil, usageErrorf("flowscript %s: --priority must be between 0 and 99, got %d", name, p)
+	if p := c.Int("priority"); p < flowscript.MinPriority || p > flowscript.MaxPriority {
+		return nil, usageErrorf("flowscript %s: --priority must be between %d and %d, got %d", name, flowscript.MinPriority, flowscript.MaxPriority, p)
 	}
 	strategy := c.String("idempotency-strategy")
-	switch strategy {
-	case "", "return_existing", "fail", "fail_on_running":
-	default:
-		return nil, usageErrorf("flowscript %s: --idempotency-strategy %q is not return_existing or fail", name, strategy)
+	if strategy != "" && !slices.Contains(flowscript.IdempotencyStrategies(), flowscript.IdempotencyStrategy(strategy)) {
+		return nil, usageErrorf("flowscript %s: --idempotency-strategy %q is not return_existing, fail or fail_on_running", name, strategy)
 	}
 	if strategy != "" && c.String("idempotency-key") == "" {
 		return nil, usageErrorf("flowscript %s: --idempotency-strategy needs --idempotency-key", name)

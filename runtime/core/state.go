@@ -1,6 +1,10 @@
 package core
 
-import "time"
+import (
+	"time"
+
+	"github.com/flowscript/flowscript/dag"
+)
 
 // RunStatus is the status of a run.
 type RunStatus string
@@ -86,6 +90,6 @@ type Run struct {
 
 // The priority range, for runs and steps: higher runs first.
 const (
-	MinPriority = 0
-	MaxPriority = 99
+	MinPriority = dag.MinPriority
+	MaxPriority = dag.MaxPriority
 )
