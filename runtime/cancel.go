@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -10,7 +9,7 @@ import (
 
 	"github.com/flowscript/flowscript/dag"
 	"github.com/flowscript/flowscript/runtime/core"
-	"github.com/flowscript/flowscript/store"
+	"github.com/flowscript/flowscript/runtime/journal"
 )
 
 // ErrAlreadyEnded: the run to cancel had already ended; nothing changed.
@@ -104,24 +103,16 @@ func (e *Engine) cancelChild(ctx context.Context, kid string) error {
 // request is written, then the run is loaded and ends cancelled (nothing
 // it was running survived its process).
 func (e *Engine) cancelStored(ctx context.Context, id string) error {
-	err := e.c.write(func(tx store.Tx) error {
-		data, err := tx.Get(runKey(id))
+	err := e.c.write(func(tx *journal.Tx) error {
+		rec, err := tx.Run(id)
 		if err != nil {
-			return err
-		}
-		var rec RunRecord
-		if err := json.Unmarshal(data, &rec); err != nil {
 			return err
 		}
 		if rec.Status.Terminal() || rec.CancelRequested {
 			return nil
 		}
 		rec.CancelRequested = true
-		val, err := json.Marshal(&rec)
-		if err != nil {
-			return err
-		}
-		return tx.Set(runKey(id), val)
+		return tx.PutRunRecord(rec)
 	})
 	if err != nil {
 		return err
@@ -148,28 +139,20 @@ func (e *Engine) cancelStored(ctx context.Context, id string) error {
 
 func (e *Engine) childIDs(ctx context.Context, id string) ([]string, error) {
 	var kids []string
-	err := e.st.View(ctx, func(tx store.Tx) error {
-		return tx.Scan(childPrefix(id), store.ScanOptions{KeysOnly: true}, func(k, _ []byte) error {
-			kids = append(kids, string(k[len(childPrefix(id)):]))
-			return nil
-		})
+	err := e.j.View(ctx, func(tx *journal.Tx) (err error) {
+		kids, err = tx.Children(id)
+		return err
 	})
 	return kids, err
 }
 
 func (e *Engine) runRecord(ctx context.Context, id string) (*RunRecord, error) {
-	var rec RunRecord
-	err := e.st.View(ctx, func(tx store.Tx) error {
-		data, err := tx.Get(runKey(id))
-		if err != nil {
-			return err
-		}
-		return json.Unmarshal(data, &rec)
+	var rec *RunRecord
+	err := e.j.View(ctx, func(tx *journal.Tx) (err error) {
+		rec, err = tx.Run(id)
+		return err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("run %s: %w", id, err)
-	}
-	return &rec, nil
+	return rec, err
 }
 
 // stopSubWorkflow ends a cancelled sub_workflow step whose child is not

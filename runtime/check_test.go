@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/flowscript/flowscript/runtime/journal"
 	"github.com/flowscript/flowscript/store"
 	"github.com/flowscript/flowscript/store/badgerstore"
 )
@@ -48,13 +49,13 @@ func TestCheckHistories(t *testing.T) {
 	}
 	child := *rec.Steps[1].ChildRunID
 	err = bs.Update(ctx, func(tx store.Tx) error {
-		if err := tx.Delete(histKey(ids[0], 2)); err != nil {
+		if err := tx.Delete(journal.HistKey(ids[0], 2)); err != nil {
 			return err
 		}
-		if err := tx.Set(stepKey(ids[1], 0), []byte("garbage")); err != nil {
+		if err := tx.Set(journal.StepKey(ids[1], 0), []byte("garbage")); err != nil {
 			return err
 		}
-		return tx.Delete(childKey(ids[2], child))
+		return tx.Delete(journal.ChildKey(ids[2], child))
 	})
 	if err != nil {
 		t.Fatal(err)

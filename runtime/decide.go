@@ -9,7 +9,7 @@ import (
 
 	"github.com/flowscript/flowscript/dag"
 	"github.com/flowscript/flowscript/runtime/core"
-	"github.com/flowscript/flowscript/store"
+	"github.com/flowscript/flowscript/runtime/journal"
 )
 
 // apply moves a run by one event: the machine decides under the run's
@@ -23,7 +23,7 @@ func (e *Engine) apply(ar *activeRun, ev core.Event) {
 // transaction (a child's creation with its parent's ChildSpawned, the
 // removal of a notice with the step it ends), and a function run after
 // the commit, before the actions.
-func (e *Engine) applyWith(ar *activeRun, ev core.Event, extra func(tx store.Tx) error, committed func()) {
+func (e *Engine) applyWith(ar *activeRun, ev core.Event, extra []journal.Op, committed func()) {
 	e.applyHand(ar, ev, extra, committed, nil)
 }
 
@@ -41,14 +41,14 @@ type handoff struct {
 // applyHand is applyWith; a step the decision starts may be handed to h.
 // It reports whether the event was decided at all (committed, or
 // abandoned when its commit failed).
-func (e *Engine) applyHand(ar *activeRun, ev core.Event, extra func(tx store.Tx) error, committed func(), h *handoff) bool {
+func (e *Engine) applyHand(ar *activeRun, ev core.Event, extra []journal.Op, committed func(), h *handoff) bool {
 	ar.mu.Lock()
 	p := e.decideAll(e.base, ar, ev)
 	if p == nil {
 		ar.mu.Unlock()
 		if c, ok := ev.(core.ChildEnded); ok && extra != nil {
 			// a notice for an attempt that is no longer current: drop it
-			if err := e.c.write(extra); err != nil {
+			if err := e.c.wait(extra); err != nil {
 				e.log.Warn("cannot remove a stale notice", "run", ar.rec.ID, "child", c.ChildRunID, "error", err)
 			}
 		}
@@ -56,7 +56,7 @@ func (e *Engine) applyHand(ar *activeRun, ev core.Event, extra func(tx store.Tx)
 	}
 	units := p.units()
 	if extra != nil {
-		units[0] = append(units[0], fnOp(extra))
+		units[0] = append(units[0], extra...)
 	}
 	chain := []*decision{p}
 	// a worker that ends a step and would give itself to a waiting step
@@ -78,7 +78,7 @@ func (e *Engine) applyHand(ar *activeRun, ev core.Event, extra func(tx store.Tx)
 		w := cur.waiter
 		w.run.mu.Lock() // a child's lock, then its parent's: the only order
 		locked = append(locked, w.run)
-		n := outcomeNotice(&cur.rec)
+		n := journal.OutcomeOf(&cur.rec)
 		up := e.decideAll(e.base, w.run, core.ChildEnded{Step: w.step, Attempt: w.attempt, ChildRunID: cur.rec.ID, Status: n.Status, Output: n.Output, Error: n.Error, At: e.now()})
 		if up == nil {
 			break // no longer waiting: the notice stays for whoever asks
@@ -87,8 +87,8 @@ func (e *Engine) applyHand(ar *activeRun, ev core.Event, extra func(tx store.Tx)
 		// the step is told here, so its transition removes the notice.
 		// Most often both land in one transaction; if the run's writes
 		// took more, a crash between them leaves the notice to tell it.
-		told := deleteOp(noticeKey(w.run.rec.ID, cur.rec.ID, w.index, w.attempt))
-		units = append(units, append([]op{told}, up.ops...))
+		told := journal.DropNotice(w.run.rec.ID, cur.rec.ID, w.index, w.attempt)
+		units = append(units, append([]journal.Op{told}, up.ops...))
 		units = append(units, up.then...)
 		chain = append(chain, up)
 		cur = w.run
@@ -103,7 +103,7 @@ func (e *Engine) applyHand(ar *activeRun, ev core.Event, extra func(tx store.Tx)
 	// of another run starts that step now, so that both commit in one
 	// transaction (the end first) instead of one after the other
 	var other *decision
-	var otherCms []*commit
+	var otherCms []*journal.Commit
 	if h != nil && h.freeing && !h.given {
 		if r := e.q.takeReady(); r != nil {
 			r.run.mu.Lock()
@@ -156,8 +156,8 @@ type decision struct {
 	// ops persist the transition; then are the commits that follow it,
 	// in order: each spawn's child creation with the parent's
 	// ChildSpawned, the child's own spawns after it
-	ops  []op
-	then [][]op
+	ops  []journal.Op
+	then [][]journal.Op
 	// spawns are the children this decision creates
 	spawns []*spawnPlan
 	// hand, if set, may take one step this decision starts
@@ -167,8 +167,8 @@ type decision struct {
 // units hands over the decision's commits, its transition, then what
 // follows, and lets go of them: once the committer wrote one, its ops
 // are garbage (a decision of 10,000 spawns holds tens of MB of them).
-func (d *decision) units() [][]op {
-	u := append([][]op{d.ops}, d.then...)
+func (d *decision) units() [][]journal.Op {
+	u := append([][]journal.Op{d.ops}, d.then...)
 	d.release()
 	return u
 }
@@ -235,7 +235,7 @@ func (e *Engine) spawnInline(ctx context.Context, ar *activeRun, d *decision) {
 			}
 			continue
 		}
-		var unit []op
+		var unit []journal.Op
 		if plan != nil {
 			d.spawns = append(d.spawns, plan)
 			unit = plan.ops

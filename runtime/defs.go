@@ -2,13 +2,11 @@ package runtime
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/flowscript/flowscript/lang"
-	"github.com/flowscript/flowscript/store"
+	"github.com/flowscript/flowscript/runtime/journal"
 )
 
 // ErrVersionConflict: the same name and explicit version was registered
@@ -30,7 +28,7 @@ func (e *Engine) Register(ctx context.Context, prog *lang.Program) (int, error) 
 // transaction: when any is refused (a version conflict), none is stored.
 func (e *Engine) registerAll(ctx context.Context, progs []*lang.Program) ([]Registered, error) {
 	var out []Registered
-	err := e.st.Update(ctx, func(tx store.Tx) error {
+	err := e.j.Update(ctx, func(tx *journal.Tx) error {
 		out = out[:0]
 		for _, p := range progs {
 			r, err := e.registerTx(tx, p)
@@ -48,35 +46,34 @@ func (e *Engine) registerAll(ctx context.Context, progs []*lang.Program) ([]Regi
 }
 
 // registerTx stores one definition inside a transaction.
-func (e *Engine) registerTx(tx store.Tx, prog *lang.Program) (Registered, error) {
+func (e *Engine) registerTx(tx *journal.Tx, prog *lang.Program) (Registered, error) {
 	w := prog.Workflow
 	reg := Registered{Name: w.Name}
 	// the definition's own version lives in its stored record; the
 	// program may be cached for its content hash
-	if v, err := tx.Get(defHashKey(w.Name, prog.Hash)); err == nil {
-		reg.Version, _ = strconv.Atoi(string(v))
+	v, err := tx.VersionOf(w.Name, prog.Hash)
+	if err != nil {
+		return reg, err
+	}
+	if v > 0 {
+		reg.Version = v
 		if w.Version == 0 || w.Version == reg.Version {
 			return reg, nil
 		}
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return reg, err
 	}
-	latest := 0
-	if v, err := tx.Get(defMetaKey(w.Name)); err == nil {
-		latest, _ = strconv.Atoi(string(v))
-	} else if !errors.Is(err, store.ErrNotFound) {
+	latest, err := tx.LatestVersion(w.Name)
+	if err != nil {
 		return reg, err
 	}
 	reg.Version = latest + 1
 	if w.Version > 0 {
 		reg.Version = w.Version
-		if old, err := tx.Get(defKey(w.Name, reg.Version)); err == nil {
-			var prev definitionRecord
-			if json.Unmarshal(old, &prev) == nil && prev.Hash != prog.Hash {
+		if prev, err := tx.Definition(w.Name, reg.Version); err == nil {
+			if prev.Hash != prog.Hash {
 				return reg, fmt.Errorf("%w: %s version %d is already registered with different content; change version= or leave it out to get a new version", ErrVersionConflict, w.Name, reg.Version)
 			}
 			return reg, nil
-		} else if !errors.Is(err, store.ErrNotFound) {
+		} else if !errors.Is(err, journal.ErrNotFound) {
 			return reg, err
 		}
 	}
@@ -84,41 +81,20 @@ func (e *Engine) registerTx(tx store.Tx, prog *lang.Program) (Registered, error)
 	for _, p := range w.Params {
 		params[p.Name] = p.Default
 	}
-	rec := definitionRecord{
+	rec := journal.Definition{
 		Name: w.Name, Version: reg.Version, Hash: prog.Hash, Root: prog.Root,
 		Files: prog.Files, Params: params, Secrets: w.Secrets, RegisteredAt: e.now(),
 	}
-	val, err := json.Marshal(&rec)
-	if err != nil {
-		return reg, err
-	}
-	if err := tx.Set(defKey(w.Name, reg.Version), val); err != nil {
-		return reg, err
-	}
-	if err := tx.Set(defHashKey(w.Name, prog.Hash), []byte(strconv.Itoa(reg.Version))); err != nil {
-		return reg, err
-	}
 	reg.New = reg.Version > latest
-	return reg, tx.Set(defMetaKey(w.Name), []byte(strconv.Itoa(max(latest, reg.Version))))
+	return reg, tx.PutDefinition(&rec, latest)
 }
 
 // definition reads a stored definition; version 0 means the latest.
-func (e *Engine) definition(ctx context.Context, name string, version int) (*definitionRecord, error) {
-	var rec *definitionRecord
-	err := e.st.View(ctx, func(tx store.Tx) error {
-		if version == 0 {
-			v, err := tx.Get(defMetaKey(name))
-			if err != nil {
-				return err
-			}
-			version, _ = strconv.Atoi(string(v))
-		}
-		data, err := tx.Get(defKey(name, version))
-		if err != nil {
-			return err
-		}
-		rec = &definitionRecord{}
-		return json.Unmarshal(data, rec)
+func (e *Engine) definition(ctx context.Context, name string, version int) (*journal.Definition, error) {
+	var rec *journal.Definition
+	err := e.j.View(ctx, func(tx *journal.Tx) (err error) {
+		rec, err = tx.Definition(name, version)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -128,7 +104,7 @@ func (e *Engine) definition(ctx context.Context, name string, version int) (*def
 
 // program evaluates a stored definition's source snapshot. Programs are
 // immutable once evaluated, so the same content is evaluated once.
-func (e *Engine) program(ctx context.Context, def *definitionRecord) (*lang.Program, error) {
+func (e *Engine) program(ctx context.Context, def *journal.Definition) (*lang.Program, error) {
 	e.progMu.Lock()
 	prog, ok := e.programs[def.Hash]
 	e.progMu.Unlock()
@@ -157,7 +133,7 @@ type registry struct{ e *Engine }
 
 func (r registry) LookupDefinition(ctx context.Context, name string, version int) (*lang.Definition, bool, error) {
 	def, err := r.e.definition(ctx, name, version)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, journal.ErrNotFound) {
 		return nil, false, nil
 	}
 	if err != nil {
@@ -168,11 +144,9 @@ func (r registry) LookupDefinition(ctx context.Context, name string, version int
 
 func (r registry) DefinitionNames(ctx context.Context) ([]string, error) {
 	var names []string
-	err := r.e.st.View(ctx, func(tx store.Tx) error {
-		return tx.Scan([]byte(prefixDefMeta), store.ScanOptions{KeysOnly: true}, func(k, _ []byte) error {
-			names = append(names, string(k[len(prefixDefMeta):]))
-			return nil
-		})
+	err := r.e.j.View(ctx, func(tx *journal.Tx) (err error) {
+		names, err = tx.DefinitionNames()
+		return err
 	})
 	return names, err
 }

@@ -27,7 +27,7 @@ import (
 	"github.com/flowscript/flowscript/dag"
 	"github.com/flowscript/flowscript/lang"
 	"github.com/flowscript/flowscript/runtime/core"
-	"github.com/flowscript/flowscript/store"
+	"github.com/flowscript/flowscript/runtime/journal"
 )
 
 // DefaultMaxConcurrency is how many children of one for_each step run at
@@ -204,7 +204,7 @@ func (d *dynamicStep) spawn(ctx context.Context, idx []int, inputs func(i int) (
 		i     int
 		child *activeRun
 		first *decision
-		cms   []*commit
+		cms   []*journal.Commit
 	}
 	var made []pending
 	// one child, made or found; an error stops the batch, and the children
@@ -251,8 +251,8 @@ func (d *dynamicStep) spawn(ctx context.Context, idx []int, inputs func(i int) (
 		child.inheritMasks(parent)
 		e.admitter(child)
 		parentID := rec.ID
-		create, err := child.creation(func(tx store.Tx) error {
-			return tx.Set(childKey(parentID, id), nil)
+		create, err := child.creation(func(tx *journal.Tx) error {
+			return tx.AddChild(parentID, id)
 		})
 		if err != nil {
 			return err

@@ -1,13 +1,12 @@
 package runtime
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
 
 	"github.com/flowscript/flowscript/dag"
 	"github.com/flowscript/flowscript/runtime/core"
-	"github.com/flowscript/flowscript/store"
+	"github.com/flowscript/flowscript/runtime/journal"
 )
 
 // appendIterations appends to a run's steps one record per child of its
@@ -16,7 +15,7 @@ import (
 // status, output and error. They are read from the children themselves,
 // which are the durable state of a fan-out; of the children of several
 // attempts (a retried step) the newest of each index is shown.
-func appendIterations(tx store.Tx, rec *RunRecord) error {
+func appendIterations(tx *journal.Tx, rec *RunRecord) error {
 	kinds := map[string]string{}
 	for _, s := range rec.Steps {
 		if dag.Kind(s.Kind).SpawnsMany() {
@@ -32,20 +31,18 @@ func appendIterations(tx store.Tx, rec *RunRecord) error {
 		rec  StepRecord
 	}
 	latest := map[string]*iteration{}
-	prefix := childPrefix(rec.ID)
-	err := tx.Scan(prefix, store.ScanOptions{KeysOnly: true}, func(k, _ []byte) error {
-		id := string(k[len(prefix):])
-		data, err := tx.Get(runKey(id))
+	kids, err := tx.Children(rec.ID)
+	if err != nil {
+		return err
+	}
+	for _, id := range kids {
+		c, err := tx.Run(id)
 		if err != nil {
 			return fmt.Errorf("child run %s: %w", id, err)
 		}
-		var c RunRecord
-		if err := json.Unmarshal(data, &c); err != nil {
-			return fmt.Errorf("child run %s: damaged record: %v", id, err)
-		}
 		step, i, ok := dag.ParseDynamicChildID(deref(c.ParentStepID))
 		if _, dynamic := kinds[step]; !ok || !dynamic {
-			return nil
+			continue
 		}
 		it := &iteration{step: step, i: i, rec: StepRecord{
 			ID: dag.DynamicChildID(step, i), Kind: kinds[step], Status: core.StepStatus(c.Status), Attempt: 1,
@@ -55,10 +52,6 @@ func appendIterations(tx store.Tx, rec *RunRecord) error {
 		// ids of one attempt sort by index, and later attempts after
 		// earlier ones: the last seen is the newest
 		latest[it.rec.ID] = it
-		return nil
-	})
-	if err != nil {
-		return err
 	}
 	its := make([]*iteration, 0, len(latest))
 	for _, it := range latest {

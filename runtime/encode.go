@@ -1,15 +1,12 @@
 package runtime
 
-// This file: a decision's result as the ops that persist it (see ops.go).
+// This file: a decision's result as the ops that persist it (journal.Op).
 
 import (
-	"encoding/json"
-	"fmt"
-
 	"github.com/flowscript/flowscript/builtins"
 	"github.com/flowscript/flowscript/dag"
 	"github.com/flowscript/flowscript/runtime/core"
-	"github.com/flowscript/flowscript/store"
+	"github.com/flowscript/flowscript/runtime/journal"
 )
 
 // prepareInputs resolves a starting step's inputs; secret references
@@ -28,82 +25,48 @@ func (ar *activeRun) prepareInputs(stepID string) {
 }
 
 // encode turns a result into the ops of one commit: the changed steps
-// and run, the history events, logs of ended attempts, and the removal of
-// the active marker when the run ended. State only moves forward: that is
+// and run, the history events, logs of ended attempts, and the run's end
+// (its waiters' notices) when it ended. State only moves forward: that is
 // checked inside the transaction.
-func (ar *activeRun) encode(res core.Result) ([]op, []HistoryEvent, error) {
+func (ar *activeRun) encode(res core.Result) ([]journal.Op, []HistoryEvent, error) {
 	id := ar.rec.ID
-	ws := make([]op, 0, len(res.Changed)+len(res.History)+2)
+	ws := make([]journal.Op, 0, len(res.Changed)+len(res.History)+2)
 	for _, sid := range res.Changed {
 		i := ar.prog.Workflow.StepIndex(sid)
 		rec := ar.stepRecord(i)
-		val, err := encodeStep(rec)
+		o, err := journal.PutStep(id, i, rec)
 		if err != nil {
-			return nil, nil, fmt.Errorf("step %s: %w", sid, err)
+			return nil, nil, err
 		}
-		progress := stepProgress(rec)
-		ws = append(ws, op{key: stepKey(id, i), val: val, check: func(old []byte) error {
-			prev, err := stepHeader(old)
-			if err != nil {
-				return fmt.Errorf("step %s of run %s: %v", sid, id, err)
-			}
-			if progressLess(progress, prev) {
-				return fmt.Errorf("step %s of run %s cannot move back (epoch, attempt, phase %v to %v)", sid, id, prev, progress)
-			}
-			return nil
-		}})
+		ws = append(ws, o)
 		if log, ok := ar.logs[i]; ok {
 			delete(ar.logs, i)
 			if len(log) > 0 {
-				ws = append(ws, setOp(logKey(id, i, rec.Attempt), log))
+				ws = append(ws, journal.PutLog(id, i, rec.Attempt, log))
 			}
 		}
 	}
 	if res.RunChanged {
 		ar.syncRun()
-		val, err := ar.rec.MarshalJSON()
+		o, err := journal.PutRun(&ar.rec)
 		if err != nil {
 			return nil, nil, err
 		}
-		phase, epoch := runPhase(ar.rec.Status), ar.rec.Epoch
-		ws = append(ws, op{key: runKey(id), val: val, check: func(old []byte) error {
-			var prev RunRecord
-			if err := json.Unmarshal(old, &prev); err != nil {
-				return err
-			}
-			if epoch == prev.Epoch && phase < runPhase(prev.Status) || epoch < prev.Epoch {
-				return fmt.Errorf("run %s cannot move back from %s to %s", id, prev.Status, ar.rec.Status)
-			}
-			return nil
-		}})
+		ws = append(ws, o)
 	}
 	history := make([]HistoryEvent, 0, len(res.History))
 	for _, r := range res.History {
 		ar.seq++
 		h := HistoryEvent{Seq: ar.seq, Type: string(r.Type), Time: r.At.UTC(), Step: r.Step, Attempt: r.Attempt, Status: r.Status, Error: builtins.MaskString(r.Error, ar.masks), Child: r.Child, Detail: r.Detail}
-		val, err := h.MarshalJSON()
+		o, err := journal.AppendHistory(id, &h)
 		if err != nil {
 			return nil, nil, err
 		}
 		history = append(history, h)
-		ws = append(ws, setOp(histKey(id, h.Seq), val))
+		ws = append(ws, o)
 	}
-	ended := ar.rec.Status.Terminal()
-	var notice []byte
-	if ended {
-		n := outcomeNotice(&ar.rec)
-		var err error
-		if notice, err = json.Marshal(&n); err != nil {
-			return nil, nil, err
-		}
-	}
-	if ended {
-		ws = append(ws, fnOp(func(tx store.Tx) error {
-			if err := tx.Delete(activeKey(id)); err != nil {
-				return err
-			}
-			return notifyWaiters(tx, id, notice)
-		}))
+	if ar.rec.Status.Terminal() {
+		ws = append(ws, journal.EndRun(id, journal.OutcomeOf(&ar.rec)))
 	}
 	return ws, history, nil
 }

@@ -16,6 +16,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/flowscript/flowscript/lang"
+	"github.com/flowscript/flowscript/runtime/journal"
 	"github.com/flowscript/flowscript/store"
 )
 
@@ -91,10 +92,10 @@ func (o Options) withDefaults() Options {
 
 // Engine runs workflows durably on a store.
 type Engine struct {
-	st   store.Store
+	j    *journal.Journal
 	opts Options
 	log  hclog.Logger
-	c    *committer
+	c    committer
 	q    *workQueue
 
 	base     context.Context // cancelled when the engine closes
@@ -111,8 +112,8 @@ type Engine struct {
 	idMu   sync.Mutex
 	lastID time.Time // the time of the newest root run id
 
-	watch *store.Watcher // notices of runs that steps wait for
-	live  liveLogs       // the output of the attempts running now
+	stopWatch func() error // the watch of notices of runs that steps wait for
+	live      liveLogs     // the output of the attempts running now
 	// idemPending holds the idempotency keys that spawns decided but not
 	// yet committed are binding, so that a spawn decided meanwhile sees
 	// them; idemMu guards it and is never held across a commit.
@@ -129,10 +130,9 @@ func New(st store.Store, opts Options) *Engine {
 	opts = opts.withDefaults()
 	base, stop := context.WithCancel(context.Background())
 	e := &Engine{
-		st:          st,
+		j:           journal.New(st),
 		opts:        opts,
 		log:         opts.Logger,
-		c:           newCommitter(st),
 		q:           newWorkQueue(opts.Workers),
 		base:        base,
 		stopBase:    stop,
@@ -147,8 +147,9 @@ func New(st store.Store, opts Options) *Engine {
 		e.workers.Add(1)
 		go e.worker()
 	}
-	if w, err := store.StartWatch(base, st, []byte(prefixNotice), e.notices); err == nil {
-		e.watch = w
+	e.c = committer{e.j}
+	if stop, err := e.j.WatchNotices(base, e.notice); err == nil {
+		e.stopWatch = stop
 	} else {
 		e.log.Error("cannot watch for the ends of child runs; parents will learn of them on resume", "error", err)
 	}
@@ -202,12 +203,12 @@ func (e *Engine) Close() error {
 	}
 	e.mu.Unlock()
 	e.stopBase()
-	if e.watch != nil {
-		e.watch.Stop()
+	if e.stopWatch != nil {
+		e.stopWatch()
 	}
 	e.q.close()
 	e.workers.Wait()
-	e.c.close()
+	e.j.Close()
 	return nil
 }
 
@@ -275,5 +276,6 @@ type Stats struct {
 
 // Stats returns the engine's write counts.
 func (e *Engine) Stats() Stats {
-	return Stats{Transactions: e.c.transactions.Load(), Commits: e.c.commits.Load()}
+	txs, commits := e.j.Stats()
+	return Stats{Transactions: txs, Commits: commits}
 }

@@ -3,6 +3,8 @@ package runtime
 import (
 	"errors"
 	"fmt"
+
+	"github.com/flowscript/flowscript/runtime/journal"
 )
 
 var (
@@ -12,7 +14,10 @@ var (
 	// handlers, an ambiguous id): the CLI exits 2 on them.
 	ErrInput = errors.New("input error")
 
-	errEngineClosed = errors.New("the engine is shutting down")
+	errEngineClosed = journal.ErrClosed
+	// errRunStopped refuses the commits of a run after one of its commits
+	// failed.
+	errRunStopped = journal.ErrStopped
 )
 
 // InputError is a problem with what the caller asked for.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/flowscript/flowscript/lang"
+	"github.com/flowscript/flowscript/runtime/journal"
 	"github.com/flowscript/flowscript/store"
 	"github.com/flowscript/flowscript/store/badgerstore"
 	"github.com/hashicorp/go-hclog"
@@ -35,7 +36,7 @@ func (s *failingStore) Update(ctx context.Context, fn func(tx store.Tx) error) e
 }
 
 func (t *failingTx) Set(k, v []byte) error {
-	if bytes.HasPrefix(k, []byte(prefixStep)) && bytes.Contains(v, []byte("FAILME")) {
+	if bytes.HasPrefix(k, []byte(journal.PrefixStep)) && bytes.Contains(v, []byte("FAILME")) {
 		t.s.once.Do(func() { close(t.s.seen) })
 		<-t.s.proceed
 		return errors.New("simulated: transaction too large")

@@ -1,10 +1,8 @@
 package runtime
 
 import (
-	"errors"
-
 	"github.com/flowscript/flowscript/dag"
-	"github.com/flowscript/flowscript/store"
+	"github.com/flowscript/flowscript/runtime/journal"
 )
 
 // Idempotency strategies (defined in dag).
@@ -23,26 +21,15 @@ func (e *existingRun) Error() string { return "run " + e.id + " has this idempot
 // bindKey checks an idempotency key inside the transaction that creates
 // run id, and binds it. Reading and writing the key serialises
 // concurrent starts with the same key: exactly one creates a run.
-func bindKey(tx store.Tx, workflow, key, strategy, id string) error {
+func bindKey(tx *journal.Tx, workflow, key, strategy, id string) error {
 	if key == "" {
 		return nil
 	}
-	k := idemKey(workflow, key)
-	old, err := tx.Get(k)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-	case err != nil:
+	bound, running, err := tx.Binding(workflow, key)
+	if err != nil {
 		return err
-	default:
-		bound := string(old)
-		running := false
-		if strategy == FailOnRunning {
-			if _, err := tx.Get(activeKey(bound)); err == nil {
-				running = true
-			} else if !errors.Is(err, store.ErrNotFound) {
-				return err
-			}
-		}
+	}
+	if bound != "" {
 		reuse, err := onBound(strategy, workflow, key, bound, running)
 		if err != nil {
 			return err
@@ -51,7 +38,7 @@ func bindKey(tx store.Tx, workflow, key, strategy, id string) error {
 			return &existingRun{id: bound}
 		}
 	}
-	return tx.Set(k, []byte(id))
+	return tx.Bind(workflow, key, id)
 }
 
 // onBound is what a start (of a run, or of a child by a sub_workflow

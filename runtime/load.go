@@ -2,11 +2,10 @@ package runtime
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/flowscript/flowscript/runtime/core"
-	"github.com/flowscript/flowscript/store"
+	"github.com/flowscript/flowscript/runtime/journal"
 )
 
 // loadRun builds the in-memory state of a stored run.
@@ -24,15 +23,9 @@ func (e *Engine) loadRun(ctx context.Context, rec *RunRecord) (*activeRun, error
 		return nil, fmt.Errorf("run %s: its stored steps do not match its definition", rec.ID)
 	}
 	var lastSeq uint64
-	err = e.st.View(ctx, func(tx store.Tx) error {
-		return tx.Scan(histPrefix(rec.ID), store.ScanOptions{Reverse: true}, func(_, v []byte) error {
-			var h HistoryEvent
-			if err := json.Unmarshal(v, &h); err != nil {
-				return err
-			}
-			lastSeq = h.Seq
-			return store.ErrStop
-		})
+	err = e.j.View(ctx, func(tx *journal.Tx) (err error) {
+		lastSeq, err = tx.LastSeq(rec.ID)
+		return err
 	})
 	if err != nil {
 		return nil, err

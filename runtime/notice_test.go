@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/flowscript/flowscript/lang"
+	"github.com/flowscript/flowscript/runtime/journal"
 	"github.com/flowscript/flowscript/store"
 	"github.com/flowscript/flowscript/store/badgerstore"
 )
@@ -40,7 +41,7 @@ func TestWaitsLeaveNoKeysBehind(t *testing.T) {
 		t.Fatalf("%+v %v", rec, err)
 	}
 	err = bs.View(ctx, func(tx store.Tx) error {
-		for _, prefix := range []string{prefixNotice, prefixWait, prefixActive} {
+		for _, prefix := range []string{journal.PrefixNotice, journal.PrefixWait, journal.PrefixActive} {
 			if err := tx.Scan([]byte(prefix), store.ScanOptions{KeysOnly: true}, func(k, _ []byte) error {
 				t.Errorf("left behind: %q", k)
 				return nil

@@ -1,15 +1,13 @@
 package runtime
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 
 	"github.com/flowscript/flowscript/dag"
 	"github.com/flowscript/flowscript/runtime/core"
-	"github.com/flowscript/flowscript/store"
+	"github.com/flowscript/flowscript/runtime/journal"
 )
 
 // ResolveID turns a run id or a unique prefix of one into the id.
@@ -19,14 +17,9 @@ func (e *Engine) ResolveID(ctx context.Context, idOrPrefix string) (string, erro
 	}
 	prefix := strings.ToLower(idOrPrefix)
 	var matches []string
-	err := e.st.View(ctx, func(tx store.Tx) error {
-		return tx.Scan(runKey(prefix), store.ScanOptions{KeysOnly: true}, func(k, _ []byte) error {
-			matches = append(matches, string(k[len(prefixRun):]))
-			if len(matches) > 5 {
-				return store.ErrStop
-			}
-			return nil
-		})
+	err := e.j.View(ctx, func(tx *journal.Tx) (err error) {
+		matches, err = tx.RunIDs(prefix, 5)
+		return err
 	})
 	if err != nil {
 		return "", err
@@ -62,36 +55,23 @@ func (e *Engine) get(ctx context.Context, idOrPrefix string, iterations bool) (*
 	if err != nil {
 		return nil, err
 	}
-	var rec RunRecord
-	err = e.st.View(ctx, func(tx store.Tx) error {
-		data, err := tx.Get(runKey(id))
+	var rec *RunRecord
+	err = e.j.View(ctx, func(tx *journal.Tx) error {
+		data, err := tx.RunWithSteps(id)
 		if err != nil {
 			return err
 		}
-		if err := json.Unmarshal(data, &rec); err != nil {
-			return fmt.Errorf("run %s: damaged record: %v", id, err)
-		}
-		rec.Steps = []StepRecord{}
-		if err := tx.Scan(stepPrefix(id), store.ScanOptions{}, func(_, v []byte) error {
-			var s StepRecord
-			if err := decodeStep(v, &s); err != nil {
-				return fmt.Errorf("run %s: damaged step record: %v", id, err)
-			}
-			rec.Steps = append(rec.Steps, s)
-			return nil
-		}); err != nil {
-			return err
-		}
+		rec = data
 		if !iterations {
 			return nil
 		}
-		return appendIterations(tx, &rec) // dynamic_records.go
+		return appendIterations(tx, rec) // dynamic_records.go
 	})
 	if err != nil {
 		return nil, err
 	}
-	normalizeRecord(&rec)
-	return &rec, nil
+	normalizeRecord(rec)
+	return rec, nil
 }
 
 func normalizeRecord(rec *RunRecord) {
@@ -114,15 +94,11 @@ type ListFilter struct {
 // List returns run records (without steps), oldest first.
 func (e *Engine) List(ctx context.Context, f ListFilter) ([]RunRecord, error) {
 	out := []RunRecord{}
-	err := e.st.View(ctx, func(tx store.Tx) error {
-		return tx.Scan([]byte(prefixRun), store.ScanOptions{}, func(k, v []byte) error {
-			var rec RunRecord
-			if err := json.Unmarshal(v, &rec); err != nil {
-				return fmt.Errorf("run %s: damaged record: %v", k[len(prefixRun):], err)
-			}
+	err := e.j.View(ctx, func(tx *journal.Tx) error {
+		return tx.Runs(func(rec *RunRecord) error {
 			if (f.Status == "" || rec.Status == f.Status) && (f.Workflow == "" || rec.Workflow == f.Workflow) {
-				normalizeRecord(&rec)
-				out = append(out, rec)
+				normalizeRecord(rec)
+				out = append(out, *rec)
 			}
 			return nil
 		})
@@ -136,16 +112,10 @@ func (e *Engine) History(ctx context.Context, idOrPrefix string) ([]HistoryEvent
 	if err != nil {
 		return nil, err
 	}
-	out := []HistoryEvent{}
-	err = e.st.View(ctx, func(tx store.Tx) error {
-		return tx.Scan(histPrefix(id), store.ScanOptions{}, func(_, v []byte) error {
-			var h HistoryEvent
-			if err := json.Unmarshal(v, &h); err != nil {
-				return err
-			}
-			out = append(out, h)
-			return nil
-		})
+	var out []HistoryEvent
+	err = e.j.View(ctx, func(tx *journal.Tx) (err error) {
+		out, err = tx.History(id)
+		return err
 	})
 	return out, err
 }
@@ -175,21 +145,17 @@ func (e *Engine) Logs(ctx context.Context, idOrPrefix, step string) ([]LogEntry,
 			return nil, inputErrorf("run %s has no step %q", rec.ID, step)
 		}
 	}
-	prefix := logPrefix(rec.ID)
-	if index >= 0 {
-		prefix = logStepPrefix(rec.ID, index)
-	}
-	out := []LogEntry{}
-	err = e.st.View(ctx, func(tx store.Tx) error {
-		return tx.Scan(prefix, store.ScanOptions{}, func(k, v []byte) error {
-			i, attempt, ok := decodeLogKey(rec.ID, k)
-			if !ok || i >= len(rec.Steps) {
-				return nil
-			}
-			out = append(out, LogEntry{Step: rec.Steps[i].ID, Attempt: attempt, Text: string(bytes.Clone(v))})
-			return nil
-		})
+	var logs []journal.Log
+	err = e.j.View(ctx, func(tx *journal.Tx) (err error) {
+		logs, err = tx.Logs(rec.ID, index)
+		return err
 	})
+	out := []LogEntry{}
+	for _, l := range logs {
+		if l.Index < len(rec.Steps) {
+			out = append(out, LogEntry{Step: rec.Steps[l.Index].ID, Attempt: l.Attempt, Text: string(l.Text)})
+		}
+	}
 	return out, err
 }
 

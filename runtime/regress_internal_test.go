@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/flowscript/flowscript/lang"
+	"github.com/flowscript/flowscript/runtime/journal"
 	"github.com/flowscript/flowscript/store"
 	"github.com/flowscript/flowscript/store/badgerstore"
 	"github.com/hashicorp/go-hclog"
@@ -25,7 +26,7 @@ func (s *failStartStore) Update(ctx context.Context, fn func(tx store.Tx) error)
 	return s.Store.Update(ctx, func(tx store.Tx) error { return fn(&failStartTx{tx}) })
 }
 func (t *failStartTx) Set(k, v []byte) error {
-	if bytes.HasPrefix(k, []byte(prefixStep)) && bytes.Contains(v, []byte(`"id":"victim"`)) && bytes.Contains(v, []byte(`"status":"running"`)) {
+	if bytes.HasPrefix(k, []byte(journal.PrefixStep)) && bytes.Contains(v, []byte(`"id":"victim"`)) && bytes.Contains(v, []byte(`"status":"running"`)) {
 		return errors.New("simulated disk error")
 	}
 	return t.Tx.Set(k, v)

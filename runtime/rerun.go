@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,7 +10,7 @@ import (
 	"github.com/flowscript/flowscript/dag"
 	"github.com/flowscript/flowscript/lang"
 	"github.com/flowscript/flowscript/runtime/core"
-	"github.com/flowscript/flowscript/store"
+	"github.com/flowscript/flowscript/runtime/journal"
 )
 
 // RerunOptions tunes Rerun.
@@ -379,7 +378,7 @@ func (e *Engine) rerunOne(ctx context.Context, t *rerunTarget, all []*rerunTarge
 	e.active[ar.rec.ID] = ar
 	e.mu.Unlock()
 	id := ar.rec.ID
-	writes := []func(tx store.Tx) error{func(tx store.Tx) error { return tx.Set(activeKey(id), nil) }}
+	writes := []func(tx *journal.Tx) error{func(tx *journal.Tx) error { return tx.MarkUnfinished(id) }}
 	if t.parent >= 0 {
 		// the parent's reopened step waits for this run again
 		p := all[t.parent].ar
@@ -389,9 +388,9 @@ func (e *Engine) rerunOne(ctx context.Context, t *rerunTarget, all []*rerunTarge
 		p.mu.Unlock()
 		ar.waiter = &waiterRef{run: p, step: t.step, index: index, attempt: attempt}
 		waiter := p.rec.ID
-		writes = append(writes, func(tx store.Tx) error { return tx.Set(waitKey(id, waiter, index, attempt), nil) })
+		writes = append(writes, func(tx *journal.Tx) error { return tx.AddWaiter(id, waiter, index, attempt) })
 	}
-	extra := func(tx store.Tx) error {
+	extra := func(tx *journal.Tx) error {
 		for _, w := range writes {
 			if err := w(tx); err != nil {
 				return err
@@ -419,7 +418,7 @@ func (e *Engine) rerunOne(ctx context.Context, t *rerunTarget, all []*rerunTarge
 	if t.migrate {
 		detail += fmt.Sprintf(" with version %d (was %d)", t.plan.NewVersion, t.plan.Version)
 	}
-	e.applyWith(ar, core.Rerun{Reset: t.plan.Steps, Reopen: t.plan.Reopen, Detail: detail, At: e.now()}, extra, nil)
+	e.applyWith(ar, core.Rerun{Reset: t.plan.Steps, Reopen: t.plan.Reopen, Detail: detail, At: e.now()}, []journal.Op{journal.Func(extra)}, nil)
 	e.armRunTimeout(ar)
 	return nil
 }
@@ -482,8 +481,8 @@ func (e *Engine) latestOwnProgram(ctx context.Context, rec *RunRecord, old *lang
 // script= child).
 func (e *Engine) hasSnapshot(ctx context.Context, id string) bool {
 	found := false
-	e.st.View(ctx, func(tx store.Tx) error {
-		_, err := tx.Get(runSrcKey(id))
+	e.j.View(ctx, func(tx *journal.Tx) error {
+		_, err := tx.RunSource(id)
 		found = err == nil
 		return nil
 	})
@@ -517,55 +516,8 @@ func (e *Engine) migrateRun(ctx context.Context, rec *RunRecord, prog *lang.Prog
 		// takes this one
 		next.Steps[i].Epoch = next.Epoch
 	}
-	err := e.c.write(func(tx store.Tx) error {
-		// logs follow their steps to the new indexes
-		type kv struct{ k, v []byte }
-		var logs []kv
-		err := tx.Scan(logPrefix(rec.ID), store.ScanOptions{}, func(k, v []byte) error {
-			logs = append(logs, kv{append([]byte(nil), k...), v})
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		for _, l := range logs {
-			if err := tx.Delete(l.k); err != nil {
-				return err
-			}
-		}
-		for _, l := range logs {
-			index, attempt, ok := decodeLogKey(rec.ID, l.k)
-			if !ok || index >= len(rec.Steps) {
-				continue
-			}
-			if ni := w.StepIndex(rec.Steps[index].ID); ni >= 0 {
-				if err := tx.Set(logKey(rec.ID, ni, attempt), l.v); err != nil {
-					return err
-				}
-			}
-		}
-		for i := range next.Steps {
-			val, err := encodeStep(&next.Steps[i])
-			if err != nil {
-				return err
-			}
-			if err := tx.Set(stepKey(rec.ID, i), val); err != nil {
-				return err
-			}
-		}
-		for i := len(next.Steps); i < len(rec.Steps); i++ {
-			if err := tx.Delete(stepKey(rec.ID, i)); err != nil {
-				return err
-			}
-		}
-		bare := next
-		bare.Steps = nil
-		val, err := json.Marshal(&bare)
-		if err != nil {
-			return err
-		}
-		return tx.Set(runKey(rec.ID), val)
-	})
+	// logs follow their steps to the new indexes
+	err := e.c.write(func(tx *journal.Tx) error { return tx.Relayout(rec, &next, w.StepIndex) })
 	if err != nil {
 		return nil, fmt.Errorf("rerun --latest: cannot move run %s to version %d: %w", rec.ID, version, err)
 	}

@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -10,17 +9,15 @@ import (
 	"github.com/flowscript/flowscript/dag"
 
 	"github.com/flowscript/flowscript/runtime/core"
-	"github.com/flowscript/flowscript/store"
+	"github.com/flowscript/flowscript/runtime/journal"
 )
 
 // Unfinished lists the ids of runs that have not ended.
 func (e *Engine) Unfinished(ctx context.Context) ([]string, error) {
 	var ids []string
-	err := e.st.View(ctx, func(tx store.Tx) error {
-		return tx.Scan([]byte(prefixActive), store.ScanOptions{KeysOnly: true}, func(k, _ []byte) error {
-			ids = append(ids, string(k[len(prefixActive):]))
-			return nil
-		})
+	err := e.j.View(ctx, func(tx *journal.Tx) (err error) {
+		ids, err = tx.Unfinished()
+		return err
 	})
 	return ids, err
 }
@@ -199,20 +196,16 @@ func (e *Engine) armRunTimeout(ar *activeRun) {
 
 // runSource is the source a run was made from: its definition, or the
 // snapshot stored with a script= child.
-func (e *Engine) runSource(ctx context.Context, rec *RunRecord) (*definitionRecord, error) {
-	var snap *definitionRecord
-	err := e.st.View(ctx, func(tx store.Tx) error {
-		data, err := tx.Get(runSrcKey(rec.ID))
-		if err != nil {
-			return err
-		}
-		snap = &definitionRecord{}
-		return json.Unmarshal(data, snap)
+func (e *Engine) runSource(ctx context.Context, rec *RunRecord) (*journal.Definition, error) {
+	var snap *journal.Definition
+	err := e.j.View(ctx, func(tx *journal.Tx) (err error) {
+		snap, err = tx.RunSource(rec.ID)
+		return err
 	})
 	if err == nil {
 		return snap, nil
 	}
-	if !errors.Is(err, store.ErrNotFound) {
+	if !errors.Is(err, journal.ErrNotFound) {
 		return nil, err
 	}
 	def, err := e.definition(ctx, rec.Workflow, rec.Version)

@@ -3,7 +3,6 @@ package runtime
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -13,7 +12,7 @@ import (
 	"github.com/flowscript/flowscript/dag"
 	"github.com/flowscript/flowscript/lang"
 	"github.com/flowscript/flowscript/runtime/core"
-	"github.com/flowscript/flowscript/store"
+	"github.com/flowscript/flowscript/runtime/journal"
 )
 
 // DefaultMaxChildren bounds the child runs one run may spawn in all.
@@ -35,7 +34,7 @@ func childRunID(parentID, stepID string, index, attempt int, started time.Time) 
 // committed.
 type spawnPlan struct {
 	event core.Event
-	ops   []op
+	ops   []journal.Op
 	// child is the new run, and first its first decision (already part of
 	// extra); nil when an existing run is reused
 	child *activeRun
@@ -117,7 +116,7 @@ func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt
 			running = false
 		}
 		e.idemMu.Lock()
-		if pending, ok := e.idemPending[string(idemKey(w.Name, key))]; ok {
+		if pending, ok := e.idemPending[w.Name+"\x00"+key]; ok {
 			bound, running = pending, true
 		}
 		if bound != "" {
@@ -137,7 +136,7 @@ func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt
 		}
 		// reserved until this spawn commits (or is abandoned); no lock is
 		// held across the commit
-		reserved := string(idemKey(w.Name, key))
+		reserved := w.Name + "\x00" + key
 		e.idemPending[reserved] = childID
 		e.idemMu.Unlock()
 		plan.unlock = func() {
@@ -173,33 +172,26 @@ func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt
 	if !def.Child.Detach {
 		child.waiter = &waiterRef{run: ar, step: def.ID, index: index, attempt: attempt}
 	}
-	var srcVal []byte
-	if src != nil {
-		if srcVal, err = json.Marshal(src); err != nil {
-			plan.unlock()
-			return nil, err
-		}
-	}
 	// the child's record is written with its wait key (a child that
 	// ends in this very commit finds its waiter and writes the notice),
 	// its source, its place among its parent's children and its
 	// idempotency binding: all of them or none
-	create, err := child.creation(func(tx store.Tx) error {
+	create, err := child.creation(func(tx *journal.Tx) error {
 		if !def.Child.Detach {
-			if err := tx.Set(waitKey(childID, parent.ID, index, attempt), nil); err != nil {
+			if err := tx.AddWaiter(childID, parent.ID, index, attempt); err != nil {
 				return err
 			}
 		}
-		if srcVal != nil {
-			if err := tx.Set(runSrcKey(childID), srcVal); err != nil {
+		if src != nil {
+			if err := tx.PutRunSource(childID, src); err != nil {
 				return err
 			}
 		}
-		if err := tx.Set(childKey(parent.ID, childID), nil); err != nil {
+		if err := tx.AddChild(parent.ID, childID); err != nil {
 			return err
 		}
 		if key != "" {
-			return tx.Set(idemKey(w.Name, key), []byte(childID))
+			return tx.Bind(w.Name, key, childID)
 		}
 		return nil
 	})
@@ -244,15 +236,8 @@ func (e *Engine) maxChildren() int {
 
 func (e *Engine) runExists(ctx context.Context, id string) (bool, error) {
 	var found bool
-	err := e.st.View(ctx, func(tx store.Tx) error {
-		_, err := tx.Get(runKey(id))
-		if err == nil {
-			found = true
-			return nil
-		}
-		if errors.Is(err, store.ErrNotFound) {
-			return nil
-		}
+	err := e.j.View(ctx, func(tx *journal.Tx) (err error) {
+		found, err = tx.RunExists(id)
 		return err
 	})
 	return found, err
@@ -261,7 +246,7 @@ func (e *Engine) runExists(ctx context.Context, id string) (bool, error) {
 // childProgram finds what a sub_workflow step runs: a registered
 // definition (the pinned version, else the latest), or a script= child
 // declared now from source, whose names resolve in the root's workspace.
-func (e *Engine) childProgram(ctx context.Context, ar *activeRun, def *dag.Step, script any) (*lang.Program, childInfo, *definitionRecord, error) {
+func (e *Engine) childProgram(ctx context.Context, ar *activeRun, def *dag.Step, script any) (*lang.Program, childInfo, *journal.Definition, error) {
 	c := def.Child
 	if c.Script != nil {
 		src, ok := script.(string)
@@ -291,7 +276,7 @@ func (e *Engine) childProgram(ctx context.Context, ar *activeRun, def *dag.Step,
 		if !prog.Workflow.Pos.IsSet() || prog.Workflow.Name == strings.TrimSuffix(name, ".star") {
 			prog.Workflow.Name = c.Name
 		}
-		snapshot := &definitionRecord{Name: prog.Workflow.Name, Hash: prog.Hash, Root: prog.Root, Files: prog.Files}
+		snapshot := &journal.Definition{Name: prog.Workflow.Name, Hash: prog.Hash, Root: prog.Root, Files: prog.Files}
 		return prog, childInfo{workflow: prog.Workflow.Name, hash: prog.Hash}, snapshot, nil
 	}
 	version := c.Version
@@ -300,7 +285,7 @@ func (e *Engine) childProgram(ctx context.Context, ar *activeRun, def *dag.Step,
 		version = info.version
 	}
 	rec, err := e.definition(ctx, c.Name, version)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, journal.ErrNotFound) {
 		if version > 0 {
 			return nil, childInfo{}, nil, fmt.Errorf("%s version %d is not registered", c.Name, version)
 		}
@@ -354,20 +339,8 @@ func (ar *activeRun) childIdempotency(def *dag.Step) (key, strategy, note string
 func (e *Engine) boundRun(ctx context.Context, workflow, key string) (string, bool, error) {
 	var bound string
 	var running bool
-	err := e.st.View(ctx, func(tx store.Tx) error {
-		v, err := tx.Get(idemKey(workflow, key))
-		if errors.Is(err, store.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		bound = string(v)
-		_, err = tx.Get(activeKey(bound))
-		running = err == nil
-		if errors.Is(err, store.ErrNotFound) {
-			err = nil
-		}
+	err := e.j.View(ctx, func(tx *journal.Tx) (err error) {
+		bound, running, err = tx.Binding(workflow, key)
 		return err
 	})
 	return bound, running, err
@@ -375,10 +348,10 @@ func (e *Engine) boundRun(ctx context.Context, workflow, key string) (string, bo
 
 // reusePlan is plan for making the existing run bound the step's child.
 func (e *Engine) reusePlan(plan *spawnPlan, ar *activeRun, def *dag.Step, index, attempt int, bound string) *spawnPlan {
-	var extra func(tx store.Tx) error
+	var extra func(tx *journal.Tx) error
 	plan.event, extra = e.reuseChild(ar, def, index, attempt, bound)
 	if extra != nil {
-		plan.ops = []op{fnOp(extra)}
+		plan.ops = []journal.Op{journal.Func(extra)}
 	}
 	return plan
 }
@@ -388,34 +361,20 @@ func (e *Engine) reusePlan(plan *spawnPlan, ar *activeRun, def *dag.Step, index,
 // written as a notice at once; else the step becomes one of its waiters.
 // The run's record is read and rewritten in the same transaction, so an
 // end committed meanwhile makes the transaction conflict and start again.
-func (e *Engine) reuseChild(ar *activeRun, def *dag.Step, index, attempt int, existing string) (core.Event, func(tx store.Tx) error) {
+func (e *Engine) reuseChild(ar *activeRun, def *dag.Step, index, attempt int, existing string) (core.Event, func(tx *journal.Tx) error) {
 	parentID := ar.rec.ID
-	var extra func(tx store.Tx) error
+	var extra func(tx *journal.Tx) error
 	if !def.Child.Detach {
-		extra = func(tx store.Tx) error {
-			data, err := tx.Get(runKey(existing))
-			if err != nil {
+		extra = func(tx *journal.Tx) error {
+			rec, err := tx.WaitFor(existing, parentID, index, attempt)
+			if err != nil || rec == nil {
 				return err
 			}
-			var rec RunRecord
-			if err := json.Unmarshal(data, &rec); err != nil {
-				return err
-			}
-			if !rec.Status.Terminal() {
-				if err := tx.Set(runKey(existing), data); err != nil {
-					return err
-				}
-				return tx.Set(waitKey(existing, parentID, index, attempt), nil)
-			}
-			n := noticeRecord{Index: index, Attempt: attempt, Status: rec.Status, Output: rec.Output, Error: deref(rec.Error)}
+			n := journal.Notice{Status: rec.Status, Output: rec.Output, Error: deref(rec.Error)}
 			if n.Status != core.RunSucceeded {
 				n.Error = fmt.Sprintf("child run %s (%s) %s: %s", existing, rec.Workflow, rec.Status, n.Error)
 			}
-			val, err := json.Marshal(&n)
-			if err != nil {
-				return err
-			}
-			return tx.Set(noticeKey(parentID, existing, index, attempt), val)
+			return tx.PutNotice(parentID, existing, index, attempt, n)
 		}
 	}
 	return core.ChildSpawned{Step: def.ID, Attempt: attempt, ChildRunID: existing, Detached: def.Child.Detach, Detail: "reused the run bound to the idempotency key", At: e.now()}, extra

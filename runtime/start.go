@@ -14,7 +14,7 @@ import (
 	"github.com/flowscript/flowscript/dag"
 	"github.com/flowscript/flowscript/lang"
 	"github.com/flowscript/flowscript/runtime/core"
-	"github.com/flowscript/flowscript/store"
+	"github.com/flowscript/flowscript/runtime/journal"
 )
 
 // activeRun is a run this engine is executing.
@@ -156,7 +156,7 @@ func (e *Engine) Start(ctx context.Context, prog *lang.Program, opts StartOption
 		IdempotencyKey: optString(opts.IdempotencyKey),
 	}, secrets, lookup)
 	e.admitter(ar)
-	create, err := ar.creation(func(tx store.Tx) error {
+	create, err := ar.creation(func(tx *journal.Tx) error {
 		return bindKey(tx, w.Name, opts.IdempotencyKey, opts.IdempotencyStrategy, id)
 	})
 	if err != nil {
@@ -298,37 +298,14 @@ func (ar *activeRun) loadMasks(lookup func(string) (string, bool)) {
 }
 
 // creation writes a new run: every step pending, then, in one op, its
-// record, the active marker and what with writes (a binding, a child's
-// wait key). A run whose record is missing does not exist, so a creation
-// cut between two transactions by a crash leaves nothing half made.
-func (ar *activeRun) creation(with func(tx store.Tx) error) ([]op, error) {
-	runVal, err := ar.rec.MarshalJSON()
-	if err != nil {
-		return nil, err
-	}
-	ops := make([]op, 0, len(ar.prog.Workflow.Steps)+1)
+// record, the unfinished marker and what with writes (a binding, a
+// child's wait key); see journal.Create.
+func (ar *activeRun) creation(with func(tx *journal.Tx) error) ([]journal.Op, error) {
+	steps := make([]StepRecord, len(ar.prog.Workflow.Steps))
 	for i, s := range ar.prog.Workflow.Steps {
-		v, err := encodeStep(&StepRecord{ID: s.ID, Kind: string(s.Kind), Status: core.StepPending})
-		if err != nil {
-			return nil, err
-		}
-		ops = append(ops, setOp(stepKey(ar.rec.ID, i), v))
+		steps[i] = StepRecord{ID: s.ID, Kind: string(s.Kind), Status: core.StepPending}
 	}
-	id := ar.rec.ID
-	return append(ops, fnOp(func(tx store.Tx) error {
-		if _, err := tx.Get(runKey(id)); err == nil {
-			return fmt.Errorf("run %s already exists", id)
-		}
-		if with != nil {
-			if err := with(tx); err != nil {
-				return err
-			}
-		}
-		if err := tx.Set(runKey(id), runVal); err != nil {
-			return err
-		}
-		return tx.Set(activeKey(id), nil)
-	})), nil
+	return journal.Create(&ar.rec, steps, with)
 }
 
 func mergeParams(w *dag.Workflow, given map[string]any) (map[string]any, error) {

@@ -2,12 +2,11 @@ package runtime
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/flowscript/flowscript/dag"
 	"github.com/flowscript/flowscript/lang"
-	"github.com/flowscript/flowscript/store"
+	"github.com/flowscript/flowscript/runtime/journal"
 )
 
 // TreeNode is a run and the runs it spawned.
@@ -24,26 +23,19 @@ func (e *Engine) Tree(ctx context.Context, idOrPrefix string) (*TreeNode, error)
 		return nil, err
 	}
 	var root *TreeNode
-	err = e.st.View(ctx, func(tx store.Tx) error {
+	err = e.j.View(ctx, func(tx *journal.Tx) error {
 		var build func(id string, depth int) (*TreeNode, error)
 		build = func(id string, depth int) (*TreeNode, error) {
 			if depth > 64 {
 				return nil, fmt.Errorf("run %s: the tree is deeper than any nesting limit allows", id)
 			}
-			data, err := tx.Get(runKey(id))
+			rec, err := tx.Run(id)
 			if err != nil {
-				return nil, fmt.Errorf("run %s: %w", id, err)
+				return nil, err
 			}
-			n := &TreeNode{Children: []*TreeNode{}}
-			if err := json.Unmarshal(data, &n.Run); err != nil {
-				return nil, fmt.Errorf("run %s: damaged record: %v", id, err)
-			}
+			n := &TreeNode{Run: *rec, Children: []*TreeNode{}}
 			normalizeRecord(&n.Run)
-			var kids []string
-			err = tx.Scan(childPrefix(id), store.ScanOptions{KeysOnly: true}, func(k, _ []byte) error {
-				kids = append(kids, string(k[len(childPrefix(id)):]))
-				return nil
-			})
+			kids, err := tx.Children(id)
 			if err != nil {
 				return nil, err
 			}
@@ -77,12 +69,8 @@ type DefinitionInfo struct {
 // version.
 func (e *Engine) Definitions(ctx context.Context) ([]DefinitionInfo, error) {
 	out := []DefinitionInfo{}
-	err := e.st.View(ctx, func(tx store.Tx) error {
-		return tx.Scan([]byte(prefixDef), store.ScanOptions{}, func(k, v []byte) error {
-			var d definitionRecord
-			if err := json.Unmarshal(v, &d); err != nil {
-				return fmt.Errorf("definition %q: damaged record: %v", k, err)
-			}
+	err := e.j.View(ctx, func(tx *journal.Tx) error {
+		return tx.Definitions(func(d *journal.Definition) error {
 			for name, p := range d.Params {
 				d.Params[name] = dag.NormalizeNumbers(p)
 			}

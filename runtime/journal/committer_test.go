@@ -1,4 +1,4 @@
-package runtime
+package journal
 
 import (
 	"context"
@@ -28,12 +28,12 @@ func TestCommitterWaiterWritesAndHandsOn(t *testing.T) {
 	c.maxBatch = 1 // one commit per transaction: the waiter's own comes first
 	var mu sync.Mutex
 	var order []string
-	record := func(name string) func(store.Tx) error {
-		return func(tx store.Tx) error {
+	record := func(name string) func(*Tx) error {
+		return func(tx *Tx) error {
 			mu.Lock()
 			order = append(order, name)
 			mu.Unlock()
-			return tx.Set([]byte("k/"+name), []byte(name))
+			return tx.tx.Set([]byte("k/"+name), []byte(name))
 		}
 	}
 	a, b, d := c.submit(record("a")), c.submit(record("b")), c.submit(record("d"))
@@ -41,7 +41,7 @@ func TestCommitterWaiterWritesAndHandsOn(t *testing.T) {
 		t.Fatal(err)
 	}
 	// b and d are written by the goroutine a's waiter handed them to
-	for _, cm := range []*commit{b, d} {
+	for _, cm := range []*Commit{b, d} {
 		if err := <-cm.done; err != nil {
 			t.Fatal(err)
 		}
@@ -70,15 +70,15 @@ func TestCommitterConcurrentWaitersShareTransactions(t *testing.T) {
 			defer wg.Done()
 			key := []byte{'w', byte(w)}
 			for i := range each {
-				err := c.write(func(tx store.Tx) error {
-					prev, err := tx.Get(key)
+				err := c.write(func(tx *Tx) error {
+					prev, err := tx.tx.Get(key)
 					if err != nil && !errors.Is(err, store.ErrNotFound) {
 						return err
 					}
 					if len(prev) != i {
 						return errors.New("a commit landed out of order")
 					}
-					return tx.Set(key, make([]byte, i+1))
+					return tx.tx.Set(key, make([]byte, i+1))
 				})
 				if err != nil {
 					t.Error(err)
@@ -98,13 +98,13 @@ func TestCommitterConcurrentWaitersShareTransactions(t *testing.T) {
 func TestCommitterCloseRefusesQueuedCommits(t *testing.T) {
 	st := memStore(t)
 	c := newCommitter(st)
-	queued := c.submit(func(tx store.Tx) error { return tx.Set([]byte("q"), nil) })
+	queued := c.submit(func(tx *Tx) error { return tx.tx.Set([]byte("q"), nil) })
 	c.close()
-	if err := c.wait(queued); err != errEngineClosed {
-		t.Fatalf("queued commit: %v, want errEngineClosed", err)
+	if err := c.wait(queued); err != ErrClosed {
+		t.Fatalf("queued commit: %v, want ErrClosed", err)
 	}
-	if err := c.write(func(tx store.Tx) error { return nil }); err != errEngineClosed {
-		t.Fatalf("commit after close: %v, want errEngineClosed", err)
+	if err := c.write(func(tx *Tx) error { return nil }); err != ErrClosed {
+		t.Fatalf("commit after close: %v, want ErrClosed", err)
 	}
 	err := st.View(context.Background(), func(tx store.Tx) error {
 		_, err := tx.Get([]byte("q"))
@@ -131,15 +131,15 @@ func TestCommitterSizesTransactionsByLimits(t *testing.T) {
 	c := newCommitter(st)
 	defer c.close()
 	// 20 commits of 3 writes each, then one of 25 writes
-	var units [][]op
+	var units [][]Op
 	for i := range 20 {
-		var u []op
+		var u []Op
 		for j := range 3 {
 			u = append(u, setOp([]byte(fmt.Sprintf("k/%02d/%d", i, j)), []byte("v")))
 		}
 		units = append(units, u)
 	}
-	var big []op
+	var big []Op
 	for j := range 25 {
 		big = append(big, setOp([]byte(fmt.Sprintf("k/big/%02d", j)), []byte("v")))
 	}
@@ -202,13 +202,13 @@ func TestCommitterKeepsCommitsWhole(t *testing.T) {
 	st := &recordingStore{limitedStore: limitedStore{memStore(t), store.Limits{MaxWrites: 10, MaxBytes: 1 << 20}}}
 	c := newCommitter(st)
 	defer c.close()
-	set := func(key string) op { return setOp([]byte(key), nil) }
-	small := []op{set("a1"), set("a2")}
-	var large []op
+	set := func(key string) Op { return setOp([]byte(key), nil) }
+	small := []Op{set("a1"), set("a2")}
+	var large []Op
 	for j := range 9 {
 		large = append(large, set(fmt.Sprintf("b%d", j)))
 	}
-	if err := c.waitAll(c.submitAll([][]op{small, large, small})); err != nil {
+	if err := c.waitAll(c.submitAll([][]Op{small, large, small})); err != nil {
 		t.Fatal(err)
 	}
 	// the large commit (9 writes) does not fit after the small one (2):

@@ -1,4 +1,4 @@
-package runtime
+package journal
 
 import (
 	"encoding/binary"
@@ -6,7 +6,7 @@ import (
 
 // The key layout of the store. Every key the engine writes is built here.
 //
-//	def/<name>\x00<version:8>       a definition: source snapshot, hash      (definitionRecord)
+//	def/<name>\x00<version:8>       a definition: source snapshot, hash      (Definition)
 //	defhash/<name>\x00<hash>        the version holding that content         (decimal version)
 //	defmeta/<name>                  the highest version; read and written by every register of that name
 //	run/<run-id>                    a run record without its steps            (RunRecord)
@@ -18,8 +18,8 @@ import (
 //	                                a step attempt waiting for the run to end
 //	notice/<waiter-run-id>/<run-id>/<index:4>/<attempt:4>
 //	                                the outcome of a run a step attempt waited for,
-//	                                written in the transaction that ends the run (noticeRecord)
-//	runsrc/<run-id>                 the source of a script= child (definitionRecord)
+//	                                written in the transaction that ends the run (Notice)
+//	runsrc/<run-id>                 the source of a script= child (Definition)
 //	child/<run-id>/<child-run-id>   the children a run spawned, for tree
 //	idem/<workflow>\x00<key>        the run an idempotency key is bound to
 //
@@ -121,3 +121,21 @@ func childPrefix(runID string) []byte { return []byte(prefixChild + runID + "/")
 func childKey(runID, childID string) []byte { return append(childPrefix(runID), childID...) }
 
 func idemKey(workflow, key string) []byte { return []byte(prefixIdem + workflow + "\x00" + key) }
+
+// The layout, for tests and tools that look at a store directly; the
+// engine itself reads and writes only through Journal and Tx.
+const (
+	PrefixStep   = prefixStep
+	PrefixActive = prefixActive
+	PrefixWait   = prefixWait
+	PrefixNotice = prefixNotice
+)
+
+// StepKey is the key of step index of a run.
+func StepKey(runID string, index int) []byte { return stepKey(runID, index) }
+
+// HistKey is the key of a run's history event seq.
+func HistKey(runID string, seq uint64) []byte { return histKey(runID, seq) }
+
+// ChildKey is the key that lists child among parent's children.
+func ChildKey(parent, child string) []byte { return childKey(parent, child) }

@@ -1,4 +1,4 @@
-package runtime
+package journal
 
 import (
 	"encoding/json"
@@ -45,7 +45,7 @@ func FuzzRecordDecoders(f *testing.F) {
 		}
 		_, _ = decodeRunRecord(data)
 		_, _ = decodeHistoryEvent(data)
-		var n noticeRecord
+		var n Notice
 		_ = json.Unmarshal(data, &n)
 		_, _, _ = splitIndexedKey(data, 4)
 		_, _, _ = splitIndexedKey(data, 8)

@@ -1,4 +1,4 @@
-package runtime
+package journal
 
 import (
 	"context"
@@ -9,20 +9,21 @@ import (
 	"github.com/flowscript/flowscript/store"
 )
 
-// A commit is a group of writes that land together: one transition's
+// A Commit is a group of writes that land together: one transition's
 // state, its history events, a parent's notice, a child's creation. Only
 // a commit too large for one transaction on its own is cut, between two
 // of its ops (see op).
-type commit struct {
-	ops []op
+type Commit struct {
+	ops []Op
 	// next is the first op not yet written: the ops before it landed in
 	// an earlier transaction
 	next int
 	done chan error
-	// runs are the runs whose transitions this commit carries: once one
-	// of their commits fails, their later commits are refused, so that
-	// nothing lands after a transition that did not
-	runs []*activeRun
+	// stops are the flags of the runs whose transitions this commit
+	// carries: once one of their commits fails, the flag is set and their
+	// later commits are refused, so that nothing lands after a transition
+	// that did not
+	stops []*atomic.Bool
 	// written is set, by whoever wrote the commit, once its outcome is
 	// known
 	written bool
@@ -42,7 +43,7 @@ type committer struct {
 	limits   store.Limits
 
 	mu      sync.Mutex
-	pending []*commit
+	pending []*Commit
 	writing bool
 	closed  bool
 	idle    *sync.Cond // signalled when writing ends
@@ -59,21 +60,21 @@ func newCommitter(st store.Store) *committer {
 
 // submit queues writes; wait on the returned commit for their outcome.
 // Each run's commits land in the order they were submitted.
-func (c *committer) submit(apply func(tx store.Tx) error, runs ...*activeRun) *commit {
-	return c.submitAll([][]op{{fnOp(apply)}}, runs...)[0]
+func (c *committer) submit(apply func(tx *Tx) error, stops ...*atomic.Bool) *Commit {
+	return c.submitAll([][]Op{{Func(apply)}}, stops...)[0]
 }
 
 // submitAll queues commits, one per list of ops, in order; nothing of
 // another submitter comes between them.
-func (c *committer) submitAll(units [][]op, runs ...*activeRun) []*commit {
-	cms := make([]*commit, len(units))
+func (c *committer) submitAll(units [][]Op, stops ...*atomic.Bool) []*Commit {
+	cms := make([]*Commit, len(units))
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i, u := range units {
-		cm := &commit{ops: u, done: make(chan error, 1), runs: runs}
+		cm := &Commit{ops: u, done: make(chan error, 1), stops: stops}
 		cms[i] = cm
 		if c.closed {
-			cm.done <- errEngineClosed
+			cm.done <- ErrClosed
 			continue
 		}
 		c.pending = append(c.pending, cm)
@@ -83,7 +84,7 @@ func (c *committer) submitAll(units [][]op, runs ...*activeRun) []*commit {
 
 // waitAll waits for commits submitted together and returns the first
 // error among them.
-func (c *committer) waitAll(cms []*commit) error {
+func (c *committer) waitAll(cms []*Commit) error {
 	var first error
 	for _, cm := range cms {
 		if err := c.wait(cm); err != nil && first == nil {
@@ -98,7 +99,7 @@ func (c *committer) waitAll(cms []*commit) error {
 // transaction is being written, the caller writes the queued commits
 // itself, and hands what is queued after its own to a goroutine. It must
 // be called without any run's lock held.
-func (c *committer) wait(cm *commit) error {
+func (c *committer) wait(cm *Commit) error {
 	c.mu.Lock()
 	if !c.writing && len(c.pending) > 0 {
 		c.writing = true
@@ -112,7 +113,7 @@ func (c *committer) wait(cm *commit) error {
 // written (or, when own is nil, until none is left), then hands the rest
 // to a new goroutine. c.mu is held on entry and on return, and c.writing
 // is set on entry.
-func (c *committer) lead(own *commit) {
+func (c *committer) lead(own *Commit) {
 	for len(c.pending) > 0 && !c.closed {
 		if own != nil && own.written {
 			go func() {
@@ -123,7 +124,7 @@ func (c *committer) lead(own *commit) {
 			return
 		}
 		n := min(len(c.pending), c.maxBatch)
-		batch := append([]*commit(nil), c.pending[:n]...)
+		batch := append([]*Commit(nil), c.pending[:n]...)
 		c.pending = append(c.pending[:0], c.pending[n:]...)
 		c.mu.Unlock()
 		c.commit(batch)
@@ -134,7 +135,7 @@ func (c *committer) lead(own *commit) {
 }
 
 // write submits and waits.
-func (c *committer) write(apply func(tx store.Tx) error) error {
+func (c *committer) write(apply func(tx *Tx) error) error {
 	return c.wait(c.submit(apply))
 }
 
@@ -145,7 +146,7 @@ func (c *committer) close() {
 	defer c.mu.Unlock()
 	c.closed = true
 	for _, cm := range c.pending {
-		cm.done <- errEngineClosed
+		cm.done <- ErrClosed
 	}
 	c.pending = nil
 	for c.writing {
@@ -158,13 +159,13 @@ func (c *committer) close() {
 // check failed) its commits are split, so that one bad commit fails only
 // itself; a failed guard (a fenced store this process no longer owns)
 // fails them all.
-func (c *committer) commit(batch []*commit) {
+func (c *committer) commit(batch []*Commit) {
 	// commits of runs that already lost a commit are refused
 	live := batch[:0:0]
 	for _, cm := range batch {
 		if cm.stopped() {
 			cm.written = true
-			cm.done <- errRunStopped
+			cm.done <- ErrStopped
 			continue
 		}
 		live = append(live, cm)
@@ -181,8 +182,8 @@ func (c *committer) commit(batch []*commit) {
 		if err != nil {
 			n = len(batch)
 			for _, cm := range batch {
-				for _, ar := range cm.runs {
-					ar.stopped.Store(true)
+				for _, s := range cm.stops {
+					s.Store(true)
 				}
 			}
 		} else {
@@ -207,7 +208,7 @@ func (c *committer) commit(batch []*commit) {
 // take past the limits: it is written again without that commit.
 type errCut struct{ at int }
 
-func (errCut) Error() string { return "runtime: transaction cut" }
+func (errCut) Error() string { return "journal: transaction cut" }
 
 // commitPrefix writes, in one transaction, the commits of batch that fit
 // in the store's limits (always at least part of the first), and returns
@@ -215,7 +216,7 @@ func (errCut) Error() string { return "runtime: transaction cut" }
 // written up to the op that fills the transaction (one op may pass the
 // limits: they are a safe fraction of what the store takes); the rest of
 // it comes next.
-func (c *committer) commitPrefix(batch []*commit) (int, error) {
+func (c *committer) commitPrefix(batch []*Commit) (int, error) {
 	limit := len(batch)
 	for {
 		var n, cut int
@@ -263,13 +264,16 @@ func (c *committer) commitPrefix(batch []*commit) (int, error) {
 	}
 }
 
-// errRunStopped refuses the commits of a run after one of its commits
+// ErrStopped refuses the commits of a run after one of its commits
 // failed.
-var errRunStopped = errors.New("an earlier transition of this run could not be committed")
+var ErrStopped = errors.New("an earlier transition of this run could not be committed")
 
-func (cm *commit) stopped() bool {
-	for _, ar := range cm.runs {
-		if ar.stopped.Load() {
+// ErrClosed refuses commits once the journal is closed.
+var ErrClosed = errors.New("the engine is shutting down")
+
+func (cm *Commit) stopped() bool {
+	for _, s := range cm.stops {
+		if s.Load() {
 			return true
 		}
 	}

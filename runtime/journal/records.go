@@ -1,4 +1,4 @@
-package runtime
+package journal
 
 import (
 	"encoding/json"
@@ -91,8 +91,8 @@ type HistoryEvent struct {
 	Detail  string    `json:"detail,omitempty"`
 }
 
-// noticeRecord tells a waiting step how the run it waited for ended.
-type noticeRecord struct {
+// Notice tells a waiting step how the run it waited for ended.
+type Notice struct {
 	Step    string         `json:"step"`
 	Index   int            `json:"index"`
 	Attempt int            `json:"attempt"`
@@ -101,8 +101,9 @@ type noticeRecord struct {
 	Error   string         `json:"error"`
 }
 
-// definitionRecord is a registered workflow version.
-type definitionRecord struct {
+// Definition is a registered workflow version, or the source snapshot
+// of a script= child.
+type Definition struct {
 	Name         string            `json:"name"`
 	Version      int               `json:"version"`
 	Hash         string            `json:"hash"`
@@ -111,36 +112,6 @@ type definitionRecord struct {
 	Params       map[string]any    `json:"params"`
 	Secrets      []string          `json:"secrets"`
 	RegisteredAt time.Time         `json:"registered_at"`
-}
-
-func optString(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
-}
-
-func optTime(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	u := t.UTC()
-	return &u
-}
-
-// deref is *s, or "" for nil.
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}
-
-func fromOptTime(t *time.Time) time.Time {
-	if t == nil {
-		return time.Time{}
-	}
-	return *t
 }
 
 // stepProgress ranks a step's state so that it only moves forward: a

@@ -1,4 +1,4 @@
-package runtime
+package journal
 
 import (
 	"errors"
@@ -6,29 +6,29 @@ import (
 	"github.com/flowscript/flowscript/store"
 )
 
-// An op is one step of a commit: a write of val under key (after check
+// An Op is one step of a commit: a write of val under key (after check
 // accepts the value it replaces, when check is set), a delete, or any
 // function of the transaction. A decision is a list of ops in causal
 // order: a step's end comes before the start of the step it feeds, a
 // run's records before its end, a child's steps before its record. That
 // order is what makes it safe to cut a list too large for one transaction
 // between two ops: every prefix is a state that resume carries on from.
-type op struct {
+type Op struct {
 	key, val []byte
 	del      bool
 	check    func(old []byte) error
-	fn       func(tx store.Tx) error
+	fn       func(tx *Tx) error
 }
 
-func setOp(key, val []byte) op { return op{key: key, val: val} }
-func deleteOp(key []byte) op   { return op{key: key, del: true} }
-func fnOp(fn func(tx store.Tx) error) op {
-	return op{fn: fn}
-}
+func setOp(key, val []byte) Op { return Op{key: key, val: val} }
+func deleteOp(key []byte) Op   { return Op{key: key, del: true} }
 
-func (o *op) apply(tx store.Tx) error {
+// Func is an op that runs fn in the transaction.
+func Func(fn func(tx *Tx) error) Op { return Op{fn: fn} }
+
+func (o *Op) apply(tx store.Tx) error {
 	if o.fn != nil {
-		return o.fn(tx)
+		return o.fn(&Tx{tx: tx})
 	}
 	if o.check != nil {
 		old, err := tx.Get(o.key)

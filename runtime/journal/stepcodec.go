@@ -1,4 +1,4 @@
-package runtime
+package journal
 
 import (
 	"encoding/binary"

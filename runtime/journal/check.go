@@ -1,4 +1,4 @@
-package runtime
+package journal
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 	"github.com/flowscript/flowscript/store"
 )
 
-// HistoryReport is what CheckHistories found in a store.
+// HistoryReport is what Check found in a store.
 type HistoryReport struct {
 	Runs, Steps, Events, Children int
 	// Problems says what is wrong, one sentence each, sorted; empty when
@@ -22,12 +22,12 @@ type HistoryReport struct {
 // maxReportedProblems bounds Problems; the count of the rest is noted.
 const maxReportedProblems = 100
 
-// CheckHistories verifies, without changing anything, every run's stored
+// Check verifies, without changing anything, every run's stored
 // records: the run record, its steps and its history decode; history seq
 // numbers run from 1 without a gap and match their keys; steps are
 // numbered from 0 without a gap; a child's parent exists and lists it,
 // and every listed child exists and names its parent.
-func CheckHistories(ctx context.Context, st store.Store) (*HistoryReport, error) {
+func Check(ctx context.Context, st store.Store) (*HistoryReport, error) {
 	rep := &HistoryReport{}
 	var problems []string
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }

@@ -1,0 +1,111 @@
+package journal
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// This file: the ops that persist a transition (see Op).
+
+// PutStep writes step index of run runID. State only moves forward: the
+// op fails, inside the transaction, if the stored step is further along
+// (epoch, attempt, phase).
+func PutStep(runID string, index int, rec *StepRecord) (Op, error) {
+	val, err := encodeStep(rec)
+	if err != nil {
+		return Op{}, fmt.Errorf("step %s: %w", rec.ID, err)
+	}
+	progress, sid := stepProgress(rec), rec.ID
+	return Op{key: stepKey(runID, index), val: val, check: func(old []byte) error {
+		prev, err := stepHeader(old)
+		if err != nil {
+			return fmt.Errorf("step %s of run %s: %v", sid, runID, err)
+		}
+		if progressLess(progress, prev) {
+			return fmt.Errorf("step %s of run %s cannot move back (epoch, attempt, phase %v to %v)", sid, runID, prev, progress)
+		}
+		return nil
+	}}, nil
+}
+
+// PutRun writes a run's record (its steps are written apart, by PutStep).
+// It only moves forward: within an epoch, from pending to running to
+// ended; a lower epoch never replaces a higher one.
+func PutRun(rec *RunRecord) (Op, error) {
+	val, err := encodeRun(rec)
+	if err != nil {
+		return Op{}, err
+	}
+	id, status, phase, epoch := rec.ID, rec.Status, runPhase(rec.Status), rec.Epoch
+	return Op{key: runKey(id), val: val, check: func(old []byte) error {
+		var prev RunRecord
+		if err := json.Unmarshal(old, &prev); err != nil {
+			return err
+		}
+		if epoch == prev.Epoch && phase < runPhase(prev.Status) || epoch < prev.Epoch {
+			return fmt.Errorf("run %s cannot move back from %s to %s", id, prev.Status, status)
+		}
+		return nil
+	}}, nil
+}
+
+// AppendHistory writes one event of a run's history under its seq.
+func AppendHistory(runID string, h *HistoryEvent) (Op, error) {
+	val, err := h.MarshalJSON()
+	if err != nil {
+		return Op{}, err
+	}
+	return setOp(histKey(runID, h.Seq), val), nil
+}
+
+// PutLog writes the log of an ended step attempt.
+func PutLog(runID string, index, attempt int, log []byte) Op {
+	return setOp(logKey(runID, index, attempt), log)
+}
+
+// EndRun is the op of a run's end: the run is no longer unfinished, and
+// every step attempt waiting for it gets n as its notice, in this
+// transaction.
+func EndRun(runID string, n Notice) Op {
+	return Func(func(tx *Tx) error {
+		if err := tx.tx.Delete(activeKey(runID)); err != nil {
+			return err
+		}
+		return notifyWaiters(tx.tx, runID, n)
+	})
+}
+
+// Create is the ops that create a run: its steps, all pending, then, in
+// one op, its record, its unfinished marker and what with writes (an
+// idempotency binding, a child's wait key). A run whose record is missing
+// does not exist, so a creation cut between two transactions by a crash
+// leaves nothing half made; a run that already exists fails the op.
+func Create(rec *RunRecord, steps []StepRecord, with func(tx *Tx) error) ([]Op, error) {
+	runVal, err := encodeRun(rec)
+	if err != nil {
+		return nil, err
+	}
+	id := rec.ID
+	ops := make([]Op, 0, len(steps)+1)
+	for i := range steps {
+		v, err := encodeStep(&steps[i])
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, setOp(stepKey(id, i), v))
+	}
+	return append(ops, Func(func(tx *Tx) error {
+		if _, err := tx.tx.Get(runKey(id)); err == nil {
+			return fmt.Errorf("run %s already exists", id)
+		}
+		if with != nil {
+			if err := with(tx); err != nil {
+				return err
+			}
+		}
+		if err := tx.tx.Set(runKey(id), runVal); err != nil {
+			return err
+		}
+		return tx.tx.Set(activeKey(id), nil)
+	})), nil
+}
