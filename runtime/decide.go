@@ -158,8 +158,10 @@ type decision struct {
 	// ChildSpawned, the child's own spawns after it
 	ops  []journal.Op
 	then [][]journal.Op
-	// spawns are the children this decision creates
+	// spawns are the children this decision creates; later are those it
+	// leaves to spawnLater, which must read the store first
 	spawns []*spawnPlan
+	later  []spawnRequest
 	// hand, if set, may take one step this decision starts
 	hand *handoff
 }
@@ -201,65 +203,133 @@ func (e *Engine) decideAll(ctx context.Context, ar *activeRun, ev core.Event) *d
 
 func (e *Engine) spawnInline(ctx context.Context, ar *activeRun, d *decision) {
 	for i := 0; i < len(d.res.Actions); i++ {
-		var index, attempt int
+		var req spawnRequest
 		switch a := d.res.Actions[i].(type) {
 		case core.StartStep:
-			index = ar.prog.Workflow.StepIndex(a.Step)
+			index := ar.prog.Workflow.StepIndex(a.Step)
 			if ar.prog.Workflow.Steps[index].Kind != dag.KindSubWorkflow {
 				continue
 			}
-			attempt = a.Attempt
+			req = ar.requestSpawn(index, a.Attempt, a.StartedAt, false)
 		case core.ReattachChild:
 			if a.ChildRunID != "" || ar.prog.Workflow.Step(a.Step).Kind != dag.KindSubWorkflow {
 				continue // the child runs on; its notice will come (dynamic steps: perform)
 			}
 			// the spawn never committed: spawn now (the child id is
 			// derived from the attempt, so it cannot start twice)
-			index, attempt = ar.prog.Workflow.StepIndex(a.Step), a.Attempt
+			req = ar.requestSpawn(ar.prog.Workflow.StepIndex(a.Step), a.Attempt, a.StartedAt, true)
 		default:
 			continue
 		}
-		d.res.Actions[i] = nil // carried out here
-		step := ar.prog.Workflow.Steps[index].ID
-		plan, err := e.prepareSpawn(ctx, ar, index, attempt)
-		var ev core.Event
-		if err != nil {
-			ev = core.StepEnded{Step: step, Attempt: attempt, Error: err.Error(), At: e.now()}
-		} else {
-			ev = plan.event
+		d.res.Actions[i] = nil // carried out here, or by spawnLater
+		reads, ok := e.cachedReads(ar, &req)
+		if !ok {
+			// the store must be read first: after this commit, without
+			// the run's lock
+			d.later = append(d.later, req)
+			continue
 		}
-		next := ar.decideLocked(e, ev)
-		if next == nil {
-			if plan != nil {
-				plan.unlock()
+		e.spawnOne(ctx, ar, d, req, reads)
+	}
+}
+
+// spawnOne plans one spawn and applies its event (ChildSpawned, or the
+// step's failure) to the run, adding both to d; the run's lock is held.
+func (e *Engine) spawnOne(ctx context.Context, ar *activeRun, d *decision, req spawnRequest, reads spawnReads) {
+	index, attempt := req.index, req.attempt
+	step := ar.prog.Workflow.Steps[index].ID
+	plan, err := e.planSpawn(ctx, ar, req, reads)
+	var ev core.Event
+	if err != nil {
+		ev = core.StepEnded{Step: step, Attempt: attempt, Error: err.Error(), At: e.now()}
+	} else {
+		ev = plan.event
+	}
+	next := ar.decideLocked(e, ev)
+	if next == nil {
+		if plan != nil {
+			plan.unlock()
+		}
+		return
+	}
+	var unit []journal.Op
+	if plan != nil {
+		d.spawns = append(d.spawns, plan)
+		unit = plan.ops
+		if plan.child != nil {
+			// active from now on: a cancel that finds the child in the
+			// store once this commit lands also finds it here
+			e.mu.Lock()
+			e.active[plan.child.rec.ID] = plan.child
+			e.mu.Unlock()
+		}
+		if t := ar.prog.Workflow.Steps[index].Timeout; t > 0 && plan.child != nil && !plan.child.rec.Detached {
+			plan.timeout, plan.step, plan.attempt = t, step, attempt
+		}
+	}
+	d.then = append(d.then, append(unit, next.ops...))
+	if plan != nil && plan.first != nil {
+		d.then = append(d.then, plan.first.then...)
+	}
+	d.then = append(d.then, next.then...)
+	d.history = append(d.history, next.history...)
+	d.res.Actions = append(d.res.Actions, next.res.Actions...)
+	d.spawns = append(d.spawns, next.spawns...)
+	d.later = append(d.later, next.later...)
+	d.rec = ar.rec
+}
+
+// spawnLater makes the spawns a committed decision left to it: what they
+// need from the store is read first, with no lock held, then each is
+// planned and applied under the run's lock, as spawnInline does, and
+// committed. A run whose cancel came in between makes none of them: the
+// steps end cancelled (a spawn is never decided after its run's cancel).
+func (e *Engine) spawnLater(ar *activeRun, reqs []spawnRequest) {
+	ctx := e.base
+	reads := make([]spawnReads, len(reqs))
+	for i := range reqs {
+		reads[i] = e.readSpawn(ctx, ar, &reqs[i])
+	}
+	ar.mu.Lock()
+	d := &decision{ar: ar, rec: ar.rec}
+	for i, req := range reqs {
+		if ctx.Err() != nil || ar.broken != nil {
+			break // resume spawns it
+		}
+		if ar.m.Run.CancelRequested {
+			step := ar.prog.Workflow.Steps[req.index].ID
+			if next := ar.decideLocked(e, core.StepEnded{Step: step, Attempt: req.attempt, Error: "cancelled", At: e.now()}); next != nil {
+				d.merge(next)
 			}
 			continue
 		}
-		var unit []journal.Op
-		if plan != nil {
-			d.spawns = append(d.spawns, plan)
-			unit = plan.ops
-			if plan.child != nil {
-				// active from now on: a cancel that finds the child in the
-				// store once this commit lands also finds it here
-				e.mu.Lock()
-				e.active[plan.child.rec.ID] = plan.child
-				e.mu.Unlock()
-			}
-			if t := ar.prog.Workflow.Steps[index].Timeout; t > 0 && plan.child != nil && !plan.child.rec.Detached {
-				plan.timeout, plan.step, plan.attempt = t, step, attempt
-			}
-		}
-		d.then = append(d.then, append(unit, next.ops...))
-		if plan != nil && plan.first != nil {
-			d.then = append(d.then, plan.first.then...)
-		}
-		d.then = append(d.then, next.then...)
-		d.history = append(d.history, next.history...)
-		d.res.Actions = append(d.res.Actions, next.res.Actions...)
-		d.spawns = append(d.spawns, next.spawns...)
-		d.rec = ar.rec
+		e.spawnOne(ctx, ar, d, req, reads[i])
 	}
+	// the steps these decisions start spawn in turn
+	e.spawnInline(ctx, ar, d)
+	if len(d.then) == 0 {
+		ar.mu.Unlock()
+		return
+	}
+	cms := e.c.submitAll(d.units()[1:], ar)
+	ar.mu.Unlock()
+	if err := e.c.waitAll(cms); err != nil {
+		d.abandon(e)
+		e.failCommit(ar, err)
+		return
+	}
+	e.afterCommit(d)
+}
+
+// merge adds a decision of the same run, taken after d, to d.
+func (d *decision) merge(next *decision) {
+	d.then = append(d.then, next.ops)
+	d.then = append(d.then, next.then...)
+	d.history = append(d.history, next.history...)
+	d.res.Actions = append(d.res.Actions, next.res.Actions...)
+	d.spawns = append(d.spawns, next.spawns...)
+	d.later = append(d.later, next.later...)
+	d.rec = next.rec
 }
 
 // abandon releases what the spawns of a decision that did not commit

@@ -42,6 +42,13 @@ func (e *Engine) registerAll(ctx context.Context, progs []*lang.Program) ([]Regi
 	if errors.Is(err, ErrVersionConflict) {
 		return nil, &InputError{Msg: err.Error()}
 	}
+	// the latest versions of these names may have moved
+	e.progMu.Lock()
+	for _, p := range progs {
+		delete(e.latest, p.Workflow.Name)
+	}
+	e.defGen++
+	e.progMu.Unlock()
 	return out, err
 }
 
@@ -89,8 +96,17 @@ func (e *Engine) registerTx(tx *journal.Tx, prog *lang.Program) (Registered, err
 	return reg, tx.PutDefinition(&rec, latest)
 }
 
-// definition reads a stored definition; version 0 means the latest.
+// definition reads a stored definition; version 0 means the latest. A
+// version, once registered, never changes: the engine keeps those it read
+// (and the latest version of each name, until this engine registers that
+// name again), so that spawns find them without reading the store.
 func (e *Engine) definition(ctx context.Context, name string, version int) (*journal.Definition, error) {
+	if d := e.cachedDefinition(name, version); d != nil {
+		return d, nil
+	}
+	e.progMu.Lock()
+	gen := e.defGen
+	e.progMu.Unlock()
 	var rec *journal.Definition
 	err := e.j.View(ctx, func(tx *journal.Tx) (err error) {
 		rec, err = tx.Definition(name, version)
@@ -99,7 +115,77 @@ func (e *Engine) definition(ctx context.Context, name string, version int) (*jou
 	if err != nil {
 		return nil, err
 	}
+	e.progMu.Lock()
+	if len(e.defs) >= maxCachedPrograms {
+		clear(e.defs)
+		clear(e.latest)
+	}
+	e.defs[defRef{name, rec.Version}] = rec
+	if version == 0 && gen == e.defGen {
+		// no register came between the read and now
+		e.latest[name] = rec.Version
+	}
+	e.progMu.Unlock()
 	return rec, nil
+}
+
+// defRef names a definition version.
+type defRef struct {
+	name    string
+	version int
+}
+
+// cachedDefinition is the definition the engine holds, or nil.
+func (e *Engine) cachedDefinition(name string, version int) *journal.Definition {
+	e.progMu.Lock()
+	defer e.progMu.Unlock()
+	if version == 0 {
+		v, ok := e.latest[name]
+		if !ok {
+			return nil
+		}
+		version = v
+	}
+	return e.defs[defRef{name, version}]
+}
+
+// cachedProgram is the evaluated program of a content hash, or nil.
+func (e *Engine) cachedProgram(hash string) *lang.Program {
+	e.progMu.Lock()
+	defer e.progMu.Unlock()
+	return e.programs[hash]
+}
+
+// prefetchChildren reads, before a run's first decision, the definitions
+// its sub_workflow steps spawn, and theirs in turn, and evaluates them:
+// the spawns then find them in memory, under the run's lock. What cannot
+// be known before (a script child, an idempotency binding) is read by the
+// spawn itself, without the lock (spawnLater).
+func (e *Engine) prefetchChildren(ctx context.Context, prog *lang.Program) {
+	seen := map[defRef]bool{}
+	var walk func(p *lang.Program, depth int)
+	walk = func(p *lang.Program, depth int) {
+		if depth > 64 {
+			return
+		}
+		for _, s := range p.Workflow.Steps {
+			c := s.Child
+			if c == nil || c.Script != nil || c.Name == "" || seen[defRef{c.Name, c.Version}] {
+				continue
+			}
+			seen[defRef{c.Name, c.Version}] = true
+			def, err := e.definition(ctx, c.Name, c.Version)
+			if err != nil {
+				continue // the spawn reports it
+			}
+			child, err := e.program(ctx, def)
+			if err != nil {
+				continue
+			}
+			walk(child, depth+1)
+		}
+	}
+	walk(prog, 0)
 }
 
 // program evaluates a stored definition's source snapshot. Programs are

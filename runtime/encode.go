@@ -9,8 +9,11 @@ import (
 	"github.com/flowscript/flowscript/runtime/journal"
 )
 
-// prepareInputs resolves a starting step's inputs; secret references
-// become their values here and only here.
+// prepareInputs resolves a starting step's inputs (and a shell step's
+// env) when the decision that starts it is taken, so that the attempt
+// acts on them and not on the machine's state later. Secret references
+// in inputs become their values here and only here; env's become theirs
+// when the shell runs.
 func (ar *activeRun) prepareInputs(stepID string) {
 	i := ar.prog.Workflow.StepIndex(stepID)
 	s := ar.prog.Workflow.Steps[i]
@@ -22,6 +25,9 @@ func (ar *activeRun) prepareInputs(stepID string) {
 		delete(ar.inputErrs, i)
 	}
 	ar.inputs[i] = in
+	if len(s.Env) > 0 {
+		ar.envs[i] = ar.m.Resolve(s.Env)
+	}
 }
 
 // encode turns a result into the ops of one commit: the changed steps

@@ -122,6 +122,9 @@ type Engine struct {
 
 	progMu   sync.Mutex
 	programs map[string]*lang.Program // evaluated definitions by content hash
+	defs     map[defRef]*journal.Definition
+	latest   map[string]int // the latest version of a name, as last read
+	defGen   uint64         // counts registers, which may move latest
 }
 
 // New starts an engine on a store. The caller keeps ownership of the store
@@ -141,6 +144,8 @@ func New(st store.Store, opts Options) *Engine {
 		active:      map[string]*activeRun{},
 		timers:      map[*time.Timer]struct{}{},
 		programs:    map[string]*lang.Program{},
+		defs:        map[defRef]*journal.Definition{},
+		latest:      map[string]int{},
 		idemPending: map[string]string{},
 	}
 	for i := 0; i < opts.Workers; i++ {

@@ -215,7 +215,7 @@ func (e *Engine) runShell(ctx context.Context, ar *activeRun, def *dag.Step, inp
 	}
 	if len(def.Env) > 0 {
 		ar.mu.Lock()
-		resolved := ar.m.Resolve(def.Env)
+		resolved := ar.envs[ar.prog.Workflow.StepIndex(def.ID)]
 		ar.mu.Unlock()
 		plain, err := withSecrets(resolved, secretFn)
 		if err != nil {

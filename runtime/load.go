@@ -19,6 +19,8 @@ func (e *Engine) loadRun(ctx context.Context, rec *RunRecord) (*activeRun, error
 		return nil, err
 	}
 	w := prog.Workflow
+	// what its spawns need from the store is read now, before deciding
+	e.prefetchChildren(ctx, prog)
 	if len(w.Steps) != len(rec.Steps) {
 		return nil, fmt.Errorf("run %s: its stored steps do not match its definition", rec.ID)
 	}

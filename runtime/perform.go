@@ -4,6 +4,8 @@ package runtime
 // worker queue, timers, stops, a run's end.
 
 import (
+	"time"
+
 	"github.com/flowscript/flowscript/dag"
 	"github.com/flowscript/flowscript/runtime/core"
 )
@@ -19,6 +21,10 @@ func (e *Engine) afterCommit(p *decision) {
 			sp := sp
 			e.afterFunc(sp.timeout, func() { e.subWorkflowTimedOut(p.ar, sp.step, sp.attempt, sp.timeout) })
 		}
+	}
+	if len(p.later) > 0 {
+		// spawns that read the store first, without the run's lock
+		go e.spawnLater(p.ar, p.later)
 	}
 	defer func() {
 		for _, sp := range p.spawns {
@@ -107,7 +113,7 @@ func (e *Engine) perform(ar *activeRun, actions []core.Action, h *handoff) {
 			// spawned while deciding. The step's timeout still counts
 			// from its start, as before the process stopped.
 			if a.ChildRunID != "" {
-				e.armStepTimeout(ar, a.Step, a.Attempt)
+				e.armStepTimeout(ar, a.Step, a.Attempt, a.StartedAt)
 			}
 		case core.EndRun:
 			e.finish(ar)
@@ -190,14 +196,11 @@ func (e *Engine) finish(ar *activeRun) {
 // armStepTimeout arms the timeout of a running blocking sub_workflow
 // step whose child was spawned before the process stopped, counted from
 // the step's start.
-func (e *Engine) armStepTimeout(ar *activeRun, step string, attempt int) {
+func (e *Engine) armStepTimeout(ar *activeRun, step string, attempt int, started time.Time) {
 	def := ar.prog.Workflow.Step(step)
 	if def == nil || def.Timeout <= 0 || def.Child == nil || def.Child.Detach {
 		return
 	}
-	ar.mu.Lock()
-	started := ar.m.StepState(step).StartedAt
-	ar.mu.Unlock()
 	left := def.Timeout
 	if !started.IsZero() {
 		left = started.Add(def.Timeout).Sub(e.now())

@@ -50,38 +50,135 @@ type spawnPlan struct {
 	attempt int
 }
 
-// prepareSpawn prepares the child run of a sub_workflow step's attempt;
-// the parent's lock is held. An error fails the step with its message.
-func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt int) (*spawnPlan, error) {
+// spawnRequest is what a decision that starts a sub_workflow step's
+// attempt (or re-attaches one whose spawn never committed) hands to the
+// spawn: taken from the core's result and the values resolved when it
+// was decided, so that the spawn reads no live state of the machine, and
+// whatever the store must tell can be read without the run's lock.
+type spawnRequest struct {
+	index, attempt int
+	started        time.Time
+	// reattach: the child may exist already (created in a transaction
+	// before a crash that lost the parent's ChildSpawned)
+	reattach            bool
+	inputs              map[string]any
+	inputErr            error
+	priority            any // the resolved priority=, when the step has one
+	script              any // the resolved script=, for a script child
+	key, strategy, note string
+	// rebound is the run a rerun binds the step to again
+	rebound string
+	// version is the definition version to spawn: pinned, or the one a
+	// rerun ran before; 0 for the latest
+	version int
+}
+
+// spawnReads is what a spawn needs from the store, read before its
+// decision (readSpawn) or found in the engine's caches (cachedReads).
+type spawnReads struct {
+	exists   bool // the reattached child exists: it is re-attached
+	prog     *lang.Program
+	info     childInfo
+	src      *journal.Definition
+	progErr  error
+	bound    string // the run the idempotency key is bound to
+	running  bool   // whether bound is unfinished
+	bindErr  error
+	existErr error
+}
+
+// requestSpawn takes what the spawn of step index's attempt needs from
+// the decision that started it; the run's lock is held.
+func (ar *activeRun) requestSpawn(index, attempt int, started time.Time, reattach bool) spawnRequest {
 	def := ar.prog.Workflow.Steps[index]
-	st := ar.m.Run.Steps[index]
+	req := spawnRequest{index: index, attempt: attempt, started: started, reattach: reattach, inputErr: ar.inputErrs[index], rebound: ar.rebind[index], version: def.Child.Version}
+	req.inputs, _ = ar.inputs[index].(map[string]any)
+	if def.Priority != nil {
+		req.priority = ar.m.Resolve(def.Priority)
+	}
+	if def.Child.Script != nil {
+		req.script = ar.m.Resolve(def.Child.Script)
+	}
+	if info, ok := ar.children[index]; ok && info.version > 0 && !ar.latest {
+		// a rerun spawns the version the step ran before
+		req.version = info.version
+	}
+	req.key, req.strategy, req.note = ar.childIdempotency(def)
+	return req
+}
+
+// cachedReads finds what a spawn needs in memory, when it can: a child of
+// a registered definition whose program the engine holds, with no
+// idempotency key and nothing to re-attach. Otherwise the spawn reads the
+// store first, without the run's lock (spawnLater).
+func (e *Engine) cachedReads(ar *activeRun, req *spawnRequest) (spawnReads, bool) {
+	def := ar.prog.Workflow.Steps[req.index]
+	if req.reattach || req.key != "" || def.Child.Script != nil {
+		return spawnReads{}, false
+	}
+	d := e.cachedDefinition(def.Child.Name, req.version)
+	if d == nil {
+		return spawnReads{}, false
+	}
+	prog := e.cachedProgram(d.Hash)
+	if prog == nil {
+		return spawnReads{}, false
+	}
+	return spawnReads{prog: prog, info: childInfo{workflow: d.Name, version: d.Version, hash: d.Hash}}, true
+}
+
+// readSpawn reads what a spawn needs from the store (and, for a script
+// child, the workspace); no lock is held.
+func (e *Engine) readSpawn(ctx context.Context, ar *activeRun, req *spawnRequest) spawnReads {
+	var r spawnReads
+	def := ar.prog.Workflow.Steps[req.index]
+	if req.reattach {
+		childID := childRunID(ar.rec.ID, def.ID, req.index, req.attempt, req.started)
+		if r.exists, r.existErr = e.runExists(ctx, childID); r.exists || r.existErr != nil {
+			return r
+		}
+	}
+	r.prog, r.info, r.src, r.progErr = e.childProgramAt(ctx, ar.rec.Workspace, def, req.script, req.version)
+	if r.progErr == nil && req.key != "" && dag.CheckText("idempotency_key", req.key) == nil {
+		r.bound, r.running, r.bindErr = e.boundRun(ctx, r.prog.Workflow.Name, req.key)
+	}
+	return r
+}
+
+// planSpawn prepares the child run of a sub_workflow step's attempt from
+// its request and reads; the parent's lock is held, and nothing is read
+// from the store. An error fails the step with its message.
+func (e *Engine) planSpawn(ctx context.Context, ar *activeRun, req spawnRequest, reads spawnReads) (*spawnPlan, error) {
+	index, attempt := req.index, req.attempt
+	def := ar.prog.Workflow.Steps[index]
 	parent := ar.rec
-	childID := childRunID(parent.ID, def.ID, index, attempt, st.StartedAt)
-	if exists, err := e.runExists(ctx, childID); err != nil {
-		return nil, err
-	} else if exists {
+	childID := childRunID(parent.ID, def.ID, index, attempt, req.started)
+	if reads.existErr != nil {
+		return nil, reads.existErr
+	}
+	if reads.exists {
 		// spawned before a crash: "create if absent" found it (the
 		// child's creation and the parent's ChildSpawned share a commit,
 		// cut only when too large on its own), so this is a re-attach of
 		// a child whose notice is on its way
 		return &spawnPlan{event: core.ChildSpawned{Step: def.ID, Attempt: attempt, ChildRunID: childID, Detached: def.Child.Detach, At: e.now()}}, nil
 	}
-	if err := ar.inputErrs[index]; err != nil {
+	if err := req.inputErr; err != nil {
 		return nil, err
 	}
-	inputs, _ := ar.inputs[index].(map[string]any)
+	inputs := req.inputs
 	priority := parent.Priority
 	if def.Priority != nil {
-		p, ok := priorityOf(ar.m.Resolve(def.Priority))
+		p, ok := priorityOf(req.priority)
 		if !ok {
-			return nil, fmt.Errorf("priority must resolve to an int from %d to %d, got %s", MinPriority, MaxPriority, dag.FormatValue(ar.m.Resolve(def.Priority)))
+			return nil, fmt.Errorf("priority must resolve to an int from %d to %d, got %s", MinPriority, MaxPriority, dag.FormatValue(req.priority))
 		}
 		priority = p
 	}
-	prog, info, src, err := e.childProgram(ctx, ar, def, ar.m.Resolve(def.Child.Script))
-	if err != nil {
-		return nil, err
+	if reads.progErr != nil {
+		return nil, reads.progErr
 	}
+	prog, info, src := reads.prog, reads.info, reads.src
 	w := prog.Workflow
 	lineage, err := childLineage(parent.Lineage, parent.MaxDepth, w.Name) // dynamic.go
 	if err != nil {
@@ -94,7 +191,7 @@ func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt
 	if err != nil {
 		return nil, err
 	}
-	key, strategy, note := ar.childIdempotency(def)
+	key, strategy, note := req.key, req.strategy, req.note
 	if err := dag.CheckText("idempotency_key", key); err != nil {
 		return nil, err
 	}
@@ -107,7 +204,7 @@ func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt
 	if key != "" {
 		// the key's binding: in the store, or reserved by a spawn decided
 		// but not yet committed (which commits before this one)
-		bound, running, err := e.boundRun(ctx, w.Name, key)
+		bound, running, err := reads.bound, reads.running, reads.bindErr
 		if err != nil {
 			return nil, err
 		}
@@ -123,7 +220,7 @@ func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt
 			var reuse bool
 			// a rerun: the key binds the step to the run it ran before,
 			// whatever its strategy says of a bound key
-			rebound := bound == ar.rebind[index]
+			rebound := bound == req.rebound
 			if reuse, err = onBound(strategy, w.Name, key, bound, running); reuse || rebound {
 				err = nil
 				e.idemMu.Unlock()
@@ -163,7 +260,7 @@ func (e *Engine) prepareSpawn(ctx context.Context, ar *activeRun, index, attempt
 		ID: childID, Workflow: w.Name, Version: info.version, Status: core.RunPending,
 		Params: params, ParentRunID: &parent.ID, ParentStepID: optString(def.ID),
 		RootRunID: parent.RootRunID, Depth: parent.Depth + 1, Priority: priority,
-		CreatedAt: st.StartedAt, Hash: prog.Hash, Workspace: parent.Workspace,
+		CreatedAt: req.started, Hash: prog.Hash, Workspace: parent.Workspace,
 		Detached: def.Child.Detach, MaxDepth: parent.MaxDepth, Lineage: lineage,
 		IdempotencyKey: optString(key),
 	}, secrets, ar.lookup)
@@ -247,13 +344,24 @@ func (e *Engine) runExists(ctx context.Context, id string) (bool, error) {
 // definition (the pinned version, else the latest), or a script= child
 // declared now from source, whose names resolve in the root's workspace.
 func (e *Engine) childProgram(ctx context.Context, ar *activeRun, def *dag.Step, script any) (*lang.Program, childInfo, *journal.Definition, error) {
+	version := def.Child.Version
+	if info, ok := ar.children[ar.prog.Workflow.StepIndex(def.ID)]; ok && info.version > 0 && !ar.latest {
+		// a rerun spawns the version the step ran before
+		version = info.version
+	}
+	return e.childProgramAt(ctx, ar.rec.Workspace, def, script, version)
+}
+
+// childProgramAt is childProgram of a given version (0: the latest),
+// names resolving in the workspace of the root run.
+func (e *Engine) childProgramAt(ctx context.Context, workspace string, def *dag.Step, script any, version int) (*lang.Program, childInfo, *journal.Definition, error) {
 	c := def.Child
 	if c.Script != nil {
 		src, ok := script.(string)
 		if !ok {
 			return nil, childInfo{}, nil, fmt.Errorf("script= must resolve to Starlark source (a string), got %s", dag.FormatValue(script))
 		}
-		ws, err := e.rootWorkspace(ar.rec.Workspace)
+		ws, err := e.rootWorkspace(workspace)
 		if err != nil {
 			return nil, childInfo{}, nil, err
 		}
@@ -278,11 +386,6 @@ func (e *Engine) childProgram(ctx context.Context, ar *activeRun, def *dag.Step,
 		}
 		snapshot := &journal.Definition{Name: prog.Workflow.Name, Hash: prog.Hash, Root: prog.Root, Files: prog.Files}
 		return prog, childInfo{workflow: prog.Workflow.Name, hash: prog.Hash}, snapshot, nil
-	}
-	version := c.Version
-	if info, ok := ar.children[ar.prog.Workflow.StepIndex(def.ID)]; ok && info.version > 0 && !ar.latest {
-		// a rerun spawns the version the step ran before
-		version = info.version
 	}
 	rec, err := e.definition(ctx, c.Name, version)
 	if errors.Is(err, journal.ErrNotFound) {

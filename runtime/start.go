@@ -34,10 +34,12 @@ type activeRun struct {
 	// inputErrs holds why a starting step's inputs do not resolve (a
 	// missing output key): the attempt fails with it instead of running
 	inputErrs map[int]error
-	logs      map[int][]byte // the log of an attempt that just ended, written with its end
-	attempts  map[int]*attemptState
-	done      chan struct{}
-	broken    error
+	// envs are the resolved env= of each shell step's current attempt
+	envs     map[int]any
+	logs     map[int][]byte // the log of an attempt that just ended, written with its end
+	attempts map[int]*attemptState
+	done     chan struct{}
+	broken   error
 
 	// lookup finds secrets for this run and the children it spawns.
 	lookup func(name string) (string, bool)
@@ -156,6 +158,8 @@ func (e *Engine) Start(ctx context.Context, prog *lang.Program, opts StartOption
 		IdempotencyKey: optString(opts.IdempotencyKey),
 	}, secrets, lookup)
 	e.admitter(ar)
+	// what its spawns need from the store is read now, before deciding
+	e.prefetchChildren(ctx, prog)
 	create, err := ar.creation(func(tx *journal.Tx) error {
 		return bindKey(tx, w.Name, opts.IdempotencyKey, opts.IdempotencyStrategy, id)
 	})
@@ -235,6 +239,7 @@ func (ar *activeRun) init(secrets map[string]string) {
 	ar.sortMasks()
 	ar.inputs = map[int]any{}
 	ar.inputErrs = map[int]error{}
+	ar.envs = map[int]any{}
 	ar.logs = map[int][]byte{}
 	ar.attempts = map[int]*attemptState{}
 	ar.children = map[int]childInfo{}

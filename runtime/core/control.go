@@ -100,7 +100,7 @@ func (m *Machine) resume(r *result) {
 		case st.Status == StepRunning && m.W.Steps[i].Kind.RunsChildren():
 			// a sub_workflow waits for its child again; a for_each or loop
 			// keeps its attempt, whose children have derived ids
-			r.Actions = append(r.Actions, ReattachChild{Step: st.ID, Attempt: st.Attempt, ChildRunID: st.ChildRunID})
+			r.Actions = append(r.Actions, ReattachChild{Step: st.ID, Attempt: st.Attempt, ChildRunID: st.ChildRunID, StartedAt: st.StartedAt})
 		case st.Status == StepRunning && m.stoppedTooOften(st):
 			m.setStatus(i, StepFailed)
 			st.EndedAt, st.Output = r.at, nil

@@ -118,10 +118,12 @@ type AwaitWorker struct{ Step string }
 func (AwaitWorker) isAction() {}
 
 // StartStep runs an attempt of a step (a body, a shell command, or the
-// spawn of a child run).
+// spawn of a child run). StartedAt is the attempt's start, which a
+// spawned child's id and creation time derive from.
 type StartStep struct {
-	Step    string
-	Attempt int
+	Step      string
+	Attempt   int
+	StartedAt time.Time
 }
 
 // ArmTimer asks for a RetryDue event at a time.
@@ -143,6 +145,9 @@ type ReattachChild struct {
 	Step       string
 	Attempt    int
 	ChildRunID string
+	// StartedAt is the attempt's start: a child not yet spawned (its
+	// spawn did not commit) is spawned under the id derived from it
+	StartedAt time.Time
 }
 
 // EndRun reports that the run ended; the run's state holds the outcome.

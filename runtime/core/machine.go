@@ -471,7 +471,7 @@ func (m *Machine) startStep(r *result, i int) {
 	st.Output, st.Error = nil, ""
 	r.change(i, st.ID)
 	r.record(Record{Type: RecStepStarted, Step: st.ID, Attempt: st.Attempt})
-	r.Actions = append(r.Actions, StartStep{Step: st.ID, Attempt: st.Attempt})
+	r.Actions = append(r.Actions, StartStep{Step: st.ID, Attempt: st.Attempt, StartedAt: st.StartedAt})
 }
 
 // maybeEnd ends the run once no step is pending or running.

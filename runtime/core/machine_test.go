@@ -401,8 +401,9 @@ task("mid", f, priority = 50)
 	}
 	// a step that ends frees no worker here: the engine dispatches
 	h.ok("high", nil)
-	res = h.apply(core.Dispatch{Step: "mid", At: h.now})
-	if len(res.Actions) != 1 || res.Actions[0] != (core.StartStep{Step: "mid", Attempt: 1}) {
+	at := h.now
+	res = h.apply(core.Dispatch{Step: "mid", At: at})
+	if len(res.Actions) != 1 || res.Actions[0] != (core.StartStep{Step: "mid", Attempt: 1, StartedAt: at}) {
 		t.Fatalf("dispatch of mid: %+v", res.Actions)
 	}
 	h.apply(core.Cancel{At: h.now})
