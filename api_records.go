@@ -266,7 +266,7 @@ func runsOf(rs []runtime.RunRecord) []RunRecord {
 }
 
 func eventOf(h runtime.HistoryEvent) HistoryEvent {
-	return HistoryEvent(h)
+	return HistoryEvent{Seq: h.Seq, Type: string(h.Type), Time: h.Time, Step: h.Step, Attempt: h.Attempt, Status: h.Status, Error: h.Error, Child: h.Child, Detail: h.Detail}
 }
 
 func treeOf(n *runtime.TreeNode) *TreeNode {

@@ -63,7 +63,8 @@ func (ar *activeRun) encode(res core.Result) ([]journal.Op, []HistoryEvent, erro
 	history := make([]HistoryEvent, 0, len(res.History))
 	for _, r := range res.History {
 		ar.seq++
-		h := HistoryEvent{Seq: ar.seq, Type: string(r.Type), Time: r.At.UTC(), Step: r.Step, Attempt: r.Attempt, Status: r.Status, Error: builtins.MaskString(r.Error, ar.masks), Child: r.Child, Detail: r.Detail}
+		h := r
+		h.Seq, h.Time, h.Error = ar.seq, r.Time.UTC(), builtins.MaskString(r.Error, ar.masks)
 		o, err := journal.AppendHistory(id, &h)
 		if err != nil {
 			return nil, nil, err

@@ -159,16 +159,21 @@ func (StopStep) isAction()      {}
 func (ReattachChild) isAction() {}
 func (EndRun) isAction()        {}
 
-// Record is one history event the engine writes with the changes.
+// Record is one entry of a run's history: Apply returns those of one
+// event (Result.History) with Seq unset, and the engine numbers them, from
+// 1 and without a gap, as it stores them (runtime/journal). The same type
+// is what history shows.
 type Record struct {
-	Type    EventType
-	Child   string // the child run of child_spawned and child_ended
-	Detail  string
-	Step    string
-	Attempt int
-	Status  string
-	Error   string
-	At      time.Time
+	Seq     uint64    `json:"seq"`
+	Type    EventType `json:"type"`
+	Time    time.Time `json:"time"`
+	Step    string    `json:"step,omitempty"`
+	Attempt int       `json:"attempt,omitempty"`
+	Status  string    `json:"status,omitempty"`
+	Error   string    `json:"error,omitempty"`
+	// Child is the child run of child_spawned and child_ended
+	Child  string `json:"child_run_id,omitempty"`
+	Detail string `json:"detail,omitempty"`
 }
 
 // Result is what applying one event changed and what must follow.

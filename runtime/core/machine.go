@@ -189,7 +189,7 @@ func (r *result) change(i int, id string) {
 }
 
 func (r *result) record(rec Record) {
-	rec.At = r.at
+	rec.Time = r.at
 	r.History = append(r.History, rec)
 }
 

@@ -78,18 +78,9 @@ type StepRecord struct {
 	EndError *string `json:"end_error,omitempty"`
 }
 
-// HistoryEvent is one entry of a run's history.
-type HistoryEvent struct {
-	Seq     uint64    `json:"seq"`
-	Type    string    `json:"type"`
-	Time    time.Time `json:"time"`
-	Step    string    `json:"step,omitempty"`
-	Attempt int       `json:"attempt,omitempty"`
-	Status  string    `json:"status,omitempty"`
-	Error   string    `json:"error,omitempty"`
-	Child   string    `json:"child_run_id,omitempty"`
-	Detail  string    `json:"detail,omitempty"`
-}
+// HistoryEvent is one entry of a run's history: the record the core
+// returned, numbered.
+type HistoryEvent = core.Record
 
 // Notice tells a waiting step how the run it waited for ended.
 type Notice struct {
@@ -196,10 +187,11 @@ func (s StepRecord) MarshalJSON() ([]byte, error) {
 	}{plain(s), stampOf(s.StartedAt), stampOf(s.EndedAt), stampOf(s.RetryAt)})
 }
 
-func (h HistoryEvent) MarshalJSON() ([]byte, error) {
+// encodeHistory is a history event as stored, its time in TimeFormat.
+func encodeHistory(h *HistoryEvent) ([]byte, error) {
 	type plain HistoryEvent
 	return json.Marshal(struct {
 		plain
 		Time stamp `json:"time"`
-	}{plain(h), stamp(h.Time)})
+	}{plain(*h), stamp(h.Time)})
 }

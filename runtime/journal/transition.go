@@ -51,7 +51,7 @@ func PutRun(rec *RunRecord) (Op, error) {
 
 // AppendHistory writes one event of a run's history under its seq.
 func AppendHistory(runID string, h *HistoryEvent) (Op, error) {
-	val, err := h.MarshalJSON()
+	val, err := encodeHistory(h)
 	if err != nil {
 		return Op{}, err
 	}
