@@ -39,8 +39,9 @@ func (ar *activeRun) encode(res core.Result) ([]journal.Op, []HistoryEvent, erro
 	ws := make([]journal.Op, 0, len(res.Changed)+len(res.History)+2)
 	for _, sid := range res.Changed {
 		i := ar.prog.Workflow.StepIndex(sid)
-		rec := ar.stepRecord(i)
-		o, err := journal.PutStep(id, i, rec)
+		var rec StepRecord
+		ar.stepRecord(i, &rec)
+		o, err := journal.PutStep(id, i, &rec)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -92,10 +93,10 @@ func (ar *activeRun) syncRun() {
 }
 
 // stepRecord is the stored form of step i's state, secrets masked.
-func (ar *activeRun) stepRecord(i int) *StepRecord {
+func (ar *activeRun) stepRecord(i int, rec *StepRecord) {
 	st := ar.m.Run.Steps[i]
 	def := ar.prog.Workflow.Steps[i]
-	rec := &StepRecord{
+	*rec = StepRecord{
 		ID: st.ID, Kind: string(def.Kind), Status: st.Status, Attempt: st.Attempt,
 		Output:      builtins.MaskValue(st.Output, ar.masks),
 		Error:       optString(builtins.MaskString(st.Error, ar.masks)),
@@ -114,7 +115,6 @@ func (ar *activeRun) stepRecord(i int) *StepRecord {
 	if in, ok := ar.inputs[i]; ok && st.Attempt > 0 {
 		rec.Inputs = builtins.MaskValue(maskSecretRefs(in), ar.masks)
 	}
-	return rec
 }
 
 // maskSecretRefs shows secret references as *** in records.

@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
 	"testing"
@@ -11,7 +12,8 @@ import (
 
 // FuzzRecordDecoders feeds arbitrary bytes to the decoders of every stored
 // record (step, run, history event, notice): they must never panic, and
-// a step record that decodes must encode and decode to the same record.
+// a step record that decodes must encode and decode to the same record,
+// and the hand-written encoders must write what encoding/json writes.
 //
 //	go test ./runtime -run '^$' -fuzz FuzzRecordDecoders -fuzztime 10m -parallel 1
 func FuzzRecordDecoders(f *testing.F) {
@@ -37,14 +39,28 @@ func FuzzRecordDecoders(f *testing.F) {
 			if err := decodeStep(again, &back); err != nil {
 				t.Fatalf("a re-encoded step record does not decode: %v", err)
 			}
+			if want, _ := rec.MarshalJSON(); !bytes.Equal(again[stepHeaderLen:], want) {
+				t.Fatalf("appendStep wrote %s, encoding/json %s", again[stepHeaderLen:], want)
+			}
 			a, _ := json.Marshal(rec)
 			b, _ := json.Marshal(back)
 			if !reflect.DeepEqual(a, b) {
 				t.Fatalf("step record changed through encode/decode:\n%s\n%s", a, b)
 			}
 		}
-		_, _ = decodeRunRecord(data)
-		_, _ = decodeHistoryEvent(data)
+		if run, err := decodeRunRecord(data); err == nil && len(run.Steps) == 0 {
+			want, werr := run.MarshalJSON()
+			got, err := appendRun(nil, run)
+			if (err == nil) != (werr == nil) || err == nil && !bytes.Equal(got, want) {
+				t.Fatalf("appendRun wrote %s (%v), encoding/json %s (%v)", got, err, want, werr)
+			}
+		}
+		if h, err := decodeHistoryEvent(data); err == nil {
+			want, _ := historyJSON(h)
+			if got := appendHistory(nil, h); !bytes.Equal(got, want) {
+				t.Fatalf("appendHistory wrote %s, encoding/json %s", got, want)
+			}
+		}
 		var n Notice
 		_ = json.Unmarshal(data, &n)
 		_, _, _ = splitIndexedKey(data, 4)

@@ -60,13 +60,17 @@ func runKey(id string) []byte { return []byte(prefixRun + id) }
 func stepPrefix(runID string) []byte { return []byte(prefixStep + runID + "/") }
 
 func stepKey(runID string, index int) []byte {
-	return binary.BigEndian.AppendUint32(stepPrefix(runID), uint32(index))
+	k := make([]byte, 0, len(prefixStep)+len(runID)+1+4)
+	k = append(append(append(k, prefixStep...), runID...), '/')
+	return binary.BigEndian.AppendUint32(k, uint32(index))
 }
 
 func histPrefix(runID string) []byte { return []byte(prefixHist + runID + "/") }
 
 func histKey(runID string, seq uint64) []byte {
-	return binary.BigEndian.AppendUint64(histPrefix(runID), seq)
+	k := make([]byte, 0, len(prefixHist)+len(runID)+1+8)
+	k = append(append(append(k, prefixHist...), runID...), '/')
+	return binary.BigEndian.AppendUint64(k, seq)
 }
 
 func logPrefix(runID string) []byte { return []byte(prefixLog + runID + "/") }

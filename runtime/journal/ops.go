@@ -6,8 +6,8 @@ import (
 	"github.com/flowscript/flowscript/store"
 )
 
-// An Op is one step of a commit: a write of val under key (after check
-// accepts the value it replaces, when check is set), a delete, or any
+// An Op is one step of a commit: a write of val under key (after the
+// forward-only check accepts the value it replaces), a delete, or any
 // function of the transaction. A decision is a list of ops in causal
 // order: a step's end comes before the start of the step it feeds, a
 // run's records before its end, a child's steps before its record. That
@@ -16,8 +16,10 @@ import (
 type Op struct {
 	key, val []byte
 	del      bool
-	check    func(old []byte) error
-	fn       func(tx *Tx) error
+	// forward, when set, is the forward-only check of a step or run
+	// record (a value, not a closure: a step's end is the hottest write)
+	forward forward
+	fn      func(tx *Tx) error
 }
 
 func setOp(key, val []byte) Op { return Op{key: key, val: val} }
@@ -30,11 +32,11 @@ func (o *Op) apply(tx store.Tx) error {
 	if o.fn != nil {
 		return o.fn(&Tx{tx: tx})
 	}
-	if o.check != nil {
+	if o.forward.kind != noCheck {
 		old, err := tx.Get(o.key)
 		switch {
 		case err == nil:
-			if err := o.check(old); err != nil {
+			if err := o.forward.check(old); err != nil {
 				return err
 			}
 		case !errors.Is(err, store.ErrNotFound):

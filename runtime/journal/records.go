@@ -162,9 +162,9 @@ func stampOf(t *time.Time) *stamp {
 
 // The MarshalJSON methods below write the times of a record in
 // TimeFormat: the fields of the outer struct win over the embedded
-// record's fields of the same JSON name. The engine calls them directly
-// where it encodes records for the store (json.Marshal of a Marshaler
-// would compact their output once more).
+// record's fields of the same JSON name (and come after the others).
+// They define the stored JSON; the engine writes the same bytes with the
+// appenders of encode.go.
 
 func (r RunRecord) MarshalJSON() ([]byte, error) {
 	type plain RunRecord
@@ -187,11 +187,8 @@ func (s StepRecord) MarshalJSON() ([]byte, error) {
 	}{plain(s), stampOf(s.StartedAt), stampOf(s.EndedAt), stampOf(s.RetryAt)})
 }
 
-// encodeHistory is a history event as stored, its time in TimeFormat.
+// encodeHistory is a history event as stored, its time in TimeFormat
+// (appendHistory writes what historyJSON, in the tests, defines).
 func encodeHistory(h *HistoryEvent) ([]byte, error) {
-	type plain HistoryEvent
-	return json.Marshal(struct {
-		plain
-		Time stamp `json:"time"`
-	}{plain(*h), stamp(h.Time)})
+	return appendHistory(make([]byte, 0, 128), h), nil
 }

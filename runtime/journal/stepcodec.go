@@ -20,17 +20,13 @@ const (
 )
 
 func encodeStep(rec *StepRecord) ([]byte, error) {
-	data, err := rec.MarshalJSON()
-	if err != nil {
-		return nil, err
-	}
 	p := stepProgress(rec)
-	out := make([]byte, stepHeaderLen, stepHeaderLen+len(data))
+	out := make([]byte, stepHeaderLen, 256)
 	out[0] = stepHeaderMagic
 	binary.BigEndian.PutUint32(out[1:5], uint32(p[0]))
 	binary.BigEndian.PutUint32(out[5:9], uint32(p[1]))
 	out[9] = byte(p[2])
-	return append(out, data...), nil
+	return appendStep(out, rec)
 }
 
 // stepHeader reads the progress of a stored step record.

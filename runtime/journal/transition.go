@@ -3,6 +3,8 @@ package journal
 import (
 	"encoding/json"
 	"fmt"
+
+	"github.com/flowscript/flowscript/runtime/core"
 )
 
 // This file: the ops that persist a transition (see Op).
@@ -15,17 +17,44 @@ func PutStep(runID string, index int, rec *StepRecord) (Op, error) {
 	if err != nil {
 		return Op{}, fmt.Errorf("step %s: %w", rec.ID, err)
 	}
-	progress, sid := stepProgress(rec), rec.ID
-	return Op{key: stepKey(runID, index), val: val, check: func(old []byte) error {
+	return Op{key: stepKey(runID, index), val: val, forward: forward{kind: stepForward, progress: stepProgress(rec), id: rec.ID, run: runID}}, nil
+}
+
+const (
+	noCheck uint8 = iota
+	stepForward
+	runForward
+)
+
+// forward is the check that a record only moves forward.
+type forward struct {
+	kind     uint8  // noCheck, stepForward or runForward
+	progress [3]int // a step's (epoch, attempt, phase)
+	// a run's epoch, phase and status
+	epoch, phase int
+	status       core.RunStatus
+	id, run      string
+}
+
+func (f *forward) check(old []byte) error {
+	if f.kind == stepForward {
 		prev, err := stepHeader(old)
 		if err != nil {
-			return fmt.Errorf("step %s of run %s: %v", sid, runID, err)
+			return fmt.Errorf("step %s of run %s: %v", f.id, f.run, err)
 		}
-		if progressLess(progress, prev) {
-			return fmt.Errorf("step %s of run %s cannot move back (epoch, attempt, phase %v to %v)", sid, runID, prev, progress)
+		if progressLess(f.progress, prev) {
+			return fmt.Errorf("step %s of run %s cannot move back (epoch, attempt, phase %v to %v)", f.id, f.run, prev, f.progress)
 		}
 		return nil
-	}}, nil
+	}
+	var prev RunRecord
+	if err := json.Unmarshal(old, &prev); err != nil {
+		return err
+	}
+	if f.epoch == prev.Epoch && f.phase < runPhase(prev.Status) || f.epoch < prev.Epoch {
+		return fmt.Errorf("run %s cannot move back from %s to %s", f.run, prev.Status, f.status)
+	}
+	return nil
 }
 
 // PutRun writes a run's record (its steps are written apart, by PutStep).
@@ -36,17 +65,7 @@ func PutRun(rec *RunRecord) (Op, error) {
 	if err != nil {
 		return Op{}, err
 	}
-	id, status, phase, epoch := rec.ID, rec.Status, runPhase(rec.Status), rec.Epoch
-	return Op{key: runKey(id), val: val, check: func(old []byte) error {
-		var prev RunRecord
-		if err := json.Unmarshal(old, &prev); err != nil {
-			return err
-		}
-		if epoch == prev.Epoch && phase < runPhase(prev.Status) || epoch < prev.Epoch {
-			return fmt.Errorf("run %s cannot move back from %s to %s", id, prev.Status, status)
-		}
-		return nil
-	}}, nil
+	return Op{key: runKey(rec.ID), val: val, forward: forward{kind: runForward, epoch: rec.Epoch, phase: runPhase(rec.Status), status: rec.Status, run: rec.ID}}, nil
 }
 
 // AppendHistory writes one event of a run's history under its seq.

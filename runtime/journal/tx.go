@@ -16,7 +16,12 @@ import (
 type Tx struct{ tx store.Tx }
 
 // encodeRun is a run record as stored (its steps are stored apart).
-func encodeRun(rec *RunRecord) ([]byte, error) { return rec.MarshalJSON() }
+func encodeRun(rec *RunRecord) ([]byte, error) {
+	if len(rec.Steps) > 0 {
+		return rec.MarshalJSON()
+	}
+	return appendRun(make([]byte, 0, 512), rec)
+}
 
 func decodeRun(id string, data []byte) (*RunRecord, error) {
 	rec := &RunRecord{}
