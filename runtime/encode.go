@@ -74,7 +74,13 @@ func (ar *activeRun) encode(res core.Result) ([]journal.Op, []HistoryEvent, erro
 		ws = append(ws, o)
 	}
 	if ar.rec.Status.Terminal() {
-		ws = append(ws, journal.EndRun(id, journal.OutcomeOf(&ar.rec)))
+		var known *journal.Waiter
+		if w := ar.waiter; w != nil {
+			known = &journal.Waiter{Run: w.run.rec.ID, Index: w.index, Attempt: w.attempt}
+		}
+		// a run loaded from the store may have been waited for before
+		// marks were written: its end looks at every wait key
+		ws = append(ws, journal.EndRun(id, journal.OutcomeOf(&ar.rec), known, ar.loaded))
 	}
 	return ws, history, nil
 }

@@ -38,7 +38,7 @@ func (e *Engine) loadRun(ctx context.Context, rec *RunRecord) (*activeRun, error
 		Error: deref(rec.Error), CancelRequested: rec.CancelRequested, TimedOut: rec.TimedOut,
 		StartedAt: fromOptTime(rec.StartedAt), EndedAt: fromOptTime(rec.EndedAt), RerunAt: fromOptTime(rec.RerunAt),
 	}
-	ar := &activeRun{rec: *rec, prog: prog, seq: lastSeq, lookup: e.opts.LookupSecret}
+	ar := &activeRun{rec: *rec, prog: prog, seq: lastSeq, lookup: e.opts.LookupSecret, loaded: true}
 	ar.rec.Steps = nil
 	ar.init(secrets)
 	ar.loadMasks(e.opts.LookupSecret)

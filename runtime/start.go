@@ -35,7 +35,10 @@ type activeRun struct {
 	// missing output key): the attempt fails with it instead of running
 	inputErrs map[int]error
 	// envs are the resolved env= of each shell step's current attempt
-	envs     map[int]any
+	envs map[int]any
+	// loaded: the run was loaded from the store (resume, rerun), not
+	// created by this engine
+	loaded   bool
 	logs     map[int][]byte // the log of an attempt that just ended, written with its end
 	attempts map[int]*attemptState
 	done     chan struct{}

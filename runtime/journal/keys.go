@@ -16,6 +16,8 @@ import (
 //	active/<run-id>                 present while the run is unfinished
 //	wait/<run-id>/<waiter-run-id>/<index:4>/<attempt:4>
 //	                                a step attempt waiting for the run to end
+//	waited/<run-id>                 present while steps of runs other than the run's
+//	                                parent wait for it (WaitFor): its end looks for them
 //	notice/<waiter-run-id>/<run-id>/<index:4>/<attempt:4>
 //	                                the outcome of a run a step attempt waited for,
 //	                                written in the transaction that ends the run (Notice)
@@ -39,6 +41,7 @@ const (
 	prefixActive  = "active/"
 	prefixWait    = "wait/"
 	prefixNotice  = "notice/"
+	prefixWaited  = "waited/"
 	prefixRunSrc  = "runsrc/"
 	prefixChild   = "child/"
 	prefixIdem    = "idem/"
@@ -112,6 +115,8 @@ func decodeWaitKey(runID string, key []byte) (waiter string, index, attempt int,
 	return string(rest[:n-9]), int(binary.BigEndian.Uint32(rest[n-8 : n-4])), int(binary.BigEndian.Uint32(rest[n-4:])), true
 }
 
+func waitedKey(runID string) []byte { return []byte(prefixWaited + runID) }
+
 func noticeKey(waiterRunID, runID string, index, attempt int) []byte {
 	k := []byte(prefixNotice + waiterRunID + "/" + runID + "/")
 	k = binary.BigEndian.AppendUint32(k, uint32(index))
@@ -133,6 +138,7 @@ const (
 	PrefixActive = prefixActive
 	PrefixWait   = prefixWait
 	PrefixNotice = prefixNotice
+	PrefixWaited = prefixWaited
 )
 
 // StepKey is the key of step index of a run.

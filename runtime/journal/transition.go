@@ -2,7 +2,10 @@ package journal
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+
+	"github.com/flowscript/flowscript/store"
 
 	"github.com/flowscript/flowscript/runtime/core"
 )
@@ -82,15 +85,54 @@ func PutLog(runID string, index, attempt int, log []byte) Op {
 	return setOp(logKey(runID, index, attempt), log)
 }
 
+// A Waiter is a step attempt of a run that waits for another run's end.
+type Waiter struct {
+	Run            string
+	Index, Attempt int
+}
+
 // EndRun is the op of a run's end: the run is no longer unfinished, and
 // every step attempt waiting for it gets n as its notice, in this
-// transaction.
-func EndRun(runID string, n Notice) Op {
+// transaction. known is the waiter the caller knows of (the run's parent
+// step, whose wait key the run's creation wrote), or nil; other waiters
+// (WaitFor) are found by the mark they left, or, with all set, by
+// scanning every wait key of the run (a run created before marks were
+// written).
+func EndRun(runID string, n Notice, known *Waiter, all bool) Op {
 	return Func(func(tx *Tx) error {
 		if err := tx.tx.Delete(activeKey(runID)); err != nil {
 			return err
 		}
-		return notifyWaiters(tx.tx, runID, n)
+		if !all {
+			_, err := tx.tx.Get(waitedKey(runID))
+			switch {
+			case err == nil:
+				all = true
+				if err := tx.tx.Delete(waitedKey(runID)); err != nil {
+					return err
+				}
+			case !errors.Is(err, store.ErrNotFound):
+				return err
+			}
+		}
+		if all {
+			// a scan of the transaction's own writes sorts them all:
+			// only when a waiter may be unknown
+			return notifyWaiters(tx.tx, runID, n)
+		}
+		if known == nil {
+			return nil
+		}
+		k := waitKey(runID, known.Run, known.Index, known.Attempt)
+		if _, err := tx.tx.Get(k); errors.Is(err, store.ErrNotFound) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if err := tx.PutNotice(known.Run, runID, known.Index, known.Attempt, n); err != nil {
+			return err
+		}
+		return tx.tx.Delete(k)
 	})
 }
 

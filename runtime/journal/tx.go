@@ -249,6 +249,10 @@ func (t *Tx) WaitFor(run, waiter string, index, attempt int) (ended *RunRecord, 
 	if err := t.tx.Set(runKey(run), data); err != nil {
 		return nil, err
 	}
+	// the run's end looks for waiters it does not know of by this mark
+	if err := t.tx.Set(waitedKey(run), nil); err != nil {
+		return nil, err
+	}
 	return nil, t.AddWaiter(run, waiter, index, attempt)
 }
 
