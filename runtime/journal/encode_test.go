@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"reflect"
 	"testing"
 	"time"
 
@@ -83,5 +84,43 @@ func TestAppendersMatchEncodingJSON(t *testing.T) {
 		if _, err := appendValue(nil, v); err == nil {
 			t.Errorf("%v was encoded", v)
 		}
+	}
+}
+
+// The step records this package writes are read back on the fast path,
+// to what encoding/json reads.
+func TestStepDecoderReadsWhatAppendStepWrites(t *testing.T) {
+	at := time.Date(2026, 12, 2, 10, 0, 0, 120, time.UTC)
+	slowPath := 0
+	for i, s := range trickyStrings {
+		for _, v := range trickyValues {
+			msg := s
+			rec := StepRecord{ID: s, Kind: "task", Status: core.StepFailed, Attempt: i, Inputs: v, Output: map[string]any{s: v}, Error: &msg, StartedAt: &at, EndedAt: &at, RetryAt: &at, EndError: &msg, Epoch: 1, ChildVersion: 2}
+			data, err := appendStep(nil, &rec)
+			if err != nil {
+				continue
+			}
+			var fast, slow StepRecord
+			if err := decodeStepJSON(data, &fast); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(data, &slow); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(fast, slow) {
+				t.Fatalf("%s:\nfast %+v\nslow %+v", data, fast, slow)
+			}
+			d := decoder{data: data}
+			var again StepRecord
+			if d.step(&again) != nil {
+				slowPath++
+				if !bytes.Contains(data, []byte{'\\'}) {
+					t.Fatalf("a record without an escape took the slow path: %s", data)
+				}
+			}
+		}
+	}
+	if slowPath == 0 {
+		t.Fatal("no record took the slow path: the corpus lost its escapes")
 	}
 }

@@ -13,7 +13,8 @@ import (
 // FuzzRecordDecoders feeds arbitrary bytes to the decoders of every stored
 // record (step, run, history event, notice): they must never panic, and
 // a step record that decodes must encode and decode to the same record,
-// and the hand-written encoders must write what encoding/json writes.
+// and the hand-written encoders and step decoder must write and read what
+// encoding/json writes and reads.
 //
 //	go test ./runtime -run '^$' -fuzz FuzzRecordDecoders -fuzztime 10m -parallel 1
 func FuzzRecordDecoders(f *testing.F) {
@@ -27,6 +28,9 @@ func FuzzRecordDecoders(f *testing.F) {
 	f.Add(ev)
 	f.Add([]byte{stepHeaderMagic, 0, 0, 0, 1, 0, 0, 0, 2, 1, '{', '}'})
 	f.Add([]byte{})
+	full, _ := appendStep(nil, &StepRecord{ID: "s<1>", Kind: "shell", Status: core.StepSucceeded, Attempt: 3, Inputs: map[string]any{"é": []any{-1.5e-9, true, nil, map[string]any{}}}, Output: "x\n\u2028", ChildRunID: &msg, EndedAt: &at, RetryAt: &at, EndError: &msg, Epoch: 2, ChildVersion: 4, ChildWorkflow: "w", ChildHash: "h", RetriesUsed: 1})
+	f.Add(full)
+	f.Add([]byte(` {"ID":"a", "attempt": 1e2, "inputs": {"a":1,"a":2}, "started_at": "2026-12-02T10:00:00Z"} `))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, _ = stepHeader(data)
 		var rec StepRecord
@@ -47,6 +51,11 @@ func FuzzRecordDecoders(f *testing.F) {
 			if !reflect.DeepEqual(a, b) {
 				t.Fatalf("step record changed through encode/decode:\n%s\n%s", a, b)
 			}
+		}
+		var fast, slow StepRecord
+		errFast, errSlow := decodeStepJSON(data, &fast), json.Unmarshal(data, &slow)
+		if (errFast == nil) != (errSlow == nil) || !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("decodeStepJSON: %+v (%v), encoding/json: %+v (%v)", fast, errFast, slow, errSlow)
 		}
 		if run, err := decodeRunRecord(data); err == nil && len(run.Steps) == 0 {
 			want, werr := run.MarshalJSON()

@@ -2,7 +2,6 @@ package journal
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 )
 
@@ -41,5 +40,5 @@ func decodeStep(val []byte, rec *StepRecord) error {
 	if len(val) < stepHeaderLen || val[0] != stepHeaderMagic {
 		return fmt.Errorf("damaged step record")
 	}
-	return json.Unmarshal(val[stepHeaderLen:], rec)
+	return decodeStepJSON(val[stepHeaderLen:], rec)
 }
