@@ -13,6 +13,7 @@ package journal
 import (
 	"encoding/json"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -352,4 +353,154 @@ func (d *decoder) stepField(key string, rec *StepRecord) error {
 		return errSlow{}
 	}
 	return err
+}
+
+// skipString consumes a string, escapes and all.
+func (d *decoder) skipString() error {
+	d.space()
+	if d.i >= len(d.data) || d.data[d.i] != '"' {
+		return errSlow{}
+	}
+	for j := d.i + 1; j < len(d.data); j++ {
+		switch c := d.data[j]; {
+		case c == '\\':
+			// an escape encoding/json accepts
+			j++
+			if j >= len(d.data) {
+				return errSlow{}
+			}
+			switch d.data[j] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if j+4 >= len(d.data) {
+					return errSlow{}
+				}
+				for _, h := range d.data[j+1 : j+5] {
+					if !('0' <= h && h <= '9' || 'a' <= h && h <= 'f' || 'A' <= h && h <= 'F') {
+						return errSlow{}
+					}
+				}
+				j += 4
+			default:
+				return errSlow{}
+			}
+		case c == '"':
+			d.i = j + 1
+			return nil
+		case c < 0x20:
+			return errSlow{}
+		}
+	}
+	return errSlow{}
+}
+
+// skip consumes any value.
+func (d *decoder) skip(depth int) error {
+	if depth > maxFastDepth {
+		return errSlow{}
+	}
+	switch d.peek() {
+	case '"':
+		return d.skipString()
+	case '{', '[':
+		end := byte('}')
+		if d.data[d.i] == '[' {
+			end = ']'
+		}
+		d.i++
+		if d.byte(end) {
+			return nil
+		}
+		for {
+			if end == '}' {
+				if err := d.skipString(); err != nil {
+					return err
+				}
+				if !d.byte(':') {
+					return errSlow{}
+				}
+			}
+			if err := d.skip(depth + 1); err != nil {
+				return err
+			}
+			if d.byte(end) {
+				return nil
+			}
+			if !d.byte(',') {
+				return errSlow{}
+			}
+		}
+	case 't':
+		if d.literal("true") {
+			return nil
+		}
+	case 'f':
+		if d.literal("false") {
+			return nil
+		}
+	case 'n':
+		if d.literal("null") {
+			return nil
+		}
+	default:
+		_, err := d.number()
+		return err
+	}
+	return errSlow{}
+}
+
+// runProgress reads the status and epoch of a stored run record, what
+// its forward-only check compares, without decoding the rest.
+func runProgress(data []byte) (core.RunStatus, int, error) {
+	d := decoder{data: data}
+	status, epoch, err := d.runProgress()
+	if err == nil {
+		return status, epoch, nil
+	}
+	var prev struct {
+		Status core.RunStatus `json:"status"`
+		Epoch  int            `json:"epoch"`
+	}
+	err = json.Unmarshal(data, &prev)
+	return prev.Status, prev.Epoch, err
+}
+
+func (d *decoder) runProgress() (status core.RunStatus, epoch int, err error) {
+	if !d.byte('{') {
+		return "", 0, errSlow{}
+	}
+	if d.byte('}') {
+		return "", 0, d.end()
+	}
+	for {
+		key, err := d.rawString()
+		if err != nil {
+			return "", 0, err
+		}
+		if !d.byte(':') {
+			return "", 0, errSlow{}
+		}
+		switch k := string(key); {
+		case k == "status":
+			var s string
+			s, err = d.string()
+			status = core.RunStatus(s)
+		case k == "epoch":
+			epoch, err = d.int()
+		case strings.EqualFold(k, "status") || strings.EqualFold(k, "epoch"):
+			// encoding/json matches keys regardless of case
+			return "", 0, errSlow{}
+		default:
+			err = d.skip(0)
+		}
+		if err != nil {
+			return "", 0, err
+		}
+		if d.byte('}') {
+			return status, epoch, d.end()
+		}
+		if !d.byte(',') {
+			return "", 0, errSlow{}
+		}
+	}
 }

@@ -24,6 +24,8 @@ func FuzzRecordDecoders(f *testing.F) {
 	f.Add(step)
 	run, _ := json.Marshal(&RunRecord{ID: "01m8", Workflow: "w", Status: core.RunRunning, CreatedAt: at, StartedAt: &at})
 	f.Add(run)
+	f.Add([]byte(`{"id":"x","params":{"status":"failed","epoch":3,"s":"a\"b\u00e9\n"},"output":[1,{"epoch":2}],"status":"running","epoch":1,"x":null,"y":true}`))
+	f.Add([]byte(`{"EPOCH":2,"status":"ok"}`))
 	ev, _ := json.Marshal(&HistoryEvent{Seq: 3, Type: "step_started", Time: at, Step: "a", Attempt: 1})
 	f.Add(ev)
 	f.Add([]byte{stepHeaderMagic, 0, 0, 0, 1, 0, 0, 0, 2, 1, '{', '}'})
@@ -56,6 +58,14 @@ func FuzzRecordDecoders(f *testing.F) {
 		errFast, errSlow := decodeStepJSON(data, &fast), json.Unmarshal(data, &slow)
 		if (errFast == nil) != (errSlow == nil) || !reflect.DeepEqual(fast, slow) {
 			t.Fatalf("decodeStepJSON: %+v (%v), encoding/json: %+v (%v)", fast, errFast, slow, errSlow)
+		}
+		var small struct {
+			Status core.RunStatus `json:"status"`
+			Epoch  int            `json:"epoch"`
+		}
+		errSmall := json.Unmarshal(data, &small)
+		if status, epoch, err := runProgress(data); (err == nil) != (errSmall == nil) || err == nil && (status != small.Status || epoch != small.Epoch) {
+			t.Fatalf("runProgress: %q %d (%v), encoding/json: %q %d (%v)", status, epoch, err, small.Status, small.Epoch, errSmall)
 		}
 		if run, err := decodeRunRecord(data); err == nil && len(run.Steps) == 0 {
 			want, werr := run.MarshalJSON()

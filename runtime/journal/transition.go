@@ -1,7 +1,6 @@
 package journal
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -52,15 +51,12 @@ func (f *forward) check(old []byte) error {
 	}
 	// only what the check compares: decoding the whole record (its
 	// times, params, output) was most of a child's start and end
-	var prev struct {
-		Status core.RunStatus `json:"status"`
-		Epoch  int            `json:"epoch"`
-	}
-	if err := json.Unmarshal(old, &prev); err != nil {
+	status, epoch, err := runProgress(old)
+	if err != nil {
 		return err
 	}
-	if f.epoch == prev.Epoch && f.phase < runPhase(prev.Status) || f.epoch < prev.Epoch {
-		return fmt.Errorf("run %s cannot move back from %s to %s", f.run, prev.Status, f.status)
+	if f.epoch == epoch && f.phase < runPhase(status) || f.epoch < epoch {
+		return fmt.Errorf("run %s cannot move back from %s to %s", f.run, status, f.status)
 	}
 	return nil
 }
