@@ -65,7 +65,7 @@ func (ar *activeRun) encode(res core.Result) ([]journal.Op, []HistoryEvent, erro
 	for _, r := range res.History {
 		ar.seq++
 		h := r
-		h.Seq, h.Time, h.Error = ar.seq, r.Time.UTC(), builtins.MaskString(r.Error, ar.masks)
+		h.Seq, h.Time, h.Error = ar.seq, r.Time.UTC(), ar.maskString(r.Error)
 		o, err := journal.AppendHistory(id, &h)
 		if err != nil {
 			return nil, nil, err
@@ -89,8 +89,8 @@ func (ar *activeRun) encode(res core.Result) ([]journal.Op, []HistoryEvent, erro
 func (ar *activeRun) syncRun() {
 	r := ar.m.Run
 	ar.rec.Status = r.Status
-	ar.rec.Output = builtins.MaskValue(r.Output, ar.masks)
-	ar.rec.Error = optString(builtins.MaskString(r.Error, ar.masks))
+	ar.rec.Output = ar.maskValue(r.Output)
+	ar.rec.Error = optString(ar.maskString(r.Error))
 	ar.rec.StartedAt = optTime(r.StartedAt)
 	ar.rec.EndedAt = optTime(r.EndedAt)
 	ar.rec.RerunAt = optTime(r.RerunAt)
@@ -104,8 +104,8 @@ func (ar *activeRun) stepRecord(i int, rec *StepRecord) {
 	def := ar.prog.Workflow.Steps[i]
 	*rec = StepRecord{
 		ID: st.ID, Kind: string(def.Kind), Status: st.Status, Attempt: st.Attempt,
-		Output:      builtins.MaskValue(st.Output, ar.masks),
-		Error:       optString(builtins.MaskString(st.Error, ar.masks)),
+		Output:      ar.maskValue(st.Output),
+		Error:       optString(ar.maskString(st.Error)),
 		ChildRunID:  optString(st.ChildRunID),
 		StartedAt:   optTime(st.StartedAt),
 		EndedAt:     optTime(st.EndedAt),
@@ -113,22 +113,42 @@ func (ar *activeRun) stepRecord(i int, rec *StepRecord) {
 		EngineStops: st.EngineStops,
 		RetryAt:     optTime(st.RetryAt),
 		Epoch:       ar.epochs[i],
-		EndError:    optString(builtins.MaskString(st.EndError, ar.masks)),
+		EndError:    optString(ar.maskString(st.EndError)),
 	}
 	if c, ok := ar.children[i]; ok {
 		rec.ChildWorkflow, rec.ChildVersion, rec.ChildHash = c.workflow, c.version, c.hash
 	}
 	if in, ok := ar.inputs[i]; ok && st.Attempt > 0 {
-		rec.Inputs = builtins.MaskValue(maskSecretRefs(in), ar.masks)
+		rec.Inputs = ar.maskValue(maskSecretRefs(in))
 	}
 }
 
 // maskSecretRefs shows secret references as *** in records.
 func maskSecretRefs(v any) any {
+	if m, ok := v.(map[string]any); v == nil || ok && len(m) == 0 {
+		return v // nothing to copy
+	}
 	return dag.ReplaceRefs(v, func(r *dag.Ref) any {
 		if r.Kind == dag.RefSecret {
 			return "***"
 		}
 		return nil
 	})
+}
+
+// maskString is s with the run's secrets masked; a run with no secrets
+// (the most common) builds no matcher.
+func (ar *activeRun) maskString(s string) string {
+	if len(ar.masks) == 0 || s == "" {
+		return s
+	}
+	return builtins.MaskString(s, ar.masks)
+}
+
+// maskValue is v with the run's secrets masked.
+func (ar *activeRun) maskValue(v any) any {
+	if len(ar.masks) == 0 || v == nil {
+		return v
+	}
+	return builtins.MaskValue(v, ar.masks)
 }
