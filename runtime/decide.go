@@ -58,7 +58,8 @@ func (e *Engine) applyHand(ar *activeRun, ev core.Event, extra []journal.Op, com
 	if extra != nil {
 		units[0] = append(units[0], extra...)
 	}
-	chain := []*decision{p}
+	chain := make([]*decision, 1, 4)
+	chain[0] = p
 	// a worker that ends a step and would give itself to a waiting step
 	// of the same run starts it in the same commit
 	if h != nil && h.freeing {

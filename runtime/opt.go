@@ -6,7 +6,9 @@ func optString(s string) *string {
 	if s == "" {
 		return nil
 	}
-	return &s
+	p := new(string) // not &s: that moves s to the heap even when empty
+	*p = s
+	return p
 }
 
 func optTime(t time.Time) *time.Time {

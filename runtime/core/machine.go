@@ -173,8 +173,12 @@ func (m *Machine) StepState(id string) *Step {
 // result accumulates the effects of one event.
 type result struct {
 	Result
-	changed map[int]bool
-	at      time.Time
+	// changedIdx are the indexes of Changed; changed indexes them once
+	// there are many (most events change one or two steps)
+	changedIdx []int
+	idxBuf     [8]int
+	changed    map[int]bool
+	at         time.Time
 	// toStart are the steps that may start, given the free workers once
 	// the event is applied, by priority; free is what is left of them
 	toStart []int
@@ -182,10 +186,27 @@ type result struct {
 }
 
 func (r *result) change(i int, id string) {
-	if !r.changed[i] {
+	if r.changed != nil {
+		if r.changed[i] {
+			return
+		}
 		r.changed[i] = true
-		r.Changed = append(r.Changed, id)
+	} else {
+		for _, j := range r.changedIdx {
+			if j == i {
+				return
+			}
+		}
+		if len(r.changedIdx) == 16 {
+			r.changed = make(map[int]bool, 64)
+			for _, j := range r.changedIdx {
+				r.changed[j] = true
+			}
+			r.changed[i] = true
+		}
 	}
+	r.changedIdx = append(r.changedIdx, i)
+	r.Changed = append(r.Changed, id)
 }
 
 func (r *result) record(rec Record) {
@@ -196,7 +217,8 @@ func (r *result) record(rec Record) {
 // Apply moves the run forward by one event. Events that no longer fit the
 // state (a stale attempt, a run that already ended) change nothing.
 func (m *Machine) Apply(ev Event, in Inputs) Result {
-	r := &result{changed: map[int]bool{}, at: ev.at(), free: in.Free}
+	r := &result{at: ev.at(), free: in.Free}
+	r.changedIdx = r.idxBuf[:0]
 	if rr, ok := ev.(Rerun); ok {
 		m.rerun(r, rr)
 		m.admitAll(r)
