@@ -42,10 +42,11 @@
 //
 // # Watch
 //
-// The first Watch starts one Badger subscription covering every key (the
-// hub) and waits until it is live by committing a delete of a reserved
-// probe key and waiting for it to come back. Later Watches only register
-// with the hub. The hub never blocks Badger's publisher: each watch has
+// The first Watch of a prefix starts one Badger subscription covering
+// that prefix, the transaction markers and a reserved probe key (the
+// prefix's hub), and waits until it is live by committing a delete of the
+// probe key and waiting for it to come back. Later Watches of the prefix
+// only register with its hub. The hub never blocks Badger's publisher: each watch has
 // its own unbounded queue, drained by the goroutine that called Watch. A
 // watch whose callback falls behind therefore costs memory, not writer
 // latency, and a callback may itself commit without deadlocking.

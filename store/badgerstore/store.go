@@ -44,7 +44,11 @@ type Store struct {
 	// closed is closed when Close begins, ending every Watch.
 	closed chan struct{}
 
-	hub *hub
+	// hubs are the Badger subscriptions of the watches, one per
+	// watched prefix
+	hubMu       sync.Mutex
+	hubs        map[string]*hub
+	hubsStopped bool
 
 	stopGC context.CancelFunc
 	gcDone chan struct{}
@@ -301,7 +305,7 @@ func (s *Store) closeBadger() {
 		s.stopGC()
 		<-s.gcDone
 	}
-	s.hub.stop()
+	s.stopHubs()
 	s.db.Close()
 	if s.tmpDir != "" {
 		os.RemoveAll(s.tmpDir)
@@ -358,7 +362,7 @@ func open(dir string, bo badger.Options, opts Options, maxValue int64) (s *Store
 		closed:   make(chan struct{}),
 	}
 	s.idle = sync.NewCond(&s.mu)
-	s.hub = newHub(s)
+	s.hubs = map[string]*hub{}
 	if dir != "" && opts.ValueLogGCInterval > 0 && !bo.ReadOnly {
 		s.startGC(opts.ValueLogGCInterval)
 	}
@@ -508,7 +512,7 @@ func (s *Store) Close() error {
 		s.stopGC()
 		<-s.gcDone
 	}
-	s.hub.stop()
+	s.stopHubs()
 	if s.dir != "" && !s.readOnly {
 		// Badger's Close flushes the memtable and removes its log: a
 		// kill in the middle must not look like a lost log

@@ -27,9 +27,13 @@ var (
 	txnMarker = []byte("!badger!txn")
 )
 
-// hub is the one Badger subscription of a Store, shared by every Watch.
+// hub is a Badger subscription of a Store, shared by every Watch of one
+// prefix. It subscribes to that prefix only (with the transaction markers
+// and the probe key): a subscription to every key made Badger copy every
+// value written to it, which cost an engine a tenth of its CPU.
 type hub struct {
-	s *Store
+	s      *Store
+	prefix []byte
 
 	startOnce sync.Once
 	cancel    context.CancelFunc
@@ -46,9 +50,10 @@ type hub struct {
 	watchers map[*watcher]struct{}
 }
 
-func newHub(s *Store) *hub {
+func newHub(s *Store, prefix []byte) *hub {
 	return &hub{
 		s:        s,
+		prefix:   prefix,
 		live:     make(chan struct{}),
 		done:     make(chan struct{}),
 		watchers: make(map[*watcher]struct{}),
@@ -77,7 +82,11 @@ func (h *hub) start() {
 		h.cancel = cancel
 		go func() {
 			defer close(h.done)
-			err := h.s.db.Subscribe(ctx, h.publish, []pb.Match{{Prefix: nil}})
+			matches := []pb.Match{{Prefix: nil}}
+			if len(h.prefix) > 0 {
+				matches = []pb.Match{{Prefix: h.prefix}, {Prefix: txnMarker}, {Prefix: probeKey}}
+			}
+			err := h.s.db.Subscribe(ctx, h.publish, matches)
 			if ctx.Err() == nil {
 				h.err = err
 			}
@@ -222,19 +231,16 @@ func (h *hub) publish(list *badger.KVList) error {
 
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	shared := make([]bool, len(events))
 	for w := range h.watchers {
 		added := false
 		w.mu.Lock()
-		for i, e := range events {
+		for _, e := range events {
 			if !bytes.HasPrefix(e.Key, w.prefix) {
 				continue
 			}
-			if shared[i] {
-				// Another watcher has these slices; give each its own.
-				e.Key, e.Value = bytes.Clone(e.Key), bytes.Clone(e.Value)
-			}
-			shared[i] = true
+			// Badger hands the same slices to every subscription, and
+			// each hub to every watcher: give each its own.
+			e.Key, e.Value = bytes.Clone(e.Key), bytes.Clone(e.Value)
 			w.queue = append(w.queue, e)
 			added = true
 		}
@@ -308,15 +314,16 @@ func (s *Store) Watch(ctx context.Context, prefix []byte, opts store.WatchOption
 	if ctx.Err() != nil {
 		return nil
 	}
-	if err := s.hub.waitLive(ctx); err != nil {
+	hub := s.hubFor(prefix)
+	if err := hub.waitLive(ctx); err != nil {
 		if ctx.Err() != nil && !errors.Is(err, store.ErrClosed) {
 			return nil
 		}
 		return err
 	}
 	w := &watcher{prefix: bytes.Clone(prefix), signal: make(chan struct{}, 1)}
-	s.hub.add(w)
-	defer s.hub.remove(w)
+	hub.add(w)
+	defer hub.remove(w)
 	since, err := s.readTs()
 	if err != nil {
 		return err
@@ -330,8 +337,8 @@ func (s *Store) Watch(ctx context.Context, prefix []byte, opts store.WatchOption
 			return store.ErrClosed
 		case <-ctx.Done():
 			return nil
-		case <-s.hub.done:
-			return s.hub.ended()
+		case <-hub.done:
+			return hub.ended()
 		case <-w.signal:
 		}
 		if events := w.take(since); len(events) > 0 {
@@ -339,6 +346,35 @@ func (s *Store) Watch(ctx context.Context, prefix []byte, opts store.WatchOption
 				return err
 			}
 		}
+	}
+}
+
+// hubFor is the hub of a prefix, made on first use.
+func (s *Store) hubFor(prefix []byte) *hub {
+	s.hubMu.Lock()
+	defer s.hubMu.Unlock()
+	h := s.hubs[string(prefix)]
+	if h == nil {
+		h = newHub(s, bytes.Clone(prefix))
+		if s.hubsStopped {
+			h.startOnce.Do(func() {}) // the store closes: never started
+		}
+		s.hubs[string(prefix)] = h
+	}
+	return h
+}
+
+// stopHubs ends every subscription, and refuses to start new ones.
+func (s *Store) stopHubs() {
+	s.hubMu.Lock()
+	s.hubsStopped = true
+	hubs := make([]*hub, 0, len(s.hubs))
+	for _, h := range s.hubs {
+		hubs = append(hubs, h)
+	}
+	s.hubMu.Unlock()
+	for _, h := range hubs {
+		h.stop()
 	}
 }
 
