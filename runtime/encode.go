@@ -34,6 +34,7 @@ func (ar *activeRun) prepareInputs(stepID string) {
 func (ar *activeRun) encode(res core.Result) ([]op, []HistoryEvent, error) {
 	id := ar.rec.ID
 	ws := make([]op, 0, len(res.Changed)+len(res.History)+2)
+	ws = append(ws, ar.planOps()...) // a re-plan's removals (dynamic_planner.go)
 	for _, sid := range res.Changed {
 		i := ar.prog.Workflow.StepIndex(sid)
 		rec := ar.stepRecord(i)
@@ -42,16 +43,21 @@ func (ar *activeRun) encode(res core.Result) ([]op, []HistoryEvent, error) {
 			return nil, nil, fmt.Errorf("step %s: %w", sid, err)
 		}
 		progress := stepProgress(rec)
-		ws = append(ws, op{key: stepKey(id, i), val: val, check: func(old []byte) error {
-			prev, err := stepHeader(old)
-			if err != nil {
-				return fmt.Errorf("step %s of run %s: %v", sid, id, err)
-			}
-			if progressLess(progress, prev) {
-				return fmt.Errorf("step %s of run %s cannot move back (epoch, attempt, phase %v to %v)", sid, id, prev, progress)
-			}
-			return nil
-		}})
+		if ar.takeOverwrite(i) {
+			// a planned step takes the index of one a re-plan dropped
+			ws = append(ws, setOp(stepKey(id, i), val))
+		} else {
+			ws = append(ws, op{key: stepKey(id, i), val: val, check: func(old []byte) error {
+				prev, err := stepHeader(old)
+				if err != nil {
+					return fmt.Errorf("step %s of run %s: %v", sid, id, err)
+				}
+				if progressLess(progress, prev) {
+					return fmt.Errorf("step %s of run %s cannot move back (epoch, attempt, phase %v to %v)", sid, id, prev, progress)
+				}
+				return nil
+			}})
+		}
 		if log, ok := ar.logs[i]; ok {
 			delete(ar.logs, i)
 			if len(log) > 0 {
@@ -138,6 +144,7 @@ func (ar *activeRun) stepRecord(i int) *StepRecord {
 		Epoch:       ar.epochs[i],
 		EndError:    optString(builtins.MaskString(st.EndError, ar.masks)),
 	}
+	rec.Plan = ar.planOf(i)
 	if c, ok := ar.children[i]; ok {
 		rec.ChildWorkflow, rec.ChildVersion, rec.ChildHash = c.workflow, c.version, c.hash
 	}

@@ -19,6 +19,10 @@ func (e *Engine) loadRun(ctx context.Context, rec *RunRecord) (*activeRun, error
 	if err != nil {
 		return nil, err
 	}
+	prog, plans, err := withPlans(prog, rec) // a planner's steps (dynamic_planner.go)
+	if err != nil {
+		return nil, err
+	}
 	w := prog.Workflow
 	if len(w.Steps) != len(rec.Steps) {
 		return nil, fmt.Errorf("run %s: its stored steps do not match its definition", rec.ID)
@@ -46,6 +50,9 @@ func (e *Engine) loadRun(ctx context.Context, rec *RunRecord) (*activeRun, error
 	ar := &activeRun{rec: *rec, prog: prog, seq: lastSeq, lookup: e.opts.LookupSecret}
 	ar.rec.Steps = nil
 	ar.init(secrets)
+	if plans != nil {
+		ar.plans().plans = plans
+	}
 	ar.loadMasks(e.opts.LookupSecret)
 	for i, s := range rec.Steps {
 		if s.ID != w.Steps[i].ID {

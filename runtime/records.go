@@ -76,6 +76,9 @@ type StepRecord struct {
 	// the error a running sub_workflow step ends with when its child,
 	// cancelled for it (its timeout), ends
 	EndError *string `json:"end_error,omitempty"`
+	// Plan, on a planner step that planned, is the steps it added to the
+	// run (dag.EncodePlan)
+	Plan json.RawMessage `json:"plan,omitempty"`
 }
 
 // HistoryEvent is one entry of a run's history.

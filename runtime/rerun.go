@@ -578,7 +578,12 @@ func (e *Engine) storedProgram(ctx context.Context, rec *RunRecord) (*lang.Progr
 	if err != nil {
 		return nil, err
 	}
-	return e.program(ctx, def)
+	prog, err := e.program(ctx, def)
+	if err != nil {
+		return nil, err
+	}
+	prog, _, err = withPlans(prog, rec) // a planner's steps (dynamic_planner.go)
+	return prog, err
 }
 
 // parentStepChild is the child run a step of rec points at now.
