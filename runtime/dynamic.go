@@ -372,6 +372,21 @@ func (d *dynamicStep) forEach(ctx context.Context, itemsVal any) (any, error) {
 		limit = DefaultMaxConcurrency
 	}
 	failFast := d.def.Dynamic.OnFailure != dag.Continue
+	// rerun --failed: the children of earlier attempts that succeeded
+	// are kept (dynamic_rerun.go)
+	d.ar.mu.Lock()
+	keep := d.ar.keeps(d.index)
+	d.ar.mu.Unlock()
+	var kept map[int]*RunRecord
+	if keep {
+		var err error
+		kept, err = d.e.succeededIterations(ctx, d.ar.rec.ID, d.def.ID, func(i int) string {
+			return iterationRunID(d.ar.rec.ID, d.def.ID, d.index, d.attempt, i, d.started)
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
 
 	results := make([]any, n)
 	var failed []int
@@ -390,7 +405,11 @@ func (d *dynamicStep) forEach(ctx context.Context, itemsVal any) (any, error) {
 		if !stopping && next < n && (free >= min(refill, n-next) || len(running) == 0) {
 			var idx []int
 			for next < n && len(running)+len(idx) < limit && len(idx) < spawnBatch {
-				idx = append(idx, next)
+				if k, ok := kept[next]; ok {
+					results[next] = k.Output
+				} else {
+					idx = append(idx, next)
+				}
 				next++
 			}
 			kids, err := d.spawn(ctx, idx, inputsFn)

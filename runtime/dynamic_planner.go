@@ -30,8 +30,13 @@ import (
 	"github.com/flowscript/flowscript/store"
 )
 
-// planState is what a run knows of its planner steps.
-type planState struct {
+// dynamicState is what a run knows of its planner steps, and of the
+// for_each steps a rerun --failed reopened.
+type dynamicState struct {
+	// keep marks the for_each steps whose attempts reuse the succeeded
+	// children of earlier attempts (rerun --failed), by step index; it is
+	// stored with the step's record
+	keep map[int]bool
 	// plans holds the stored plan of each planner step that made one,
 	// by step index
 	plans map[int]json.RawMessage
@@ -53,11 +58,11 @@ type proposal struct {
 	replace int
 }
 
-func (ar *activeRun) plans() *planState {
-	if ar.pl == nil {
-		ar.pl = &planState{plans: map[int]json.RawMessage{}, proposed: map[int]*proposal{}, overwrite: map[int]bool{}}
+func (ar *activeRun) dynamic() *dynamicState {
+	if ar.dyn == nil {
+		ar.dyn = &dynamicState{keep: map[int]bool{}, plans: map[int]json.RawMessage{}, proposed: map[int]*proposal{}, overwrite: map[int]bool{}}
 	}
-	return ar.pl
+	return ar.dyn
 }
 
 // runPlanner runs a planner's body, validates the steps it declared and
@@ -94,7 +99,7 @@ func (e *Engine) runPlanner(ctx context.Context, ar *activeRun, def *dag.Step, a
 	}
 	output["steps"] = ids
 	ar.mu.Lock()
-	ar.plans().proposed[ar.prog.Workflow.StepIndex(def.ID)] = p
+	ar.dynamic().proposed[ar.prog.Workflow.StepIndex(def.ID)] = p
 	ar.mu.Unlock()
 	return output, nil
 }
@@ -104,15 +109,15 @@ func (e *Engine) runPlanner(ctx context.Context, ar *activeRun, def *dag.Step, a
 func (ar *activeRun) plannedEvent(index int, ev core.StepEnded) core.Event {
 	ar.mu.Lock()
 	defer ar.mu.Unlock()
-	if ar.pl == nil {
+	if ar.dyn == nil {
 		return ev
 	}
-	p := ar.pl.proposed[index]
+	p := ar.dyn.proposed[index]
 	if p == nil || p.attempt != ev.Attempt {
 		return ev
 	}
 	if ev.Error != "" {
-		delete(ar.pl.proposed, index)
+		delete(ar.dyn.proposed, index)
 		return ev
 	}
 	return core.StepsPlanned{Step: ev.Step, Attempt: ev.Attempt, W: p.prog.Workflow, Replace: p.replace, Output: ev.Output, At: ev.At}
@@ -123,10 +128,10 @@ func (ar *activeRun) plannedEvent(index int, ev core.StepEnded) core.Event {
 // planner's record will carry the plan. Called with the run's lock held,
 // after the machine applied an event that changed its workflow.
 func (ar *activeRun) adoptPlan() {
-	if ar.pl == nil {
+	if ar.dyn == nil {
 		return
 	}
-	for index, p := range ar.pl.proposed {
+	for index, p := range ar.dyn.proposed {
 		if p.prog.Workflow != ar.m.W {
 			continue
 		}
@@ -140,18 +145,19 @@ func (ar *activeRun) adoptPlan() {
 			delete(ar.inputErrs, i)
 			delete(ar.logs, i)
 			delete(ar.children, i)
-			delete(ar.pl.plans, i)
+			delete(ar.dyn.plans, i)
+			delete(ar.dyn.keep, i)
 			if i < n {
 				ar.epochs[i] = ar.rec.Epoch
-				ar.pl.overwrite[i] = true
+				ar.dyn.overwrite[i] = true
 			} else {
 				delete(ar.epochs, i)
-				ar.pl.ops = append(ar.pl.ops, deleteOp(stepKey(id, i)))
+				ar.dyn.ops = append(ar.dyn.ops, deleteOp(stepKey(id, i)))
 			}
 		}
 		if p.replace > 0 {
 			// the logs of the dropped steps go with them
-			ar.pl.ops = append(ar.pl.ops, fnOp(func(tx store.Tx) error {
+			ar.dyn.ops = append(ar.dyn.ops, fnOp(func(tx store.Tx) error {
 				var keys [][]byte
 				err := tx.Scan(logPrefix(id), store.ScanOptions{KeysOnly: true}, func(k, _ []byte) error {
 					if i, _, ok := decodeLogKey(id, k); ok && i >= from {
@@ -170,37 +176,37 @@ func (ar *activeRun) adoptPlan() {
 				return nil
 			}))
 		}
-		ar.pl.plans[index] = p.plan
+		ar.dyn.plans[index] = p.plan
 		break
 	}
-	clear(ar.pl.proposed)
+	clear(ar.dyn.proposed)
 }
 
 // planOps hands over the writes of an adopted re-plan.
 func (ar *activeRun) planOps() []op {
-	if ar.pl == nil || len(ar.pl.ops) == 0 {
+	if ar.dyn == nil || len(ar.dyn.ops) == 0 {
 		return nil
 	}
-	ops := ar.pl.ops
-	ar.pl.ops = nil
+	ops := ar.dyn.ops
+	ar.dyn.ops = nil
 	return ops
 }
 
 // planOf is the stored plan of step i, if it is a planner that made one.
 func (ar *activeRun) planOf(i int) json.RawMessage {
-	if ar.pl == nil {
+	if ar.dyn == nil {
 		return nil
 	}
-	return ar.pl.plans[i]
+	return ar.dyn.plans[i]
 }
 
 // takeOverwrite reports whether step i's record is rewritten in place
 // (a re-plan), once.
 func (ar *activeRun) takeOverwrite(i int) bool {
-	if ar.pl == nil || !ar.pl.overwrite[i] {
+	if ar.dyn == nil || !ar.dyn.overwrite[i] {
 		return false
 	}
-	delete(ar.pl.overwrite, i)
+	delete(ar.dyn.overwrite, i)
 	return true
 }
 
@@ -234,8 +240,8 @@ func (e *Engine) checkPlan(ctx context.Context, ar *activeRun, def *dag.Step, b 
 	cur := ar.prog
 	index := cur.Workflow.StepIndex(def.ID)
 	var earlier map[int]bool
-	if ar.pl != nil && ar.pl.plans[index] != nil {
-		earlier = plannedBy(cur.Workflow, ar.pl.plans, index)
+	if ar.dyn != nil && ar.dyn.plans[index] != nil {
+		earlier = plannedBy(cur.Workflow, ar.dyn.plans, index)
 	}
 	lineage, maxDepth := ar.rec.Lineage, ar.rec.MaxDepth
 	workspace := ar.rec.Workspace

@@ -144,7 +144,7 @@ func (ar *activeRun) stepRecord(i int) *StepRecord {
 		Epoch:       ar.epochs[i],
 		EndError:    optString(builtins.MaskString(st.EndError, ar.masks)),
 	}
-	rec.Plan = ar.planOf(i)
+	rec.Plan, rec.KeepSucceeded = ar.planOf(i), ar.keeps(i) // dynamic_planner.go, dynamic_rerun.go
 	if c, ok := ar.children[i]; ok {
 		rec.ChildWorkflow, rec.ChildVersion, rec.ChildHash = c.workflow, c.version, c.hash
 	}

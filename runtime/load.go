@@ -50,9 +50,7 @@ func (e *Engine) loadRun(ctx context.Context, rec *RunRecord) (*activeRun, error
 	ar := &activeRun{rec: *rec, prog: prog, seq: lastSeq, lookup: e.opts.LookupSecret}
 	ar.rec.Steps = nil
 	ar.init(secrets)
-	if plans != nil {
-		ar.plans().plans = plans
-	}
+	ar.loadDynamic(rec, plans) // dynamic_rerun.go
 	ar.loadMasks(e.opts.LookupSecret)
 	for i, s := range rec.Steps {
 		if s.ID != w.Steps[i].ID {

@@ -79,6 +79,9 @@ type StepRecord struct {
 	// Plan, on a planner step that planned, is the steps it added to the
 	// run (dag.EncodePlan)
 	Plan json.RawMessage `json:"plan,omitempty"`
+	// KeepSucceeded, on a for_each step reset by rerun --failed: its
+	// attempts keep the children of earlier attempts that succeeded
+	KeepSucceeded bool `json:"keep_succeeded,omitempty"`
 }
 
 // HistoryEvent is one entry of a run's history.
