@@ -416,7 +416,9 @@ func (d *dynamicStep) forEach(ctx context.Context, itemsVal any) (any, error) {
 			for _, k := range kids {
 				running[k.i] = k.id
 				go func(k spawned) {
-					rec, err := d.e.await(ctx, k.id)
+					// a stopped step still waits for its children to end:
+					// it cancels them, and a cancel is over once the tree is
+					rec, err := d.e.await(d.e.base, k.id)
 					ended <- childOutcome{i: k.i, rec: rec, err: err}
 				}(k)
 			}
@@ -526,7 +528,18 @@ func (d *dynamicStep) loop(ctx context.Context) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		rec, err := d.e.await(ctx, kids[0].id)
+		// a stopped step cancels its child and waits for it to end
+		id := kids[0].id
+		stop := context.AfterFunc(ctx, func() {
+			if err := d.e.cancelTree(context.Background(), id); err != nil {
+				d.e.log.Warn("cannot cancel a child run", "run", d.ar.rec.ID, "child", id, "error", err)
+			}
+		})
+		rec, err := d.e.await(d.e.base, id)
+		stop()
+		if err == nil && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		if err != nil {
 			return nil, err
 		}
