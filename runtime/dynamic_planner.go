@@ -15,6 +15,7 @@ package runtime
 // are replaced by the new ones.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -340,6 +341,16 @@ func (e *Engine) checkPlan(ctx context.Context, ar *activeRun, def *dag.Step, b 
 	data, err := dag.EncodePlan(&dag.Plan{Steps: planned, Bodies: bodies})
 	if err != nil {
 		return nil, fmt.Errorf("the plan cannot be stored: %v", err)
+	}
+	// the plan is stored, and secret values never are
+	ar.mu.Lock()
+	masks := ar.masks
+	ar.mu.Unlock()
+	for _, m := range masks {
+		quoted, _ := json.Marshal(m)
+		if m != "" && (bytes.Contains(data, []byte(m)) || bytes.Contains(data, quoted[1:len(quoted)-1])) {
+			return nil, fmt.Errorf("planner %q: a planned step holds the value of a secret, and plans are stored; pass secret(\"NAME\") in its inputs or env instead", def.ID)
+		}
 	}
 	next := *cur
 	w.Freeze()
