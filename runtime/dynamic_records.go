@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/flowscript/flowscript/dag"
 	"github.com/flowscript/flowscript/runtime/core"
@@ -39,7 +40,7 @@ func appendIterations(tx store.Tx, rec *RunRecord) error {
 		if err != nil {
 			return fmt.Errorf("child run %s: %w", id, err)
 		}
-		var c RunRecord
+		var c iterationRun
 		if err := json.Unmarshal(data, &c); err != nil {
 			return fmt.Errorf("child run %s: damaged record: %v", id, err)
 		}
@@ -78,4 +79,20 @@ func appendIterations(tx store.Tx, rec *RunRecord) error {
 		rec.Steps = append(rec.Steps, it.rec)
 	}
 	return nil
+}
+
+// iterationRun is what appendIterations reads of a child's record: only
+// the fields a step record shows, so that listing 10,000 iterations
+// decodes no more than it must.
+type iterationRun struct {
+	ID           string         `json:"id"`
+	Workflow     string         `json:"workflow"`
+	Version      int            `json:"version"`
+	Status       core.RunStatus `json:"status"`
+	Params       map[string]any `json:"params"`
+	Output       any            `json:"output"`
+	Error        *string        `json:"error"`
+	ParentStepID *string        `json:"parent_step_id"`
+	StartedAt    *time.Time     `json:"started_at"`
+	EndedAt      *time.Time     `json:"ended_at"`
 }
