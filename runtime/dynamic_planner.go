@@ -54,9 +54,10 @@ type dynamicState struct {
 // proposal is a plan an attempt made.
 type proposal struct {
 	attempt int
-	prog    *lang.Program
+	steps   []*dag.Step
+	bodies  map[string]starlark.Callable
 	plan    json.RawMessage
-	replace int
+	replace []string
 }
 
 func (ar *activeRun) dynamic() *dynamicState {
@@ -121,66 +122,73 @@ func (ar *activeRun) plannedEvent(index int, ev core.StepEnded) core.Event {
 		delete(ar.dyn.proposed, index)
 		return ev
 	}
-	return core.StepsPlanned{Step: ev.Step, Attempt: ev.Attempt, W: p.prog.Workflow, Replace: p.replace, Output: ev.Output, At: ev.At}
+	return core.StepsPlanned{Step: ev.Step, Attempt: ev.Attempt, Steps: p.steps, Replace: p.replace, Output: ev.Output, At: ev.At}
 }
 
 // adoptPlan makes the run use the workflow a StepsPlanned just gave its
 // machine: the program grows by the plan's steps and bodies, and the
 // planner's record will carry the plan. Called with the run's lock held,
-// after the machine applied an event that changed its workflow.
-func (ar *activeRun) adoptPlan() {
-	if ar.dyn == nil {
-		return
+// after the machine applied the event and changed its workflow.
+func (ar *activeRun) adoptPlan(sp core.StepsPlanned) {
+	index := ar.prog.Workflow.StepIndex(sp.Step)
+	p := ar.dynamic().proposed[index]
+	if p == nil || p.attempt != sp.Attempt {
+		// no plan of this attempt (cannot happen): the steps run without
+		// their bodies rather than out of step with the machine
+		p = &proposal{attempt: sp.Attempt, replace: sp.Replace}
 	}
-	for index, p := range ar.dyn.proposed {
-		if p.prog.Workflow != ar.m.W {
-			continue
+	delete(ar.dyn.proposed, index)
+	old := len(ar.prog.Workflow.Steps)
+	from := old - len(p.replace)
+	next := *ar.prog
+	next.Workflow = ar.m.W
+	next.Bodies = make(map[string]starlark.Callable, len(ar.prog.Bodies)+len(p.bodies))
+	for k, v := range ar.prog.Bodies {
+		next.Bodies[k] = v
+	}
+	for k, v := range p.bodies {
+		next.Bodies[k] = v
+	}
+	ar.prog = &next
+	n := len(ar.prog.Workflow.Steps)
+	id := ar.rec.ID
+	for i := from; i < max(old, n); i++ {
+		delete(ar.inputs, i)
+		delete(ar.inputErrs, i)
+		delete(ar.logs, i)
+		delete(ar.children, i)
+		delete(ar.dyn.plans, i)
+		delete(ar.dyn.keep, i)
+		if i < n {
+			ar.epochs[i] = ar.rec.Epoch
+			ar.dyn.overwrite[i] = true
+		} else {
+			delete(ar.epochs, i)
+			ar.dyn.ops = append(ar.dyn.ops, deleteOp(stepKey(id, i)))
 		}
-		old := len(ar.prog.Workflow.Steps)
-		from := old - p.replace
-		ar.prog = p.prog
-		n := len(ar.prog.Workflow.Steps)
-		id := ar.rec.ID
-		for i := from; i < max(old, n); i++ {
-			delete(ar.inputs, i)
-			delete(ar.inputErrs, i)
-			delete(ar.logs, i)
-			delete(ar.children, i)
-			delete(ar.dyn.plans, i)
-			delete(ar.dyn.keep, i)
-			if i < n {
-				ar.epochs[i] = ar.rec.Epoch
-				ar.dyn.overwrite[i] = true
-			} else {
-				delete(ar.epochs, i)
-				ar.dyn.ops = append(ar.dyn.ops, deleteOp(stepKey(id, i)))
-			}
-		}
-		if p.replace > 0 {
-			// the logs of the dropped steps go with them
-			ar.dyn.ops = append(ar.dyn.ops, fnOp(func(tx store.Tx) error {
-				var keys [][]byte
-				err := tx.Scan(logPrefix(id), store.ScanOptions{KeysOnly: true}, func(k, _ []byte) error {
-					if i, _, ok := decodeLogKey(id, k); ok && i >= from {
-						keys = append(keys, append([]byte(nil), k...))
-					}
-					return nil
-				})
-				if err != nil {
-					return err
-				}
-				for _, k := range keys {
-					if err := tx.Delete(k); err != nil {
-						return err
-					}
+	}
+	if len(p.replace) > 0 {
+		// the logs of the dropped steps go with them
+		ar.dyn.ops = append(ar.dyn.ops, fnOp(func(tx store.Tx) error {
+			var keys [][]byte
+			err := tx.Scan(logPrefix(id), store.ScanOptions{KeysOnly: true}, func(k, _ []byte) error {
+				if i, _, ok := decodeLogKey(id, k); ok && i >= from {
+					keys = append(keys, append([]byte(nil), k...))
 				}
 				return nil
-			}))
-		}
-		ar.dyn.plans[index] = p.plan
-		break
+			})
+			if err != nil {
+				return err
+			}
+			for _, k := range keys {
+				if err := tx.Delete(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		}))
 	}
-	clear(ar.dyn.proposed)
+	ar.dyn.plans[index] = p.plan
 }
 
 // planOps hands over the writes of an adopted re-plan.
@@ -352,17 +360,12 @@ func (e *Engine) checkPlan(ctx context.Context, ar *activeRun, def *dag.Step, b 
 			return nil, fmt.Errorf("planner %q: a planned step holds the value of a secret, and plans are stored; pass secret(\"NAME\") in its inputs or env instead", def.ID)
 		}
 	}
-	next := *cur
-	w.Freeze()
-	next.Workflow = &w
-	next.Bodies = make(map[string]starlark.Callable, len(cur.Bodies)+len(b.Bodies))
-	for k, v := range cur.Bodies {
-		next.Bodies[k] = v
+	replace := make([]string, 0, len(earlier))
+	for i := range earlier {
+		replace = append(replace, cur.Workflow.Steps[i].ID)
 	}
-	for k, v := range b.Bodies {
-		next.Bodies[k] = v
-	}
-	return &proposal{prog: &next, plan: data, replace: len(earlier)}, nil
+	sort.Strings(replace)
+	return &proposal{steps: planned, bodies: b.Bodies, plan: data, replace: replace}, nil
 }
 
 // maxWorkflowSteps is how many steps a run may have, planned ones

@@ -135,9 +135,7 @@ func (m *Machine) Demand(ev Event) int {
 			return 0
 		}
 	case StepsPlanned:
-		if ev.W != nil {
-			return m.pendingPooled + len(ev.W.Steps) // the new steps may start at once
-		}
+		return m.pendingPooled + len(ev.Steps) // the new steps may start at once
 	case Resume:
 		n := m.pendingPooled
 		for i, st := range m.Run.Steps {

@@ -9,17 +9,17 @@ import (
 )
 
 // StepsPlanned ends an attempt of a planner step that succeeded (SPEC
-// §4b): the steps its body declared join the run. W is the run's
-// workflow from now on: the first len(current steps) - Replace steps of
-// the current workflow, unchanged, then the new steps. Replace drops the
-// last steps, those the same planner declared in an earlier attempt (a
-// rerun re-plans); none of them may be running. The new steps start
-// pending and are evaluated at once.
+// §4b): the steps its body declared join the run, after the run's other
+// steps, pending, and are evaluated at once. Replace names the steps the
+// same planner declared in an earlier attempt (a rerun re-plans): they
+// are dropped first, and must be the last of the run's steps, none of them
+// running. The steps were validated against the run when the body
+// returned; a step id another planner took since then fails the planner.
 type StepsPlanned struct {
 	Step    string
 	Attempt int
-	W       *dag.Workflow
-	Replace int
+	Steps   []*dag.Step
+	Replace []string
 	Output  any
 	At      time.Time
 }
@@ -35,30 +35,52 @@ func (m *Machine) plan(r *result, ev StepsPlanned) {
 	if !ok {
 		return
 	}
-	keep := len(m.W.Steps) - ev.Replace
-	if m.Run.CancelRequested || ev.W == nil || ev.Replace < 0 || keep <= i || len(ev.W.Steps) < keep || !m.samePrefix(ev.W, keep) {
-		err := "cancelled"
-		if !m.Run.CancelRequested {
-			err = "the planned steps do not fit the run (an internal error)"
-		}
-		m.stepEnded(r, StepEnded{Step: ev.Step, Attempt: ev.Attempt, Error: err, At: ev.At}, false)
+	fail := func(format string, args ...any) {
+		m.stepEnded(r, StepEnded{Step: ev.Step, Attempt: ev.Attempt, Error: fmt.Sprintf(format, args...), At: ev.At}, false)
+	}
+	if m.Run.CancelRequested {
+		fail("cancelled")
 		return
 	}
-	for _, st := range m.Run.Steps[keep:] {
-		if st.Status == StepRunning {
-			m.stepEnded(r, StepEnded{Step: ev.Step, Attempt: ev.Attempt, Error: fmt.Sprintf("cannot re-plan while step %s, planned before, is running", st.ID), At: ev.At}, false)
+	keep := len(m.W.Steps) - len(ev.Replace)
+	dropped := map[string]bool{}
+	for _, id := range ev.Replace {
+		dropped[id] = true
+	}
+	if keep <= i {
+		fail("cannot re-plan: the steps planned before are not the last of the run")
+		return
+	}
+	for _, s := range m.W.Steps[keep:] {
+		if !dropped[s.ID] {
+			fail("cannot re-plan: the steps it planned before are followed by step %s, planned by another planner; rerun from that planner too", s.ID)
 			return
 		}
 	}
+	for _, st := range m.Run.Steps[keep:] {
+		if st.Status == StepRunning {
+			fail("cannot re-plan while step %s, planned before, is running", st.ID)
+			return
+		}
+	}
+	for _, s := range ev.Steps {
+		if j, ok := m.index[s.ID]; ok && j < keep {
+			fail("%s: duplicate step id %q (another planner declared it meanwhile, at %s)", s.Pos, s.ID, m.W.Steps[j].Pos)
+			return
+		}
+	}
+	w := *m.W
+	w.Steps = append(m.W.Steps[:keep:keep], ev.Steps...)
+	w.Freeze()
 	steps := m.Run.Steps[:keep:keep]
-	var ids []string
-	for _, s := range ev.W.Steps[keep:] {
+	ids := make([]string, 0, len(ev.Steps))
+	for _, s := range ev.Steps {
 		steps = append(steps, &Step{ID: s.ID, Status: StepPending})
 		ids = append(ids, s.ID)
 	}
 	m.Run.Steps = steps
-	fresh := New(ev.W, m.Run)
-	m.W = ev.W
+	fresh := New(&w, m.Run)
+	m.W = &w
 	m.index, m.deps, m.dependents, m.handled = fresh.index, fresh.deps, fresh.dependents, fresh.handled
 	m.pendingPooled, m.unfinished = fresh.pendingPooled, fresh.unfinished
 	for j := keep; j < len(steps); j++ {
@@ -68,19 +90,9 @@ func (m *Machine) plan(r *result, ev StepsPlanned) {
 	if len(ids) == 0 {
 		detail = "planned no steps"
 	}
-	if ev.Replace > 0 {
-		detail += fmt.Sprintf(" (replacing the %d planned before)", ev.Replace)
+	if len(ev.Replace) > 0 {
+		detail += fmt.Sprintf(" (replacing the %d planned before)", len(ev.Replace))
 	}
 	r.record(Record{Type: RecStepsPlanned, Step: ev.Step, Attempt: ev.Attempt, Detail: detail})
 	m.stepEnded(r, StepEnded{Step: ev.Step, Attempt: ev.Attempt, Output: ev.Output, At: ev.At}, false)
-}
-
-// samePrefix reports whether w's first n steps are the machine's.
-func (m *Machine) samePrefix(w *dag.Workflow, n int) bool {
-	for j := 0; j < n; j++ {
-		if w.Steps[j].ID != m.W.Steps[j].ID {
-			return false
-		}
-	}
-	return true
 }
