@@ -260,7 +260,7 @@ func (e *Engine) checkPlan(ctx context.Context, ar *activeRun, def *dag.Step, b 
 	keep := len(cur.Workflow.Steps) - len(earlier)
 	for i := range earlier {
 		if i < keep {
-			return nil, fmt.Errorf("planner %q cannot re-plan: the steps it planned before are followed by steps planned by another planner; rerun from that planner too", def.ID)
+			return nil, fmt.Errorf("planner %q cannot re-plan: the steps it planned before are followed by steps planned by another planner (re-planning is built only for the last planner to have planned); rerun from a step after the planner instead", def.ID)
 		}
 	}
 	w := *cur.Workflow

@@ -53,7 +53,7 @@ func (m *Machine) plan(r *result, ev StepsPlanned) {
 	}
 	for _, s := range m.W.Steps[keep:] {
 		if !dropped[s.ID] {
-			fail("cannot re-plan: the steps it planned before are followed by step %s, planned by another planner; rerun from that planner too", s.ID)
+			fail("cannot re-plan: the steps it planned before are followed by step %s, planned by another planner (re-planning is built only for the last planner to have planned)", s.ID)
 			return
 		}
 	}
