@@ -164,9 +164,27 @@ func (ar *activeRun) adoptPlan(sp core.StepsPlanned) {
 			ar.dyn.overwrite[i] = true
 		} else {
 			delete(ar.epochs, i)
-			ar.dyn.ops = append(ar.dyn.ops, deleteOp(stepKey(id, i)))
 		}
 	}
+	// records past the run's new last step go: a re-plan's that dropped
+	// more than it added, or those of a plan whose commit was cut short by
+	// a crash (withPlans ignores them)
+	ar.dyn.ops = append(ar.dyn.ops, fnOp(func(tx store.Tx) error {
+		var keys [][]byte
+		err := tx.Scan(stepPrefix(id), store.ScanOptions{Start: stepKey(id, n), KeysOnly: true}, func(k, _ []byte) error {
+			keys = append(keys, append([]byte(nil), k...))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if err := tx.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
 	if len(p.replace) > 0 {
 		// the logs of the dropped steps go with them
 		ar.dyn.ops = append(ar.dyn.ops, fnOp(func(tx store.Tx) error {
@@ -410,7 +428,9 @@ func globalOf(prog *lang.Program, fn starlark.Callable) (dag.GlobalRef, bool) {
 
 // withPlans lays a stored run's plans out after its declared steps: the
 // program the run runs, and the plans by planner index. A run without
-// plans keeps prog.
+// plans keeps prog. Step records past the planned ones are ignored: a
+// crash cut the commit of a plan after its steps' records and before its
+// planner's, and the planner, still running, plans again.
 func withPlans(prog *lang.Program, rec *RunRecord) (*lang.Program, map[int]json.RawMessage, error) {
 	declared := len(prog.Workflow.Steps)
 	if len(rec.Steps) <= declared {
@@ -444,7 +464,7 @@ func withPlans(prog *lang.Program, rec *RunRecord) (*lang.Program, map[int]json.
 	for _, s := range rec.Steps[declared:] {
 		def := steps[s.ID]
 		if def == nil {
-			return nil, nil, fmt.Errorf("run %s: no plan declares its step %s", rec.ID, s.ID)
+			break
 		}
 		w.Steps = append(w.Steps, def)
 	}
