@@ -173,6 +173,9 @@ type RerunRun struct {
 	// Reattach maps a reset sub_workflow step with an idempotency key to
 	// the run the key binds it to, which it waits for again.
 	Reattach map[string]string `json:"reattach,omitempty"`
+	// KeepIterations lists the for_each steps (--failed) whose children
+	// that succeeded are kept: only the others run again.
+	KeepIterations []string `json:"keep_iterations,omitempty"`
 }
 
 // ListFilter narrows List; zero fields match everything.

@@ -15,6 +15,9 @@ type Builder struct {
 	// RootFile is the root script's name as it appears in positions;
 	// workflow() may only be called from it.
 	RootFile string
+	// Planner, when set, is the id of the planner step whose body is
+	// declaring steps at run time: workflow() and output() are refused.
+	Planner string
 
 	workflowPos *dag.Pos
 	outputSet   bool

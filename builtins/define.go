@@ -46,6 +46,9 @@ func workflowFn(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tup
 	if err != nil {
 		return nil, err
 	}
+	if b.Planner != "" {
+		return nil, fmt.Errorf("workflow: cannot be called in the body of planner %q: a planner adds steps to the run's workflow", b.Planner)
+	}
 	if len(args) > 0 {
 		return nil, fmt.Errorf("workflow: takes keyword arguments only, such as workflow(name = \"deploy\")")
 	}
@@ -343,6 +346,9 @@ func outputFn(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple
 	b, err := builderFor(thread, "output")
 	if err != nil {
 		return nil, err
+	}
+	if b.Planner != "" {
+		return nil, fmt.Errorf("output: cannot be called in the body of planner %q: the run's output is declared at the top level", b.Planner)
 	}
 	if len(args) > 0 {
 		return nil, fmt.Errorf("output: takes keyword arguments only, such as output(url = d.output[\"url\"])")

@@ -61,6 +61,9 @@ type StepContext struct {
 	// MaxMemory bounds the heap growth of the attempt, in bytes; 0:
 	// BodyMaxMemory().
 	MaxMemory uint64
+	// Builder, set for a planner step's body, records the steps the body
+	// declares with the definition builtins.
+	Builder *Builder
 }
 
 func (sc *StepContext) context() context.Context {
@@ -158,6 +161,9 @@ func CallBody(sc *StepContext, body starlark.Callable, maxSteps uint64) (out map
 		t.Cancel("too many steps")
 	}
 	SetStepContext(thread, sc)
+	if sc.Builder != nil {
+		SetBuilder(thread, sc.Builder)
+	}
 	libtime.SetNow(thread, func() (time.Time, error) { return sc.now(), nil })
 	stop := context.AfterFunc(ctx, func() { thread.Cancel("the step's context ended") })
 	defer stop()

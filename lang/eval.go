@@ -85,6 +85,10 @@ type Program struct {
 	Workspace *Workspace
 	// Declared reports whether the script called workflow().
 	Declared bool
+	// Modules holds the globals of the root file and of every file it
+	// loads, by the file's name as positions show it: a planner's steps
+	// find their body functions here again after a restart.
+	Modules map[string]starlark.StringDict
 }
 
 // Load evaluates the workspace file rel (a slash path relative to the
@@ -157,9 +161,15 @@ func (ws *Workspace) evaluate(ctx context.Context, rel string, src []byte) (*Pro
 
 	ev.stack = []string{rel}
 	ev.cache[rel] = &loadResult{}
-	_, err := starlark.ExecFileOptions(FileOptions, thread, ws.Display(rel), src, ev.predeclared())
+	globals, err := starlark.ExecFileOptions(FileOptions, thread, ws.Display(rel), src, ev.predeclared())
 	if err != nil {
 		ev.record(err, thread)
+	}
+	modules := map[string]starlark.StringDict{ws.Display(rel): globals}
+	for f, r := range ev.cache {
+		if r.globals != nil {
+			modules[ws.Display(f)] = r.globals
+		}
 	}
 	w := ev.builder.Workflow
 	if w.Name == "" {
@@ -173,6 +183,7 @@ func (ws *Workspace) evaluate(ctx context.Context, rel string, src []byte) (*Pro
 		Hash:      hashFiles(rel, ev.files),
 		Workspace: ws,
 		Declared:  ev.builder.WorkflowDeclared(),
+		Modules:   modules,
 	}
 	if len(ev.errs) > 0 {
 		// the script did not run to its end: what it declared is partial

@@ -366,6 +366,9 @@ func (ar *activeRun) decideLocked(e *Engine, ev core.Event) *decision {
 	// did not take go back
 	offered := e.q.reserve(ar.m.Demand(ev))
 	res := ar.m.Apply(ev, core.Inputs{Free: offered})
+	if sp, ok := ev.(core.StepsPlanned); ok && ar.m.W != ar.prog.Workflow {
+		ar.adoptPlan(sp) // a planner's steps joined the run (dynamic_planner.go)
+	}
 	ar.ended.Store(ar.m.Run.Status.Terminal())
 	if e.q.settle(offered, res.Took) {
 		go e.wakeReady()

@@ -372,6 +372,21 @@ func (d *dynamicStep) forEach(ctx context.Context, itemsVal any) (any, error) {
 		limit = DefaultMaxConcurrency
 	}
 	failFast := d.def.Dynamic.OnFailure != dag.Continue
+	// rerun --failed: the children of earlier attempts that succeeded
+	// are kept (dynamic_rerun.go)
+	d.ar.mu.Lock()
+	keep := d.ar.keeps(d.index)
+	d.ar.mu.Unlock()
+	var kept map[int]*RunRecord
+	if keep {
+		var err error
+		kept, err = d.e.succeededIterations(ctx, d.ar.rec.ID, d.def.ID, func(i int) string {
+			return iterationRunID(d.ar.rec.ID, d.def.ID, d.index, d.attempt, i, d.started)
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
 
 	results := make([]any, n)
 	var failed []int
@@ -390,14 +405,20 @@ func (d *dynamicStep) forEach(ctx context.Context, itemsVal any) (any, error) {
 		if !stopping && next < n && (free >= min(refill, n-next) || len(running) == 0) {
 			var idx []int
 			for next < n && len(running)+len(idx) < limit && len(idx) < spawnBatch {
-				idx = append(idx, next)
+				if k, ok := kept[next]; ok {
+					results[next] = k.Output
+				} else {
+					idx = append(idx, next)
+				}
 				next++
 			}
 			kids, err := d.spawn(ctx, idx, inputsFn)
 			for _, k := range kids {
 				running[k.i] = k.id
 				go func(k spawned) {
-					rec, err := d.e.await(ctx, k.id)
+					// a stopped step still waits for its children to end:
+					// it cancels them, and a cancel is over once the tree is
+					rec, err := d.e.await(d.e.base, k.id)
 					ended <- childOutcome{i: k.i, rec: rec, err: err}
 				}(k)
 			}
@@ -507,7 +528,18 @@ func (d *dynamicStep) loop(ctx context.Context) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		rec, err := d.e.await(ctx, kids[0].id)
+		// a stopped step cancels its child and waits for it to end
+		id := kids[0].id
+		stop := context.AfterFunc(ctx, func() {
+			if err := d.e.cancelTree(context.Background(), id); err != nil {
+				d.e.log.Warn("cannot cancel a child run", "run", d.ar.rec.ID, "child", id, "error", err)
+			}
+		})
+		rec, err := d.e.await(d.e.base, id)
+		stop()
+		if err == nil && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -37,11 +37,17 @@ func (ar *activeRun) prepareInputs(stepID string) {
 func (ar *activeRun) encode(res core.Result) ([]journal.Op, []HistoryEvent, error) {
 	id := ar.rec.ID
 	ws := make([]journal.Op, 0, len(res.Changed)+len(res.History)+2)
+	ws = append(ws, ar.planOps()...) // a re-plan's removals (dynamic_planner.go)
 	for _, sid := range res.Changed {
 		i := ar.prog.Workflow.StepIndex(sid)
 		var rec StepRecord
 		ar.stepRecord(i, &rec)
-		o, err := journal.PutStep(id, i, &rec)
+		put := journal.PutStep
+		if ar.takeOverwrite(i) {
+			// a planned step takes the index of one a re-plan dropped
+			put = journal.ReplaceStep
+		}
+		o, err := put(id, i, &rec)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -115,6 +121,7 @@ func (ar *activeRun) stepRecord(i int, rec *StepRecord) {
 		Epoch:       ar.epochs[i],
 		EndError:    optString(ar.maskString(st.EndError)),
 	}
+	rec.Plan, rec.KeepSucceeded = ar.planOf(i), ar.keeps(i) // dynamic_planner.go, dynamic_rerun.go
 	if c, ok := ar.children[i]; ok {
 		rec.ChildWorkflow, rec.ChildVersion, rec.ChildHash = c.workflow, c.version, c.hash
 	}

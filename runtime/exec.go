@@ -118,7 +118,11 @@ func (e *Engine) execute(j *job) *handoff {
 		}
 	}
 	h.freeing = true
-	e.applyHand(ar, ev, nil, nil, h)
+	if def.Kind == dag.KindPlanner {
+		e.applyHand(ar, ar.plannedEvent(j.index, ev), nil, nil, h) // dynamic_planner.go
+	} else {
+		e.applyHand(ar, ev, nil, nil, h)
+	}
 	h.freeing = false // only this end may give the worker away
 	return h
 }
@@ -172,6 +176,13 @@ func (e *Engine) runStep(ctx context.Context, ar *activeRun, def *dag.Step, atte
 		return out, err
 	case dag.KindShell:
 		return e.runShell(ctx, ar, def, in, secretFn, log)
+	case dag.KindPlanner:
+		return e.runPlanner(ctx, ar, def, attempt, &builtins.StepContext{
+			Context: ctx, RunID: ar.rec.ID, StepID: def.ID, Workflow: ar.rec.Workflow,
+			Attempt: attempt, Inputs: in, Params: ar.rec.Params, Secret: secretFn,
+			Log: log, Dir: ar.rec.Workspace, Masks: ar.masks,
+			MaxMemory: e.opts.BodyMaxMemory, HTTPAllow: e.opts.HTTPAllowHosts,
+		}) // dynamic_planner.go
 	}
 	return nil, fmt.Errorf("%s steps cannot run yet in this version of flowscript", def.Kind)
 }

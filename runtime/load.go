@@ -18,7 +18,18 @@ func (e *Engine) loadRun(ctx context.Context, rec *RunRecord) (*activeRun, error
 	if err != nil {
 		return nil, err
 	}
+	prog, plans, err := withPlans(prog, rec) // a planner's steps (dynamic_planner.go)
+	if err != nil {
+		return nil, err
+	}
 	w := prog.Workflow
+	if len(rec.Steps) > len(w.Steps) {
+		// records of planned steps no stored plan declares: a crash cut
+		// the commit of their plan short (withPlans)
+		cut := *rec
+		cut.Steps = rec.Steps[:len(w.Steps)]
+		rec = &cut
+	}
 	// what its spawns need from the store is read now, before deciding
 	e.prefetchChildren(ctx, prog)
 	if len(w.Steps) != len(rec.Steps) {
@@ -41,6 +52,7 @@ func (e *Engine) loadRun(ctx context.Context, rec *RunRecord) (*activeRun, error
 	ar := &activeRun{rec: *rec, prog: prog, seq: lastSeq, lookup: e.opts.LookupSecret, loaded: true}
 	ar.rec.Steps = nil
 	ar.init(secrets)
+	ar.loadDynamic(rec, plans) // dynamic_rerun.go
 	ar.loadMasks(e.opts.LookupSecret)
 	for i, s := range rec.Steps {
 		if s.ID != w.Steps[i].ID {

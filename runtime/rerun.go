@@ -57,6 +57,9 @@ type RerunRun struct {
 	// the run the key binds it to, which it waits for again instead of
 	// spawning a new child.
 	Reattach map[string]string `json:"reattach,omitempty"`
+	// KeepIterations lists the for_each steps (--failed) whose children
+	// that succeeded are kept: only the others run again.
+	KeepIterations []string `json:"keep_iterations,omitempty"`
 }
 
 // rerunTarget is one run of a rerun: its record, the program it runs
@@ -218,6 +221,9 @@ func (e *Engine) planRerun(ctx context.Context, targets *[]*rerunTarget, rec *Ru
 			return inputErrorf("run %s (%s) has no step %q%s", rec.ID, rec.Workflow, f, dag.DidYouMean(f, ids))
 		}
 	}
+	if opts.Failed {
+		t.plan.KeepIterations = keepIterations(w, state, from) // dynamic_rerun.go
+	}
 	reset := w.DownstreamOf(append(append([]string{}, from...), t.plan.Reopen...))
 	reopened := map[string]bool{}
 	for _, r := range t.plan.Reopen {
@@ -371,6 +377,7 @@ func (e *Engine) rerunOne(ctx context.Context, t *rerunTarget, all []*rerunTarge
 			ar.epochs[j] = ar.rec.Epoch
 		}
 	}
+	ar.setKeeps(t.plan.Steps, t.plan.KeepIterations) // dynamic_rerun.go
 	for s, bound := range t.plan.Reattach {
 		ar.rebind[ar.prog.Workflow.StepIndex(s)] = bound
 	}
@@ -530,7 +537,12 @@ func (e *Engine) storedProgram(ctx context.Context, rec *RunRecord) (*lang.Progr
 	if err != nil {
 		return nil, err
 	}
-	return e.program(ctx, def)
+	prog, err := e.program(ctx, def)
+	if err != nil {
+		return nil, err
+	}
+	prog, _, err = withPlans(prog, rec) // a planner's steps (dynamic_planner.go)
+	return prog, err
 }
 
 // parentStepChild is the child run a step of rec points at now.

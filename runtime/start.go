@@ -64,6 +64,8 @@ type activeRun struct {
 	// its later commits are refused. doneOnce closes done.
 	stopped  atomic.Bool
 	doneOnce sync.Once
+	// dyn is what the run knows of its planner and for_each steps (dynamic_planner.go)
+	dyn *dynamicState
 	// ended is set once a decision ends the run, before that decision
 	// commits: a spawn decided in the same commit (an idempotency key's
 	// fail_on_running) must not take the run for a running one

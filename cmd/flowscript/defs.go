@@ -161,7 +161,14 @@ func (v *treeView) print(w *tabwriter.Writer, n *flowscript.TreeNode, indent str
 		dur = strings.TrimSuffix(runDuration(&r, time.Now()), "…")
 	}
 	fmt.Fprintf(w, "%s%s\t%s v%d\t%s\t%s\t%s\n", indent, r.ID, r.Workflow, r.Version, r.Status, dur, via)
+	groups := fanGroups(n) // a fan-out's many children, grouped (tree_group.go)
 	for _, c := range n.Children {
+		if step, _, ok := iterationOf(&c.Run); ok && groups[step] != nil {
+			if g := groups[step]; g.kids[0] == c {
+				g.print(v, w, indent+"  ")
+			}
+			continue
+		}
 		v.print(w, c, indent+"  ")
 	}
 }

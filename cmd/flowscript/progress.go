@@ -23,6 +23,11 @@ type progress struct {
 	// log, when set, gets each line as a structured record instead (serve
 	// with --log-format json, for log collectors).
 	log hclog.Logger
+	// hidden maps the runs whose lines a fan-out's count replaces to the
+	// "run/step" they count for ("": below such a child); fans holds the
+	// counts (progress_fan.go)
+	hidden map[string]string
+	fans   map[string]*fanProgress
 }
 
 type observed struct {
@@ -69,6 +74,9 @@ func (p *progress) follow(id string) {
 }
 
 func (p *progress) print(run *flowscript.RunRecord, ev flowscript.HistoryEvent) {
+	if p.fanEvent(run, ev, func(parent *flowscript.RunRecord, text string) { p.emit(parent, ev, text) }) {
+		return
+	}
 	var line string
 	switch ev.Type {
 	case "run_started":
@@ -80,7 +88,7 @@ func (p *progress) print(run *flowscript.RunRecord, ev flowscript.HistoryEvent) 
 			line = fmt.Sprintf("  %s started", ev.Step)
 		}
 	case "step_ended":
-		line = fmt.Sprintf("  %s %s", ev.Step, ev.Status)
+		line = fmt.Sprintf("  %s %s", ev.Step, ev.Status) + p.fanEnded(run, ev.Step)
 		if ev.Error != "" {
 			line += ": " + firstLine(ev.Error)
 		}
@@ -101,6 +109,11 @@ func (p *progress) print(run *flowscript.RunRecord, ev flowscript.HistoryEvent) 
 	default:
 		return
 	}
+	p.emit(run, ev, line)
+}
+
+// emit writes one progress line of run.
+func (p *progress) emit(run *flowscript.RunRecord, ev flowscript.HistoryEvent, line string) {
 	if p.log != nil {
 		args := []any{"run", run.ID, "workflow", run.Workflow, "event", ev.Type}
 		if ev.Step != "" {

@@ -134,6 +134,8 @@ func (m *Machine) Demand(ev Event) int {
 		if !ev.Detached {
 			return 0
 		}
+	case StepsPlanned:
+		return m.pendingPooled + len(ev.Steps) // the new steps may start at once
 	case Resume:
 		n := m.pendingPooled
 		for i, st := range m.Run.Steps {
@@ -233,6 +235,8 @@ func (m *Machine) Apply(ev Event, in Inputs) Result {
 		m.start(r, ev.Detail)
 	case StepEnded:
 		m.stepEnded(r, ev, true)
+	case StepsPlanned:
+		m.plan(r, ev) // plan.go
 	case RetryDue:
 		m.retryDue(r, ev)
 	case Dispatch:

@@ -7,6 +7,7 @@ package journal
 // definition of that output, and the tests hold the two equal).
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"sort"
@@ -253,6 +254,21 @@ func appendStep(b []byte, s *StepRecord) ([]byte, error) {
 	if s.EndError != nil {
 		b = append(b, `,"end_error":`...)
 		b = appendString(b, *s.EndError)
+	}
+	if len(s.Plan) > 0 {
+		// as encoding/json writes a json.RawMessage: compacted, HTML
+		// characters escaped
+		var c bytes.Buffer
+		if err := json.Compact(&c, s.Plan); err != nil {
+			return b, err
+		}
+		b = append(b, `,"plan":`...)
+		var e bytes.Buffer
+		json.HTMLEscape(&e, c.Bytes())
+		b = append(b, e.Bytes()...)
+	}
+	if s.KeepSucceeded {
+		b = append(b, `,"keep_succeeded":true`...)
 	}
 	b = append(b, `,"started_at":`...)
 	b = appendOptTime(b, s.StartedAt)

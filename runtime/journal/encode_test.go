@@ -55,6 +55,12 @@ func TestAppendersMatchEncodingJSON(t *testing.T) {
 			if j%2 == 0 {
 				step.ChildRunID, step.EndedAt, step.RetryAt, step.EndError = &msg, &later, &at, &msg
 				step.RetriesUsed, step.EngineStops, step.Epoch, step.ChildWorkflow, step.ChildVersion, step.ChildHash = 1, 2, 3, s, 4, "h"
+				// a planner's plan (raw JSON: compacted, HTML escaped) and a
+				// for_each step's keep_succeeded
+				if plan, err := json.Marshal(map[string]any{"steps": []any{s, v}}); err == nil {
+					step.Plan = append(json.RawMessage(" "), plan...)
+				}
+				step.KeepSucceeded = true
 			}
 			want, werr := step.MarshalJSON()
 			got, err := appendStep(nil, &step)

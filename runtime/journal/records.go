@@ -76,6 +76,12 @@ type StepRecord struct {
 	// the error a running sub_workflow step ends with when its child,
 	// cancelled for it (its timeout), ends
 	EndError *string `json:"end_error,omitempty"`
+	// Plan, on a planner step that planned, is the steps it added to the
+	// run (dag.EncodePlan)
+	Plan json.RawMessage `json:"plan,omitempty"`
+	// KeepSucceeded, on a for_each step reset by rerun --failed: its
+	// attempts keep the children of earlier attempts that succeeded
+	KeepSucceeded bool `json:"keep_succeeded,omitempty"`
 }
 
 // HistoryEvent is one entry of a run's history: the record the core

@@ -171,3 +171,34 @@ func Create(rec *RunRecord, steps []StepRecord, with func(tx *Tx) error) ([]Op, 
 		return tx.tx.Set(activeKey(id), nil)
 	})), nil
 }
+
+// ReplaceStep writes step index of run runID over whatever record is
+// stored there, without the forward-only check: a planned step taking the
+// index of a step a re-plan dropped.
+func ReplaceStep(runID string, index int, rec *StepRecord) (Op, error) {
+	val, err := encodeStep(rec)
+	if err != nil {
+		return Op{}, fmt.Errorf("step %s: %w", rec.ID, err)
+	}
+	return setOp(stepKey(runID, index), val), nil
+}
+
+// DropStepsFrom removes the step records of run runID from index n on
+// (the steps past a run's last after a re-plan, or those of a plan whose
+// commit a crash cut short).
+func DropStepsFrom(runID string, n int) Op {
+	return Func(func(tx *Tx) error {
+		return tx.deleteKeys(stepPrefix(runID), stepKey(runID, n), nil)
+	})
+}
+
+// DropLogsFrom removes the logs of run runID's steps from index from on
+// (the logs of the steps a re-plan dropped).
+func DropLogsFrom(runID string, from int) Op {
+	return Func(func(tx *Tx) error {
+		return tx.deleteKeys(logPrefix(runID), nil, func(k []byte) bool {
+			i, _, ok := decodeLogKey(runID, k)
+			return ok && i >= from
+		})
+	})
+}

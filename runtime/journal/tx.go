@@ -392,3 +392,24 @@ func (t *Tx) RunWithSteps(id string) (*RunRecord, error) {
 	rec.Steps, err = t.Steps(id)
 	return rec, err
 }
+
+// deleteKeys deletes the keys under prefix from start on (nil: all) that
+// keep accepts (nil: all).
+func (t *Tx) deleteKeys(prefix, start []byte, keep func(k []byte) bool) error {
+	var keys [][]byte
+	err := t.tx.Scan(prefix, store.ScanOptions{Start: start, KeysOnly: true}, func(k, _ []byte) error {
+		if keep == nil || keep(k) {
+			keys = append(keys, append([]byte(nil), k...))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := t.tx.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}

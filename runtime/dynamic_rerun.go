@@ -1,0 +1,99 @@
+package runtime
+
+// This file: rerun --failed of a for_each step (SPEC §7 Control). The
+// step's new attempt keeps the children of its earlier attempts that
+// succeeded, their outputs in their places, and starts new children only
+// for the indexes that failed, were cancelled or never started. Which
+// steps keep their children is stored with the step's record
+// (keep_succeeded), so a crash during the rerun keeps them too.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/flowscript/flowscript/dag"
+	"github.com/flowscript/flowscript/runtime/core"
+	"github.com/flowscript/flowscript/runtime/journal"
+)
+
+// loadDynamic restores what a stored run's records say of its dynamic
+// steps: the plans of its planners, the for_each steps that keep
+// succeeded children.
+func (ar *activeRun) loadDynamic(rec *RunRecord, plans map[int]json.RawMessage) {
+	if plans != nil {
+		ar.dynamic().plans = plans
+	}
+	for i, s := range rec.Steps {
+		if s.KeepSucceeded {
+			ar.dynamic().keep[i] = true
+		}
+	}
+}
+
+// keeps reports whether step i's attempts reuse succeeded children.
+func (ar *activeRun) keeps(i int) bool { return ar.dyn != nil && ar.dyn.keep[i] }
+
+// setKeeps marks, among the steps a rerun resets, the for_each steps that
+// keep their succeeded children (keep), and clears the mark of the others.
+func (ar *activeRun) setKeeps(reset []string, keep []string) {
+	for _, s := range reset {
+		if i := ar.prog.Workflow.StepIndex(s); i >= 0 && ar.keeps(i) {
+			delete(ar.dyn.keep, i)
+		}
+	}
+	for _, s := range keep {
+		if i := ar.prog.Workflow.StepIndex(s); i >= 0 {
+			ar.dynamic().keep[i] = true
+		}
+	}
+}
+
+// keepIterations lists, of the failed steps a rerun --failed resets, the
+// for_each steps whose succeeded children are kept: those that have any.
+func keepIterations(w *dag.Workflow, state map[string]StepRecord, from []string) []string {
+	var out []string
+	for _, id := range from {
+		if s := w.Step(id); s != nil && s.Kind == dag.KindForEach {
+			if st, ok := state[id]; ok && st.Attempt > 0 {
+				out = append(out, id)
+			}
+		}
+	}
+	return out
+}
+
+// succeededIterations finds, for each index of a for_each step, its
+// newest child among those of earlier attempts (not current(i)), and
+// returns those that succeeded.
+func (e *Engine) succeededIterations(ctx context.Context, parentID, step string, current func(i int) string) (map[int]*RunRecord, error) {
+	newest := map[int]*RunRecord{}
+	err := e.j.View(ctx, func(tx *journal.Tx) error {
+		kids, err := tx.Children(parentID)
+		if err != nil {
+			return err
+		}
+		for _, id := range kids {
+			c, err := tx.Run(id)
+			if err != nil {
+				return fmt.Errorf("child run %s: %w", id, err)
+			}
+			s, i, ok := dag.ParseDynamicChildID(deref(c.ParentStepID))
+			if !ok || s != step || id == current(i) {
+				continue
+			}
+			// ids sort by creation: the last seen of an index is its newest
+			newest[i] = c
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i, c := range newest {
+		if c.Status != core.RunSucceeded {
+			delete(newest, i)
+		}
+	}
+	return newest, nil
+}
