@@ -122,7 +122,7 @@ func openEngine(c *cli.Context, cfg engineConfig) (*flowscript.Engine, func(), e
 	}
 	release := func() { eng.Close() }
 	if cfg.hold {
-		srv, err := listen(dir, eng, env.hub, logger, cfg.serving)
+		srv, err := listen(eng, env.hub, logger, cfg.serving)
 		if err != nil {
 			eng.Close()
 			return nil, nil, &exitError{code: exitUsage, msg: "flowscript: " + err.Error()}

@@ -132,11 +132,7 @@ func serveNATS(nc *nats.Conn, stream string, eng *flowscript.Engine, h *hub, log
 	if err != nil {
 		return nil, fmt.Errorf("cannot answer other commands on NATS: %v", err)
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	s := &server{ln: ln, eng: eng, hub: h, log: log, serving: serving, ctx: ctx, stop: stop, active: map[int]string{}}
-	s.wg.Add(1)
-	go s.accept()
-	return s, nil
+	return serveOn(ln, eng, h, log, serving)
 }
 
 // ownerAnswers reports whether an owner answers on the control subject.

@@ -97,10 +97,7 @@ func watchRefresh(tty bool) time.Duration {
 }
 
 // termSize is a terminal's size; zero where unknown.
-type termSize struct {
-	Cols int `json:"cols,omitempty"`
-	Rows int `json:"rows,omitempty"`
-}
+type termSize = flowscript.TermSize
 
 // terminalOf reports whether w is a terminal, and its size.
 func terminalOf(w io.Writer) (bool, termSize) {
@@ -112,7 +109,7 @@ func terminalOf(w io.Writer) (bool, termSize) {
 	if err != nil {
 		return true, termSize{}
 	}
-	return true, termSize{cols, rows}
+	return true, termSize{Cols: cols, Rows: rows}
 }
 
 // viewLine is one line of the view: key names the run or step it shows,
