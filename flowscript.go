@@ -373,7 +373,7 @@ type RerunOptions struct {
 // outcome, up to the root. Wait for the plan's Root to see the outcome.
 func (e *Engine) Rerun(ctx context.Context, id, from string, opts RerunOptions) (*RerunPlan, error) {
 	plan, err := e.rt.Rerun(ctx, id, from, runtime.RerunOptions{DryRun: opts.DryRun, Latest: opts.Latest, From: opts.From, Failed: opts.Failed})
-	return planOf(plan), err
+	return planOf(plan), apiError(err)
 }
 
 // Resume continues every unfinished run this engine is not already

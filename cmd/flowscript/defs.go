@@ -13,7 +13,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/flowscript/flowscript"
-	"github.com/flowscript/flowscript/dag"
 )
 
 func registerCommand() *cli.Command {
@@ -176,7 +175,7 @@ func printDefs(c *cli.Context, defs []flowscript.Definition) error {
 		sort.Strings(names)
 		parts := make([]string, len(names))
 		for i, k := range names {
-			parts[i] = k + "=" + dag.FormatValue(d.Params[k])
+			parts[i] = k + "=" + flowscript.FormatValue(d.Params[k])
 		}
 		return fmt.Sprintf("%s\t%d\t%s\t%s\t%s", d.Name, d.Version, d.RegisteredAt, dash(strings.Join(parts, " ")), dash(strings.Join(d.Secrets, ",")))
 	})

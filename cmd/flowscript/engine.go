@@ -9,7 +9,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/flowscript/flowscript"
-	"github.com/flowscript/flowscript/store"
 )
 
 // engineFlags are the flags of commands that run workflows.
@@ -114,7 +113,7 @@ func openEngine(c *cli.Context, cfg engineConfig) (*flowscript.Engine, func(), e
 	}
 	eng, err := flowscript.Open(dir, opts)
 	if err != nil {
-		var locked *store.LockedError
+		var locked *flowscript.LockedError
 		if errors.As(err, &locked) {
 			return nil, nil, &forwardError{dir: dir, locked: locked}
 		}

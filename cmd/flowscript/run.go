@@ -195,7 +195,7 @@ func startRun(c *cli.Context, s *session, in *startInput) (string, error) {
 	if err != nil {
 		return "", engineError(c.App.ErrWriter, err)
 	}
-	params, err := in.params.typed(p.Workflow())
+	params, err := in.params.typed(p.Params())
 	if err != nil {
 		return "", err
 	}
