@@ -43,7 +43,7 @@ func registerCommand() *cli.Command {
 			ctx := context.Background()
 			var progs []*flowscript.Program
 			for _, f := range c.Args().Slice() {
-				p, err := eng.LoadFile(ctx, f, flowscript.LoadOptions{Workspace: c.String("workspace"), BaseDir: env.cwd})
+				p, err := eng.Load(ctx, flowscript.File(f), flowscript.LoadOptions{Workspace: c.String("workspace"), BaseDir: env.cwd})
 				if err != nil {
 					return engineError(c.App.ErrWriter, err)
 				}
