@@ -81,12 +81,10 @@ func openEngine(c *cli.Context, cfg engineConfig) (*flowscript.Engine, func(), e
 		return nil, nil, err
 	}
 	secrets := cfg.secrets
-	env.hub = newHub()
 	opts := flowscript.Options{
-		Logger:   logger,
-		Secrets:  secrets,
-		Observer: env.hub.publish,
-		Workers:  c.Int("workers"), // 0 where the command has no such flag: the default
+		Logger:  logger,
+		Secrets: secrets,
+		Workers: c.Int("workers"), // 0 where the command has no such flag: the default
 	}
 	if c.IsSet("max-children") {
 		if opts.MaxChildren = c.Int("max-children"); opts.MaxChildren < 1 {
@@ -121,7 +119,7 @@ func openEngine(c *cli.Context, cfg engineConfig) (*flowscript.Engine, func(), e
 	}
 	release := func() { eng.Close() }
 	if cfg.hold {
-		srv, err := listen(eng, env.hub, logger, cfg.serving)
+		srv, err := listen(eng, logger, cfg.serving)
 		if err != nil {
 			eng.Close()
 			return nil, nil, &exitError{code: exitUsage, msg: "flowscript: " + err.Error()}

@@ -125,12 +125,12 @@ func (a natsAddr) Network() string { return "nats" }
 func (a natsAddr) String() string  { return string(a) }
 
 // serveNATS answers the commands sent to this owner until close.
-func serveNATS(nc *nats.Conn, stream string, eng *flowscript.Engine, h *hub, log hclog.Logger, serving bool) (*server, error) {
+func serveNATS(nc *nats.Conn, stream string, eng *flowscript.Engine, log hclog.Logger, serving bool) (*server, error) {
 	ln, err := listenNATS(nc, stream)
 	if err != nil {
 		return nil, fmt.Errorf("cannot answer other commands on NATS: %v", err)
 	}
-	return serveOn(ln, eng, h, log, serving)
+	return serveOn(ln, eng, log, serving)
 }
 
 // ownerAnswers reports whether an owner answers on the control subject.

@@ -26,20 +26,20 @@ type server struct {
 
 // listen answers on the socket of the database directory the engine was
 // opened on.
-func listen(eng *flowscript.Engine, h *hub, log hclog.Logger, serving bool) (*server, error) {
-	return serveOn(nil, eng, h, log, serving)
+func listen(eng *flowscript.Engine, log hclog.Logger, serving bool) (*server, error) {
+	return serveOn(nil, eng, log, serving)
 }
 
 // serveOn answers the commands arriving on ln (nil: the socket of the
 // engine's database directory) with this CLI's commands: serving says the
 // holder is flowscript serve.
-func serveOn(ln net.Listener, eng *flowscript.Engine, h *hub, log hclog.Logger, serving bool) (*server, error) {
+func serveOn(ln net.Listener, eng *flowscript.Engine, log hclog.Logger, serving bool) (*server, error) {
 	s := &server{}
 	srv, err := eng.Listen(flowscript.ServeOptions{
 		Listener: ln,
 		Commands: func(ctx context.Context, call *flowscript.Call) int {
 			log.Debug("serving a forwarded command", "args", strings.Join(call.Args[1:], " "))
-			env := &appEnv{shared: eng, hub: h, ctx: ctx, cwd: call.Cwd, environ: call.Env,
+			env := &appEnv{shared: eng, ctx: ctx, cwd: call.Cwd, environ: call.Env,
 				serving: serving, tty: call.TTY, size: call.Size, onRun: call.Follow, holderStopping: call.Stopping}
 			return runWithEnv(call.Args, strings.NewReader(""), call.Stdout, call.Stderr, env)
 		},

@@ -122,7 +122,7 @@ func openNATS(c *cli.Context, cfg engineConfig, opts flowscript.Options) (*flows
 		nc.Close()
 		return eng, func() { eng.Close() }, nil
 	}
-	srv, err := serveNATS(nc, st.Stream(), eng, envOf(c).hub, opts.Logger, cfg.serving)
+	srv, err := serveNATS(nc, st.Stream(), eng, opts.Logger, cfg.serving)
 	if err != nil {
 		eng.Close()
 		nc.Close()

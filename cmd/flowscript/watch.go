@@ -59,8 +59,7 @@ func watchCommand() *cli.Command {
 // watchTree shows the tree under id on out until id ends, and returns its
 // record then.
 func watchTree(ctx context.Context, c *cli.Context, eng *flowscript.Engine, id string, out viewWriter, tty bool) (*flowscript.RunRecord, error) {
-	env := envOf(c)
-	wake, unsubscribe := wakeOnEvents(env)
+	wake, unsubscribe := wakeOnEvents(eng)
 	defer unsubscribe()
 	for {
 		// a run leaves the engine only after its end commits
