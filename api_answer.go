@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
 
 // answer runs the commands an embedding program serves by default
@@ -33,22 +35,7 @@ func (e *Engine) answer(ctx context.Context, call *Call) int {
 	}
 	asJSON := flags["json"] == "true"
 	if cmd == "runs" {
-		runs, err := e.List(ctx, ListFilter{Status: RunStatus(flags["status"]), Workflow: flags["workflow"]})
-		if err != nil {
-			return fail(err)
-		}
-		if asJSON {
-			writeJSON(stdout, runs)
-			return 0
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tWORKFLOW\tVERSION\tSTATUS")
-		for i := len(runs) - 1; i >= 0; i-- { // newest first
-			r := runs[i]
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", r.ID, r.Workflow, r.Version, r.Status)
-		}
-		tw.Flush()
-		return 0
+		return e.answerRuns(ctx, stdout, stderr, flags)
 	}
 	if len(args) != 1 {
 		fmt.Fprintf(stderr, "flowscript %s: name exactly one RUN\n", cmd)
@@ -94,6 +81,9 @@ func (e *Engine) answer(ctx context.Context, call *Call) int {
 			fmt.Fprintf(stdout, "%d %s %s %s %s\n", ev.Seq, ev.Time.UTC().Format(TimeFormat), ev.Type, ev.Step, ev.Status)
 		}
 	case "logs":
+		if flags["follow"] == "true" {
+			return e.answerFollow(ctx, call, id, flags["step"])
+		}
 		logs, err := e.Logs(ctx, id, flags["step"])
 		if err != nil {
 			return fail(err)
@@ -122,6 +112,87 @@ func (e *Engine) answer(ctx context.Context, call *Call) int {
 		fmt.Fprintf(stdout, "%s %s\n", final.ID, final.Status)
 	}
 	return 0
+}
+
+// answerRuns lists runs newest first, as `flowscript runs`: --status,
+// --workflow, --since, --limit (default 50 for the table, all with --json
+// or --quiet), --quiet (ids only).
+func (e *Engine) answerRuns(ctx context.Context, stdout, stderr io.Writer, flags map[string]string) int {
+	quiet, asJSON := flags["quiet"] == "true", flags["json"] == "true"
+	limit := 50
+	if asJSON || quiet {
+		limit = 0
+	}
+	if v, ok := flags["limit"]; ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			fmt.Fprintf(stderr, "flowscript runs: --limit must be 0 (all) or more, got %s\n", v)
+			return 2
+		}
+		limit = n
+	}
+	var cutoff time.Time
+	if v, ok := flags["since"]; ok {
+		d, err := parseAge(v)
+		if err != nil {
+			fmt.Fprintf(stderr, "flowscript runs: --since %q is not a duration such as 30m, 2h or 7d\n", v)
+			return 2
+		}
+		cutoff = time.Now().Add(-d)
+	}
+	all, err := e.List(ctx, ListFilter{Status: RunStatus(flags["status"]), Workflow: flags["workflow"]})
+	if err != nil {
+		fmt.Fprintf(stderr, "flowscript: %v\n", err)
+		if errors.Is(err, ErrInput) {
+			return 2
+		}
+		return 1
+	}
+	runs := make([]RunRecord, 0, len(all))
+	for i := len(all) - 1; i >= 0; i-- { // newest first
+		if !all[i].CreatedAt.Before(cutoff) {
+			runs = append(runs, all[i])
+		}
+	}
+	left := 0
+	if limit > 0 && len(runs) > limit {
+		left, runs = len(runs)-limit, runs[:limit]
+	}
+	switch {
+	case asJSON:
+		writeJSON(stdout, runs)
+	case quiet:
+		for _, r := range runs {
+			fmt.Fprintln(stdout, r.ID)
+		}
+	default:
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tWORKFLOW\tVERSION\tSTATUS")
+		for _, r := range runs {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", r.ID, r.Workflow, r.Version, r.Status)
+		}
+		tw.Flush()
+		if left > 0 {
+			fmt.Fprintf(stderr, "(%d older not shown; --limit 0 shows all)\n", left)
+		}
+	}
+	return 0
+}
+
+// parseAge reads --since: a Go duration, or a number of days ("7d").
+func parseAge(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.ParseFloat(days, 64)
+		if err != nil || n < 0 {
+			return 0, errors.New("bad duration")
+		}
+		return time.Duration(n * float64(24*time.Hour)), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, errors.New("bad duration")
+	}
+	return d, nil
 }
 
 func writeTree(w io.Writer, n *TreeNode, indent string) {
@@ -184,6 +255,81 @@ func (e *Engine) answerWatch(ctx context.Context, call *Call, id string) int {
 	return 0
 }
 
+// answerFollow is `logs --follow`: the logs so far, then the output of
+// the steps as it is written, until the run ends; the sender is told
+// which run it follows.
+func (e *Engine) answerFollow(ctx context.Context, call *Call, id, step string) int {
+	rec, err := e.Get(ctx, id)
+	if err != nil {
+		fmt.Fprintf(call.Stderr, "flowscript: %v\n", err)
+		if errors.Is(err, ErrInput) {
+			return 2
+		}
+		return 1
+	}
+	call.Follow(rec.ID)
+	wake := make(chan struct{}, 1)
+	stop := e.Observe(func(*RunRecord, HistoryEvent) {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	})
+	defer stop()
+	type attempt struct {
+		step string
+		n    int
+	}
+	printed := map[attempt]int{}
+	for {
+		// the run's state first: what it wrote before it ended is then
+		// in the logs read after
+		now, err := e.Get(ctx, rec.ID)
+		var logs []LiveLogEntry
+		if err == nil {
+			logs, err = e.LogsNow(ctx, rec.ID, step)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return 130
+			}
+			fmt.Fprintf(call.Stderr, "flowscript: %v\n", err)
+			return 1
+		}
+		for _, l := range logs {
+			k := attempt{l.Step, l.Attempt}
+			done, seen := printed[k]
+			if !seen {
+				fmt.Fprintf(call.Stdout, "--- %s (attempt %d)\n", l.Step, l.Attempt)
+			}
+			if len(l.Text) > done {
+				io.WriteString(call.Stdout, l.Text[done:])
+			}
+			printed[k] = len(l.Text)
+		}
+		if now.Status.Terminal() {
+			return 0
+		}
+		if !e.IsActive(rec.ID) {
+			fmt.Fprintf(call.Stderr, "flowscript logs: run %s is %s but this program does not run it (interrupted)\n", rec.ID, now.Status)
+			return 2
+		}
+		select {
+		case <-ctx.Done():
+			if call.Stopping() {
+				fmt.Fprintf(call.Stderr, "flowscript: the program holding the database is stopping; run %s stays unfinished\n", rec.ID)
+			}
+			return 130
+		case <-wake:
+		case <-time.After(followPoll):
+		}
+	}
+}
+
+// followPoll is how often logs --follow looks for new output of running
+// steps (it also wakes on every committed event).
+const followPoll = 200 * time.Millisecond
+
 var servedCommands = []string{"show", "runs", "tree", "history", "logs", "watch", "cancel"}
 
 func served(cmd string) bool {
@@ -202,7 +348,7 @@ func parseInvocation(argv []string) (cmd string, args []string, flags map[string
 	flags = map[string]string{}
 	var unknown error
 	withValue := map[string]bool{"db": true, "log-level": true, "log-format": true, "step": true, "status": true, "workflow": true, "limit": true, "since": true}
-	bools := map[string]bool{"json": true, "quiet": true}
+	bools := map[string]bool{"json": true, "quiet": true, "follow": true}
 	for i := 1; i < len(argv); i++ {
 		a := argv[i]
 		if !strings.HasPrefix(a, "-") || a == "-" {
@@ -214,6 +360,9 @@ func parseInvocation(argv []string) (cmd string, args []string, flags map[string
 			continue
 		}
 		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if name == "q" {
+			name = "quiet"
+		}
 		switch {
 		case bools[name]:
 			if !hasValue {

@@ -65,7 +65,8 @@
 // for every event of every run. Serve binds the socket in the database
 // directory, so that `flowscript show/runs/tree/history/logs/watch/cancel
 // --db DIR` from another terminal are answered by the program that holds
-// the database (Ctrl-C on a watch there names the run and this process).
+// the database (Ctrl-C on a watch or logs --follow there names the run
+// and this process).
 // The flowscript command's own holders answer with the same Server
 // (Listen), passing their commands as ServeOptions.Commands.
 //
