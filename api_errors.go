@@ -2,6 +2,7 @@ package flowscript
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/flowscript/flowscript/dag"
 	"github.com/flowscript/flowscript/runtime"
@@ -47,6 +48,9 @@ func (e *LockedError) Unwrap() error { return e.err }
 // is not a flowscript database; errors.Is(err, ErrCorrupt) holds.
 type CorruptError struct {
 	Dir string
+	// Err is what the storage engine reported, without the advice that
+	// Error adds.
+	Err error
 	err *store.CorruptError
 }
 
@@ -64,7 +68,7 @@ func openError(err error) error {
 	case errors.As(err, &locked):
 		return &LockedError{Dir: locked.Dir, PID: locked.PID, err: locked}
 	case errors.As(err, &corrupt):
-		return &CorruptError{Dir: corrupt.Dir, err: corrupt}
+		return &CorruptError{Dir: corrupt.Dir, Err: corrupt.Err, err: corrupt}
 	}
 	return err
 }
@@ -74,13 +78,21 @@ type ScriptError struct {
 	File      string
 	Line, Col int
 	Msg       string
+	// Chain is the call chain of an error raised inside a function:
+	// "file:line:col: in function" lines, outermost first. Error prints
+	// them before the error's own line.
+	Chain []string
 }
 
 func (e ScriptError) Error() string {
-	if e.File == "" {
-		return e.Msg
+	msg := e.Msg
+	if e.File != "" {
+		msg = e.Pos() + ": " + e.Msg
 	}
-	return e.Pos() + ": " + e.Msg
+	if len(e.Chain) == 0 {
+		return msg
+	}
+	return strings.Join(e.Chain, "\n") + "\n" + msg
 }
 
 // Pos is "file:line:col".
@@ -103,12 +115,33 @@ func (e *ScriptErrors) Is(target error) bool { return target == ErrScript || tar
 // Unwrap gives the positioned errors of the script packages underneath.
 func (e *ScriptErrors) Unwrap() error { return e.list }
 
+// scriptErrorsOf gives the list, sorted (a copy: list stays as it is),
+// this package's type.
 func scriptErrorsOf(list dag.ErrorList) *ScriptErrors {
+	list = append(dag.ErrorList(nil), list...)
+	list.Sort()
 	out := &ScriptErrors{list: list, List: make([]ScriptError, len(list))}
 	for i, e := range list {
-		out.List[i] = ScriptError{File: e.Pos.File, Line: e.Pos.Line, Col: e.Pos.Col, Msg: e.Msg}
+		out.List[i] = ScriptError{File: e.Pos.File, Line: e.Pos.Line, Col: e.Pos.Col, Msg: e.Msg, Chain: e.Chain}
 	}
 	return out
+}
+
+// JoinScriptErrors merges the problems found by several loads into one
+// ScriptErrors, sorted by file and position with exact repeats dropped
+// (what `flowscript validate` prints for many files). It returns nil when
+// there are none.
+func JoinScriptErrors(errs ...*ScriptErrors) *ScriptErrors {
+	var all dag.ErrorList
+	for _, e := range errs {
+		if e != nil {
+			all = append(all, e.list...)
+		}
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	return scriptErrorsOf(all)
 }
 
 // apiError turns the errors of the packages underneath into this
@@ -164,3 +197,8 @@ func handlersMissingOf(err *runtime.HandlersMissingError) *HandlersMissingError 
 	}
 	return out
 }
+
+// DidYouMean is " (did you mean \"x\"?)" for the candidate nearest to
+// name (by edit distance, when near enough), else "": how the engine's
+// own messages suggest a name, for a host's messages to match them.
+func DidYouMean(name string, candidates []string) string { return dag.DidYouMean(name, candidates) }

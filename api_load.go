@@ -187,6 +187,7 @@ func fileWorkspace(file string, opts LoadOptions, lo lang.Options) (*lang.Worksp
 	if dir == "" {
 		dir = filepath.Dir(file)
 	}
+	given, givenDir := file, dir
 	if opts.BaseDir != "" && !filepath.IsAbs(file) {
 		file = filepath.Join(opts.BaseDir, file)
 	}
@@ -200,7 +201,8 @@ func fileWorkspace(file string, opts LoadOptions, lo lang.Options) (*lang.Worksp
 	}
 	rel, err := lang.Rel(abs, file)
 	if err != nil {
-		return nil, "", &inputError{err.Error()}
+		// named as the caller gave them, not as joined to BaseDir
+		return nil, "", &inputError{given + " is outside the workspace " + givenDir}
 	}
 	return ws, rel, nil
 }

@@ -12,26 +12,33 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
-	"text/tabwriter"
 )
 
 // The process that holds a database answers the flowscript commands of
 // other processes on a unix socket in the database directory: a command
-// that finds the database locked sends its whole invocation there.
+// that finds the database locked sends its whole invocation there, and
+// the holder runs it against its own engine and streams the output back.
+// The flowscript CLI's holders (run, resume, serve) and an embedding
+// program's Engine.Serve are the same server; only the commands they
+// answer differ.
 //
-// Wire format, one JSON object per line. The client sends
-// {"args": [...], "cwd": ..., "env": {...}}; the server answers
-// {"ack":true} at once, then {"out":..} and {"err":..} chunks, and
-// {"exit":N} last.
+// Wire format, one JSON object per line. The client sends an Invocation;
+// the server answers {"ack":true,"pid":N} at once, then {"out":..},
+// {"err":..} and {"run":..} frames, and {"exit":N} last. A client that
+// goes away (closes its end) ends the command's context.
 
 const (
-	socketName = "flowscript.sock"
-	// socketAddrFile holds the socket's path when the database path is too
-	// long for a unix socket address (about 108 bytes).
-	socketAddrFile = "flowscript.sock.addr"
-	maxSocketPath  = 100
+	// SocketName is the socket's file in the database directory.
+	SocketName = "flowscript.sock"
+	// SocketAddrFile, in the database directory, holds the socket's path
+	// when the database path is too long for a unix socket address (about
+	// 108 bytes): the socket is then in the temporary directory.
+	SocketAddrFile = "flowscript.sock.addr"
+	// MaxSocketPath is the longest socket path used as it is.
+	MaxSocketPath = 100
 )
 
 // Invocation is a flowscript command another process sent to this one.
@@ -41,34 +48,100 @@ type Invocation struct {
 	// Cwd and Env are the sender's working directory and environment.
 	Cwd string            `json:"cwd"`
 	Env map[string]string `json:"env"`
+	// TTY: the sender's standard output is a terminal, of Size.
+	TTY  bool     `json:"tty,omitempty"`
+	Size TermSize `json:"size"`
 }
 
-// ServeOptions tunes Serve. The zero value answers the inspecting and
-// controlling commands: show, runs, tree, history, logs and cancel.
+// TermSize is a terminal's size in characters; zero where unknown.
+type TermSize struct {
+	Cols int `json:"cols,omitempty"`
+	Rows int `json:"rows,omitempty"`
+}
+
+// Frame is one line of a server's answer. Exactly one field is set,
+// except that the first frame is an Ack with the PID.
+type Frame struct {
+	Ack bool `json:"ack,omitempty"`
+	// PID is the holder's process id, sent with the ack.
+	PID int    `json:"pid,omitempty"`
+	Out string `json:"out,omitempty"`
+	Err string `json:"err,omitempty"`
+	// Run names the run the command follows (run, rerun, watch), so that
+	// the client's Ctrl-C can say where it goes on.
+	Run  string `json:"run,omitempty"`
+	Exit *int   `json:"exit,omitempty"`
+}
+
+// A Call is one invocation being answered: the command line, where its
+// output goes, and how to tell the sender which run it follows.
+type Call struct {
+	Invocation
+	// Stdout and Stderr reach the sender's standard output and error.
+	Stdout, Stderr io.Writer
+	fw             *frameWriter
+	srv            *Server
+}
+
+// Follow tells the sender that the command follows run id: when its user
+// presses Ctrl-C, the sender says that the run goes on in this process
+// and how to watch or cancel it.
+func (c *Call) Follow(id string) { c.fw.send(Frame{Run: id}) }
+
+// Stopping reports that the server is ending the commands it answers
+// (Server.Shutdown, or Engine.Close): a command whose context ended for
+// that reason may tell its sender what stays unfinished.
+func (c *Call) Stopping() bool { return c.srv.ctx.Err() != nil }
+
+// ServeOptions tunes Serve and Listen. The zero value answers the
+// inspecting and controlling commands on the socket of the database
+// directory: show, runs, tree, history, logs, watch and cancel.
 type ServeOptions struct {
-	// Commands, when set, runs every invocation instead (the flowscript
+	// Commands, when set, answers every invocation instead (the flowscript
 	// CLI passes its own commands). It writes the command's output to
-	// stdout and stderr and returns its exit code; ctx ends when the
-	// sender goes away.
-	Commands func(ctx context.Context, inv Invocation, stdout, stderr io.Writer) int
+	// call.Stdout and call.Stderr and returns its exit code; ctx ends when
+	// the sender goes away or the server shuts down.
+	Commands func(ctx context.Context, call *Call) int
+	// Listener, when set, is where invocations arrive instead of the
+	// socket in the database directory (the flowscript CLI answers on a
+	// listener bridged over NATS for a database on NATS JetStream). The
+	// server closes it. An engine not opened on a directory needs one.
+	Listener net.Listener
+	// Waiting, when set, is called by Server.Close with the commands still
+	// being answered, as typed ("flowscript run x.star"), before it waits
+	// for them.
+	Waiting func(commands []string)
+}
+
+// A Server answers the flowscript commands of other processes for an
+// engine (Engine.Listen).
+type Server struct {
+	ln       net.Listener
+	path     string // the socket file, removed on close; "" for a given Listener
+	addrFile string
+	opts     ServeOptions
+	wg       sync.WaitGroup
+	once     sync.Once
+	// ctx is every command's parent: Shutdown ends it.
+	ctx  context.Context
+	stop context.CancelFunc
+
+	mu     sync.Mutex
+	active map[int]string // commands being answered, as typed
+	nextID int
 }
 
 // Serve makes the engine's database reachable from the flowscript
 // command of other processes: while this engine holds the database,
-// `flowscript show/runs/tree/history/logs/cancel --db DIR` (DIR the
+// `flowscript show/runs/tree/history/logs/watch/cancel --db DIR` (DIR the
 // directory Open was given) are answered by this engine, for the runs it
-// runs. It returns once the socket is bound; Close unbinds it.
+// runs. It returns once the socket is bound; Close unbinds it. Listen is
+// the same with the server's lifetime in the caller's hands.
 func (e *Engine) Serve(opts ServeOptions) error {
-	if e.dir == "" {
-		return errors.New("flowscript: Serve needs an engine opened on a directory (Open), not in memory")
-	}
 	if e.srv != nil {
 		return errors.New("flowscript: Serve was called already")
 	}
-	if opts.Commands == nil {
-		opts.Commands = e.answer
-	}
-	s, err := listen(e.dir, opts.Commands)
+	s, err := e.Listen(opts)
 	if err != nil {
 		return err
 	}
@@ -76,46 +149,79 @@ func (e *Engine) Serve(opts ServeOptions) error {
 	return nil
 }
 
-type server struct {
-	ln       net.Listener
-	path     string
-	addrFile string
-	run      func(ctx context.Context, inv Invocation, stdout, stderr io.Writer) int
-	wg       sync.WaitGroup
+// Listen starts a server that answers the flowscript commands of other
+// processes on the socket of the engine's database directory (or on
+// opts.Listener) until it is closed. Only the process that holds the
+// database may bind its socket, so a socket file already there is stale
+// (its process was killed) and is replaced.
+func (e *Engine) Listen(opts ServeOptions) (*Server, error) {
+	if opts.Commands == nil {
+		opts.Commands = e.answer
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	s := &Server{ln: opts.Listener, opts: opts, ctx: ctx, stop: stop, active: map[int]string{}}
+	if s.ln == nil {
+		if e.dir == "" {
+			stop()
+			return nil, errors.New("flowscript: Listen needs an engine opened on a directory (Open), or a ServeOptions.Listener")
+		}
+		if err := s.bind(e.dir); err != nil {
+			stop()
+			return nil, err
+		}
+	}
+	s.wg.Add(1)
+	go s.accept()
+	return s, nil
 }
 
-// listen binds the socket of the database dir. Only the lock holder calls
-// it, so a socket file already there is stale (its process was killed)
-// and is replaced.
-func listen(dir string, run func(context.Context, Invocation, io.Writer, io.Writer) int) (*server, error) {
-	abs, err := filepath.Abs(filepath.Join(dir, socketName))
+// bind listens on the socket of the database dir.
+func (s *Server) bind(dir string) error {
+	abs, err := filepath.Abs(filepath.Join(dir, SocketName))
 	if err != nil {
-		return nil, err
+		return err
 	}
-	s := &server{path: abs, run: run}
-	addrFile := filepath.Join(dir, socketAddrFile)
+	s.path = abs
+	addrFile := filepath.Join(dir, SocketAddrFile)
 	os.Remove(addrFile)
-	if len(abs) > maxSocketPath {
+	if len(abs) > MaxSocketPath {
 		sum := sha256.Sum256([]byte(abs))
 		s.path = filepath.Join(os.TempDir(), "flowscript-"+hex.EncodeToString(sum[:8])+".sock")
 		if err := os.WriteFile(addrFile, []byte(s.path), 0o600); err != nil {
-			return nil, fmt.Errorf("flowscript: cannot write %s: %v", addrFile, err)
+			return fmt.Errorf("cannot write %s: %v", addrFile, err)
 		}
 		s.addrFile = addrFile
 	}
 	os.Remove(s.path)
 	ln, err := net.Listen("unix", s.path)
 	if err != nil {
-		return nil, fmt.Errorf("flowscript: cannot listen on %s for other commands: %v", s.path, err)
+		return fmt.Errorf("cannot listen on %s for other commands: %v", s.path, err)
 	}
 	os.Chmod(s.path, 0o600)
 	s.ln = ln
-	s.wg.Add(1)
-	go s.accept()
-	return s, nil
+	return nil
 }
 
-func (s *server) accept() {
+// SocketPath is the socket of the database directory dir that a client
+// dials: the path in SocketAddrFile when there is one, else the socket in
+// dir, made relative to the working directory when the absolute path is
+// too long for a socket address.
+func SocketPath(dir string) string {
+	path := filepath.Join(dir, SocketName)
+	if data, err := os.ReadFile(filepath.Join(dir, SocketAddrFile)); err == nil {
+		return strings.TrimSpace(string(data))
+	}
+	if abs, err := filepath.Abs(path); err == nil && len(abs) > MaxSocketPath {
+		if wd, err := os.Getwd(); err == nil {
+			if rel, err := filepath.Rel(wd, abs); err == nil && len(rel) < len(abs) {
+				return rel
+			}
+		}
+	}
+	return path
+}
+
+func (s *Server) accept() {
 	defer s.wg.Done()
 	for {
 		conn, err := s.ln.Accept()
@@ -130,26 +236,60 @@ func (s *server) accept() {
 	}
 }
 
-// close stops accepting and waits for the commands being answered.
-func (s *server) close() {
-	s.ln.Close()
-	os.Remove(s.path)
-	if s.addrFile != "" {
-		os.Remove(s.addrFile)
+// unbind stops accepting: commands sent afterwards open the database
+// themselves once it is free.
+func (s *Server) unbind() {
+	s.once.Do(func() {
+		s.ln.Close()
+		if s.path != "" {
+			os.Remove(s.path)
+		}
+		if s.addrFile != "" {
+			os.Remove(s.addrFile)
+		}
+	})
+}
+
+// Close stops accepting commands and waits for the ones being answered
+// to end (a run another terminal started here is finished, not dropped);
+// ServeOptions.Waiting hears which they are.
+func (s *Server) Close() error {
+	s.unbind()
+	if waiting := s.Active(); len(waiting) > 0 && s.opts.Waiting != nil {
+		s.opts.Waiting(waiting)
 	}
 	s.wg.Wait()
+	s.stop()
+	return nil
 }
 
-type frame struct {
-	Ack bool `json:"ack,omitempty"`
-	// PID is the holder's process id, sent with the ack.
-	PID  int    `json:"pid,omitempty"`
-	Out  string `json:"out,omitempty"`
-	Err  string `json:"err,omitempty"`
-	Exit *int   `json:"exit,omitempty"`
+// Shutdown stops accepting commands and ends the ones being answered
+// (their context ends; Call.Stopping reports it), then waits for them:
+// the runs they follow stay unfinished.
+func (s *Server) Shutdown() error {
+	s.unbind()
+	s.stop()
+	s.wg.Wait()
+	return nil
 }
 
-func (s *server) handle(conn net.Conn) {
+// Active lists the commands being answered now, as typed, oldest first.
+func (s *Server) Active() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := make([]int, 0, len(s.active))
+	for id := range s.active {
+		ids = append(ids, id)
+	}
+	sort.Ints(ids)
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = s.active[id]
+	}
+	return out
+}
+
+func (s *Server) handle(conn net.Conn) {
 	defer conn.Close()
 	r := bufio.NewReader(conn)
 	var inv Invocation
@@ -158,18 +298,29 @@ func (s *server) handle(conn net.Conn) {
 		return
 	}
 	fw := &frameWriter{enc: json.NewEncoder(conn)}
-	if fw.send(frame{Ack: true, PID: os.Getpid()}) != nil {
+	if fw.send(Frame{Ack: true, PID: os.Getpid()}) != nil {
 		return
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	s.mu.Lock()
+	id := s.nextID
+	s.nextID++
+	s.active[id] = strings.Join(append([]string{"flowscript"}, inv.Args[1:]...), " ")
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.active, id)
+		s.mu.Unlock()
+	}()
+	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
 	go func() {
 		// the client sends nothing more: a read ends when it goes away
 		io.Copy(io.Discard, r)
 		cancel()
 	}()
-	code := s.run(ctx, inv, fw.stream(false), fw.stream(true))
-	fw.send(frame{Exit: &code})
+	call := &Call{Invocation: inv, Stdout: fw.stream(false), Stderr: fw.stream(true), fw: fw, srv: s}
+	code := s.opts.Commands(ctx, call)
+	fw.send(Frame{Exit: &code})
 }
 
 // frameWriter sends frames from many goroutines.
@@ -178,7 +329,7 @@ type frameWriter struct {
 	enc *json.Encoder
 }
 
-func (f *frameWriter) send(fr frame) error {
+func (f *frameWriter) send(fr Frame) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.enc.Encode(fr)
@@ -192,219 +343,12 @@ type streamWriter struct {
 func (f *frameWriter) stream(isErr bool) io.Writer { return streamWriter{f, isErr} }
 
 func (w streamWriter) Write(p []byte) (int, error) {
-	fr := frame{Out: string(p)}
+	fr := Frame{Out: string(p)}
 	if w.isErr {
-		fr = frame{Err: string(p)}
+		fr = Frame{Err: string(p)}
 	}
 	if err := w.f.send(fr); err != nil {
 		return 0, err
 	}
 	return len(p), nil
-}
-
-// answer runs the commands an embedding program serves by default.
-func (e *Engine) answer(ctx context.Context, inv Invocation, stdout, stderr io.Writer) int {
-	cmd, args, flags, err := parseInvocation(inv.Args)
-	if err != nil {
-		fmt.Fprintf(stderr, "flowscript: %v\n", err)
-		return 2
-	}
-	oneRun := func() (string, bool) {
-		if len(args) != 1 {
-			fmt.Fprintf(stderr, "flowscript %s: name exactly one RUN\n", cmd)
-			return "", false
-		}
-		return args[0], true
-	}
-	fail := func(err error) int {
-		fmt.Fprintf(stderr, "flowscript: %v\n", err)
-		if errors.Is(err, ErrInput) {
-			return 2
-		}
-		return 1
-	}
-	asJSON := flags["json"] == "true"
-	switch cmd {
-	case "show":
-		id, ok := oneRun()
-		if !ok {
-			return 2
-		}
-		rec, err := e.Get(ctx, id)
-		if err != nil {
-			return fail(err)
-		}
-		if asJSON {
-			writeJSON(stdout, rec)
-			return 0
-		}
-		fmt.Fprintf(stdout, "run %s\n  workflow: %s version %d\n  status: %s\n", rec.ID, rec.Workflow, rec.Version, rec.Status)
-		if rec.Error != nil {
-			fmt.Fprintf(stdout, "  error: %s\n", *rec.Error)
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "  STEP\tKIND\tSTATUS\tATTEMPT")
-		for _, st := range rec.Steps {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\n", st.ID, st.Kind, st.Status, st.Attempt)
-		}
-		tw.Flush()
-		return 0
-	case "runs":
-		runs, err := e.List(ctx, ListFilter{Status: RunStatus(flags["status"]), Workflow: flags["workflow"]})
-		if err != nil {
-			return fail(err)
-		}
-		if asJSON {
-			writeJSON(stdout, runs)
-			return 0
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tWORKFLOW\tVERSION\tSTATUS")
-		for i := len(runs) - 1; i >= 0; i-- { // newest first
-			r := runs[i]
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", r.ID, r.Workflow, r.Version, r.Status)
-		}
-		tw.Flush()
-		return 0
-	case "tree":
-		id, ok := oneRun()
-		if !ok {
-			return 2
-		}
-		n, err := e.Tree(ctx, id)
-		if err != nil {
-			return fail(err)
-		}
-		var walk func(n *TreeNode, indent string)
-		walk = func(n *TreeNode, indent string) {
-			fmt.Fprintf(stdout, "%s%s  %s v%d  %s\n", indent, n.Run.ID, n.Run.Workflow, n.Run.Version, n.Run.Status)
-			for _, c := range n.Children {
-				walk(c, indent+"  ")
-			}
-		}
-		walk(n, "")
-		return 0
-	case "history":
-		id, ok := oneRun()
-		if !ok {
-			return 2
-		}
-		evs, err := e.History(ctx, id)
-		if err != nil {
-			return fail(err)
-		}
-		if asJSON {
-			writeJSON(stdout, evs)
-			return 0
-		}
-		for _, ev := range evs {
-			fmt.Fprintf(stdout, "%d %s %s %s %s\n", ev.Seq, ev.Time.UTC().Format(TimeFormat), ev.Type, ev.Step, ev.Status)
-		}
-		return 0
-	case "logs":
-		id, ok := oneRun()
-		if !ok {
-			return 2
-		}
-		logs, err := e.Logs(ctx, id, flags["step"])
-		if err != nil {
-			return fail(err)
-		}
-		for _, l := range logs {
-			fmt.Fprintf(stdout, "--- %s (attempt %d)\n%s", l.Step, l.Attempt, l.Text)
-			if l.Text != "" && !strings.HasSuffix(l.Text, "\n") {
-				fmt.Fprintln(stdout)
-			}
-		}
-		return 0
-	case "cancel":
-		id, ok := oneRun()
-		if !ok {
-			return 2
-		}
-		rec, err := e.Cancel(ctx, id)
-		if errors.Is(err, ErrAlreadyEnded) {
-			fmt.Fprintf(stdout, "run %s already ended\n", id)
-			return 0
-		}
-		if err != nil {
-			return fail(err)
-		}
-		final, err := e.Wait(ctx, rec.ID)
-		if err != nil {
-			return fail(err)
-		}
-		fmt.Fprintf(stdout, "%s %s\n", final.ID, final.Status)
-		return 0
-	}
-	fmt.Fprintf(stderr, "flowscript: %q is not available while this program holds the database; it answers %s\n", cmd, strings.Join(servedCommands, ", "))
-	return 2
-}
-
-var servedCommands = []string{"show", "runs", "tree", "history", "logs", "cancel"}
-
-func served(cmd string) bool {
-	for _, c := range servedCommands {
-		if c == cmd {
-			return true
-		}
-	}
-	return false
-}
-
-// parseInvocation splits a command line into the command, its
-// positional arguments and its flags (the global flags are dropped: the
-// database is this engine's).
-func parseInvocation(argv []string) (cmd string, args []string, flags map[string]string, err error) {
-	flags = map[string]string{}
-	var unknown error
-	withValue := map[string]bool{"db": true, "log-level": true, "log-format": true, "step": true, "status": true, "workflow": true, "limit": true, "since": true}
-	bools := map[string]bool{"json": true, "quiet": true}
-	for i := 1; i < len(argv); i++ {
-		a := argv[i]
-		if !strings.HasPrefix(a, "-") || a == "-" {
-			if cmd == "" {
-				cmd = a
-			} else {
-				args = append(args, a)
-			}
-			continue
-		}
-		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		switch {
-		case bools[name]:
-			if !hasValue {
-				value = "true"
-			}
-		case withValue[name]:
-			if !hasValue {
-				if i+1 >= len(argv) {
-					return "", nil, nil, fmt.Errorf("flag needs an argument: --%s", name)
-				}
-				i++
-				value = argv[i]
-			}
-		default:
-			// said once the command is known: a command this engine does
-			// not serve is refused as such, whatever its flags
-			if unknown == nil {
-				unknown = fmt.Errorf("unknown flag --%s", name)
-			}
-			continue
-		}
-		flags[name] = value
-	}
-	if cmd == "" {
-		return "", nil, nil, errors.New("name a command")
-	}
-	if unknown != nil && served(cmd) {
-		return "", nil, nil, unknown
-	}
-	return cmd, args, flags, nil
-}
-
-func writeJSON(w io.Writer, v any) {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
 }

@@ -63,9 +63,20 @@
 // Subscribe delivers the live events of a run tree on a channel — the
 // same events as History, as they are committed. Observe calls a function
 // for every event of every run. Serve binds the socket in the database
-// directory, so that `flowscript show/runs/tree/history/logs/cancel --db
-// DIR` from another terminal are answered by the program that holds the
-// database.
+// directory, so that `flowscript show/runs/tree/history/logs/watch/cancel
+// --db DIR` from another terminal are answered by the program that holds
+// the database (Ctrl-C on a watch or logs --follow there names the run
+// and this process).
+// The flowscript command's own holders answer with the same Server
+// (Listen), passing their commands as ServeOptions.Commands.
+//
+// # Databases
+//
+// Check verifies a database directory without changing it. OpenNATS opens
+// a database kept in a NATS JetStream stream, shared by engines on many
+// machines: one process owns it at a time (Acquire gives a Lease; the
+// engine of NATSStore.Engine commits only while it holds), the others
+// read it (ReadOnlyEngine) or wait to take it over.
 //
 // # Records
 //

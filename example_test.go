@@ -2,8 +2,10 @@ package flowscript_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -425,4 +427,110 @@ func ExampleLockedError() {
 	fmt.Println(errors.As(err, &locked), locked.PID == os.Getpid())
 	// Output:
 	// true true
+}
+
+// Listen starts the socket server with commands of the host's own; this
+// plays the other side of the wire (what the flowscript command does
+// when it finds the database held): one Invocation line out, Frame lines
+// back, the exit code last.
+func ExampleEngine_Listen() {
+	dir, _ := os.MkdirTemp("", "flowscript-listen")
+	defer os.RemoveAll(dir)
+	db := filepath.Join(dir, "db")
+	eng, err := flowscript.Open(db, flowscript.Options{})
+	if err != nil {
+		panic(err)
+	}
+	defer eng.Close()
+	srv, err := eng.Listen(flowscript.ServeOptions{
+		Commands: func(ctx context.Context, call *flowscript.Call) int {
+			fmt.Fprintf(call.Stdout, "asked for %s\n", strings.Join(call.Args[1:], " "))
+			return 0
+		},
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer srv.Close()
+
+	conn, err := net.Dial("unix", flowscript.SocketPath(db))
+	if err != nil {
+		panic(err)
+	}
+	defer conn.Close()
+	line, _ := json.Marshal(flowscript.Invocation{Args: []string{"flowscript", "runs", "--json"}})
+	conn.Write(append(line, '\n'))
+	frames := json.NewDecoder(conn)
+	for {
+		var fr flowscript.Frame
+		if err := frames.Decode(&fr); err != nil {
+			panic(err)
+		}
+		switch {
+		case fr.Ack:
+			fmt.Println("ack from this process:", fr.PID == os.Getpid())
+		case fr.Out != "":
+			fmt.Print(fr.Out)
+		case fr.Exit != nil:
+			fmt.Println("exit", *fr.Exit)
+			return
+		}
+	}
+	// Output:
+	// ack from this process: true
+	// asked for runs --json
+	// exit 0
+}
+
+// Check verifies a database without changing it (`flowscript check`).
+func ExampleCheck() {
+	dir, _ := os.MkdirTemp("", "flowscript-check")
+	defer os.RemoveAll(dir)
+	db := filepath.Join(dir, "db")
+	eng, err := flowscript.Open(db, flowscript.Options{})
+	if err != nil {
+		panic(err)
+	}
+	ctx := context.Background()
+	prog, _ := eng.Load(ctx, flowscript.Script("one.star", `task("a", lambda ctx: {"n": 1})`), flowscript.LoadOptions{})
+	eng.Run(ctx, prog, flowscript.RunOptions{})
+	eng.Close()
+
+	rep, err := flowscript.Check(ctx, db)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("whole:", rep.Whole(), "runs:", rep.Runs, "steps:", rep.Steps)
+	// Output:
+	// whole: true runs: 1 steps: 1
+}
+
+// A database on NATS JetStream: this process becomes its owner (waiting,
+// as serve does, while another owner's heartbeat moves) and runs a
+// workflow on it; `flowscript --store nats://...` does the same. (Not run
+// as a test: it needs a NATS server; TestNATSStoreOwnership starts one.)
+func ExampleOpenNATS() {
+	ctx := context.Background()
+	st, err := flowscript.OpenNATS("nats://127.0.0.1:4222/shop", flowscript.NATSOptions{})
+	if err != nil {
+		panic(err)
+	}
+	lease, err := st.Acquire(ctx, flowscript.AcquireOptions{Wait: true, Waiting: func(owner flowscript.Owner) {
+		fmt.Println("waiting for", owner)
+	}})
+	if err != nil {
+		panic(err)
+	}
+	lease.SetLost(func(err error) {
+		fmt.Println("another process took the database:", err)
+		os.Exit(3) // the runs stay unfinished for the new owner
+	})
+	eng, err := st.Engine(lease, flowscript.Options{})
+	if err != nil {
+		panic(err)
+	}
+	defer eng.Close() // releases the lease
+	prog, _ := eng.Load(ctx, flowscript.File("order.star"), flowscript.LoadOptions{})
+	rec, _ := eng.Run(ctx, prog, flowscript.RunOptions{})
+	fmt.Println(rec.Status)
 }

@@ -72,7 +72,7 @@ type Engine struct {
 	rt  *runtime.Engine
 	st  store.Store
 	hub *hub
-	srv *server // the socket Serve binds, if any
+	srv *Server // the server Serve started, if any
 	dir string  // the database directory; "" in memory
 }
 
@@ -144,11 +144,12 @@ func newEngine(st store.Store, opts Options) (*Engine, error) {
 	return e, nil
 }
 
-// Close stops the engine (and the socket Serve bound) and closes its
-// database. Runs still going stay unfinished; Resume continues them later.
+// Close stops the engine and closes its database; the server Serve
+// started is shut down first (the commands it answers end). Runs still
+// going stay unfinished; Resume continues them later.
 func (e *Engine) Close() error {
 	if e.srv != nil {
-		e.srv.close()
+		e.srv.Shutdown()
 	}
 	err := e.rt.Close()
 	return errors.Join(err, e.st.Close())
@@ -372,7 +373,7 @@ type RerunOptions struct {
 // outcome, up to the root. Wait for the plan's Root to see the outcome.
 func (e *Engine) Rerun(ctx context.Context, id, from string, opts RerunOptions) (*RerunPlan, error) {
 	plan, err := e.rt.Rerun(ctx, id, from, runtime.RerunOptions{DryRun: opts.DryRun, Latest: opts.Latest, From: opts.From, Failed: opts.Failed})
-	return planOf(plan), err
+	return planOf(plan), apiError(err)
 }
 
 // Resume continues every unfinished run this engine is not already

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/flowscript/flowscript"
 	"io"
 	"os"
 	"strings"
@@ -11,8 +12,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/urfave/cli/v2"
-
-	"github.com/flowscript/flowscript/dag"
 )
 
 // Main runs the CLI with args (args[0] is the program name) and returns the
@@ -219,7 +218,7 @@ func unknownCommand(app *cli.App, name string) error {
 		}
 	}
 	return usageErrorf("flowscript: unknown command %q%s (commands: %s; see flowscript --help)",
-		name, dag.DidYouMean(name, names), strings.Join(names, ", "))
+		name, flowscript.DidYouMean(name, names), strings.Join(names, ", "))
 }
 
 func newLogger(c *cli.Context, stderr io.Writer) (hclog.Logger, error) {

@@ -6,9 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/flowscript/flowscript/runtime"
-	"github.com/flowscript/flowscript/store"
-	"github.com/flowscript/flowscript/store/badgerstore"
+	"github.com/flowscript/flowscript"
 )
 
 // checkCommand verifies a database without changing it: every table's
@@ -32,38 +30,30 @@ func checkCommand() *cli.Command {
 				return usageErrorf("flowscript: no database at %s (nothing has run with this --db or $FLOWSCRIPT_DB yet)", dbDir(c))
 			}
 			w := c.App.Writer
-			s, err := badgerstore.OpenReadOnly(dir, badgerstore.Options{})
+			rep, err := flowscript.Check(c.Context, dir)
 			if err != nil {
-				var locked *store.LockedError
+				var locked *flowscript.LockedError
 				if errors.As(err, &locked) {
 					return usageErrorf("flowscript check: %v", locked)
 				}
 				fmt.Fprintf(w, "database %s: damaged\n  %v\n", dir, cleanCorrupt(err))
 				return silentExit(exitUsage)
 			}
-			defer s.Close()
-			ctx := c.Context
-			vr, verr := s.Verify(ctx)
 			fmt.Fprintf(w, "database %s\n", dir)
-			fmt.Fprintf(w, "  tables:  %d, checksums verified\n", vr.Tables)
-			fmt.Fprintf(w, "  values:  %d keys read, %d bytes\n", vr.Keys, vr.ValueBytes)
-			damaged := false
-			if verr != nil {
-				damaged = true
-				fmt.Fprintf(w, "  damage:  %v\n", cleanCorrupt(verr))
+			fmt.Fprintf(w, "  tables:  %d, checksums verified\n", rep.Tables)
+			fmt.Fprintf(w, "  values:  %d keys read, %d bytes\n", rep.Keys, rep.ValueBytes)
+			if rep.StoreDamage != nil {
+				fmt.Fprintf(w, "  damage:  %v\n", cleanCorrupt(rep.StoreDamage))
 			}
-			rep, err := runtime.CheckHistories(ctx, s)
-			if err != nil {
-				damaged = true
-				fmt.Fprintf(w, "  runs:    cannot be read: %v\n", cleanCorrupt(err))
+			if rep.RunsUnreadable != nil {
+				fmt.Fprintf(w, "  runs:    cannot be read: %v\n", cleanCorrupt(rep.RunsUnreadable))
 			} else {
 				fmt.Fprintf(w, "  runs:    %d, %d steps, %d history events, %d children\n", rep.Runs, rep.Steps, rep.Events, rep.Children)
 				for _, p := range rep.Problems {
-					damaged = true
 					fmt.Fprintf(w, "  damage:  %s\n", p)
 				}
 			}
-			if damaged {
+			if !rep.Whole() {
 				fmt.Fprintln(w, "damaged")
 				return silentExit(exitUsage)
 			}
@@ -76,7 +66,7 @@ func checkCommand() *cli.Command {
 // cleanCorrupt gives a store error's cause, without the advice that
 // CorruptError adds for commands that refuse to open.
 func cleanCorrupt(err error) error {
-	var ce *store.CorruptError
+	var ce *flowscript.CorruptError
 	if errors.As(err, &ce) && ce.Err != nil {
 		return ce.Err
 	}

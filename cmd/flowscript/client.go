@@ -9,10 +9,11 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/flowscript/flowscript"
 )
 
 // forwardTimeout is how long a command waits for the holder of the
@@ -23,18 +24,7 @@ var errNoAnswer = errors.New("no answer")
 
 // dialHolder connects to the socket of the process holding dir.
 func dialHolder(dir string) (net.Conn, error) {
-	path := filepath.Join(dir, socketName)
-	if data, err := os.ReadFile(filepath.Join(dir, socketAddrFile)); err == nil {
-		path = strings.TrimSpace(string(data))
-	} else if abs, err := filepath.Abs(path); err == nil && len(abs) > maxSocketPath {
-		// too long for a socket address: a relative path may fit
-		if wd, err := os.Getwd(); err == nil {
-			if rel, err := filepath.Rel(wd, abs); err == nil && len(rel) < len(abs) {
-				path = rel
-			}
-		}
-	}
-	return net.DialTimeout("unix", path, forwardTimeout)
+	return net.DialTimeout("unix", flowscript.SocketPath(dir), forwardTimeout)
 }
 
 // converse sends the invocation to the holder and relays its output. It
@@ -49,7 +39,7 @@ func converse(conn net.Conn, args []string, stdout, stderr io.Writer) (int, erro
 		}
 	}
 	tty, size := terminalOf(stdout)
-	data, err := json.Marshal(request{Args: args, Cwd: wd, Env: env, TTY: tty, Size: size})
+	data, err := json.Marshal(flowscript.Invocation{Args: args, Cwd: wd, Env: env, TTY: tty, Size: size})
 	if err != nil {
 		return 0, err
 	}
@@ -58,7 +48,7 @@ func converse(conn net.Conn, args []string, stdout, stderr io.Writer) (int, erro
 		return 0, errNoAnswer
 	}
 	r := bufio.NewReader(conn)
-	var first frame
+	var first flowscript.Frame
 	line, err := r.ReadBytes('\n')
 	if err != nil || json.Unmarshal(line, &first) != nil || !first.Ack {
 		return 0, errNoAnswer
@@ -100,7 +90,7 @@ func converse(conn net.Conn, args []string, stdout, stderr io.Writer) (int, erro
 			}
 			return exitUsage, fmt.Errorf("%s stopped answering", holder)
 		}
-		var fr frame
+		var fr flowscript.Frame
 		if err := json.Unmarshal(line, &fr); err != nil {
 			return exitUsage, fmt.Errorf("unreadable answer from the process holding the database")
 		}

@@ -10,7 +10,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/flowscript/flowscript"
-	"github.com/flowscript/flowscript/runtime"
 )
 
 func cancelCommand() *cli.Command {
@@ -29,7 +28,7 @@ func cancelCommand() *cli.Command {
 			}
 			defer done()
 			rec, err := eng.Cancel(ctx, id)
-			if errors.Is(err, runtime.ErrAlreadyEnded) {
+			if errors.Is(err, flowscript.ErrAlreadyEnded) {
 				fmt.Fprintf(c.App.Writer, "run %s already ended (%s); nothing to cancel\n", rec.ID, rec.Status)
 				return nil
 			}

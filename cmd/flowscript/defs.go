@@ -13,7 +13,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/flowscript/flowscript"
-	"github.com/flowscript/flowscript/dag"
 )
 
 func registerCommand() *cli.Command {
@@ -44,7 +43,7 @@ func registerCommand() *cli.Command {
 			ctx := context.Background()
 			var progs []*flowscript.Program
 			for _, f := range c.Args().Slice() {
-				p, err := eng.LoadFile(ctx, f, flowscript.LoadOptions{Workspace: c.String("workspace"), BaseDir: env.cwd})
+				p, err := eng.Load(ctx, flowscript.File(f), flowscript.LoadOptions{Workspace: c.String("workspace"), BaseDir: env.cwd})
 				if err != nil {
 					return engineError(c.App.ErrWriter, err)
 				}
@@ -183,7 +182,7 @@ func printDefs(c *cli.Context, defs []flowscript.Definition) error {
 		sort.Strings(names)
 		parts := make([]string, len(names))
 		for i, k := range names {
-			parts[i] = k + "=" + dag.FormatValue(d.Params[k])
+			parts[i] = k + "=" + flowscript.FormatValue(d.Params[k])
 		}
 		return fmt.Sprintf("%s\t%d\t%s\t%s\t%s", d.Name, d.Version, d.RegisteredAt, dash(strings.Join(parts, " ")), dash(strings.Join(d.Secrets, ",")))
 	})

@@ -9,7 +9,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/flowscript/flowscript"
-	"github.com/flowscript/flowscript/store"
 )
 
 // engineFlags are the flags of commands that run workflows.
@@ -82,12 +81,10 @@ func openEngine(c *cli.Context, cfg engineConfig) (*flowscript.Engine, func(), e
 		return nil, nil, err
 	}
 	secrets := cfg.secrets
-	env.hub = newHub()
 	opts := flowscript.Options{
-		Logger:   logger,
-		Secrets:  secrets,
-		Observer: env.hub.publish,
-		Workers:  c.Int("workers"), // 0 where the command has no such flag: the default
+		Logger:  logger,
+		Secrets: secrets,
+		Workers: c.Int("workers"), // 0 where the command has no such flag: the default
 	}
 	if c.IsSet("max-children") {
 		if opts.MaxChildren = c.Int("max-children"); opts.MaxChildren < 1 {
@@ -114,7 +111,7 @@ func openEngine(c *cli.Context, cfg engineConfig) (*flowscript.Engine, func(), e
 	}
 	eng, err := flowscript.Open(dir, opts)
 	if err != nil {
-		var locked *store.LockedError
+		var locked *flowscript.LockedError
 		if errors.As(err, &locked) {
 			return nil, nil, &forwardError{dir: dir, locked: locked}
 		}
@@ -122,7 +119,7 @@ func openEngine(c *cli.Context, cfg engineConfig) (*flowscript.Engine, func(), e
 	}
 	release := func() { eng.Close() }
 	if cfg.hold {
-		srv, err := listen(dir, eng, env.hub, logger, cfg.serving)
+		srv, err := listen(eng, logger, cfg.serving)
 		if err != nil {
 			eng.Close()
 			return nil, nil, &exitError{code: exitUsage, msg: "flowscript: " + err.Error()}

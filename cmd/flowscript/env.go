@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"sync"
 
 	"github.com/urfave/cli/v2"
 
@@ -18,7 +17,6 @@ type appEnv struct {
 	// shared is the engine of the holding process; nil when the command
 	// opens the database itself.
 	shared *flowscript.Engine
-	hub    *hub
 	// ctx ends when the forwarded client goes away (or on Ctrl-C locally).
 	ctx context.Context
 	// cwd and environ are the client's, for a forwarded command.
@@ -71,41 +69,4 @@ func (env *appEnv) lookupEnv(name string) (string, bool) {
 	}
 	// an empty variable is as good as none: there is nothing to mask
 	return v, ok && v != ""
-}
-
-// hub fans committed history events out to the commands that watch them.
-type hub struct {
-	mu   sync.Mutex
-	subs map[int]func(*flowscript.RunRecord, flowscript.HistoryEvent)
-	next int
-}
-
-func newHub() *hub {
-	return &hub{subs: map[int]func(*flowscript.RunRecord, flowscript.HistoryEvent){}}
-}
-
-func (h *hub) publish(run *flowscript.RunRecord, ev flowscript.HistoryEvent) {
-	h.mu.Lock()
-	subs := make([]func(*flowscript.RunRecord, flowscript.HistoryEvent), 0, len(h.subs))
-	for _, f := range h.subs {
-		subs = append(subs, f)
-	}
-	h.mu.Unlock()
-	for _, f := range subs {
-		f(run, ev)
-	}
-}
-
-// subscribe registers fn and returns its removal.
-func (h *hub) subscribe(fn func(*flowscript.RunRecord, flowscript.HistoryEvent)) func() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	id := h.next
-	h.next++
-	h.subs[id] = fn
-	return func() {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		delete(h.subs, id)
-	}
 }

@@ -8,9 +8,7 @@ import (
 	"regexp"
 	"syscall"
 
-	"github.com/flowscript/flowscript/dag"
-	"github.com/flowscript/flowscript/runtime"
-	"github.com/flowscript/flowscript/store"
+	"github.com/flowscript/flowscript"
 )
 
 // Exit codes.
@@ -80,15 +78,15 @@ func errorsAs(err error, target any) bool { return errors.As(err, target) }
 // command is sent to it.
 type forwardError struct {
 	dir    string
-	locked *store.LockedError
+	locked *flowscript.LockedError
 }
 
 func (e *forwardError) Error() string { return e.locked.Error() }
 
 // storeError gives store problems their exit code and a clear message.
 func storeError(err error) error {
-	var locked *store.LockedError
-	var corrupt *store.CorruptError
+	var locked *flowscript.LockedError
+	var corrupt *flowscript.CorruptError
 	switch {
 	case errors.As(err, &locked):
 		return usageErrorf("flowscript: %v", locked)
@@ -101,11 +99,11 @@ func storeError(err error) error {
 // engineError maps an engine error to an exit: problems with what was
 // asked exit 2, script errors are printed one per line.
 func engineError(w io.Writer, err error) error {
-	var list dag.ErrorList
+	var list *flowscript.ScriptErrors
 	if errors.As(err, &list) {
-		return printErrors(w, list)
+		return printErrors(w, list.List)
 	}
-	if errors.Is(err, runtime.ErrInput) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, store.ErrCorrupt) {
+	if errors.Is(err, flowscript.ErrInput) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, flowscript.ErrCorrupt) {
 		return usageErrorf("flowscript: %v", err) // a full disk, a damaged database: exit 2
 	}
 	if ee := (*exitError)(nil); errors.As(err, &ee) {

@@ -1,12 +1,11 @@
 package main
 
 import (
-	"context"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/flowscript/flowscript/dag"
+	"github.com/flowscript/flowscript"
 )
 
 func graphCommand() *cli.Command {
@@ -26,37 +25,22 @@ func graphCommand() *cli.Command {
 				return usageErrorf("flowscript graph: name exactly one FILE (see flowscript graph --help)")
 			}
 			format := c.String("format")
-			if !contains(dag.Formats, format) {
-				return usageErrorf("flowscript graph: --format %q is not one of %s", format, strings.Join(dag.Formats, ", "))
+			if !contains(flowscript.GraphFormats, format) {
+				return usageErrorf("flowscript graph: --format %q is not one of %s", format, strings.Join(flowscript.GraphFormats, ", "))
 			}
-			langOpts, release, err := scriptOptions(c)
+			load, release, err := scriptLoader(c)
 			if err != nil {
 				return err
 			}
 			defer release()
-			prog, errs, err := loadChecked(c, c.Args().First(), langOpts)
+			prog, errs, err := loadChecked(c, load, c.Args().First())
 			if err != nil {
 				return err
 			}
-			if len(errs) > 0 {
-				return printErrors(c.App.ErrWriter, errs)
+			if errs != nil {
+				return printErrors(c.App.ErrWriter, errs.List)
 			}
-			var opts dag.RenderOptions
-			if c.Bool("expand") {
-				limit := prog.Workflow.EffectiveMaxDepth()
-				ws := prog.Workspace
-				opts.Expand = func(s *dag.Step, depth int) *dag.Workflow {
-					if depth > limit {
-						return nil
-					}
-					child, err := ws.Resolve(context.Background(), s.Child.Name, s.Child.Version)
-					if err != nil {
-						return nil
-					}
-					return child.Workflow
-				}
-			}
-			return dag.RenderFormat(c.App.Writer, prog.Workflow, format, opts)
+			return prog.WriteGraph(c.App.Writer, format, flowscript.GraphOptions{Expand: c.Bool("expand")})
 		},
 	}
 }

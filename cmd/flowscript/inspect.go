@@ -12,8 +12,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/flowscript/flowscript"
-	"github.com/flowscript/flowscript/dag"
-	"github.com/flowscript/flowscript/lang"
 )
 
 // withEngine opens the database for a command that only reads.
@@ -92,13 +90,13 @@ func printRun(w io.Writer, rec *flowscript.RunRecord) {
 		fmt.Fprintf(w, "  duration  %s\n", duration(rec.StartedAt, rec.EndedAt))
 	}
 	if len(rec.Params) > 0 {
-		fmt.Fprintf(w, "  params    %s\n", dag.FormatValue(rec.Params))
+		fmt.Fprintf(w, "  params    %s\n", flowscript.FormatValue(rec.Params))
 	}
 	if rec.Error != nil {
 		fmt.Fprintf(w, "  error     %s\n", strings.ReplaceAll(*rec.Error, "\n", "\n            "))
 	}
 	if rec.Output != nil {
-		fmt.Fprintf(w, "  output    %s\n", dag.FormatValue(rec.Output))
+		fmt.Fprintf(w, "  output    %s\n", flowscript.FormatValue(rec.Output))
 	}
 	fmt.Fprintln(w, "steps:")
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -211,7 +209,7 @@ func resumeCommand() *cli.Command {
 			"start again as a new attempt. Returns when every run it continued has ended;\n" +
 			"exit 0 if all succeeded, 1 otherwise. While another process holds the\n" +
 			"database, resume is sent to it like every command.",
-		Flags: append(engineFlags(), &cli.Uint64Flag{Name: "max-steps", Usage: "the execution-step limit for declaring a workflow", Value: lang.DefaultMaxSteps}),
+		Flags: append(engineFlags(), &cli.Uint64Flag{Name: "max-steps", Usage: "the execution-step limit for declaring a workflow", Value: flowscript.DefaultMaxSteps}),
 		Action: func(c *cli.Context) error {
 			if dbMissing(c) {
 				if c.NArg() > 0 {

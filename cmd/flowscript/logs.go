@@ -189,7 +189,7 @@ func followLogs(c *cli.Context, ctx context.Context, eng *flowscript.Engine, src
 		attempt   int
 	}
 	printed := map[key]int{}
-	wake, unsubscribe := wakeOnEvents(envOf(c))
+	wake, unsubscribe := wakeOnEvents(eng)
 	defer unsubscribe()
 	for {
 		// the run's state first: output written before it ended is then
@@ -235,14 +235,11 @@ func followLogs(c *cli.Context, ctx context.Context, eng *flowscript.Engine, src
 	}
 }
 
-// wakeOnEvents gives a channel that receives when an event is committed
-// in this process.
-func wakeOnEvents(env *appEnv) (<-chan struct{}, func()) {
+// wakeOnEvents gives a channel that receives when the engine commits an
+// event.
+func wakeOnEvents(eng *flowscript.Engine) (<-chan struct{}, func()) {
 	wake := make(chan struct{}, 1)
-	if env.hub == nil {
-		return wake, func() {}
-	}
-	unsubscribe := env.hub.subscribe(func(*flowscript.RunRecord, flowscript.HistoryEvent) {
+	unsubscribe := eng.Observe(func(*flowscript.RunRecord, flowscript.HistoryEvent) {
 		select {
 		case wake <- struct{}{}:
 		default:

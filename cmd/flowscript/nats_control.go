@@ -18,8 +18,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/flowscript/flowscript"
-	"github.com/flowscript/flowscript/store/lease"
-	"github.com/flowscript/flowscript/store/natsstore"
 )
 
 // The owner of a database on NATS answers the commands of other processes
@@ -127,16 +125,12 @@ func (a natsAddr) Network() string { return "nats" }
 func (a natsAddr) String() string  { return string(a) }
 
 // serveNATS answers the commands sent to this owner until close.
-func serveNATS(nc *nats.Conn, stream string, eng *flowscript.Engine, h *hub, log hclog.Logger, serving bool) (*server, error) {
+func serveNATS(nc *nats.Conn, stream string, eng *flowscript.Engine, log hclog.Logger, serving bool) (*server, error) {
 	ln, err := listenNATS(nc, stream)
 	if err != nil {
 		return nil, fmt.Errorf("cannot answer other commands on NATS: %v", err)
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	s := &server{ln: ln, eng: eng, hub: h, log: log, serving: serving, ctx: ctx, stop: stop, active: map[int]string{}}
-	s.wg.Add(1)
-	go s.accept()
-	return s, nil
+	return serveOn(ln, eng, log, serving)
 }
 
 // ownerAnswers reports whether an owner answers on the control subject.
@@ -217,7 +211,7 @@ func (e *natsForwardError) forward(args []string, stdout, stderr io.Writer) int 
 // start exits 2.
 func natsNeedServe(c *cli.Context) error {
 	raw := storeURL(c)
-	st, err := natsstore.Open(natsstore.Options{URL: raw, Durability: natsstore.Fast})
+	st, err := flowscript.OpenNATS(raw, flowscript.NATSOptions{Durability: flowscript.Fast})
 	if err != nil {
 		return usageErrorf("flowscript: %s", strings.TrimPrefix(err.Error(), "natsstore: "))
 	}
@@ -227,8 +221,8 @@ func natsNeedServe(c *cli.Context) error {
 		return usageErrorf("flowscript: cannot reach the NATS server of %s (%v)", raw, err)
 	}
 	defer nc.Close()
-	if owner, ok, err := lease.ReadOwner(context.Background(), st); err == nil && ok && ownerAnswers(nc, st.StreamName()) {
-		return &natsForwardError{url: raw, stream: st.StreamName(), owner: owner.String()}
+	if owner, ok, err := st.Owner(context.Background()); err == nil && ok && ownerAnswers(nc, st.Stream()) {
+		return &natsForwardError{url: raw, stream: st.Stream(), owner: owner.String()}
 	}
 	return usageErrorf("flowscript start: no flowscript serve owns the database %s; start one first (flowscript --store %s serve, on any machine that reaches the NATS server), or use flowscript run", raw, raw)
 }

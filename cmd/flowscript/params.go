@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/flowscript/flowscript"
 	"io"
 	"math"
 	"os"
 	"regexp"
 	"strings"
 
-	"github.com/flowscript/flowscript/dag"
 	"github.com/joho/godotenv"
 )
 
@@ -46,7 +46,7 @@ func parseParams(file string, flags []string) (*paramInput, error) {
 		if len(bytes.TrimSpace(data)) == 0 {
 			return nil, usageErrorf("flowscript: --params-file %s is empty; it must hold a JSON object of param names to values", file)
 		}
-		v, err := dag.DecodeJSON(data)
+		v, err := flowscript.DecodeJSON(data)
 		if err != nil {
 			return nil, usageErrorf("flowscript: --params-file %s is not valid JSON: %v", file, err)
 		}
@@ -75,24 +75,22 @@ func parseParams(file string, flags []string) (*paramInput, error) {
 // default takes whole numbers, a float, bool, list or dict default takes
 // JSON of that type; a default of None, or an undeclared param (which
 // the engine refuses by name), takes JSON where it parses, else the
-// string.
-func (in *paramInput) typed(w *dag.Workflow) (map[string]any, error) {
+// string. declared holds the workflow's params with their defaults
+// (Program.Params).
+func (in *paramInput) typed(declared map[string]any) (map[string]any, error) {
 	params := make(map[string]any, len(in.file)+len(in.flags))
 	for k, v := range in.file {
 		params[k] = v
 	}
 	for _, f := range in.flags {
-		var def any
-		if p := w.Param(f.name); p != nil {
-			def = p.Default
-		}
+		def := declared[f.name]
 		v, err := paramValue(f.value, def)
 		if err != nil {
 			detail := hintFor(def)
 			if err.Error() != "" {
 				detail = ": " + err.Error()
 			}
-			return nil, usageErrorf("flowscript: --param %s=%s: %s is %s (default %s)%s", f.name, f.value, f.name, typeName(def), dag.FormatValue(def), detail)
+			return nil, usageErrorf("flowscript: --param %s=%s: %s is %s (default %s)%s", f.name, f.value, f.name, typeName(def), flowscript.FormatValue(def), detail)
 		}
 		params[f.name] = v
 	}
@@ -105,7 +103,7 @@ func paramValue(raw string, def any) (any, error) {
 	if _, ok := def.(string); ok {
 		return raw, nil
 	}
-	decoded, jerr := dag.DecodeJSON([]byte(raw))
+	decoded, jerr := flowscript.DecodeJSON([]byte(raw))
 	if jerr == nil {
 		if err := finite(decoded); err != nil {
 			return nil, fmt.Errorf("the value %v", err)

@@ -191,11 +191,11 @@ func readStartInput(c *cli.Context) (*startInput, error) {
 // starts the run.
 func startRun(c *cli.Context, s *session, in *startInput) (string, error) {
 	env := s.env
-	p, err := s.eng.LoadFile(s.ctx, in.file, flowscript.LoadOptions{Workspace: c.String("workspace"), BaseDir: env.cwd})
+	p, err := s.eng.Load(s.ctx, flowscript.File(in.file), flowscript.LoadOptions{Workspace: c.String("workspace"), BaseDir: env.cwd})
 	if err != nil {
 		return "", engineError(c.App.ErrWriter, err)
 	}
-	params, err := in.params.typed(p.Workflow())
+	params, err := in.params.typed(p.Params())
 	if err != nil {
 		return "", err
 	}

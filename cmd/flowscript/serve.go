@@ -8,7 +8,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/flowscript/flowscript"
-	"github.com/flowscript/flowscript/lang"
 )
 
 func serveCommand() *cli.Command {
@@ -19,7 +18,7 @@ func serveCommand() *cli.Command {
 			"other terminals run on this database (run, show, runs, history, logs, ...)\n" +
 			"over a socket in the database directory, until Ctrl-C or SIGTERM. Runs still\n" +
 			"going then stay unfinished; the next serve or resume continues them.",
-		Flags: append(engineFlags(), &cli.Uint64Flag{Name: "max-steps", Usage: "the execution-step limit for declaring a workflow", Value: lang.DefaultMaxSteps}),
+		Flags: append(engineFlags(), &cli.Uint64Flag{Name: "max-steps", Usage: "the execution-step limit for declaring a workflow", Value: flowscript.DefaultMaxSteps}),
 		Action: func(c *cli.Context) error {
 			env := envOf(c)
 			if env.shared != nil {

@@ -43,7 +43,7 @@ func openSession(c *cli.Context, all bool, cfg engineConfig) (*session, error) {
 		return nil, err
 	}
 	prog := &progress{w: c.App.ErrWriter, all: all}
-	unsubscribe := env.hub.subscribe(prog.observe)
+	unsubscribe := eng.Observe(prog.observe)
 	ctx, stop := commandContext(c)
 	s := &session{eng: eng, env: env, progress: prog, secrets: secrets, ctx: ctx, release: release}
 	s.close = func() {

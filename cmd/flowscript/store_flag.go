@@ -14,9 +14,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/flowscript/flowscript"
-	"github.com/flowscript/flowscript/store"
-	"github.com/flowscript/flowscript/store/lease"
-	"github.com/flowscript/flowscript/store/natsstore"
 )
 
 // exitLost ends a process that lost the ownership of a database on NATS
@@ -27,7 +24,7 @@ const exitLost = 3
 func storeFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "store", Usage: "keep the database on NATS JetStream: `nats://host:port[/name]` (instead of --db)", EnvVars: []string{"FLOWSCRIPT_STORE"}},
-		&cli.DurationFlag{Name: "takeover-after", Usage: "with --store: take the database from an owner whose heartbeat has been still this long", Value: lease.DefaultTakeover},
+		&cli.DurationFlag{Name: "takeover-after", Usage: "with --store: take the database from an owner whose heartbeat has been still this long", Value: flowscript.DefaultTakeover},
 	}
 }
 
@@ -59,11 +56,7 @@ func openNATS(c *cli.Context, cfg engineConfig, opts flowscript.Options) (*flows
 	if c.Duration("takeover-after") <= 0 {
 		return nil, nil, usageErrorf("flowscript: --takeover-after %s: must be more than 0", c.Duration("takeover-after"))
 	}
-	dur := natsstore.Durable
-	if opts.Durability == flowscript.Fast {
-		dur = natsstore.Fast
-	}
-	st, err := natsstore.Open(natsstore.Options{URL: url, Durability: dur})
+	st, err := flowscript.OpenNATS(url, flowscript.NATSOptions{Durability: opts.Durability})
 	if err != nil {
 		msg := strings.TrimPrefix(err.Error(), "natsstore: ")
 		if strings.Contains(msg, "connecting") {
@@ -76,8 +69,7 @@ func openNATS(c *cli.Context, cfg engineConfig, opts flowscript.Options) (*flows
 		name = c.Command.Name
 	}
 	if !cfg.hold && name != "register" {
-		ro := lease.ReadOnly{Store: st, Reason: fmt.Errorf("flowscript %s reads the database %s and does not own it", name, url)}
-		eng, err := flowscript.New(ro, opts)
+		eng, err := st.ReadOnlyEngine(fmt.Errorf("flowscript %s reads the database %s and does not own it", name, url), opts)
 		if err != nil {
 			st.Close()
 			return nil, nil, storeError(err)
@@ -89,10 +81,10 @@ func openNATS(c *cli.Context, cfg engineConfig, opts flowscript.Options) (*flows
 		st.Close()
 		return nil, nil, usageErrorf("flowscript: cannot reach the NATS server of %s (%v)", url, err)
 	}
-	if owner, ok, err := lease.ReadOwner(context.Background(), st); err == nil && ok && !cfg.serving && ownerAnswers(nc, st.StreamName()) {
+	if owner, ok, err := st.Owner(context.Background()); err == nil && ok && !cfg.serving && ownerAnswers(nc, st.Stream()) {
 		nc.Close()
 		st.Close()
-		return nil, nil, &natsForwardError{url: url, stream: st.StreamName(), owner: owner.String()}
+		return nil, nil, &natsForwardError{url: url, stream: st.Stream(), owner: owner.String()}
 	}
 	l, err := acquire(c, st, cfg.serving)
 	if err != nil {
@@ -118,7 +110,7 @@ func openNATS(c *cli.Context, cfg engineConfig, opts flowscript.Options) (*flows
 		os.Exit(exitLost)
 	})
 	engMu.Lock()
-	eng, err = flowscript.New(&lease.Fenced{Store: st, L: l}, opts)
+	eng, err = st.Engine(l, opts)
 	engMu.Unlock()
 	if err != nil {
 		l.Release()
@@ -130,7 +122,7 @@ func openNATS(c *cli.Context, cfg engineConfig, opts flowscript.Options) (*flows
 		nc.Close()
 		return eng, func() { eng.Close() }, nil
 	}
-	srv, err := serveNATS(nc, st.StreamName(), eng, envOf(c).hub, opts.Logger, cfg.serving)
+	srv, err := serveNATS(nc, st.Stream(), eng, opts.Logger, cfg.serving)
 	if err != nil {
 		eng.Close()
 		nc.Close()
@@ -145,15 +137,15 @@ func openNATS(c *cli.Context, cfg engineConfig, opts flowscript.Options) (*flows
 
 // acquire makes this process the owner of the database, telling the user
 // what it waits for and whom it took the database from.
-func acquire(c *cli.Context, st store.Store, wait bool) (*lease.Lease, error) {
+func acquire(c *cli.Context, st *flowscript.NATSStore, wait bool) (*flowscript.Lease, error) {
 	url := storeURL(c)
 	after := c.Duration("takeover-after")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	l, err := lease.Acquire(ctx, st, lease.Config{
+	l, err := st.Acquire(ctx, flowscript.AcquireOptions{
 		Takeover: after,
 		Wait:     wait,
-		Waiting: func(owner lease.Token) {
+		Waiting: func(owner flowscript.Owner) {
 			if wait {
 				fmt.Fprintf(c.App.ErrWriter, "flowscript: the database %s is owned by %s; waiting to take it over once its heartbeat has been still for %s\n", url, owner, after)
 			} else {
@@ -161,7 +153,7 @@ func acquire(c *cli.Context, st store.Store, wait bool) (*lease.Lease, error) {
 			}
 		},
 	})
-	var owned *lease.OwnedError
+	var owned *flowscript.OwnedError
 	switch {
 	case errors.As(err, &owned):
 		return nil, usageErrorf("flowscript: the database %s is owned by %s: it did not answer on NATS: run this command on that machine, or stop that process (another one takes the database over %s after it stops)", url, owned.Owner, after)

@@ -59,8 +59,7 @@ func watchCommand() *cli.Command {
 // watchTree shows the tree under id on out until id ends, and returns its
 // record then.
 func watchTree(ctx context.Context, c *cli.Context, eng *flowscript.Engine, id string, out viewWriter, tty bool) (*flowscript.RunRecord, error) {
-	env := envOf(c)
-	wake, unsubscribe := wakeOnEvents(env)
+	wake, unsubscribe := wakeOnEvents(eng)
 	defer unsubscribe()
 	for {
 		// a run leaves the engine only after its end commits
@@ -97,10 +96,7 @@ func watchRefresh(tty bool) time.Duration {
 }
 
 // termSize is a terminal's size; zero where unknown.
-type termSize struct {
-	Cols int `json:"cols,omitempty"`
-	Rows int `json:"rows,omitempty"`
-}
+type termSize = flowscript.TermSize
 
 // terminalOf reports whether w is a terminal, and its size.
 func terminalOf(w io.Writer) (bool, termSize) {
@@ -112,7 +108,7 @@ func terminalOf(w io.Writer) (bool, termSize) {
 	if err != nil {
 		return true, termSize{}
 	}
-	return true, termSize{cols, rows}
+	return true, termSize{Cols: cols, Rows: rows}
 }
 
 // viewLine is one line of the view: key names the run or step it shows,

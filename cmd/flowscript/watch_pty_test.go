@@ -13,6 +13,7 @@ import (
 
 	"github.com/creack/pty"
 
+	"github.com/flowscript/flowscript"
 	"github.com/flowscript/flowscript/internal/testio"
 )
 
@@ -35,7 +36,7 @@ func TestWatchRedrawsInATerminal(t *testing.T) {
 		runDone <- run([]string{"flowscript", "run", "w.star"}, strings.NewReader(""), &runOut, &runErr)
 	}()
 	waitForFile(t, "started")
-	waitForFile(t, filepath.Join(".flowscript", socketName))
+	waitForFile(t, filepath.Join(".flowscript", flowscript.SocketName))
 	var ids bytes.Buffer
 	if code := run([]string{"flowscript", "runs", "-q"}, strings.NewReader(""), &ids, io.Discard); code != 0 {
 		t.Fatalf("runs -q: exit %d", code)

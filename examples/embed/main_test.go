@@ -101,7 +101,7 @@ func TestEmbedServesTheCLI(t *testing.T) {
 	// a command the host does not serve is refused with exit 2, naming what it serves
 	cmd := exec.Command(cli, "--db", db, "resume")
 	out, _ := cmd.CombinedOutput()
-	if cmd.ProcessState.ExitCode() != 2 || !strings.Contains(string(out), "show, runs, tree, history, logs, cancel") {
+	if cmd.ProcessState.ExitCode() != 2 || !strings.Contains(string(out), "show, runs, tree, history, logs, watch, cancel") {
 		t.Errorf("resume: exit %d\n%s", cmd.ProcessState.ExitCode(), out)
 	}
 	stdin.Close()
