@@ -43,11 +43,12 @@ reliability:
 
 # Fuzz each parser-shaped entry point for FUZZTIME (default 10m), one at a
 # time and on one worker: script loading, the stored-record decoders, the
-# holder protocol.
+# holder protocol (its answers and its requests).
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME) -parallel 1 ./lang
 	$(GO) test -run '^$$' -fuzz FuzzRecordDecoders -fuzztime $(FUZZTIME) -parallel 1 ./runtime
 	$(GO) test -run '^$$' -fuzz FuzzHolderAnswers -fuzztime $(FUZZTIME) -parallel 1 ./cmd/flowscript
+	$(GO) test -run '^$$' -fuzz FuzzHolderRequests -fuzztime $(FUZZTIME) -parallel 1 ./cmd/flowscript
 
 clean:
 	rm -rf bin

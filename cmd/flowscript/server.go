@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -35,6 +36,8 @@ const (
 	// long for a unix socket address (about 108 bytes).
 	socketAddrFile = "flowscript.sock.addr"
 	maxSocketPath  = 100
+	// maxRequest bounds a request line (args, cwd and the environment).
+	maxRequest = 16 << 20
 )
 
 type request struct {
@@ -71,6 +74,12 @@ type server struct {
 	// stop ends the forwarded commands still running (serve stopping).
 	ctx  context.Context
 	stop context.CancelFunc
+
+	// requestTimeout bounds the wait for a connection's request line (0:
+	// forwardTimeout). A client sends it at once; one that connects and
+	// sends nothing, or half a line, must not keep a handler (and so
+	// close, which waits for the handlers) waiting forever.
+	requestTimeout time.Duration
 
 	mu     sync.Mutex
 	active map[int]string // forwarded commands running now, as typed
@@ -164,12 +173,20 @@ func (s *server) running() []string {
 
 func (s *server) handle(conn net.Conn) {
 	defer conn.Close()
-	r := bufio.NewReader(conn)
+	lr := &io.LimitedReader{R: conn, N: maxRequest}
+	r := bufio.NewReader(lr)
 	var req request
+	timeout := s.requestTimeout
+	if timeout <= 0 {
+		timeout = forwardTimeout
+	}
+	conn.SetReadDeadline(time.Now().Add(timeout))
 	line, err := r.ReadBytes('\n')
 	if err != nil || json.Unmarshal(line, &req) != nil || len(req.Args) == 0 {
 		return
 	}
+	conn.SetReadDeadline(time.Time{})
+	lr.N = 1 << 62
 	fw := &frameWriter{enc: json.NewEncoder(conn)}
 	if fw.send(frame{Ack: true, PID: os.Getpid()}) != nil {
 		return
