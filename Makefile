@@ -32,13 +32,14 @@ fmt-check:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-# The reliability suite in full (long, not in CI): kill -9 crash tests with
-# 200 rounds, failpoint kills, damaged databases, hostile scripts, secret
+# The reliability suite in full (long, not in CI): kill -9 crash tests at
+# random moments with 200 rounds each, 500 rounds of kill -9 at failpoints
+# (during runs, reruns and cancels), damaged databases, hostile scripts, secret
 # canaries and the load test, ending with a table of figures; then the NATS
 # failover test with 30 rounds. make test runs a short slice of the same tests.
 .PHONY: reliability
 reliability:
-	FLOWSCRIPT_RELIABILITY_ROUNDS=200 $(GO) test -count=1 -timeout 60m -skip TestNATSFailover -v ./internal/crashtest/
+	FLOWSCRIPT_RELIABILITY_ROUNDS=200 FLOWSCRIPT_FAILPOINT_ROUNDS=500 $(GO) test -count=1 -timeout 90m -skip TestNATSFailover -v ./internal/crashtest/
 	FLOWSCRIPT_RELIABILITY_ROUNDS=30 $(GO) test -count=1 -timeout 30m -run TestNATSFailover -v ./internal/crashtest/
 
 # Fuzz each parser-shaped entry point for FUZZTIME (default 10m), one at a

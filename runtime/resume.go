@@ -136,6 +136,15 @@ func (e *Engine) resumeRun(ctx context.Context, id string) error {
 	if rec.Status.Terminal() {
 		return nil // ended meanwhile (a cancel cascading from its parent)
 	}
+	if !rec.CancelRequested && !rec.Detached && rec.ParentRunID != nil {
+		// A blocking child outlives its parent only when the process that
+		// cancelled a run no process ran (which ends the run at once, then
+		// reaches its children) died in between: the cancel reaches the
+		// child now, instead of the child running on under an ended parent.
+		if parent, err := e.runRecord(ctx, *rec.ParentRunID); err == nil && parent.Status.Terminal() {
+			return e.cancelStored(ctx, id)
+		}
+	}
 	ar, err := e.loadRun(ctx, rec)
 	if err != nil {
 		return err
