@@ -343,15 +343,25 @@ func crashFigures(sec string, rounds, kills, notCreated, resumeKills, multiAttem
 // crashSetup reads the number of rounds (FLOWSCRIPT_RELIABILITY_ROUNDS,
 // else def) and the seed (FLOWSCRIPT_CRASH_SEED, else the time), logs
 // them, and returns the rounds and the random source.
-func crashSetup(t *testing.T, def int) (int, *rand.Rand) {
+//
+// Tests whose rounds take seconds each (a 2,000-child spawn, a 50-child
+// for_each, a timeout that has to pass) name a variable of their own in
+// prefer, read before FLOWSCRIPT_RELIABILITY_ROUNDS: make reliability sets
+// FLOWSCRIPT_HEAVY_ROUNDS lower, so that the suite ends within its time.
+func crashSetup(t *testing.T, def int, prefer ...string) (int, *rand.Rand) {
 	t.Helper()
 	rounds := def
-	if s := os.Getenv("FLOWSCRIPT_RELIABILITY_ROUNDS"); s != "" {
+	for _, name := range append(prefer, "FLOWSCRIPT_RELIABILITY_ROUNDS") {
+		s := os.Getenv(name)
+		if s == "" {
+			continue
+		}
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
-			t.Fatalf("FLOWSCRIPT_RELIABILITY_ROUNDS=%q is not a positive number", s)
+			t.Fatalf("%s=%q is not a positive number", name, s)
 		}
 		rounds = n
+		break
 	}
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("FLOWSCRIPT_CRASH_SEED"); s != "" {
