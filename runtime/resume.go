@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -129,6 +130,13 @@ func (e *Engine) missingHandlers(w *dag.Workflow) []string {
 }
 
 func (e *Engine) resumeRun(ctx context.Context, id string) error {
+	// the run record as this resume found it: a concurrent resume of the
+	// same run (a cancel reaching it while Resume walks the runs) may
+	// load it, end it and let it go before this one is loaded
+	before, err := e.runBytes(ctx, id)
+	if err != nil {
+		return err
+	}
 	rec, err := e.stored(ctx, id)
 	if err != nil {
 		return err
@@ -162,6 +170,14 @@ func (e *Engine) resumeRun(ctx context.Context, id string) error {
 		// in-memory run per run
 		e.mu.Unlock()
 		return nil
+	}
+	// ... so that its record changed since: that resume carried the run
+	// on (a run resumed twice would start again from the state this one
+	// read, and a cancelled run could end again, succeeded). Read under
+	// e.mu: a run is in e.active from its load to its end.
+	if now, err := e.runBytes(ctx, id); err != nil || !bytes.Equal(now, before) {
+		e.mu.Unlock()
+		return err
 	}
 	e.active[id] = ar
 	e.mu.Unlock()
@@ -229,4 +245,15 @@ func (e *Engine) runSource(ctx context.Context, rec *RunRecord) (*definitionReco
 		return nil, fmt.Errorf("cannot find its definition %s version %d: %w", rec.Workflow, rec.Version, err)
 	}
 	return def, nil
+}
+
+// runBytes is the stored run record of id, as it is stored.
+func (e *Engine) runBytes(ctx context.Context, id string) ([]byte, error) {
+	var data []byte
+	err := e.st.View(ctx, func(tx store.Tx) error {
+		v, err := tx.Get(runKey(id))
+		data = append([]byte(nil), v...)
+		return err
+	})
+	return data, err
 }
