@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 )
 
 // The process that holds a database answers the flowscript commands of
@@ -111,7 +112,15 @@ type ServeOptions struct {
 	// being answered, as typed ("flowscript run x.star"), before it waits
 	// for them.
 	Waiting func(commands []string)
+	// RequestTimeout bounds the wait for a connection's invocation line
+	// (0: 5 s). A client sends it at once; one that connects and sends
+	// nothing, or half a line, is dropped without an answer, so that it
+	// cannot keep Close (which waits for the commands) waiting for ever.
+	RequestTimeout time.Duration
 }
+
+// maxInvocation bounds an invocation line (args, cwd and environment).
+const maxInvocation = 16 << 20
 
 // A Server answers the flowscript commands of other processes for an
 // engine (Engine.Listen).
@@ -291,12 +300,20 @@ func (s *Server) Active() []string {
 
 func (s *Server) handle(conn net.Conn) {
 	defer conn.Close()
-	r := bufio.NewReader(conn)
+	lr := &io.LimitedReader{R: conn, N: maxInvocation}
+	r := bufio.NewReader(lr)
 	var inv Invocation
+	timeout := s.opts.RequestTimeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	conn.SetReadDeadline(time.Now().Add(timeout))
 	line, err := r.ReadBytes('\n')
 	if err != nil || json.Unmarshal(line, &inv) != nil || len(inv.Args) == 0 {
 		return
 	}
+	conn.SetReadDeadline(time.Time{})
+	lr.N = 1 << 62
 	fw := &frameWriter{enc: json.NewEncoder(conn)}
 	if fw.send(Frame{Ack: true, PID: os.Getpid()}) != nil {
 		return

@@ -98,11 +98,10 @@ func (s *Session) reset() {
 
 // predeclared is what scripts see, as in a .star file.
 func (s *Session) predeclared() starlark.StringDict {
-	g := starlark.StringDict{
-		"json":   starjson.Module,
-		"math":   math.Module,
-		"struct": starlark.NewBuiltin("struct", starlarkstruct.Make),
-	}
+	// the universe's collection builtins bounded, and what the guard
+	// rewrites `*`, `+=` and the collection methods into (lang.GuardFile)
+	g := builtins.SafeUniverse()
+	g["json"], g["math"], g["struct"] = starjson.Module, math.Module, starlark.NewBuiltin("struct", starlarkstruct.Make)
 	for k, v := range builtins.RunTimeBuiltins() {
 		g[k] = v
 	}
@@ -153,6 +152,7 @@ func (s *Session) Exec(ctx context.Context, chunk string) (v starlark.Value, err
 	if err != nil {
 		return nil, errors.New(starlarkErrorText(err))
 	}
+	lang.GuardFile(f)
 	thread := &starlark.Thread{Name: "repl", Print: func(_ *starlark.Thread, msg string) { fmt.Fprintln(s.opts.Out, msg) }, Load: s.loadModule}
 	// a fresh builder per chunk makes the definition builtins work here;
 	// what the session declares is what its whole script declares
@@ -229,7 +229,7 @@ func (s *Session) loadModule(thread *starlark.Thread, module string) (starlark.S
 	s.modules[rel] = nil
 	th := &starlark.Thread{Name: "load " + rel, Print: thread.Print, Load: s.loadModule}
 	builtins.SetBuilder(th, builtins.BuilderOf(thread))
-	globals, err := starlark.ExecFileOptions(FileOptions(), th, rel, src, s.predeclared())
+	globals, err := lang.ExecFile(th, rel, src, s.predeclared())
 	s.modules[rel] = &loaded{globals, err}
 	return globals, err
 }

@@ -25,8 +25,11 @@ var collectionBuiltins = []string{
 // MaxCollectionLen with a message naming the limit, then calls the
 // original. Put them in the predeclared environment (they shadow the
 // universe).
+//
+// It also holds the builtins the script loader rewrites `*`, `+=` and the
+// collection methods' arguments into (see RepeatBuiltin, BoundBuiltin).
 func SafeUniverse() starlark.StringDict {
-	d := starlark.StringDict{}
+	d := guardBuiltins()
 	for _, name := range collectionBuiltins {
 		orig, ok := starlark.Universe[name].(*starlark.Builtin)
 		if !ok {

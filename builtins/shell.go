@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/flowscript/flowscript/internal/procgroup"
 )
 
 // DefaultMaxOutputBytes caps each captured stream of a shell command.
@@ -142,7 +144,7 @@ func RunShell(ctx context.Context, req ShellRequest, maxBytes int) (ShellResult,
 	cmd.Stdin = nil // /dev/null
 	cmd.Stdout = outW
 	cmd.Stderr = errW
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = procgroup.Attr()
 	err = cmd.Start()
 	// The child holds its own copies of the write ends now.
 	outW.Close()
@@ -169,10 +171,10 @@ func RunShell(ctx context.Context, req ShellRequest, maxBytes int) (ShellResult,
 	select {
 	case <-exited:
 		// Stop whatever the command left running in its group.
-		stopGroup(pgid, grace, nil)
+		procgroup.Stop(pgid, grace, nil)
 	case <-ctx.Done():
 		cancelled = true
-		stopGroup(pgid, grace, exited)
+		procgroup.Stop(pgid, grace, exited)
 		<-exited
 	}
 
@@ -200,139 +202,6 @@ func RunShell(ctx context.Context, req ShellRequest, maxBytes int) (ShellResult,
 		return res, contextError("command", ctx)
 	}
 	return res, nil
-}
-
-// stopGroup sends SIGTERM to the process group, waits until the group is
-// empty (and, when leader is not nil, until it is closed), and sends
-// SIGKILL if that takes longer than grace.
-func stopGroup(pgid int, grace time.Duration, leader <-chan struct{}) {
-	if err := syscall.Kill(-pgid, syscall.SIGTERM); errors.Is(err, syscall.ESRCH) && leader == nil {
-		return
-	}
-	deadline := time.NewTimer(grace)
-	defer deadline.Stop()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		leaderDone := leader == nil
-		if !leaderDone {
-			select {
-			case <-leader:
-				leaderDone = true
-			default:
-			}
-		}
-		if leaderDone && groupGone(pgid) {
-			return
-		}
-		select {
-		case <-deadline.C:
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			// SIGKILL is not instant: wait (briefly) until the group is
-			// gone, so that no process outlives RunShell.
-			for end := time.Now().Add(2 * time.Second); time.Now().Before(end) && !groupGone(pgid); {
-				time.Sleep(5 * time.Millisecond)
-			}
-			return
-		case <-tick.C:
-		case <-leader:
-		}
-	}
-}
-
-// groupGone reports whether no process of the group is left. Zombies that
-// nobody reaps (orphans of a container's init) do not count: they are dead.
-func groupGone(pgid int) bool {
-	if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) {
-		return true
-	}
-	return !procScans.living(time.Now())[pgid]
-}
-
-// procScans coalesces /proc scans: every caller gets a scan that began
-// after it asked, but concurrent callers share one.
-var procScans scanner
-
-type scanner struct {
-	mu      sync.Mutex
-	running *scanResult
-	last    *scanResult
-}
-
-type scanResult struct {
-	began  time.Time
-	done   chan struct{}
-	groups map[int]bool
-}
-
-func (s *scanner) living(asked time.Time) map[int]bool {
-	for {
-		s.mu.Lock()
-		if s.last != nil && !s.last.began.Before(asked) {
-			r := s.last
-			s.mu.Unlock()
-			return r.groups
-		}
-		if r := s.running; r != nil {
-			s.mu.Unlock()
-			<-r.done
-			if !r.began.Before(asked) {
-				return r.groups
-			}
-			continue
-		}
-		r := &scanResult{began: time.Now(), done: make(chan struct{})}
-		s.running = r
-		s.mu.Unlock()
-		r.groups = scanGroups()
-		s.mu.Lock()
-		s.running, s.last = nil, r
-		s.mu.Unlock()
-		close(r.done)
-		return r.groups
-	}
-}
-
-// scanGroups lists the process groups with a living (not zombie) member.
-func scanGroups() map[int]bool {
-	groups := map[int]bool{}
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return groups
-	}
-	for _, e := range entries {
-		name := e.Name()
-		if name[0] < '0' || name[0] > '9' {
-			continue
-		}
-		data, err := os.ReadFile("/proc/" + name + "/stat")
-		if err != nil {
-			continue
-		}
-		state, pg, ok := parseStat(data)
-		if ok && state != 'Z' && state != 'X' {
-			groups[pg] = true
-		}
-	}
-	return groups
-}
-
-// parseStat reads the state and process group of /proc/PID/stat.
-func parseStat(data []byte) (state byte, pgrp int, ok bool) {
-	// pid (comm) state ppid pgrp ...; comm may hold spaces and parentheses.
-	i := bytes.LastIndexByte(data, ')')
-	if i < 0 {
-		return 0, 0, false
-	}
-	fields := strings.Fields(string(data[i+1:]))
-	if len(fields) < 3 || len(fields[0]) != 1 {
-		return 0, 0, false
-	}
-	var pg int
-	if _, err := fmt.Sscanf(fields[2], "%d", &pg); err != nil {
-		return 0, 0, false
-	}
-	return fields[0][0], pg, true
 }
 
 func exitCode(ps *os.ProcessState) int {

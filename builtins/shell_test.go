@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowscript/flowscript/internal/procgroup"
 	"github.com/flowscript/flowscript/internal/testio"
 )
 
@@ -95,7 +96,7 @@ func alive(pid int) bool {
 	if err != nil {
 		return false
 	}
-	state, _, ok := parseStat(data)
+	state, _, ok := procgroup.ParseStat(data)
 	return ok && state != 'Z' && state != 'X'
 }
 
@@ -112,7 +113,7 @@ func groupMembers(pgid int) []int {
 		if err != nil {
 			continue
 		}
-		if state, pg, ok := parseStat(data); ok && pg == pgid && state != 'Z' {
+		if state, pg, ok := procgroup.ParseStat(data); ok && pg == pgid && state != 'Z' {
 			pids = append(pids, pid)
 		}
 	}

@@ -5,6 +5,8 @@ package runtime
 // commits in order; once committed, the decision is carried out (perform.go).
 
 import (
+	"fmt"
+
 	"context"
 
 	"github.com/flowscript/flowscript/dag"
@@ -405,6 +407,7 @@ func (e *Engine) failCommit(ar *activeRun, err error) {
 	if ar.broken == nil {
 		ar.broken = err
 	}
+	w := ar.waiter
 	ar.mu.Unlock()
 	if err == errEngineClosed {
 		return // the engine is closing: the run stays unfinished
@@ -415,4 +418,18 @@ func (e *Engine) failCommit(ar *activeRun, err error) {
 	}
 	e.mu.Unlock()
 	ar.release()
+	// A blocking parent waiting for this run would wait for ever: its
+	// notice cannot come from a run that stopped here. The parent stops
+	// too (its own state is all committed), so that whoever waits for the
+	// tree learns it stopped, and resume continues both.
+	if w != nil {
+		p := w.run
+		p.mu.Lock()
+		st := p.m.Run.Steps[w.index]
+		waiting := p.broken == nil && st.Status == core.StepRunning && st.Attempt == w.attempt
+		p.mu.Unlock()
+		if waiting {
+			e.failCommit(p, fmt.Errorf("its child run %s stopped: %w", ar.rec.ID, err))
+		}
+	}
 }

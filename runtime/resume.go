@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -126,12 +127,28 @@ func (e *Engine) missingHandlers(w *dag.Workflow) []string {
 }
 
 func (e *Engine) resumeRun(ctx context.Context, id string) error {
+	// the run record as this resume found it: a concurrent resume of the
+	// same run (a cancel reaching it while Resume walks the runs) may
+	// load it, end it and let it go before this one is loaded
+	before, err := e.runBytes(ctx, id)
+	if err != nil {
+		return err
+	}
 	rec, err := e.stored(ctx, id)
 	if err != nil {
 		return err
 	}
 	if rec.Status.Terminal() {
 		return nil // ended meanwhile (a cancel cascading from its parent)
+	}
+	if !rec.CancelRequested && !rec.Detached && rec.ParentRunID != nil {
+		// A blocking child outlives its parent only when the process that
+		// cancelled a run no process ran (which ends the run at once, then
+		// reaches its children) died in between: the cancel reaches the
+		// child now, instead of the child running on under an ended parent.
+		if parent, err := e.runRecord(ctx, *rec.ParentRunID); err == nil && parent.Status.Terminal() {
+			return e.cancelStored(ctx, id)
+		}
 	}
 	ar, err := e.loadRun(ctx, rec)
 	if err != nil {
@@ -150,6 +167,14 @@ func (e *Engine) resumeRun(ctx context.Context, id string) error {
 		// in-memory run per run
 		e.mu.Unlock()
 		return nil
+	}
+	// ... so that its record changed since: that resume carried the run
+	// on (a run resumed twice would start again from the state this one
+	// read, and a cancelled run could end again, succeeded). Read under
+	// e.mu: a run is in e.active from its load to its end.
+	if now, err := e.runBytes(ctx, id); err != nil || !bytes.Equal(now, before) {
+		e.mu.Unlock()
+		return err
 	}
 	e.active[id] = ar
 	e.mu.Unlock()
@@ -213,4 +238,15 @@ func (e *Engine) runSource(ctx context.Context, rec *RunRecord) (*journal.Defini
 		return nil, fmt.Errorf("cannot find its definition %s version %d: %w", rec.Workflow, rec.Version, err)
 	}
 	return def, nil
+}
+
+// runBytes is the stored run record of id, as it is stored.
+func (e *Engine) runBytes(ctx context.Context, id string) ([]byte, error) {
+	var data []byte
+	err := e.j.View(ctx, func(tx *journal.Tx) error {
+		var err error
+		data, err = tx.RunBytes(id)
+		return err
+	})
+	return data, err
 }

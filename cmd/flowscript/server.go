@@ -17,6 +17,11 @@ import (
 // the one Engine.Serve starts in an embedding program), running each
 // forwarded command line through this CLI against its own engine.
 
+// holderRequestTimeout bounds the wait for a connection's request line: a
+// client that connects and sends nothing, or half a line, is dropped
+// (tests shorten it).
+var holderRequestTimeout = forwardTimeout
+
 // server is a holder's flowscript.Server.
 type server struct {
 	srv *flowscript.Server
@@ -43,6 +48,7 @@ func serveOn(ln net.Listener, eng *flowscript.Engine, log hclog.Logger, serving 
 				serving: serving, tty: call.TTY, size: call.Size, onRun: call.Follow, holderStopping: call.Stopping}
 			return runWithEnv(call.Args, strings.NewReader(""), call.Stdout, call.Stderr, env)
 		},
+		RequestTimeout: holderRequestTimeout,
 		Waiting: func(waiting []string) {
 			if s.stderr == nil {
 				return

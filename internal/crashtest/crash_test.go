@@ -76,6 +76,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -289,6 +290,7 @@ func TestCrashResume(t *testing.T) {
 	t.Logf("reference run: %s, output %s", refDur.Round(time.Millisecond), wantJSON)
 
 	var kills, resumeKills, notCreated, reran, orphanEnds, silent, multiAttempt int
+	var recovery []time.Duration
 	began := time.Now()
 	for n := 1; n <= rounds; n++ {
 		r := newRound(t, n, rng)
@@ -297,6 +299,9 @@ func TestCrashResume(t *testing.T) {
 			kills++
 		}
 		resumeKills += killedResumes
+		if killed {
+			recovery = append(recovery, r.gens[len(r.gens)-1].dur)
+		}
 		rec := r.record()
 		r.check(rec, want)
 		notCreated += r.notCreated
@@ -317,20 +322,46 @@ func TestCrashResume(t *testing.T) {
 		"%d steps needed more than one attempt; %d attempts wrote \"end\" before the kill and still ran again (their end was not committed), "+
 		"%d more wrote it from an orphaned shell after the kill; %d attempts were committed as running but killed before writing \"start\"",
 		rounds, time.Since(began).Round(time.Millisecond), kills, notCreated, resumeKills, multiAttempt, reran, orphanEnds, silent)
+	crashFigures("kill -9 at random moments (55-step run)", rounds, kills, notCreated, resumeKills, multiAttempt, reran, recovery)
+}
+
+// crashFigures reports a random-kill test's figures. Its checks fail the
+// test at the first round with a lost or duplicate run or a finished step
+// that ran again, so a test that ends reports 0 of each.
+func crashFigures(sec string, rounds, kills, notCreated, resumeKills, multiAttempt, reran int, recovery []time.Duration) {
+	figure(sec, "rounds (run killed; before it existed; resumes killed)", "%d (%d; %d; %d)", rounds, kills, notCreated, resumeKills)
+	figure(sec, "duplicate runs, lost runs", "0, 0 (checked in every round)")
+	figure(sec, "finished steps run again", "0 (checked per step and process)")
+	figure(sec, "unfinished steps run again (more than one attempt)", "%d (%d had written their end before the kill)", multiAttempt, reran)
+	if len(recovery) > 0 {
+		slices.Sort(recovery)
+		figure(sec, "recovery (the last resume, to all ended): median, max", "%s, %s",
+			recovery[len(recovery)/2].Round(time.Millisecond), recovery[len(recovery)-1].Round(time.Millisecond))
+	}
 }
 
 // crashSetup reads the number of rounds (FLOWSCRIPT_RELIABILITY_ROUNDS,
 // else def) and the seed (FLOWSCRIPT_CRASH_SEED, else the time), logs
 // them, and returns the rounds and the random source.
-func crashSetup(t *testing.T, def int) (int, *rand.Rand) {
+//
+// Tests whose rounds take seconds each (a 2,000-child spawn, a 50-child
+// for_each, a timeout that has to pass) name a variable of their own in
+// prefer, read before FLOWSCRIPT_RELIABILITY_ROUNDS: make reliability sets
+// FLOWSCRIPT_HEAVY_ROUNDS lower, so that the suite ends within its time.
+func crashSetup(t *testing.T, def int, prefer ...string) (int, *rand.Rand) {
 	t.Helper()
 	rounds := def
-	if s := os.Getenv("FLOWSCRIPT_RELIABILITY_ROUNDS"); s != "" {
+	for _, name := range append(prefer, "FLOWSCRIPT_RELIABILITY_ROUNDS") {
+		s := os.Getenv(name)
+		if s == "" {
+			continue
+		}
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
-			t.Fatalf("FLOWSCRIPT_RELIABILITY_ROUNDS=%q is not a positive number", s)
+			t.Fatalf("%s=%q is not a positive number", name, s)
 		}
 		rounds = n
+		break
 	}
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("FLOWSCRIPT_CRASH_SEED"); s != "" {

@@ -75,14 +75,17 @@ func TestStoreFaults(t *testing.T) {
 			}
 			stuck, stopped := 0, 0
 			for _, id := range ids {
-				wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				// a run under faults ends or stops (a failed commit stops
+				// it, and the parents waiting for it): one that does
+				// neither would keep `flowscript run` waiting for ever
+				wctx, cancel := context.WithTimeout(ctx, time.Minute)
 				_, err := e.Wait(wctx, id)
 				stalled := wctx.Err() != nil
 				cancel()
 				switch {
 				case stalled:
-					stuck++ // no progress for 10 s although not stopped
-					t.Logf("run %s made no progress for 10 s under faults: %v", id, err)
+					stuck++ // no progress for a minute although not stopped
+					t.Errorf("run %s neither ended nor stopped within a minute under faults: %v", id, err)
 				case err != nil:
 					stopped++ // stopped by a failed commit: resumed below
 				}
@@ -138,7 +141,7 @@ func TestStoreFaults(t *testing.T) {
 			figure(sec, "operations, faults injected", "%d, %d", ops, injected)
 			figure(sec, "runs started (starts refused by a fault, retried)", "%d (%d)", len(ids), refused)
 			figure(sec, "runs stopped by a failed commit, resumed", "%d", stopped)
-			figure(sec, "runs stalled 10 s under faults without stopping", "%d", stuck)
+			figure(sec, "runs neither ended nor stopped under faults", "%d", stuck)
 			figure(sec, "runs terminal after faults stop", "%d of %d (%d failed)", len(ids), len(ids), failed)
 			figure(sec, "history or link problems", "%d", len(rep.Problems))
 			figure(sec, "recovery (resume to all ended)", "%s", recovery.Round(time.Millisecond))

@@ -15,7 +15,8 @@ package crashtest
 //     load[i]), no more: no child was started twice;
 //   - every child succeeded.
 //
-// The default is 3 rounds; FLOWSCRIPT_RELIABILITY_ROUNDS and
+// The default is 3 rounds; FLOWSCRIPT_HEAVY_ROUNDS (make reliability: 50),
+// else FLOWSCRIPT_RELIABILITY_ROUNDS, and
 // FLOWSCRIPT_CRASH_SEED work as for TestCrashResume.
 
 import (
@@ -50,7 +51,7 @@ func forEachOutput() any {
 }
 
 func TestCrashForEach(t *testing.T) {
-	rounds, rng := crashSetup(t, 3)
+	rounds, rng := crashSetup(t, 3, "FLOWSCRIPT_HEAVY_ROUNDS")
 	files := map[string]string{"main.star": forEachRoot, "item.star": forEachChild}
 
 	// a crash-free run: how long a whole run takes, and that it works

@@ -38,7 +38,8 @@ package crashtest
 // exist. The test logs how many kills fell between the transactions of
 // the spawn; it asserts nothing about timing.
 //
-// The default is 3 rounds; FLOWSCRIPT_RELIABILITY_ROUNDS and
+// The default is 3 rounds; FLOWSCRIPT_HEAVY_ROUNDS (make reliability: 50),
+// else FLOWSCRIPT_RELIABILITY_ROUNDS, and
 // FLOWSCRIPT_CRASH_SEED work as for TestCrashResume.
 
 import (
@@ -95,7 +96,7 @@ func TestCrashBigSpawn(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills real processes; not in -short")
 	}
-	rounds, rng := crashSetup(t, 3)
+	rounds, rng := crashSetup(t, 3, "FLOWSCRIPT_HEAVY_ROUNDS")
 
 	// the reference: how long the spawn takes once first has written its
 	// line

@@ -16,7 +16,8 @@ package crashtest
 //     left behind may still finish on its own: steps are at least once),
 //     and the root's step after the timeout ("after") was skipped.
 //
-// The default is 3 rounds; FLOWSCRIPT_RELIABILITY_ROUNDS and
+// The default is 3 rounds; FLOWSCRIPT_HEAVY_ROUNDS (make reliability: 50),
+// else FLOWSCRIPT_RELIABILITY_ROUNDS, and
 // FLOWSCRIPT_CRASH_SEED work as for TestCrashResume.
 
 import (
@@ -36,7 +37,7 @@ shell("work", "sleep 4; touch finished")
 `
 
 func TestCrashSubWorkflowTimeout(t *testing.T) {
-	rounds, rng := crashSetup(t, 3)
+	rounds, rng := crashSetup(t, 3, "FLOWSCRIPT_HEAVY_ROUNDS")
 	for n := 1; n <= rounds; n++ {
 		r := newRoundFiles(t, n, rng, map[string]string{"main.star": timeoutRoot, "slow.star": timeoutChild})
 		r.created = func() bool { return len(r.listRuns()) > 0 }

@@ -638,6 +638,7 @@ func TestCrashTree(t *testing.T) {
 
 	var kills, resumeKills, notCreated, reran, orphanEnds, silent int
 	var total treeStats
+	var recovery []time.Duration
 	began := time.Now()
 	for n := 1; n <= rounds; n++ {
 		r := newTreeRound(t, n, rng)
@@ -646,6 +647,9 @@ func TestCrashTree(t *testing.T) {
 			kills++
 		}
 		resumeKills += killedResumes
+		if killed {
+			recovery = append(recovery, r.gens[len(r.gens)-1].dur)
+		}
 		st := r.checkTree(want)
 		notCreated += r.notCreated
 		reran += r.reranAfterEnd
@@ -671,6 +675,7 @@ func TestCrashTree(t *testing.T) {
 		"%d more wrote it from an orphaned shell; %d attempts were committed as running but killed before writing \"start\"",
 		rounds, time.Since(began).Round(time.Millisecond), kills, notCreated, resumeKills,
 		total.partial, total.reattached, total.waiting, total.multi, reran, orphanEnds, silent)
+	crashFigures("kill -9 at random moments (9-run tree)", rounds, kills, notCreated, resumeKills, total.multi, reran, recovery)
 }
 
 // String is a one-line view of a snapshot, for failure reports.

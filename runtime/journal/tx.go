@@ -41,6 +41,16 @@ func (t *Tx) Run(id string) (*RunRecord, error) {
 	return decodeRun(id, data)
 }
 
+// RunBytes is run id's record as it is stored (a copy): a resume compares
+// it with what it read before to see whether the run moved meanwhile.
+func (t *Tx) RunBytes(id string) ([]byte, error) {
+	data, err := t.tx.Get(runKey(id))
+	if err != nil {
+		return nil, fmt.Errorf("run %s: %w", id, err)
+	}
+	return append([]byte(nil), data...), nil
+}
+
 // RunExists reports whether run id was created.
 func (t *Tx) RunExists(id string) (bool, error) {
 	_, err := t.tx.Get(runKey(id))

@@ -133,15 +133,21 @@ func checkTable(path string) error {
 	return nil
 }
 
-// removeUnbornValueLog removes the newest value log file when it is empty
-// and cannot hold anything: a process killed while creating it left it
-// before writing its header, either at a rotation (older files exist) or
-// at the database's first open (no table was ever written). Any other
-// empty value log is damage, and is left for Badger to report.
+// removeUnbornValueLog removes the value log files that are empty and
+// cannot hold anything: a process killed while creating one left it
+// before writing its header. That is the newest file at a rotation (older
+// files exist) or at the database's first open (no table was ever
+// written); and it may be an older one, once a later process has moved on
+// to a newer file (Badger opens a new value log at every open, and
+// deletes the older ones it finds holding nothing but a header, but not
+// one without a header: that open then fails, and so did every command
+// on the database after such a kill). A lone empty value log of a
+// database with tables is damage, and is left for Badger to report.
 func removeUnbornValueLog(dir string, entries []os.DirEntry, neverWritten bool) error {
 	var newest string
 	var newestID uint64
 	count := 0
+	var empty []string
 	for _, e := range entries {
 		name := e.Name()
 		if e.IsDir() || !strings.HasSuffix(name, ".vlog") {
@@ -154,6 +160,16 @@ func removeUnbornValueLog(dir string, entries []os.DirEntry, neverWritten bool) 
 		count++
 		if newest == "" || id > newestID {
 			newest, newestID = name, id
+		}
+		if info, err := e.Info(); err == nil && info.Size() == 0 {
+			empty = append(empty, name)
+		}
+	}
+	for _, name := range empty {
+		if name != newest {
+			if err := os.Remove(filepath.Join(dir, name)); err != nil {
+				return err
+			}
 		}
 	}
 	if newest == "" || (count == 1 && !neverWritten) {

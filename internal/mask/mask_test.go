@@ -1,4 +1,4 @@
-package builtins
+package mask
 
 import (
 	"bytes"
@@ -71,8 +71,8 @@ func TestMaskString(t *testing.T) {
 		{"duplicates", []string{"dup", "dup"}, "***licates"},
 	}
 	for _, tt := range tests {
-		if got := MaskString(tt.in, tt.secrets); got != tt.want {
-			t.Errorf("MaskString(%q, %q) = %q, want %q", tt.in, tt.secrets, got, tt.want)
+		if got := String(tt.in, tt.secrets); got != tt.want {
+			t.Errorf("String(%q, %q) = %q, want %q", tt.in, tt.secrets, got, tt.want)
 		}
 		if got := maskReference(tt.in, tt.secrets); got != tt.want {
 			t.Errorf("maskReference(%q, %q) = %q, want %q (the test's reference is wrong)", tt.in, tt.secrets, got, tt.want)
@@ -85,7 +85,7 @@ func TestMaskString(t *testing.T) {
 func writeChunks(t *testing.T, s string, secrets []string, cuts ...int) string {
 	t.Helper()
 	var out bytes.Buffer
-	m := NewMasker(&out, secrets)
+	m := New(&out, secrets)
 	prev := 0
 	for _, c := range append(cuts, len(s)) {
 		n, err := m.Write([]byte(s[prev:c]))
@@ -117,12 +117,12 @@ var maskCases = []struct {
 }
 
 // TestMaskerEverySplit cuts each text at every single point and every pair
-// of points: the streamed result is always that of MaskString on the whole.
+// of points: the streamed result is always that of String on the whole.
 func TestMaskerEverySplit(t *testing.T) {
 	for _, c := range maskCases {
 		want := maskReference(c.text, c.secrets)
-		if got := MaskString(c.text, c.secrets); got != want {
-			t.Fatalf("MaskString(%q) = %q, want %q", c.text, got, want)
+		if got := String(c.text, c.secrets); got != want {
+			t.Fatalf("String(%q) = %q, want %q", c.text, got, want)
 		}
 		for i := 0; i <= len(c.text); i++ {
 			if got := writeChunks(t, c.text, c.secrets, i); got != want {
@@ -182,7 +182,7 @@ func TestMaskerRandom(t *testing.T) {
 
 func TestMaskerHoldsBackOnlyWhatCouldBeASecret(t *testing.T) {
 	var out bytes.Buffer
-	m := NewMasker(&out, []string{"hunter2"})
+	m := New(&out, []string{"hunter2"})
 	m.Write([]byte("hello hun"))
 	if got := out.String(); got != "hello " {
 		t.Fatalf("after a partial secret: wrote %q, want %q", got, "hello ")
@@ -208,7 +208,7 @@ func TestMaskerHoldsBackOnlyWhatCouldBeASecret(t *testing.T) {
 
 func TestMaskerWithoutSecretsPassesThrough(t *testing.T) {
 	var out bytes.Buffer
-	m := NewMasker(&out, []string{"", ""})
+	m := New(&out, []string{"", ""})
 	m.Write([]byte("abc"))
 	if out.String() != "abc" {
 		t.Fatalf("got %q", out.String())
@@ -224,7 +224,7 @@ func TestMaskValue(t *testing.T) {
 		"env":    map[string]string{"A": "s3cr3t"},
 		"args":   []string{"--pw", "s3cr3t"},
 	}
-	got := MaskValue(in, []string{"s3cr3t"}).(map[string]any)
+	got := Value(in, []string{"s3cr3t"}).(map[string]any)
 	if got["token"] != "Bearer ***" {
 		t.Errorf("token = %v", got["token"])
 	}
@@ -244,7 +244,7 @@ func TestMaskValue(t *testing.T) {
 	if in["token"] != "Bearer s3cr3t" || in["list"].([]any)[0] != "s3cr3t" {
 		t.Errorf("MaskValue changed its input: %v", in)
 	}
-	if MaskValue("plain", nil) != "plain" {
+	if Value("plain", nil) != "plain" {
 		t.Error("MaskValue without secrets changed a value")
 	}
 }
@@ -259,7 +259,7 @@ func FuzzMasker(f *testing.F) {
 		}
 		secrets := []string{s1, s2}
 		want := maskReference(text, secrets)
-		if got := MaskString(text, secrets); got != want {
+		if got := String(text, secrets); got != want {
 			t.Fatalf("MaskString = %q, want %q", got, want)
 		}
 		var cuts []int

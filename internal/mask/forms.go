@@ -1,4 +1,4 @@
-package builtins
+package mask
 
 import (
 	"encoding/base64"

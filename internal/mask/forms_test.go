@@ -1,4 +1,4 @@
-package builtins_test
+package mask_test
 
 import (
 	"bytes"
@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/flowscript/flowscript/builtins"
+	"github.com/flowscript/flowscript/internal/mask"
 )
 
 // A secret is masked in the forms it leaks in: JSON-escaped, URL-encoded,
@@ -53,18 +53,18 @@ func TestSecretFormsAreMasked(t *testing.T) {
 		return found
 	}
 	for name, text := range cases {
-		out := builtins.MaskString(text, []string{secret, pem})
+		out := mask.String(text, []string{secret, pem})
 		if l := leaks(out); len(l) > 0 {
 			t.Errorf("%s: %q leaks %q", name, out, l)
 		}
 		var buf bytes.Buffer
-		m := builtins.NewMasker(&buf, []string{secret, pem})
+		m := mask.New(&buf, []string{secret, pem})
 		for i := 0; i < len(text); i += 3 { // split across writes
 			m.Write([]byte(text[i:min(i+3, len(text))]))
 		}
 		m.Close()
 		if buf.String() != out {
-			t.Errorf("%s: the masker wrote %q, MaskString gave %q", name, buf.String(), out)
+			t.Errorf("%s: the masker wrote %q, String gave %q", name, buf.String(), out)
 		}
 	}
 }
@@ -72,7 +72,7 @@ func TestSecretFormsAreMasked(t *testing.T) {
 // Derived forms shorter than four bytes are not masked: the lines of a
 // multi-line secret such as "a\nb" would otherwise hide every "a".
 func TestShortFormsAreNotMasked(t *testing.T) {
-	if got := builtins.MaskString("a cat and a bat", []string{"a\nb"}); got != "a cat and a bat" {
+	if got := mask.String("a cat and a bat", []string{"a\nb"}); got != "a cat and a bat" {
 		t.Fatalf("got %q", got)
 	}
 }
