@@ -42,7 +42,8 @@ func natsConnect(raw string) (*nats.Conn, error) {
 		return nil, err
 	}
 	u.Path = ""
-	return nats.Connect(u.String(), nats.Name("flowscript control"))
+	u.RawQuery = ""
+	return nats.Connect(u.String(), nats.Name("flowscript control"), nats.MaxReconnects(-1))
 }
 
 // natsListener is a net.Listener of the commands sent to the owner.
@@ -217,7 +218,11 @@ func (e *natsForwardError) forward(args []string, stdout, stderr io.Writer) int 
 // start exits 2.
 func natsNeedServe(c *cli.Context) error {
 	raw := storeURL(c)
-	st, err := natsstore.Open(natsstore.Options{URL: raw, Durability: natsstore.Fast})
+	noServe := usageErrorf("flowscript start: no flowscript serve owns the database %s; start one first (flowscript --store %s serve, on any machine that reaches the NATS server), or use flowscript run", raw, raw)
+	st, err := natsstore.Open(natsstore.Options{URL: raw, Durability: natsstore.Fast, MustExist: true})
+	if errors.Is(err, natsstore.ErrNoDatabase) {
+		return noServe
+	}
 	if err != nil {
 		return usageErrorf("flowscript: %s", strings.TrimPrefix(err.Error(), "natsstore: "))
 	}
@@ -230,5 +235,5 @@ func natsNeedServe(c *cli.Context) error {
 	if owner, ok, err := lease.ReadOwner(context.Background(), st); err == nil && ok && ownerAnswers(nc, st.StreamName()) {
 		return &natsForwardError{url: raw, stream: st.StreamName(), owner: owner.String()}
 	}
-	return usageErrorf("flowscript start: no flowscript serve owns the database %s; start one first (flowscript --store %s serve, on any machine that reaches the NATS server), or use flowscript run", raw, raw)
+	return noServe
 }
