@@ -35,11 +35,11 @@ bench:
 # The reliability suite in full (long, not in CI): kill -9 crash tests with
 # 200 rounds, failpoint kills, damaged databases, hostile scripts, secret
 # canaries and the load test, ending with a table of figures; then the NATS
-# failover test with 30 rounds. make test runs a short slice of the same tests.
+# failover tests (one server; a 3-node cluster: the owner killed, a node killed) with 30 rounds. make test runs a short slice of the same tests.
 .PHONY: reliability
 reliability:
-	FLOWSCRIPT_RELIABILITY_ROUNDS=200 $(GO) test -count=1 -timeout 60m -skip TestNATSFailover -v ./internal/crashtest/
-	FLOWSCRIPT_RELIABILITY_ROUNDS=30 $(GO) test -count=1 -timeout 30m -run TestNATSFailover -v ./internal/crashtest/
+	FLOWSCRIPT_RELIABILITY_ROUNDS=200 $(GO) test -count=1 -timeout 60m -skip 'TestNATSFailover|TestNATSCluster' -v ./internal/crashtest/
+	FLOWSCRIPT_RELIABILITY_ROUNDS=30 $(GO) test -count=1 -timeout 30m -run 'TestNATSFailover|TestNATSCluster' -v ./internal/crashtest/
 
 # Fuzz each parser-shaped entry point for FUZZTIME (default 10m), one at a
 # time and on one worker: script loading, the stored-record decoders, the

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -58,6 +59,10 @@ type Store struct {
 	// created: Open created the stream; replicas: its replication factor
 	created  bool
 	replicas int
+	// floor is the highest stream sequence this Store knows committed
+	// (its own commits, its snapshots): a snapshot is never older, so a
+	// replica that has not caught up yet is waited for (advance, now)
+	floor atomic.Uint64
 
 	keysBase      string // subjects of keys: fs.<stream>.k.<tokens>
 	markerBase    string // read markers: fs.<stream>.x.r.<n>
@@ -174,20 +179,23 @@ func (s *Store) ensureStream() error {
 	var st jetstream.Stream
 	var err error
 	if s.opts.MustExist {
-		st, err = s.js.Stream(ctx, s.stream)
+		err = retryAPI(ctx, func(ctx context.Context) (err error) { st, err = s.js.Stream(ctx, s.stream); return err })
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
 			return fmt.Errorf("%w: no stream %s on the server", ErrNoDatabase, s.stream)
 		}
+		if err != nil {
+			return fmt.Errorf("natsstore: opening stream %s: %w", s.stream, err)
+		}
 	} else {
-		st, err = s.js.CreateStream(ctx, cfg)
+		err = retryAPI(ctx, func(ctx context.Context) (err error) { st, err = s.js.CreateStream(ctx, cfg); return err })
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			st, err = s.js.Stream(ctx, s.stream)
+			err = retryAPI(ctx, func(ctx context.Context) (err error) { st, err = s.js.Stream(ctx, s.stream); return err })
 		} else if err == nil {
 			s.created = true
 		}
-	}
-	if err != nil {
-		return fmt.Errorf("natsstore: creating stream %s: %w", s.stream, err)
+		if err != nil {
+			return fmt.Errorf("natsstore: creating stream %s: %w", s.stream, err)
+		}
 	}
 	// Reopening: refuse a stream that is not a database of ours, and
 	// (unless MustExist) bring our settings (History, Replicas if
@@ -201,7 +209,7 @@ func (s *Store) ensureStream() error {
 			cfg.Replicas = have.Replicas
 		}
 		if have.Replicas != cfg.Replicas || have.MaxMsgsPerSubject != cfg.MaxMsgsPerSubject || !have.AllowAtomicPublish || !have.AllowDirect || !have.AllowMsgTTL {
-			if st, err = s.js.UpdateStream(ctx, cfg); err != nil {
+			if err = retryAPI(ctx, func(ctx context.Context) (err error) { st, err = s.js.UpdateStream(ctx, cfg); return err }); err != nil {
 				return fmt.Errorf("natsstore: updating stream %s: %w", s.stream, err)
 			}
 		}
@@ -215,10 +223,27 @@ func (s *Store) ensureStream() error {
 		return nil
 	}
 	head := &nats.Msg{Subject: s.headSubject, Header: nats.Header{hdrExpSeq: []string{"0"}}, Data: []byte("flowscript")}
-	if _, err := s.js.PublishMsg(ctx, head); err != nil && !isWrongLastSeq(err) {
+	if err := retryAPI(ctx, func(ctx context.Context) error { _, err := s.js.PublishMsg(ctx, head); return err }); err != nil && !isWrongLastSeq(err) {
 		return fmt.Errorf("natsstore: writing the head of stream %s: %w", s.stream, err)
 	}
 	return nil
+}
+
+// retryAPI calls fn with a context of attemptTimeout while it fails as
+// transient says (an API request a departed node took with it, a
+// cluster electing a leader), until ctx ends.
+func retryAPI(ctx context.Context, fn func(ctx context.Context) error) error {
+	for {
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		err := fn(actx)
+		cancel()
+		if err == nil || !transient(err) || ctx.Err() != nil {
+			return err
+		}
+		if err := sleepCtx(ctx, retryPause); err != nil {
+			return err
+		}
+	}
 }
 
 // ErrNoDatabase: Options.MustExist and the stream does not exist.
@@ -371,3 +396,13 @@ func isWrongLastSeq(err error) bool {
 
 // StreamName is the JetStream stream that holds the database.
 func (s *Store) StreamName() string { return s.stream }
+
+// advance raises floor to seq.
+func (s *Store) advance(seq uint64) {
+	for {
+		f := s.floor.Load()
+		if seq <= f || s.floor.CompareAndSwap(f, seq) {
+			return
+		}
+	}
+}
