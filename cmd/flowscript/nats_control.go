@@ -141,9 +141,20 @@ func serveNATS(nc *nats.Conn, stream string, eng *flowscript.Engine, h *hub, log
 }
 
 // ownerAnswers reports whether an owner answers on the control subject.
+// "No responders" is asked again for a while: a server of a cluster that
+// just started may not know yet of the owner's subscription on another.
 func ownerAnswers(nc *nats.Conn, stream string) bool {
-	m, err := nc.Request(controlSubject(stream), []byte("ping"), 2*time.Second)
-	return err == nil && string(m.Data) == "pong"
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		m, err := nc.Request(controlSubject(stream), []byte("ping"), time.Until(deadline))
+		if err == nil {
+			return string(m.Data) == "pong"
+		}
+		if !errors.Is(err, nats.ErrNoResponders) || time.Until(deadline) < 100*time.Millisecond {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // natsForwardError: the database's owner answers; the command is sent to it.

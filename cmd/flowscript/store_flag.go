@@ -82,9 +82,10 @@ func openNATS(c *cli.Context, cfg engineConfig, opts flowscript.Options) (*flows
 	if c.Command != nil {
 		name = c.Command.Name
 	}
-	if name == "watch" {
-		// a live view needs the engine that runs the tree: the owner's,
-		// when one answers; else the stream as it is
+	if name == "watch" || name == "logs" {
+		// a live view, and the output of steps still running, are in
+		// the engine that runs the tree: the owner's, when one answers;
+		// else the stream as it is
 		if fwd := forwardToOwner(url, st); fwd != nil {
 			st.Close()
 			return nil, nil, fwd

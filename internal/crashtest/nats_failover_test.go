@@ -115,6 +115,9 @@ func (r *round) spawn(ctx context.Context, name string, args ...string) *proc {
 		t.Fatal(err)
 	}
 	r.gens = append(r.gens, p.gen)
+	spawnedMu.Lock()
+	spawned[r] = append(spawned[r], p)
+	spawnedMu.Unlock()
 	read := make(chan struct{})
 	go func() {
 		defer close(read)
@@ -138,6 +141,25 @@ func (r *round) spawn(ctx context.Context, name string, args ...string) *proc {
 		p.done <- cmd.Wait()
 	}()
 	return p
+}
+
+// spawned are the processes each round spawned, for messages.
+var (
+	spawnedMu sync.Mutex
+	spawned   = map[*round][]*proc{}
+)
+
+// running is the stderr so far of the round's spawned processes.
+func (r *round) running() string {
+	spawnedMu.Lock()
+	defer spawnedMu.Unlock()
+	var b strings.Builder
+	for _, p := range spawned[r] {
+		p.mu.Lock()
+		fmt.Fprintf(&b, "--- round %d: %s (proc %d), so far:\n%s", r.n, p.gen.cmd, p.gen.proc, p.errb.String())
+		p.mu.Unlock()
+	}
+	return b.String()
 }
 
 // wait waits for the process to end and adds its stderr to the round's.
@@ -272,7 +294,7 @@ func (r *round) waitTreeDone(ctx context.Context) {
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("round %d: the tree did not end; %d of its runs ended\n%s", r.n, ended, r.stderr.String())
+			t.Fatalf("round %d: the tree did not end; %d of its runs ended: %s\n%s%s", r.n, ended, r.treeSnapshot(), r.stderr.String(), r.running())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
