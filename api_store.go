@@ -23,7 +23,15 @@ type NATSOptions struct {
 	// Durability: Durable waits for the server's acknowledgement of
 	// each commit, Fast does not.
 	Durability Durability
+	// MustExist opens only a database that exists: OpenNATS fails with
+	// ErrNoDatabase instead of creating the stream (a command that reads
+	// must not leave a database behind under a mistyped name).
+	MustExist bool
 }
+
+// ErrNoDatabase is OpenNATS's error, with MustExist, when the server has
+// no database of that name.
+var ErrNoDatabase = natsstore.ErrNoDatabase
 
 // NATSStore is a database kept in a NATS JetStream stream.
 type NATSStore struct {
@@ -41,7 +49,7 @@ func OpenNATS(url string, opts NATSOptions) (*NATSStore, error) {
 	if opts.Durability == Fast {
 		dur = natsstore.Fast
 	}
-	st, err := natsstore.Open(natsstore.Options{URL: url, Durability: dur})
+	st, err := natsstore.Open(natsstore.Options{URL: url, Durability: dur, MustExist: opts.MustExist})
 	if err != nil {
 		return nil, err
 	}

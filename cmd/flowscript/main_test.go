@@ -32,6 +32,7 @@ func TestScripts(t *testing.T) {
 		UpdateScripts:      os.Getenv("FLOWSCRIPT_UPDATE") == "1",
 		RequireUniqueNames: true,
 		Cmds:               scriptCmds,
+		Condition:          scriptCondition(false),
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("EXAMPLES", examples)
 			return nil

@@ -40,7 +40,8 @@ func natsConnect(raw string) (*nats.Conn, error) {
 		return nil, err
 	}
 	u.Path = ""
-	return nats.Connect(u.String(), nats.Name("flowscript control"))
+	u.RawQuery = ""
+	return nats.Connect(u.String(), nats.Name("flowscript control"), nats.MaxReconnects(-1))
 }
 
 // natsListener is a net.Listener of the commands sent to the owner.
@@ -134,9 +135,20 @@ func serveNATS(nc *nats.Conn, stream string, eng *flowscript.Engine, log hclog.L
 }
 
 // ownerAnswers reports whether an owner answers on the control subject.
+// "No responders" is asked again for a while: a server of a cluster that
+// just started may not know yet of the owner's subscription on another.
 func ownerAnswers(nc *nats.Conn, stream string) bool {
-	m, err := nc.Request(controlSubject(stream), []byte("ping"), 2*time.Second)
-	return err == nil && string(m.Data) == "pong"
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		m, err := nc.Request(controlSubject(stream), []byte("ping"), time.Until(deadline))
+		if err == nil {
+			return string(m.Data) == "pong"
+		}
+		if !errors.Is(err, nats.ErrNoResponders) || time.Until(deadline) < 100*time.Millisecond {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // natsForwardError: the database's owner answers; the command is sent to it.
@@ -211,7 +223,11 @@ func (e *natsForwardError) forward(args []string, stdout, stderr io.Writer) int 
 // start exits 2.
 func natsNeedServe(c *cli.Context) error {
 	raw := storeURL(c)
-	st, err := flowscript.OpenNATS(raw, flowscript.NATSOptions{Durability: flowscript.Fast})
+	noServe := usageErrorf("flowscript start: no flowscript serve owns the database %s; start one first (flowscript --store %s serve, on any machine that reaches the NATS server), or use flowscript run", raw, raw)
+	st, err := flowscript.OpenNATS(raw, flowscript.NATSOptions{Durability: flowscript.Fast, MustExist: true})
+	if errors.Is(err, flowscript.ErrNoDatabase) {
+		return noServe
+	}
 	if err != nil {
 		return usageErrorf("flowscript: %s", strings.TrimPrefix(err.Error(), "natsstore: "))
 	}
@@ -224,5 +240,5 @@ func natsNeedServe(c *cli.Context) error {
 	if owner, ok, err := st.Owner(context.Background()); err == nil && ok && ownerAnswers(nc, st.Stream()) {
 		return &natsForwardError{url: raw, stream: st.Stream(), owner: owner.String()}
 	}
-	return usageErrorf("flowscript start: no flowscript serve owns the database %s; start one first (flowscript --store %s serve, on any machine that reaches the NATS server), or use flowscript run", raw, raw)
+	return noServe
 }

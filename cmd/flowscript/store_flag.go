@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/urfave/cli/v2"
 
 	"github.com/flowscript/flowscript"
@@ -56,7 +58,12 @@ func openNATS(c *cli.Context, cfg engineConfig, opts flowscript.Options) (*flows
 	if c.Duration("takeover-after") <= 0 {
 		return nil, nil, usageErrorf("flowscript: --takeover-after %s: must be more than 0", c.Duration("takeover-after"))
 	}
-	st, err := flowscript.OpenNATS(url, flowscript.NATSOptions{Durability: opts.Durability})
+	// a command on what is stored opens only an existing stream: a
+	// mistyped name must not leave a database behind
+	st, err := flowscript.OpenNATS(url, flowscript.NATSOptions{Durability: opts.Durability, MustExist: cfg.existing})
+	if errors.Is(err, flowscript.ErrNoDatabase) {
+		return nil, nil, usageErrorf("flowscript: no database %s: %s%s", url, strings.TrimPrefix(err.Error(), flowscript.ErrNoDatabase.Error()+": "), otherDatabases(url))
+	}
 	if err != nil {
 		msg := strings.TrimPrefix(err.Error(), "natsstore: ")
 		if strings.Contains(msg, "connecting") {
@@ -67,6 +74,15 @@ func openNATS(c *cli.Context, cfg engineConfig, opts flowscript.Options) (*flows
 	name := ""
 	if c.Command != nil {
 		name = c.Command.Name
+	}
+	if name == "watch" || name == "logs" {
+		// a live view, and the output of steps still running, are in
+		// the engine that runs the tree: the owner's, when one answers;
+		// else the stream as it is
+		if fwd := forwardToOwner(url, st); fwd != nil {
+			st.Close()
+			return nil, nil, fwd
+		}
 	}
 	if !cfg.hold && name != "register" {
 		eng, err := st.ReadOnlyEngine(fmt.Errorf("flowscript %s reads the database %s and does not own it", name, url), opts)
@@ -135,6 +151,24 @@ func openNATS(c *cli.Context, cfg engineConfig, opts flowscript.Options) (*flows
 	}, nil
 }
 
+// forwardToOwner returns the error that sends the command to the owner of
+// the database when one answers on NATS, else nil.
+func forwardToOwner(url string, st *flowscript.NATSStore) error {
+	owner, ok, err := st.Owner(context.Background())
+	if err != nil || !ok {
+		return nil
+	}
+	nc, err := natsConnect(url)
+	if err != nil {
+		return nil
+	}
+	defer nc.Close()
+	if !ownerAnswers(nc, st.Stream()) {
+		return nil
+	}
+	return &natsForwardError{url: url, stream: st.Stream(), owner: owner.String()}
+}
+
 // acquire makes this process the owner of the database, telling the user
 // what it waits for and whom it took the database from.
 func acquire(c *cli.Context, st *flowscript.NATSStore, wait bool) (*flowscript.Lease, error) {
@@ -166,4 +200,31 @@ func acquire(c *cli.Context, st *flowscript.NATSStore, wait bool) (*flowscript.L
 		fmt.Fprintf(c.App.ErrWriter, "flowscript: took over the database %s from %s after its heartbeat was still for %s\n", url, l.Previous, l.Waited.Round(time.Millisecond))
 	}
 	return l, nil
+}
+
+// otherDatabases lists the databases on the server of url, for a message
+// about a name that is not one of them.
+func otherDatabases(url string) string {
+	nc, err := natsConnect(url)
+	if err != nil {
+		return ""
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var names []string
+	for info := range js.ListStreams(ctx).Info() {
+		if slices.Equal(info.Config.Subjects, []string{"fs." + info.Config.Name + ".>"}) {
+			names = append(names, info.Config.Name)
+		}
+	}
+	if len(names) == 0 {
+		return " (the server holds no flowscript database)"
+	}
+	slices.Sort(names)
+	return " (the server's databases: " + strings.Join(names, ", ") + ")"
 }

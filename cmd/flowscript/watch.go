@@ -68,6 +68,14 @@ func watchTree(ctx context.Context, c *cli.Context, eng *flowscript.Engine, id s
 		if err != nil {
 			return nil, engineError(c.App.ErrWriter, err)
 		}
+		if root.Status.Terminal() {
+			// the tree was read before the root's record: read it again
+			// now that the root has ended, so that the last view shows
+			// every child that ended before it as ended
+			if view, root, err = buildView(ctx, eng, id, func(id string) bool { return !eng.IsActive(id) }); err != nil {
+				return nil, engineError(c.App.ErrWriter, err)
+			}
+		}
 		out.show(view)
 		if root.Status.Terminal() {
 			out.end(view)

@@ -41,6 +41,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -114,6 +115,9 @@ func (r *round) spawn(ctx context.Context, name string, args ...string) *proc {
 		t.Fatal(err)
 	}
 	r.gens = append(r.gens, p.gen)
+	spawnedMu.Lock()
+	spawned[r] = append(spawned[r], p)
+	spawnedMu.Unlock()
 	read := make(chan struct{})
 	go func() {
 		defer close(read)
@@ -137,6 +141,25 @@ func (r *round) spawn(ctx context.Context, name string, args ...string) *proc {
 		p.done <- cmd.Wait()
 	}()
 	return p
+}
+
+// spawned are the processes each round spawned, for messages.
+var (
+	spawnedMu sync.Mutex
+	spawned   = map[*round][]*proc{}
+)
+
+// running is the stderr so far of the round's spawned processes.
+func (r *round) running() string {
+	spawnedMu.Lock()
+	defer spawnedMu.Unlock()
+	var b strings.Builder
+	for _, p := range spawned[r] {
+		p.mu.Lock()
+		fmt.Fprintf(&b, "--- round %d: %s (proc %d), so far:\n%s", r.n, p.gen.cmd, p.gen.proc, p.errb.String())
+		p.mu.Unlock()
+	}
+	return b.String()
 }
 
 // wait waits for the process to end and adds its stderr to the round's.
@@ -182,17 +205,39 @@ type failoverStats struct {
 	takeover time.Duration
 }
 
+// natsTarget is where a round keeps its database: one server, or a
+// cluster.
+type natsTarget interface {
+	// storeURL is --store for a database in stream
+	storeURL(stream string) string
+	// open opens the database in stream (creating it)
+	open(t *testing.T, stream string) *natsstore.Store
+}
+
+// oneServer is an in-process server of the test.
+type oneServer struct {
+	srv *server.Server
+	url string
+}
+
+func (o oneServer) storeURL(stream string) string { return o.url + "/" + stream }
+
+func (o oneServer) open(t *testing.T, stream string) *natsstore.Store {
+	db, err := natsstore.Open(natsstore.Options{Server: o.srv, Stream: stream})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
 // failover runs one round: A runs the tree and is killed, B takes over.
-func (r *round) failover(srv *server.Server, url string, refDur time.Duration) failoverStats {
+func (r *round) failover(target natsTarget, refDur time.Duration) failoverStats {
 	t := r.t
 	t.Helper()
 	var st failoverStats
 	stream := fmt.Sprintf("failover%d", r.n)
-	t.Setenv("FLOWSCRIPT_STORE", url+"/"+stream)
-	db, err := natsstore.Open(natsstore.Options{Server: srv, Stream: stream})
-	if err != nil {
-		t.Fatal(err)
-	}
+	t.Setenv("FLOWSCRIPT_STORE", target.storeURL(stream))
+	db := target.open(t, stream)
 	defer db.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -249,7 +294,7 @@ func (r *round) waitTreeDone(ctx context.Context) {
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("round %d: the tree did not end; %d of its runs ended\n%s", r.n, ended, r.stderr.String())
+			t.Fatalf("round %d: the tree did not end; %d of its runs ended: %s\n%s%s", r.n, ended, r.treeSnapshot(), r.stderr.String(), r.running())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -261,10 +306,16 @@ func TestNATSFailover(t *testing.T) {
 	}
 	rounds, rng := crashSetup(t, 3)
 	srv, url := startNATS(t)
+	failoverRounds(t, oneServer{srv, url}, rounds, rng, "NATS")
+}
 
+// failoverRounds runs a reference run and then rounds of failover on
+// target.
+func failoverRounds(t *testing.T, target natsTarget, rounds int, rng *rand.Rand, label string) {
 	// the reference: one run without kills, on NATS
 	ref := newTreeRound(t, 0, rng)
-	t.Setenv("FLOWSCRIPT_STORE", url+"/reference")
+	t.Setenv("FLOWSCRIPT_STORE", target.storeURL("reference"))
+	target.open(t, "reference").Close()
 	ref.startRun(0)
 	if len(ref.gens) != 1 || ref.gens[0].killed {
 		t.Fatal("the reference run did not run once to the end")
@@ -276,14 +327,14 @@ func TestNATSFailover(t *testing.T) {
 	}
 	want := ref.gens[0].tree.byPath["r"].Output
 	ref.cleanup()
-	t.Logf("reference run on NATS: %s", refDur.Round(time.Millisecond))
+	t.Logf("reference run on %s: %s", label, refDur.Round(time.Millisecond))
 
 	var takeovers []string
 	var kills, reran, orphanEnds int
 	var total treeStats
 	for n := 1; n <= rounds; n++ {
 		r := newTreeRound(t, n, rng)
-		st := r.failover(srv, url, refDur)
+		st := r.failover(target, refDur)
 		cs := r.checkTree(want)
 		if st.killed {
 			kills++
@@ -296,20 +347,25 @@ func TestNATSFailover(t *testing.T) {
 		total.reattached += cs.reattached
 		total.multi += cs.multi
 		if t.Failed() {
-			var snaps strings.Builder
-			for gi, g := range r.gens {
-				fmt.Fprintf(&snaps, "after generation %d (%s, proc %d, killed %v): %s\n", gi, g.cmd, g.proc, g.killed, g.tree)
-			}
-			t.Fatalf("round %d failed; the snapshots:\n%sstderr of its processes:\n%s", n, snaps.String(), r.stderr.String())
+			r.failRound()
 		}
 		r.cleanup()
 	}
 	sum, _ := json.Marshal(takeovers)
-	t.Logf("%d rounds: %d owners killed, takeover times %s; "+
+	t.Logf("%s, %d rounds: %d owners killed, takeover times %s; "+
 		"%d kills left a partly spawned tree, %d sub_workflow steps re-attached by the new owner, "+
 		"%d task/shell steps needed a second attempt (%d wrote \"end\" before the kill, %d from an orphaned shell); "+
 		"0 runs lost, 0 duplicate children, 0 finished steps run again",
-		rounds, kills, sum, total.partial, total.reattached, total.multi, reran, orphanEnds)
+		label, rounds, kills, sum, total.partial, total.reattached, total.multi, reran, orphanEnds)
+}
+
+// failRound ends the test with the round's snapshots and stderr.
+func (r *round) failRound() {
+	var snaps strings.Builder
+	for gi, g := range r.gens {
+		fmt.Fprintf(&snaps, "after generation %d (%s, proc %d, killed %v): %s\n", gi, g.cmd, g.proc, g.killed, g.tree)
+	}
+	r.t.Fatalf("round %d failed; the snapshots:\n%sstderr of its processes:\n%s", r.n, snaps.String(), r.stderr.String())
 }
 
 // deposedStar is a chain of five task steps, each writing start and end

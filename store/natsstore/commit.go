@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -100,22 +101,13 @@ func (s *Store) commit(t *tx) error {
 		return fmt.Errorf("natsstore: %w: %d writes in one transaction; the batch limit is %d", store.ErrTooLarge, len(msgs), s.opts.MaxBatch)
 	}
 
-	var err error
-	if len(msgs) == 1 {
-		_, err = s.js.PublishMsg(ctx, msgs[0])
-	} else {
+	if len(msgs) > 1 {
 		size := strconv.Itoa(len(msgs))
 		for _, m := range msgs {
 			m.Header.Set(hdrBatchSize, size)
 		}
-		select {
-		case s.batchSlots <- struct{}{}:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		_, err = jetstreamext.PublishMsgBatch(ctx, s.js, msgs)
-		<-s.batchSlots
 	}
+	err := s.publish(ctx, msgs)
 	if err == nil {
 		return nil
 	}
@@ -127,9 +119,95 @@ func (s *Store) commit(t *tx) error {
 		if errors.Is(err, nats.ErrMaxPayload) {
 			return fmt.Errorf("natsstore: %w: %w", store.ErrTooLarge, err)
 		}
-		return s.resolve(ctx, t, subjects[0], revs[subjects[0]], txn, err)
+		if !transient(err) {
+			return s.resolve(ctx, t, subjects[0], revs[subjects[0]], txn, err)
+		}
+		// The answer was lost (a node of a cluster went away, the stream
+		// is electing a leader): find out whether the commit landed, and
+		// while nothing says it did or could not, publish it again. Every
+		// message expects the revision of its subject, so at most one of
+		// the copies can land, and each carries txn.
+		for {
+			next, rerr := s.firstAfter(ctx, subjects[0], revs[subjects[0]])
+			switch {
+			case rerr != nil:
+			case next != nil && next.hdr.Get(hdrTxn) == txn:
+				s.advance(next.seq)
+				return nil
+			case next != nil:
+				return s.guardConflict(ctx, t, err)
+			}
+			if ctx.Err() != nil {
+				return fmt.Errorf("natsstore: commit on stream %s: its outcome is unknown: %w", s.stream, s.connError(err))
+			}
+			if err2 := sleepCtx(ctx, retryPause); err2 != nil {
+				return fmt.Errorf("natsstore: commit on stream %s: its outcome is unknown: %w", s.stream, s.connError(err))
+			}
+			if perr := s.publish(ctx, msgs); perr == nil {
+				return nil
+			} else if !transient(perr) && !isWrongLastSeq(perr) {
+				// e.g. the first copy still in flight on the server
+				err = perr
+			}
+		}
 	}
 	return s.guardConflict(ctx, t, err)
+}
+
+// attemptTimeout bounds one publish of a commit: past it the commit is
+// looked for and published again (within Store.timeout in all), so that
+// a commit sent to a node that died, or to a stream electing a new
+// leader, does not wait the whole timeout.
+const attemptTimeout = 3 * time.Second
+
+// retryPause is the pause between such attempts.
+const retryPause = 100 * time.Millisecond
+
+// publish sends msgs once: one plain publish, or one atomic batch.
+func (s *Store) publish(ctx context.Context, msgs []*nats.Msg) error {
+	actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+	defer cancel()
+	if len(msgs) == 1 {
+		ack, err := s.js.PublishMsg(actx, msgs[0])
+		if err == nil {
+			s.advance(ack.Sequence)
+		}
+		return err
+	}
+	select {
+	case s.batchSlots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	ack, err := jetstreamext.PublishMsgBatch(actx, s.js, msgs)
+	<-s.batchSlots
+	if err == nil && ack != nil {
+		s.advance(ack.Sequence)
+	}
+	return err
+}
+
+// transient reports whether err says that an answer was lost rather than
+// that the server refused the commit.
+func transient(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode == 10008 // JetStream system temporarily unavailable
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, nats.ErrConnectionReconnecting) || errors.Is(err, nats.ErrDisconnected)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // resolve finds out what became of a commit whose answer was lost (a

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -43,7 +44,10 @@ func (d Durability) String() string {
 // the JetStream server is.
 type Options struct {
 	// URL is a NATS server, "nats://host:port" or "nats://host:port/name",
-	// where name is the stream (it overrides Stream).
+	// where name is the stream (it overrides Stream). Several servers of
+	// one cluster are separated by commas ("nats://h1:4222,h2:4222/name"):
+	// the connection moves to another when one goes away. A query
+	// "?replicas=N" sets Replicas.
 	URL string
 	// Server is a running in-process nats-server with JetStream enabled;
 	// the Store connects to it without the network and leaves it running
@@ -59,8 +63,13 @@ type Options struct {
 	// Durability says when a commit is acknowledged; the default is
 	// Durable.
 	Durability Durability
-	// Replicas is the stream's replication factor; the default is 1.
+	// Replicas is the stream's replication factor. 0 keeps that of an
+	// existing stream and creates a new one with 1.
 	Replicas int
+	// MustExist makes Open fail with ErrNoDatabase, creating nothing,
+	// when the stream does not exist; Open then changes nothing of an
+	// existing stream either (the mode of commands that only read).
+	MustExist bool
 
 	// MaxBatch is the largest atomic batch the server takes (its
 	// jetstream max_batch_size, 1,000 unless configured). A server
@@ -114,7 +123,21 @@ func (o Options) withDefaults() (Options, error) {
 		if name := strings.Trim(u.Path, "/"); name != "" {
 			o.Stream = name
 		}
+		q := u.Query()
+		for k := range q {
+			if k != "replicas" {
+				return o, fmt.Errorf("natsstore: %q: unknown option %q (the URL takes ?replicas=N)", o.URL, k)
+			}
+		}
+		if r := q.Get("replicas"); r != "" {
+			n, err := strconv.Atoi(r)
+			if err != nil || n < 1 || n > 5 {
+				return o, fmt.Errorf("natsstore: %q: replicas=%s: write a number from 1 to 5", o.URL, r)
+			}
+			o.Replicas = n
+		}
 		u.Path = ""
+		u.RawQuery = ""
 		o.URL = u.String()
 	}
 	if o.Stream == "" {
@@ -123,8 +146,8 @@ func (o Options) withDefaults() (Options, error) {
 	if strings.ContainsAny(o.Stream, ".*> \t\r\n/\\") {
 		return o, fmt.Errorf("natsstore: %q cannot name a stream: use letters, digits, '-' and '_'", o.Stream)
 	}
-	if o.Replicas == 0 {
-		o.Replicas = 1
+	if o.Replicas < 0 || o.Replicas > 5 {
+		return o, fmt.Errorf("natsstore: Replicas %d: JetStream replicates a stream 1 to 5 times", o.Replicas)
 	}
 	if o.MaxBatch == 0 {
 		o.MaxBatch = defaultMaxBatch

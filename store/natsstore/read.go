@@ -3,9 +3,11 @@ package natsstore
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -52,12 +54,39 @@ func (s *Store) direct(ctx context.Context, req getRequest) (recs []*rec, pendin
 	if err != nil {
 		return nil, 0, 0, err
 	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	// A request that a node took with it when it went away is not
+	// answered: ask again after attemptTimeout (reads are idempotent).
+	for {
+		recs, pending, upTo, err = s.directOnce(ctx, req, body)
+		if err == nil || ctx.Err() != nil {
+			return recs, pending, upTo, err
+		}
+		if errors.Is(err, errNoResponders) {
+			// no replica answers on this server yet (a node that just
+			// started, whose routes have not told it of the others)
+			if serr := sleepCtx(ctx, retryPause); serr != nil {
+				return nil, 0, 0, err
+			}
+			continue
+		}
+		if !errors.Is(err, context.DeadlineExceeded) {
+			return recs, pending, upTo, err
+		}
+	}
+}
+
+// errNoResponders: a direct get found no replica to answer it.
+var errNoResponders = errors.New("no replica of the stream answered (503)")
+
+func (s *Store) directOnce(ctx context.Context, req getRequest, body []byte) (recs []*rec, pending, upTo uint64, err error) {
 	r := s.replies.open()
 	defer s.replies.close(r)
 	if err := s.nc.PublishRequest(s.directSubject, r.subject, body); err != nil {
 		return nil, 0, 0, s.connError(err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	ctx, cancel := context.WithTimeout(ctx, attemptTimeout)
 	defer cancel()
 	multi := req.Batch > 0 || len(req.MultiLast) > 0
 	for {
@@ -70,6 +99,8 @@ func (s *Store) direct(ctx context.Context, req getRequest) (recs []*rec, pendin
 			case "":
 			case "404":
 				return recs, 0, 0, nil
+			case "503":
+				return nil, 0, 0, fmt.Errorf("natsstore: direct get on stream %s: %w", s.stream, errNoResponders)
 			case "204": // end of batch
 				pending, _ = strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64)
 				upTo, _ = strconv.ParseUint(m.Header.Get("Nats-UpTo-Sequence"), 10, 64)
@@ -218,13 +249,33 @@ func (s *Store) firstAfter(ctx context.Context, subject string, seq uint64) (*re
 
 // now returns the stream's last sequence, read under the stream's
 // isolation lock so that it never falls inside an atomic batch.
+//
+// On a replicated stream any replica may answer a direct get, and one
+// may lag behind the leader: an answer older than what this Store has
+// seen committed (floor) is asked again until the replica has caught up,
+// so that a process reads its own commits and its reads never go back.
+// (The other reads of a snapshot go, like this one, to the replica on
+// the server the connection is on: NATS prefers a local member of a
+// queue group.)
 func (s *Store) now(ctx context.Context) (uint64, error) {
-	_, at, err := s.lastAt(ctx, []string{s.headSubject}, 0)
-	if err != nil {
-		return 0, err
+	began := time.Now()
+	for wait := 200 * time.Microsecond; ; wait = min(2*wait, 20*time.Millisecond) {
+		_, at, err := s.lastAt(ctx, []string{s.headSubject}, 0)
+		if err != nil {
+			return 0, err
+		}
+		if at == 0 {
+			return 0, fmt.Errorf("natsstore: stream %s lost its head message %s", s.stream, s.headSubject)
+		}
+		if at >= s.floor.Load() {
+			s.advance(at)
+			return at, nil
+		}
+		if time.Since(began) > s.timeout {
+			return 0, fmt.Errorf("natsstore: stream %s: the replica that answers has not caught up with sequence %d within %s", s.stream, s.floor.Load(), s.timeout)
+		}
+		if err := sleepCtx(ctx, wait); err != nil {
+			return 0, err
+		}
 	}
-	if at == 0 {
-		return 0, fmt.Errorf("natsstore: stream %s lost its head message %s", s.stream, s.headSubject)
-	}
-	return at, nil
 }

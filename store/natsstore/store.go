@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -55,6 +56,13 @@ type Store struct {
 	js     jetstream.JetStream
 	st     jetstream.Stream
 	stream string
+	// created: Open created the stream; replicas: its replication factor
+	created  bool
+	replicas int
+	// floor is the highest stream sequence this Store knows committed
+	// (its own commits, its snapshots): a snapshot is never older, so a
+	// replica that has not caught up yet is waited for (advance, now)
+	floor atomic.Uint64
 
 	keysBase      string // subjects of keys: fs.<stream>.k.<tokens>
 	markerBase    string // read markers: fs.<stream>.x.r.<n>
@@ -133,7 +141,7 @@ func (s *Store) connect() error {
 		if !srv.JetStreamEnabled() {
 			return errors.New("natsstore: the in-process server does not run JetStream")
 		}
-		if o.Durability == Durable && o.Replicas < 3 && !srv.JetStreamConfig().SyncAlways {
+		if o.Durability == Durable && o.Replicas < 3 && !o.MustExist && !srv.JetStreamConfig().SyncAlways {
 			return errors.New("natsstore: durable mode on a single server needs sync_always (or Replicas >= 3); the in-process server does not sync every write (use Fast, or start it with SyncAlways)")
 		}
 	}
@@ -161,37 +169,88 @@ func (s *Store) ensureStream() error {
 		Description:        "flowscript database (store/natsstore)",
 		Subjects:           []string{"fs." + s.stream + ".>"},
 		Storage:            jetstream.FileStorage,
-		Replicas:           s.opts.Replicas,
+		Replicas:           max(s.opts.Replicas, 1),
 		MaxMsgsPerSubject:  int64(s.opts.History),
 		Discard:            jetstream.DiscardOld,
 		AllowDirect:        true,
 		AllowAtomicPublish: true,
 		AllowMsgTTL:        true,
 	}
-	st, err := s.js.CreateStream(ctx, cfg)
-	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-		// Reopening: refuse a stream that is not a database of ours, and
-		// bring our settings (History, Replicas) up to date.
-		if st, err = s.js.Stream(ctx, s.stream); err == nil {
-			if got := st.CachedInfo().Config.Subjects; !slices.Equal(got, cfg.Subjects) {
-				return fmt.Errorf("natsstore: stream %s exists with subjects %q, not %q: it is not a flowscript database; name another stream", s.stream, got, cfg.Subjects)
-			}
-			st, err = s.js.UpdateStream(ctx, cfg)
+	var st jetstream.Stream
+	var err error
+	if s.opts.MustExist {
+		err = retryAPI(ctx, func(ctx context.Context) (err error) { st, err = s.js.Stream(ctx, s.stream); return err })
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return fmt.Errorf("%w: no stream %s on the server", ErrNoDatabase, s.stream)
+		}
+		if err != nil {
+			return fmt.Errorf("natsstore: opening stream %s: %w", s.stream, err)
+		}
+	} else {
+		err = retryAPI(ctx, func(ctx context.Context) (err error) { st, err = s.js.CreateStream(ctx, cfg); return err })
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			err = retryAPI(ctx, func(ctx context.Context) (err error) { st, err = s.js.Stream(ctx, s.stream); return err })
+		} else if err == nil {
+			s.created = true
+		}
+		if err != nil {
+			return fmt.Errorf("natsstore: creating stream %s: %w", s.stream, err)
 		}
 	}
-	if err != nil {
-		return fmt.Errorf("natsstore: creating stream %s: %w", s.stream, err)
+	// Reopening: refuse a stream that is not a database of ours, and
+	// (unless MustExist) bring our settings (History, Replicas if
+	// given) up to date.
+	if got := st.CachedInfo().Config.Subjects; !slices.Equal(got, cfg.Subjects) {
+		return fmt.Errorf("natsstore: stream %s exists with subjects %q, not %q: it is not a flowscript database; name another stream", s.stream, got, cfg.Subjects)
+	}
+	if !s.created && !s.opts.MustExist {
+		have := st.CachedInfo().Config
+		if s.opts.Replicas == 0 {
+			cfg.Replicas = have.Replicas
+		}
+		if have.Replicas != cfg.Replicas || have.MaxMsgsPerSubject != cfg.MaxMsgsPerSubject || !have.AllowAtomicPublish || !have.AllowDirect || !have.AllowMsgTTL {
+			if err = retryAPI(ctx, func(ctx context.Context) (err error) { st, err = s.js.UpdateStream(ctx, cfg); return err }); err != nil {
+				return fmt.Errorf("natsstore: updating stream %s: %w", s.stream, err)
+			}
+		}
 	}
 	if c := st.CachedInfo().Config; !c.AllowAtomicPublish || !c.AllowDirect {
 		return fmt.Errorf("natsstore: the server did not enable atomic batch publish and direct gets on stream %s: natsstore needs nats-server 2.12 or later (2.15.3 or later recommended)", s.stream)
 	}
 	s.st = st
+	s.replicas = st.CachedInfo().Config.Replicas
+	if s.opts.MustExist {
+		return nil
+	}
 	head := &nats.Msg{Subject: s.headSubject, Header: nats.Header{hdrExpSeq: []string{"0"}}, Data: []byte("flowscript")}
-	if _, err := s.js.PublishMsg(ctx, head); err != nil && !isWrongLastSeq(err) {
+	if err := retryAPI(ctx, func(ctx context.Context) error { _, err := s.js.PublishMsg(ctx, head); return err }); err != nil && !isWrongLastSeq(err) {
 		return fmt.Errorf("natsstore: writing the head of stream %s: %w", s.stream, err)
 	}
 	return nil
 }
+
+// retryAPI calls fn with a context of attemptTimeout while it fails as
+// transient says (an API request a departed node took with it, a
+// cluster electing a leader), until ctx ends.
+func retryAPI(ctx context.Context, fn func(ctx context.Context) error) error {
+	for {
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		err := fn(actx)
+		cancel()
+		if err == nil || !transient(err) || ctx.Err() != nil {
+			return err
+		}
+		if err := sleepCtx(ctx, retryPause); err != nil {
+			return err
+		}
+	}
+}
+
+// ErrNoDatabase: Options.MustExist and the stream does not exist.
+var ErrNoDatabase = errors.New("natsstore: no such database")
+
+// Replicas is the stream's replication factor.
+func (s *Store) Replicas() int { return s.replicas }
 
 // Limits implements store.Store: at most MaxBatch-16 writes (the rest of
 // an atomic batch is kept for checks of keys read) and 8 MiB of keys and
@@ -337,3 +396,13 @@ func isWrongLastSeq(err error) bool {
 
 // StreamName is the JetStream stream that holds the database.
 func (s *Store) StreamName() string { return s.stream }
+
+// advance raises floor to seq.
+func (s *Store) advance(seq uint64) {
+	for {
+		f := s.floor.Load()
+		if seq <= f || s.floor.CompareAndSwap(f, seq) {
+			return
+		}
+	}
+}
