@@ -50,9 +50,11 @@ reliability:
 # holder protocol (its answers and its requests).
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME) -parallel 1 ./lang
-	$(GO) test -run '^$$' -fuzz FuzzRecordDecoders -fuzztime $(FUZZTIME) -parallel 1 ./runtime
+	$(GO) test -run '^$$' -fuzz FuzzRecordDecoders -fuzztime $(FUZZTIME) -parallel 1 ./runtime/journal
 	$(GO) test -run '^$$' -fuzz FuzzHolderAnswers -fuzztime $(FUZZTIME) -parallel 1 ./cmd/flowscript
 	$(GO) test -run '^$$' -fuzz FuzzHolderRequests -fuzztime $(FUZZTIME) -parallel 1 ./cmd/flowscript
+	$(GO) test -run '^$$' -fuzz FuzzMasker -fuzztime $(FUZZTIME) -parallel 1 ./internal/mask
+	$(GO) test -run '^$$' -fuzz FuzzSubjectEncoding -fuzztime $(FUZZTIME) -parallel 1 ./store/natsstore
 
 clean:
 	rm -rf bin
