@@ -133,7 +133,7 @@ func (e *Engine) answerRuns(ctx context.Context, stdout, stderr io.Writer, flags
 	}
 	var cutoff time.Time
 	if v, ok := flags["since"]; ok {
-		d, err := parseAge(v)
+		d, err := ParseAge(v)
 		if err != nil {
 			fmt.Fprintf(stderr, "flowscript runs: --since %q is not a duration such as 30m, 2h or 7d\n", v)
 			return 2
@@ -179,8 +179,9 @@ func (e *Engine) answerRuns(ctx context.Context, stdout, stderr io.Writer, flags
 	return 0
 }
 
-// parseAge reads --since: a Go duration, or a number of days ("7d").
-func parseAge(s string) (time.Duration, error) {
+// ParseAge reads an age as `runs --since` takes it: a Go duration
+// ("90m", "2h") or a number of days ("7d", "1.5d").
+func ParseAge(s string) (time.Duration, error) {
 	if days, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.ParseFloat(days, 64)
 		if err != nil || n < 0 {

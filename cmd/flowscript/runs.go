@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -42,7 +40,7 @@ func runsCommand() *cli.Command {
 			}
 			since := time.Duration(-1)
 			if s := c.String("since"); s != "" {
-				d, err := parseSince(s)
+				d, err := flowscript.ParseAge(s)
 				if err != nil {
 					return usageErrorf("flowscript runs: --since %q is not a duration such as 30m, 2h or 7d", s)
 				}
@@ -98,22 +96,6 @@ func runsCommand() *cli.Command {
 			})
 		},
 	}
-}
-
-// parseSince reads a duration, with d for days besides Go's units.
-func parseSince(s string) (time.Duration, error) {
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.ParseFloat(days, 64)
-		if err != nil || n < 0 {
-			return 0, fmt.Errorf("bad duration")
-		}
-		return time.Duration(n * float64(24*time.Hour)), nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return 0, fmt.Errorf("bad duration")
-	}
-	return d, nil
 }
 
 // printRuns prints the runs of `runs`: ids only with --quiet, JSON with
