@@ -176,6 +176,11 @@ type RerunRun struct {
 	// KeepIterations lists the for_each steps (--failed) whose children
 	// that succeeded are kept: only the others run again.
 	KeepIterations []string `json:"keep_iterations,omitempty"`
+	// KeptIterations and NewIterations (in a dry run's plan) map each
+	// step of KeepIterations to the indexes whose succeeded children are
+	// kept, and to those that get a new child.
+	KeptIterations map[string][]int `json:"kept_iterations,omitempty"`
+	NewIterations  map[string][]int `json:"new_iterations,omitempty"`
 }
 
 // ListFilter narrows List; zero fields match everything.

@@ -21,10 +21,13 @@ type Stubs struct {
 	// that id: no body or command runs. A stubbed shell step runs as a
 	// task, so its record shows kind "task".
 	Tasks map[string]Stub
-	// Workflows maps a workflow name to the outcome of the sub_workflow
-	// steps that name it: each starts a stand-in child run (so the tree
-	// and the records look as they would), which ends with the stub's
-	// Output or fails with its Fail message.
+	// Workflows maps a workflow name to the outcome of every child run of
+	// that workflow: those of sub_workflow steps, of for_each and loop
+	// steps (each iteration), and of the steps a planner declares. Each
+	// child is a stand-in run (so the tree and the records look as they
+	// would) that declares the params it is passed and ends with the
+	// stub's Output or fails with its Fail message; the real workflow is
+	// not looked up at run time.
 	Workflows map[string]Stub
 }
 
@@ -116,6 +119,18 @@ func (s *Stubs) install(e *Engine) error {
 		return sub.CallInternal(th, args[:min(len(args), 3)], kept)
 	}))
 	return nil
+}
+
+// dynamicChild is the source of the stand-in for a child of a for_each
+// or loop step (and of those a planner declares) of a stubbed workflow,
+// declaring the params the child is passed; ok is false when name is not
+// stubbed. The runtime asks it as each child's inputs are known.
+func (s *Stubs) dynamicChild(name string, params []string) (string, bool) {
+	st, ok := s.Workflows[name]
+	if !ok {
+		return "", false
+	}
+	return stubScript(name, params, st), true
 }
 
 func (st Stub) handler() Handler {

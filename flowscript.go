@@ -124,8 +124,13 @@ func newEngine(st store.Store, opts Options) (*Engine, error) {
 	}
 	e := &Engine{st: st, hub: newHub()}
 	user := opts.Observer
+	var stubChild func(string, []string) (string, bool)
+	if opts.Stubs != nil {
+		stubChild = opts.Stubs.dynamicChild
+	}
 	e.rt = runtime.New(st, runtime.Options{
-		Logger: opts.Logger, Workers: opts.Workers, MaxSteps: opts.MaxSteps,
+		StubChild: stubChild,
+		Logger:    opts.Logger, Workers: opts.Workers, MaxSteps: opts.MaxSteps,
 		MaxChildren: opts.MaxChildren, LookupSecret: source.LookupSecret,
 		Observer: func(run *runtime.RunRecord, ev runtime.HistoryEvent) {
 			r, h := runOf(run), eventOf(ev)

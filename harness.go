@@ -62,10 +62,13 @@ type TestReport struct {
 // t.run runs the workflow (a path relative to the test file) to its end on
 // a fresh in-memory database, with the task steps named in stub_tasks and
 // the child workflows named in stub_workflows replaced by fixed outcomes:
-// an output dict (or None), or t.failure(message); modules stand in for
-// the Starlark modules a host program registers. Its result has id,
-// status, output, error and steps (a dict of step id to a struct of kind,
-// status, attempt, output, error).
+// an output dict (or None), or t.failure(message); a stubbed workflow's
+// every child run is a stand-in (those of sub_workflow, for_each and loop
+// steps, planned ones too); modules stand in for the Starlark modules a
+// host program registers. Its result has id, workflow, status, params,
+// output, error, parent_step_id, steps (a dict of step id to a struct of
+// kind, status, attempt, output, error) and children (the child runs'
+// results, in step order and, for a for_each or loop step, by iteration).
 //
 // t.golden(r, name = None) compares the run tree's records, ids and times
 // normalised, with testdata/STEM/TEST[_NAME].golden beside the test file

@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/flowscript/flowscript/builtins"
+	"github.com/flowscript/flowscript/dag"
 	"github.com/rogpeppe/go-internal/diff"
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
@@ -51,8 +52,19 @@ func goldenTree(ctx context.Context, eng *Engine, id string) (*goldenNode, error
 		for i, s := range rec.Steps {
 			stepIndex[s.ID] = i
 		}
+		// the children of a for_each or loop step (load[0], load[1], ...)
+		// by iteration
+		place := func(c *goldenNode) (int, int) {
+			id := deref(c.rec.ParentStepID)
+			if step, i, ok := dag.ParseDynamicChildID(id); ok {
+				return stepIndex[step], i
+			}
+			return stepIndex[id], 0
+		}
 		sort.SliceStable(g.children, func(i, j int) bool {
-			return stepIndex[deref(g.children[i].rec.ParentStepID)] < stepIndex[deref(g.children[j].rec.ParentStepID)]
+			si, ii := place(g.children[i])
+			sj, ij := place(g.children[j])
+			return si < sj || si == sj && ii < ij
 		})
 		return g, nil
 	}
@@ -140,10 +152,21 @@ func newRunResult(tree *goldenNode, workspace string) (*runResult, error) {
 			"attempt": starlark.MakeInt(s.Attempt), "output": out, "error": optStr(s.Error),
 		}))
 	}
+	params, err := builtins.FromData(rec.Params)
+	if err != nil {
+		return nil, err
+	}
+	children := make([]starlark.Value, len(tree.children))
+	for i, c := range tree.children {
+		if children[i], err = newRunResult(c, workspace); err != nil {
+			return nil, err
+		}
+	}
 	return &runResult{tree: tree, workspace: workspace, attrs: starlark.StringDict{
 		"id": starlark.String(rec.ID), "workflow": starlark.String(rec.Workflow),
 		"status": starlark.String(rec.Status), "output": output, "error": optStr(rec.Error),
-		"steps": steps,
+		"steps": steps, "params": params, "parent_step_id": optStr(rec.ParentStepID),
+		"children": starlark.NewList(children),
 	}}, nil
 }
 

@@ -62,6 +62,10 @@ type dynamicStep struct {
 	// fresh: the attempt started in this process, so no child of it
 	// exists in the store but those this driver made
 	fresh bool
+	// stub: the children are stand-ins (dynamic_stub.go), one program
+	// per set of param names
+	stub  bool
+	stubs map[string]childSource
 }
 
 // startDynamic starts driving a running for_each or loop attempt, in a
@@ -134,19 +138,28 @@ func (e *Engine) startDynamic(ar *activeRun, index, attempt int, fresh bool) {
 // prepare finds the child workflow once for every child of the attempt
 // and checks the depth and cycle limits against the parent-run chain.
 func (d *dynamicStep) prepare(ctx context.Context) error {
-	prog, info, _, err := d.e.childProgram(ctx, d.ar, d.def, nil)
-	if err != nil {
-		return err
-	}
 	parent := d.ar.rec
-	lineage, err := childLineage(parent.Lineage, parent.MaxDepth, prog.Workflow.Name)
-	if err != nil {
-		return err
+	if d.stub = d.stubbed(); d.stub {
+		// the stand-ins are made as the children's inputs are known
+		lineage, err := childLineage(parent.Lineage, parent.MaxDepth, d.def.Child.Name)
+		if err != nil {
+			return err
+		}
+		d.lineage = lineage
+	} else {
+		prog, info, _, err := d.e.childProgram(ctx, d.ar, d.def, nil)
+		if err != nil {
+			return err
+		}
+		lineage, err := childLineage(parent.Lineage, parent.MaxDepth, prog.Workflow.Name)
+		if err != nil {
+			return err
+		}
+		if err := d.e.checkHandlers(prog.Workflow); err != nil {
+			return err
+		}
+		d.prog, d.info, d.lineage = prog, info, lineage
 	}
-	if err := d.e.checkHandlers(prog.Workflow); err != nil {
-		return err
-	}
-	d.prog, d.info, d.lineage = prog, info, lineage
 	d.priority = parent.Priority
 	if d.def.Priority != nil {
 		d.ar.mu.Lock()
@@ -225,11 +238,15 @@ func (d *dynamicStep) spawn(ctx context.Context, idx []int, inputs func(i int) (
 		if err != nil {
 			return fmt.Errorf("%s: inputs: %v", dag.DynamicChildID(d.def.ID, i), err)
 		}
-		params, err := mergeParams(d.prog.Workflow, in)
+		cp, err := d.programFor(ctx, in)
 		if err != nil {
 			return fmt.Errorf("%s: %v", dag.DynamicChildID(d.def.ID, i), err)
 		}
-		secrets, err := lookupSecrets(d.prog.Workflow, parent.lookup, true)
+		params, err := mergeParams(cp.prog.Workflow, in)
+		if err != nil {
+			return fmt.Errorf("%s: %v", dag.DynamicChildID(d.def.ID, i), err)
+		}
+		secrets, err := lookupSecrets(cp.prog.Workflow, parent.lookup, true)
 		if err != nil {
 			return err
 		}
@@ -241,17 +258,22 @@ func (d *dynamicStep) spawn(ctx context.Context, idx []int, inputs func(i int) (
 		parent.rec.Children++
 		rec := parent.rec
 		parent.mu.Unlock()
-		child := newRun(d.prog, RunRecord{
-			ID: id, Workflow: d.prog.Workflow.Name, Version: d.info.version, Status: core.RunPending,
+		child := newRun(cp.prog, RunRecord{
+			ID: id, Workflow: cp.prog.Workflow.Name, Version: cp.info.version, Status: core.RunPending,
 			Params: params, ParentRunID: &rec.ID, ParentStepID: optString(dag.DynamicChildID(d.def.ID, i)),
 			RootRunID: rec.RootRunID, Depth: rec.Depth + 1, Priority: d.priority,
-			CreatedAt: d.started, Hash: d.prog.Hash, Workspace: rec.Workspace,
+			CreatedAt: d.started, Hash: cp.prog.Hash, Workspace: rec.Workspace,
 			MaxDepth: rec.MaxDepth, Lineage: d.lineage,
 		}, secrets, parent.lookup)
 		child.inheritMasks(parent)
 		e.admitter(child)
 		parentID := rec.ID
 		create, err := child.creation(func(tx *journal.Tx) error {
+			if cp.src != nil {
+				if err := tx.PutRunSource(id, cp.src); err != nil {
+					return err
+				}
+			}
 			return tx.AddChild(parentID, id)
 		})
 		if err != nil {

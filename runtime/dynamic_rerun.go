@@ -11,6 +11,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sort"
 
 	"github.com/flowscript/flowscript/dag"
 	"github.com/flowscript/flowscript/runtime/core"
@@ -61,6 +62,53 @@ func keepIterations(w *dag.Workflow, state map[string]StepRecord, from []string)
 		}
 	}
 	return out
+}
+
+// planIterations fills, for a dry run, which iterations of each step of
+// plan.KeepIterations keep their children (the indexes whose newest child
+// succeeded) and which get a new one: the other indexes of the step's
+// last output, the item count its attempt saw. A step with no output
+// (it failed before it started children) lists no new ones: all its
+// items get new children, however many they are then.
+func (e *Engine) planIterations(ctx context.Context, rec *RunRecord, plan *RerunRun) error {
+	for _, step := range plan.KeepIterations {
+		kept, err := e.succeededIterations(ctx, rec.ID, step, func(int) string { return "" })
+		if err != nil {
+			return err
+		}
+		n := -1
+		for _, s := range rec.Steps {
+			if s.ID != step {
+				continue
+			}
+			if out, ok := s.Output.(map[string]any); ok {
+				if results, ok := out["results"].([]any); ok {
+					n = len(results)
+				}
+			}
+		}
+		keptIdx := make([]int, 0, len(kept))
+		for i := range kept {
+			if n < 0 || i < n {
+				keptIdx = append(keptIdx, i)
+			}
+		}
+		sort.Ints(keptIdx)
+		newIdx := []int{}
+		for i := 0; i < n; i++ {
+			if _, ok := kept[i]; !ok {
+				newIdx = append(newIdx, i)
+			}
+		}
+		if plan.KeptIterations == nil {
+			plan.KeptIterations, plan.NewIterations = map[string][]int{}, map[string][]int{}
+		}
+		plan.KeptIterations[step] = keptIdx
+		if n >= 0 {
+			plan.NewIterations[step] = newIdx
+		}
+	}
+	return nil
 }
 
 // succeededIterations finds, for each index of a for_each step, its

@@ -66,6 +66,11 @@ type Options struct {
 	// these hosts ("api.example.com", "*.internal", "localhost:8080");
 	// nil: $FLOWSCRIPT_HTTP_ALLOW, else every host.
 	HTTPAllowHosts []string
+	// StubChild, for tests, stands in for the children of for_each and
+	// loop steps: when it returns ok for the child workflow's name, each
+	// child runs source instead (a script declaring params, see
+	// dynamic_stub.go). The root package's Stubs set it.
+	StubChild func(name string, params []string) (source string, ok bool)
 }
 
 func (o Options) withDefaults() Options {

@@ -36,12 +36,24 @@ func (e *Engine) loadRun(ctx context.Context, rec *RunRecord) (*activeRun, error
 		return nil, fmt.Errorf("run %s: its stored steps do not match its definition", rec.ID)
 	}
 	var lastSeq uint64
+	var kids []string
 	err = e.j.View(ctx, func(tx *journal.Tx) (err error) {
-		lastSeq, err = tx.LastSeq(rec.ID)
+		if lastSeq, err = tx.LastSeq(rec.ID); err != nil {
+			return err
+		}
+		kids, err = tx.Children(rec.ID)
 		return err
 	})
 	if err != nil {
 		return nil, err
+	}
+	// the children count (what max_children checks) is written with the
+	// run's record, which a spawn does not write: after a crash, count
+	// the children the store lists, each created with its listing
+	if len(kids) > rec.Children {
+		cnt := *rec
+		cnt.Children = len(kids)
+		rec = &cnt
 	}
 	secrets, _ := lookupSecrets(w, e.opts.LookupSecret, false)
 	run := &core.Run{

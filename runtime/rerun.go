@@ -60,6 +60,11 @@ type RerunRun struct {
 	// KeepIterations lists the for_each steps (--failed) whose children
 	// that succeeded are kept: only the others run again.
 	KeepIterations []string `json:"keep_iterations,omitempty"`
+	// KeptIterations and NewIterations (a dry run's plan) map each step
+	// of KeepIterations to the indexes whose succeeded children are kept
+	// and to those that get a new child.
+	KeptIterations map[string][]int `json:"kept_iterations,omitempty"`
+	NewIterations  map[string][]int `json:"new_iterations,omitempty"`
 }
 
 // rerunTarget is one run of a rerun: its record, the program it runs
@@ -223,6 +228,11 @@ func (e *Engine) planRerun(ctx context.Context, targets *[]*rerunTarget, rec *Ru
 	}
 	if opts.Failed {
 		t.plan.KeepIterations = keepIterations(w, state, from) // dynamic_rerun.go
+		if opts.DryRun {
+			if err := e.planIterations(ctx, rec, &t.plan); err != nil {
+				return err
+			}
+		}
 	}
 	reset := w.DownstreamOf(append(append([]string{}, from...), t.plan.Reopen...))
 	reopened := map[string]bool{}

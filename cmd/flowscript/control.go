@@ -150,5 +150,50 @@ func printRerunPlan(w io.Writer, plan *flowscript.RerunPlan) {
 		for _, step := range names {
 			fmt.Fprintf(w, "  %s re-attaches to run %s, which its idempotency key binds it to (no new child)\n", step, r.Reattach[step])
 		}
+		for _, step := range r.KeepIterations {
+			kept, ok := r.KeptIterations[step]
+			if !ok {
+				continue
+			}
+			line := fmt.Sprintf("  %s keeps the children of %s that succeeded", step, countIterations(kept))
+			if len(kept) == 0 {
+				line = fmt.Sprintf("  %s keeps no child: none succeeded", step)
+			}
+			if fresh, ok := r.NewIterations[step]; ok {
+				line += fmt.Sprintf("; new children for %s", countIterations(fresh))
+			} else {
+				line += "; new children for the other items"
+			}
+			fmt.Fprintln(w, line)
+		}
 	}
+}
+
+// countIterations is "3 iterations (0-2)": how many, and which, as
+// ranges (at most 20, then how many more).
+func countIterations(idx []int) string {
+	if len(idx) == 0 {
+		return "no iteration"
+	}
+	var ranges []string
+	for i := 0; i < len(idx); {
+		j := i
+		for j+1 < len(idx) && idx[j+1] == idx[j]+1 {
+			j++
+		}
+		if j == i {
+			ranges = append(ranges, fmt.Sprint(idx[i]))
+		} else {
+			ranges = append(ranges, fmt.Sprintf("%d-%d", idx[i], idx[j]))
+		}
+		i = j + 1
+	}
+	if len(ranges) > 20 {
+		ranges = append(ranges[:20], fmt.Sprintf("and %d more ranges", len(ranges)-20))
+	}
+	noun := "iterations"
+	if len(idx) == 1 {
+		noun = "iteration"
+	}
+	return fmt.Sprintf("%d %s (%s)", len(idx), noun, strings.Join(ranges, ", "))
 }
