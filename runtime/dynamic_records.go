@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"fmt"
 	"sort"
 
 	"github.com/flowscript/flowscript/dag"
@@ -31,18 +30,10 @@ func appendIterations(tx *journal.Tx, rec *RunRecord) error {
 		rec  StepRecord
 	}
 	latest := map[string]*iteration{}
-	kids, err := tx.Children(rec.ID)
-	if err != nil {
-		return err
-	}
-	for _, id := range kids {
-		c, err := tx.Run(id)
-		if err != nil {
-			return fmt.Errorf("child run %s: %w", id, err)
-		}
+	err := tx.ChildRuns(rec.ID, func(c *RunRecord) error {
 		step, i, ok := dag.ParseDynamicChildID(deref(c.ParentStepID))
 		if _, dynamic := kinds[step]; !ok || !dynamic {
-			continue
+			return nil
 		}
 		it := &iteration{step: step, i: i, rec: StepRecord{
 			ID: dag.DynamicChildID(step, i), Kind: kinds[step], Status: core.StepStatus(c.Status), Attempt: 1,
@@ -52,6 +43,10 @@ func appendIterations(tx *journal.Tx, rec *RunRecord) error {
 		// ids of one attempt sort by index, and later attempts after
 		// earlier ones: the last seen is the newest
 		latest[it.rec.ID] = it
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	its := make([]*iteration, 0, len(latest))
 	for _, it := range latest {

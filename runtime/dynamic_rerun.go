@@ -10,7 +10,6 @@ package runtime
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"sort"
 
 	"github.com/flowscript/flowscript/dag"
@@ -117,23 +116,14 @@ func (e *Engine) planIterations(ctx context.Context, rec *RunRecord, plan *Rerun
 func (e *Engine) succeededIterations(ctx context.Context, parentID, step string, current func(i int) string) (map[int]*RunRecord, error) {
 	newest := map[int]*RunRecord{}
 	err := e.j.View(ctx, func(tx *journal.Tx) error {
-		kids, err := tx.Children(parentID)
-		if err != nil {
-			return err
-		}
-		for _, id := range kids {
-			c, err := tx.Run(id)
-			if err != nil {
-				return fmt.Errorf("child run %s: %w", id, err)
-			}
+		return tx.ChildRuns(parentID, func(c *RunRecord) error {
 			s, i, ok := dag.ParseDynamicChildID(deref(c.ParentStepID))
-			if !ok || s != step || id == current(i) {
-				continue
+			if ok && s == step && c.ID != current(i) {
+				// ids sort by creation: the last seen of an index is its newest
+				newest[i] = c
 			}
-			// ids sort by creation: the last seen of an index is its newest
-			newest[i] = c
-		}
-		return nil
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, err
