@@ -14,7 +14,8 @@ import (
 
 // answer runs the commands an embedding program serves by default
 // (ServeOptions with no Commands): show, runs, tree, history, logs, watch
-// and cancel, with their --json, --status, --workflow and --step flags.
+// and cancel, with their --json, --status, --workflow and --step flags,
+// and logs --follow (-f) and --tree.
 func (e *Engine) answer(ctx context.Context, call *Call) int {
 	stdout, stderr := call.Stdout, call.Stderr
 	cmd, args, flags, err := parseInvocation(call.Args)
@@ -81,8 +82,23 @@ func (e *Engine) answer(ctx context.Context, call *Call) int {
 			fmt.Fprintf(stdout, "%d %s %s %s %s\n", ev.Seq, ev.Time.UTC().Format(TimeFormat), ev.Type, ev.Step, ev.Status)
 		}
 	case "logs":
+		tree := flags["tree"] == "true"
 		if flags["follow"] == "true" {
-			return e.answerFollow(ctx, call, id, flags["step"])
+			return e.answerFollow(ctx, call, id, flags["step"], tree)
+		}
+		if tree {
+			logs, err := e.treeLogs(ctx, id, flags["step"])
+			if err != nil {
+				return fail(err)
+			}
+			for _, l := range logs {
+				text := l.Text
+				if text != "" && !strings.HasSuffix(text, "\n") {
+					text += "\n"
+				}
+				io.WriteString(stdout, prefixLines(text, l.prefix()))
+			}
+			return 0
 		}
 		logs, err := e.Logs(ctx, id, flags["step"])
 		if err != nil {
@@ -256,10 +272,70 @@ func (e *Engine) answerWatch(ctx context.Context, call *Call, id string) int {
 	return 0
 }
 
+// runLog is one attempt's log with the run it belongs to (logs --tree).
+type runLog struct {
+	run string
+	LiveLogEntry
+}
+
+// prefix is what logs --tree puts before each line: the run, and the
+// step (with its attempt past the first), as `flowscript logs --tree`.
+func (l runLog) prefix() string {
+	step := l.Step
+	if l.Attempt > 1 {
+		step = fmt.Sprintf("%s#%d", l.Step, l.Attempt)
+	}
+	return l.run + " " + step + ": "
+}
+
+// treeLogs returns the logs as of now of the run and every run below
+// it, runs in tree order (a run before its children, children in
+// creation order); step narrows the run's own logs to that step.
+func (e *Engine) treeLogs(ctx context.Context, id, step string) ([]runLog, error) {
+	node, err := e.Tree(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var out []runLog
+	var walk func(n *TreeNode, step string) error
+	walk = func(n *TreeNode, step string) error {
+		logs, err := e.LogsNow(ctx, n.Run.ID, step)
+		if err != nil {
+			return err
+		}
+		for _, l := range logs {
+			out = append(out, runLog{n.Run.ID, l})
+		}
+		for _, c := range n.Children {
+			if err := walk(c, ""); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := walk(node, step); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// prefixLines puts prefix before every line of text.
+func prefixLines(text, prefix string) string {
+	var b strings.Builder
+	for _, line := range strings.SplitAfter(text, "\n") {
+		if line != "" {
+			b.WriteString(prefix)
+			b.WriteString(line)
+		}
+	}
+	return b.String()
+}
+
 // answerFollow is `logs --follow`: the logs so far, then the output of
 // the steps as it is written, until the run ends; the sender is told
-// which run it follows.
-func (e *Engine) answerFollow(ctx context.Context, call *Call, id, step string) int {
+// which run it follows. With tree, the logs of every run below it too,
+// whole lines prefixed by run and step.
+func (e *Engine) answerFollow(ctx context.Context, call *Call, id, step string, tree bool) int {
 	rec, err := e.Get(ctx, id)
 	if err != nil {
 		fmt.Fprintf(call.Stderr, "flowscript: %v\n", err)
@@ -278,17 +354,23 @@ func (e *Engine) answerFollow(ctx context.Context, call *Call, id, step string) 
 	})
 	defer stop()
 	type attempt struct {
-		step string
-		n    int
+		run, step string
+		n         int
 	}
 	printed := map[attempt]int{}
 	for {
 		// the run's state first: what it wrote before it ended is then
 		// in the logs read after
 		now, err := e.Get(ctx, rec.ID)
-		var logs []LiveLogEntry
-		if err == nil {
-			logs, err = e.LogsNow(ctx, rec.ID, step)
+		var logs []runLog
+		if err == nil && tree {
+			logs, err = e.treeLogs(ctx, rec.ID, step)
+		} else if err == nil {
+			var own []LiveLogEntry
+			own, err = e.LogsNow(ctx, rec.ID, step)
+			for _, l := range own {
+				logs = append(logs, runLog{rec.ID, l})
+			}
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -298,15 +380,27 @@ func (e *Engine) answerFollow(ctx context.Context, call *Call, id, step string) 
 			return 1
 		}
 		for _, l := range logs {
-			k := attempt{l.Step, l.Attempt}
+			k := attempt{l.run, l.Step, l.Attempt}
 			done, seen := printed[k]
-			if !seen {
-				fmt.Fprintf(call.Stdout, "--- %s (attempt %d)\n", l.Step, l.Attempt)
+			if !tree {
+				if !seen {
+					fmt.Fprintf(call.Stdout, "--- %s (attempt %d)\n", l.Step, l.Attempt)
+				}
+				if len(l.Text) > done {
+					io.WriteString(call.Stdout, l.Text[done:])
+				}
+				printed[k] = len(l.Text)
+				continue
 			}
-			if len(l.Text) > done {
-				io.WriteString(call.Stdout, l.Text[done:])
+			text := l.Text[min(done, len(l.Text)):]
+			if l.Running {
+				// whole lines only while it runs
+				text = text[:strings.LastIndexByte(text, '\n')+1]
+			} else if text != "" && !strings.HasSuffix(text, "\n") {
+				text += "\n"
 			}
-			printed[k] = len(l.Text)
+			printed[k] = done + len(text)
+			io.WriteString(call.Stdout, prefixLines(text, l.prefix()))
 		}
 		if now.Status.Terminal() {
 			return 0
@@ -349,7 +443,7 @@ func parseInvocation(argv []string) (cmd string, args []string, flags map[string
 	flags = map[string]string{}
 	var unknown error
 	withValue := map[string]bool{"db": true, "log-level": true, "log-format": true, "step": true, "status": true, "workflow": true, "limit": true, "since": true}
-	bools := map[string]bool{"json": true, "quiet": true, "follow": true}
+	bools := map[string]bool{"json": true, "quiet": true, "follow": true, "tree": true}
 	for i := 1; i < len(argv); i++ {
 		a := argv[i]
 		if !strings.HasPrefix(a, "-") || a == "-" {
@@ -361,8 +455,11 @@ func parseInvocation(argv []string) (cmd string, args []string, flags map[string
 			continue
 		}
 		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if name == "q" {
+		switch name {
+		case "q":
 			name = "quiet"
+		case "f":
+			name = "follow"
 		}
 		switch {
 		case bools[name]:

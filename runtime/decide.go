@@ -5,6 +5,7 @@ package runtime
 // commits in order; once committed, the decision is carried out (perform.go).
 
 import (
+	"errors"
 	"fmt"
 
 	"context"
@@ -47,10 +48,19 @@ func (e *Engine) applyHand(ar *activeRun, ev core.Event, extra []journal.Op, com
 	ar.mu.Lock()
 	p := e.decideAll(e.base, ar, ev)
 	if p == nil {
+		c, notice := ev.(core.ChildEnded)
+		var drop []*journal.Commit
+		if notice && extra != nil && ar.broken == nil {
+			// a notice for an attempt that is no longer current: drop it,
+			// after the run's commits so far and only if they all land.
+			// The step may have ended here in a commit still being
+			// written; if that fails, the run stops and the notice stays
+			// to tell the resume. A stopped run drops nothing.
+			drop = e.c.submitAll([][]journal.Op{extra}, ar)
+		}
 		ar.mu.Unlock()
-		if c, ok := ev.(core.ChildEnded); ok && extra != nil {
-			// a notice for an attempt that is no longer current: drop it
-			if err := e.c.wait(extra); err != nil {
+		if drop != nil {
+			if err := e.c.waitAll(drop); err != nil && !errors.Is(err, errRunStopped) && !errors.Is(err, errEngineClosed) {
 				e.log.Warn("cannot remove a stale notice", "run", ar.rec.ID, "child", c.ChildRunID, "error", err)
 			}
 		}

@@ -38,7 +38,7 @@ func runWithEnv(args []string, stdin io.Reader, stdout, stderr io.Writer, env *a
 		}
 		var fe *forwardError
 		if !errors.As(err, &fe) {
-			return exitCode(err, stderr)
+			return exitAfter(err, stderr)
 		}
 		conn, dialErr := dialHolder(fe.dir)
 		if dialErr == nil {

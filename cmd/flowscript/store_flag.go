@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -21,6 +23,21 @@ import (
 // exitLost ends a process that lost the ownership of a database on NATS
 // to another one: its runs stay unfinished, the new owner continues them.
 const exitLost = 3
+
+// ownershipLost is set once this process lost the ownership of its
+// database: the engine is closed under the command, whose own error
+// (the store is closed) must not end the process with another code
+// before the lost handler exits 3 (see exitAfter).
+var ownershipLost atomic.Bool
+
+// exitAfter is the exit code of a command that ended with err: 3, with no
+// further message, once the process lost the ownership of its database.
+func exitAfter(err error, stderr io.Writer) int {
+	if ownershipLost.Load() {
+		return exitLost
+	}
+	return exitCode(err, stderr)
+}
 
 // storeFlags are the global flags of a database on NATS JetStream.
 func storeFlags() []cli.Flag {
@@ -112,6 +129,7 @@ func openNATS(c *cli.Context, cfg engineConfig, opts flowscript.Options) (*flows
 	var eng *flowscript.Engine
 	l.SetLost(func(err error) {
 		fmt.Fprintf(c.App.ErrWriter, "flowscript: %v; stopping: runs still going stay unfinished for the new owner\n", err)
+		ownershipLost.Store(true)
 		engMu.Lock()
 		e := eng
 		engMu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -106,7 +107,7 @@ func TestStoreFaults(t *testing.T) {
 				rec, err := e.Wait(wctx, id)
 				cancel()
 				if err != nil {
-					t.Fatalf("run %s after the faults stopped: %v", id, err)
+					t.Fatalf("run %s after the faults stopped: %v\n%s\nengine log:\n%s", id, err, describeTree(ctx, e, id), tail(engineLog.String()))
 				}
 				if !rec.Status.Terminal() {
 					t.Fatalf("run %s is %s after the faults stopped", id, rec.Status)
@@ -147,4 +148,35 @@ func TestStoreFaults(t *testing.T) {
 			figure(sec, "recovery (resume to all ended)", "%s", recovery.Round(time.Millisecond))
 		})
 	}
+}
+
+// describeTree says where each run of a tree stands: its status, epoch
+// and steps (status, attempt, child), whether this engine runs it, and
+// its history, for a failure message.
+func describeTree(ctx context.Context, e *runtime.Engine, id string) string {
+	var b strings.Builder
+	var walk func(id, indent string)
+	walk = func(id, indent string) {
+		rec, err := e.Get(ctx, id)
+		if err != nil {
+			fmt.Fprintf(&b, "%s%s: %v\n", indent, id, err)
+			return
+		}
+		fmt.Fprintf(&b, "%srun %s %s %s active=%v\n", indent, rec.ID, rec.Workflow, rec.Status, e.IsActive(rec.ID))
+		for _, s := range rec.Steps {
+			fmt.Fprintf(&b, "%s  %s %s %s attempt %d child %s\n", indent, s.ID, s.Kind, s.Status, s.Attempt, deref(s.ChildRunID))
+		}
+		if evs, err := e.History(ctx, rec.ID); err == nil {
+			for _, ev := range evs {
+				fmt.Fprintf(&b, "%s  | %d %s %s %s\n", indent, ev.Seq, ev.Type, ev.Step, ev.Status)
+			}
+		}
+		for _, s := range rec.Steps {
+			if s.ChildRunID != nil {
+				walk(*s.ChildRunID, indent+"    ")
+			}
+		}
+	}
+	walk(id, "")
+	return b.String()
 }
