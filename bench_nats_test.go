@@ -3,13 +3,16 @@ package flowscript_test
 // The store dimension of the W-benchmarks: each runs as a sub-benchmark
 // per store, store=badger (a durable Badger database on disk) and
 // store=nats (a durable natsstore stream on one in-process JetStream
-// server with sync_always, shared by the benchmarks of the test binary),
-// so that `-bench W2` runs both in the same process and the figures are
-// read as ratios:
+// server with sync_always) and store=nats-r3 (an R3 stream on a cluster
+// of three in-process JetStream servers routed over loopback; a commit
+// is acknowledged once two of them have it), the servers shared by the
+// benchmarks of the test binary, so that `-bench W2` runs all three in
+// the same process and the figures are read as ratios:
 //
 //	go test -run '^$' -bench 'W1|W2' -benchtime 20x -count 3 .
 //
-// -bench 'W2/store=badger' picks one. The engine runs on the store as
+// -bench 'W2/store=badger' picks one (-bench 'W2/store=nats$' the
+// single node). The engine runs on the store as
 // the library would (flowscript.New), without the CLI's ownership lease,
 // with the CLI's default workers on NATS (natsWorkers: a worker waits
 // for the commit of its step's end, and on NATS that wait is most of its
@@ -32,10 +35,11 @@ import (
 
 	"github.com/flowscript/flowscript"
 	"github.com/flowscript/flowscript/store/natsstore"
+	"github.com/flowscript/flowscript/store/natsstore/natstest"
 )
 
 // benchStores are the stores each W-benchmark runs on.
-var benchStores = []string{"badger", "nats"}
+var benchStores = []string{"badger", "nats", "nats-r3"}
 
 // benchStore is the store of the sub-benchmark running now (benchmarks
 // run one at a time).
@@ -61,7 +65,7 @@ func openBench(b *testing.B, opts flowscript.Options) *flowscript.Engine {
 	switch benchStore {
 	case "badger":
 		eng, err = flowscript.Open(b.TempDir(), opts)
-	case "nats":
+	case "nats", "nats-r3":
 		if opts.Workers == 0 {
 			opts.Workers = 256
 			if n, err := strconv.Atoi(os.Getenv("FLOWSCRIPT_BENCH_NATS_WORKERS")); err == nil && n > 0 {
@@ -70,8 +74,12 @@ func openBench(b *testing.B, opts flowscript.Options) *flowscript.Engine {
 		}
 		var st *natsstore.Store
 		name := fmt.Sprintf("bench%d", benchStreams.Add(1))
-		b.Cleanup(func() { deleteBenchStream(name) })
-		st, err = natsstore.Open(natsstore.Options{Server: benchNATS(b), Stream: name})
+		o := natsstore.Options{Server: benchNATS(b), Stream: name}
+		if benchStore == "nats-r3" {
+			o.Server, o.Replicas = benchCluster(b), 3
+		}
+		b.Cleanup(func() { deleteBenchStream(o.Server, name) })
+		st, err = natsstore.Open(o)
 		if err == nil {
 			eng, err = flowscript.New(st, opts)
 			if err != nil {
@@ -89,35 +97,23 @@ func openBench(b *testing.B, opts flowscript.Options) *flowscript.Engine {
 }
 
 var (
-	benchNATSOnce sync.Once
-	benchNATSSrv  *natsserver.Server
-	benchNATSErr  error
-	benchStreams  atomic.Int64
+	benchNATSOnce    sync.Once
+	benchNATSSrv     *natsserver.Server
+	benchNATSErr     error
+	benchClusterOnce sync.Once
+	benchClusterSrvs []*natsserver.Server
+	benchClusterErr  error
+	benchStreams     atomic.Int64
 )
 
 // benchNATS is the test binary's JetStream server (sync_always, file
 // store in a directory of its own), started on first use.
 func benchNATS(b *testing.B) *natsserver.Server {
 	benchNATSOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "flowscript-bench-nats-")
-		if err != nil {
-			benchNATSErr = err
-			return
+		var dir string
+		if dir, benchNATSErr = os.MkdirTemp("", "flowscript-bench-nats-"); benchNATSErr == nil {
+			benchNATSSrv, benchNATSErr = natstest.Start(dir, natstest.Options{SyncAlways: true})
 		}
-		srv, err := natsserver.NewServer(&natsserver.Options{
-			JetStream: true, StoreDir: dir, DontListen: true, NoLog: true, NoSigs: true,
-			SyncAlways: true, MaxPayload: 8 << 20,
-		})
-		if err != nil {
-			benchNATSErr = err
-			return
-		}
-		go srv.Start()
-		if !srv.ReadyForConnections(30 * time.Second) {
-			benchNATSErr = fmt.Errorf("the JetStream server did not start")
-			return
-		}
-		benchNATSSrv = srv
 	})
 	if benchNATSErr != nil {
 		b.Fatal(benchNATSErr)
@@ -125,10 +121,27 @@ func benchNATS(b *testing.B) *natsserver.Server {
 	return benchNATSSrv
 }
 
+// benchCluster is the test binary's cluster of three JetStream servers
+// (file stores; durability is the quorum, as in a real cluster, so no
+// sync_always), started on first use. The benchmarks' stores connect to
+// the first.
+func benchCluster(b *testing.B) *natsserver.Server {
+	benchClusterOnce.Do(func() {
+		var dir string
+		if dir, benchClusterErr = os.MkdirTemp("", "flowscript-bench-nats-r3-"); benchClusterErr == nil {
+			benchClusterSrvs, benchClusterErr = natstest.StartCluster(dir, 3, natstest.Options{})
+		}
+	})
+	if benchClusterErr != nil {
+		b.Fatal(benchClusterErr)
+	}
+	return benchClusterSrvs[0]
+}
+
 // deleteBenchStream deletes a benchmark's stream (its database) once
 // the benchmark is done with it.
-func deleteBenchStream(name string) {
-	nc, err := nats.Connect("", nats.InProcessServer(benchNATSSrv))
+func deleteBenchStream(srv *natsserver.Server, name string) {
+	nc, err := nats.Connect("", nats.InProcessServer(srv))
 	if err != nil {
 		return
 	}
