@@ -57,6 +57,12 @@ func flagErrorText(err error) string {
 }
 
 func exitCode(err error, stderr io.Writer) int {
+	if ownershipLost.Load() {
+		// another process took the database: the lost handler ends
+		// the process with exitLost once the engine is closed (its
+		// error, if any, comes from that close)
+		select {}
+	}
 	if err == nil {
 		return exitOK
 	}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -21,6 +22,12 @@ import (
 // exitLost ends a process that lost the ownership of a database on NATS
 // to another one: its runs stay unfinished, the new owner continues them.
 const exitLost = 3
+
+// ownershipLost is set by the lost handler (openNATS) before it closes
+// the engine. Closing it makes the command fail (the store is closed),
+// and the command's end must not win the race with the handler's
+// os.Exit(exitLost): exitCode waits for the handler instead.
+var ownershipLost atomic.Bool
 
 // storeFlags are the global flags of a database on NATS JetStream.
 func storeFlags() []cli.Flag {
@@ -111,6 +118,7 @@ func openNATS(c *cli.Context, cfg engineConfig, opts flowscript.Options) (*flows
 	var engMu sync.Mutex
 	var eng *flowscript.Engine
 	l.SetLost(func(err error) {
+		ownershipLost.Store(true)
 		fmt.Fprintf(c.App.ErrWriter, "flowscript: %v; stopping: runs still going stay unfinished for the new owner\n", err)
 		engMu.Lock()
 		e := eng
