@@ -122,14 +122,13 @@ func benchNATS(b *testing.B) *natsserver.Server {
 }
 
 // benchCluster is the test binary's cluster of three JetStream servers
-// (file stores; durability is the quorum, as in a real cluster, so no
-// sync_always), started on first use. The benchmarks' stores connect to
-// the first.
+// (file stores, sync_always, as `flowscript nats` runs by default),
+// started on first use. The benchmarks' stores connect to the first.
 func benchCluster(b *testing.B) *natsserver.Server {
 	benchClusterOnce.Do(func() {
 		var dir string
 		if dir, benchClusterErr = os.MkdirTemp("", "flowscript-bench-nats-r3-"); benchClusterErr == nil {
-			benchClusterSrvs, benchClusterErr = natstest.StartCluster(dir, 3, natstest.Options{})
+			benchClusterSrvs, benchClusterErr = natstest.StartCluster(dir, 3, natstest.Options{SyncAlways: true})
 		}
 	})
 	if benchClusterErr != nil {
