@@ -97,6 +97,23 @@ func openBench(b *testing.B, opts flowscript.Options) *flowscript.Engine {
 	return eng
 }
 
+// TestMain stops the benchmarks' JetStream servers, if any started, and
+// removes their directories.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if benchNATSSrv != nil {
+		natstest.Shutdown([]*natsserver.Server{benchNATSSrv})
+	}
+	natstest.Shutdown(benchClusterSrvs)
+	for _, d := range benchDirs {
+		os.RemoveAll(d)
+	}
+	os.Exit(code)
+}
+
+// benchDirs are the directories the benchmarks' servers store in.
+var benchDirs []string
+
 var (
 	benchNATSOnce    sync.Once
 	benchNATSSrv     *natsserver.Server
@@ -113,6 +130,7 @@ func benchNATS(b *testing.B) *natsserver.Server {
 	benchNATSOnce.Do(func() {
 		var dir string
 		if dir, benchNATSErr = os.MkdirTemp("", "flowscript-bench-nats-"); benchNATSErr == nil {
+			benchDirs = append(benchDirs, dir)
 			benchNATSSrv, benchNATSErr = natstest.Start(dir, natstest.Options{SyncAlways: true})
 		}
 	})
@@ -129,6 +147,7 @@ func benchCluster(b *testing.B) *natsserver.Server {
 	benchClusterOnce.Do(func() {
 		var dir string
 		if dir, benchClusterErr = os.MkdirTemp("", "flowscript-bench-nats-r3-"); benchClusterErr == nil {
+			benchDirs = append(benchDirs, dir)
 			benchClusterSrvs, benchClusterErr = natstest.StartCluster(dir, 3, natstest.Options{SyncAlways: true})
 		}
 	})
