@@ -18,9 +18,14 @@ demo: build
 	DEPLOY_TOKEN=demo-token $(BIN) run examples/deploy-pipeline.star
 	$(BIN) tree $$($(BIN) runs -q --limit 1 --workflow deploy-pipeline)
 
-# Unit, golden, end-to-end and fuzz-seed tests, plus formatting and vet.
+# Unit, golden, end-to-end and fuzz-seed tests, plus formatting and vet;
+# then the NATS failover tests (3 rounds each) on their own, verbose, so
+# that their summaries (the takeover times) are shown; all of their
+# output when one fails.
 test: fmt-check vet
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -skip 'TestNATSFailover|TestNATSCluster' ./...
+	@log=$$(mktemp); $(GO) test -count=1 -v -run 'TestNATSFailover|TestNATSCluster' ./internal/crashtest/ >$$log 2>&1; s=$$?; \
+	if [ $$s -eq 0 ]; then grep -E -- '^(--- |ok )| rounds[:,]' $$log; else cat $$log; fi; rm -f $$log; exit $$s
 
 vet:
 	$(GO) vet ./...

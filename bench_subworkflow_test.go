@@ -25,7 +25,9 @@ func percentileMicros(sorted []time.Duration, p float64) float64 {
 // other, each with one no-op step; a round trip is the parent step's
 // time from start to end (spawn, the child's run, the notice back).
 // Durable mode, real Badger on disk.
-func BenchmarkW3ChildRoundTrip(b *testing.B) {
+func BenchmarkW3ChildRoundTrip(b *testing.B) { forStores(b, benchW3ChildRoundTrip) }
+
+func benchW3ChildRoundTrip(b *testing.B) {
 	eng, prog := benchProgram(b, "parent.star", map[string]string{
 		"parent.star": w3Parent,
 		"leaf.star":   "task(\"noop\", lambda ctx: None)\n",
@@ -51,7 +53,9 @@ func BenchmarkW3ChildRoundTrip(b *testing.B) {
 
 // BenchmarkW4Depth3: a root runs a child that runs a grandchild with one
 // no-op step; the figure is the time from Start until the root ended.
-func BenchmarkW4Depth3(b *testing.B) {
+func BenchmarkW4Depth3(b *testing.B) { forStores(b, benchW4Depth3) }
+
+func benchW4Depth3(b *testing.B) {
 	eng, prog := benchProgram(b, "root.star", map[string]string{
 		"root.star": "sub_workflow(\"mid\")\n",
 		"mid.star":  "sub_workflow(\"leaf\")\n",
@@ -90,11 +94,7 @@ func writeWorkspaceB(b *testing.B, files map[string]string) string {
 func benchProgram(b *testing.B, root string, files map[string]string) (*flowscript.Engine, *flowscript.Program) {
 	b.Helper()
 	ws := writeWorkspaceB(b, files)
-	eng, err := flowscript.Open(b.TempDir(), flowscript.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { eng.Close() })
+	eng := openBench(b, flowscript.Options{})
 	prog, err := eng.LoadFile(context.Background(), filepath.Join(ws, root), flowscript.LoadOptions{})
 	if err != nil {
 		b.Fatal(err)
@@ -119,7 +119,9 @@ func runEach(b *testing.B, eng *flowscript.Engine, prog *flowscript.Program) {
 // BenchmarkW3EndToEnd is W3 measured as other engines measure it: from
 // the parent's creation until the parent ended, 200 children one after
 // the other, each with one no-op step.
-func BenchmarkW3EndToEnd(b *testing.B) {
+func BenchmarkW3EndToEnd(b *testing.B) { forStores(b, benchW3EndToEnd) }
+
+func benchW3EndToEnd(b *testing.B) {
 	const children = 200
 	eng, prog := benchProgram(b, "parent.star", map[string]string{
 		"parent.star": w3Parent,
@@ -136,7 +138,9 @@ func BenchmarkW3EndToEnd(b *testing.B) {
 // step, are all ready at once; from the parent's creation until it ended.
 // It reports children per second and the peaks of the heap (live, and
 // with the garbage not yet collected).
-func BenchmarkW5FanOut(b *testing.B) {
+func BenchmarkW5FanOut(b *testing.B) { forStores(b, benchW5FanOut) }
+
+func benchW5FanOut(b *testing.B) {
 	for _, n := range []int{1000, 10000} {
 		b.Run(fmt.Sprintf("children=%d", n), func(b *testing.B) {
 			src := fmt.Sprintf("for i in range(%d):\n    sub_workflow(\"leaf\", id = \"c%%d\" %% i)\n", n)

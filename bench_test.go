@@ -58,11 +58,7 @@ task("join", noop, after = fan)
 // one program into it.
 func benchEngine(b *testing.B, src string) (*flowscript.Engine, *flowscript.Program) {
 	b.Helper()
-	eng, err := flowscript.Open(b.TempDir(), flowscript.Options{Durability: flowscript.Durable})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { eng.Close() })
+	eng := openBench(b, flowscript.Options{Durability: flowscript.Durable})
 	prog, err := eng.LoadString(context.Background(), "bench.star", src)
 	if err != nil {
 		b.Fatal(err)
@@ -123,13 +119,19 @@ func benchRuns(b *testing.B, src string, steps, parallel int) {
 }
 
 // BenchmarkW1Chain100: one run of a 100-step chain per op.
-func BenchmarkW1Chain100(b *testing.B) { benchRuns(b, chainScript(100), 100, 1) }
+func BenchmarkW1Chain100(b *testing.B) {
+	forStores(b, func(b *testing.B) { benchRuns(b, chainScript(100), 100, 1) })
+}
 
 // BenchmarkW1Chain100x8: eight runs of the 100-step chain at once per op.
-func BenchmarkW1Chain100x8(b *testing.B) { benchRuns(b, chainScript(100), 100, 8) }
+func BenchmarkW1Chain100x8(b *testing.B) {
+	forStores(b, func(b *testing.B) { benchRuns(b, chainScript(100), 100, 8) })
+}
 
 // BenchmarkW2Fanout1000: 1,000 independent steps and a join per op.
-func BenchmarkW2Fanout1000(b *testing.B) { benchRuns(b, fanoutScript(1000), 1001, 1) }
+func BenchmarkW2Fanout1000(b *testing.B) {
+	forStores(b, func(b *testing.B) { benchRuns(b, fanoutScript(1000), 1001, 1) })
+}
 
 // BenchmarkSyncedCommit is the raw rate of small synced Badger commits on
 // the disk the other benchmarks use, from one goroutine and from 64 at

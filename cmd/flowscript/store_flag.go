@@ -128,8 +128,8 @@ func openNATS(c *cli.Context, cfg engineConfig, opts flowscript.Options) (*flows
 	var engMu sync.Mutex
 	var eng *flowscript.Engine
 	l.SetLost(func(err error) {
-		fmt.Fprintf(c.App.ErrWriter, "flowscript: %v; stopping: runs still going stay unfinished for the new owner\n", err)
 		ownershipLost.Store(true)
+		fmt.Fprintf(c.App.ErrWriter, "flowscript: %v; stopping: runs still going stay unfinished for the new owner\n", err)
 		engMu.Lock()
 		e := eng
 		engMu.Unlock()

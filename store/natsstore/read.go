@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -202,18 +203,87 @@ func (r *reply) next(ctx context.Context) (*nats.Msg, error) {
 // sequence upTo (0: now), in no particular order, and the sequence the
 // answer is as of. Subjects without a message then are left out.
 func (s *Store) lastAt(ctx context.Context, subjects []string, upTo uint64) (map[string]*rec, uint64, error) {
-	out := make(map[string]*rec, len(subjects))
-	for len(subjects) > 0 {
-		chunk := subjects[:min(len(subjects), maxMultiLast)]
-		for {
-			recs, pending, at, err := s.direct(ctx, getRequest{MultiLast: chunk, UpToSeq: upTo})
+	return s.lastAtAnchored(ctx, subjects, upTo, "")
+}
+
+// lastAtAnchored is lastAt checking, on a replicated stream, that the
+// replica that answers is not behind (any replica answers a direct get,
+// and one may lag behind the leader). Asked as of now, the answer must
+// be as of floor or later. Asked as of upTo, anchor (the subject of the
+// message at upTo, the last of its subject then) is asked in the same
+// request and must come back at upTo: a replica that has not reached
+// upTo yet answers as of its own last message. A stale answer is asked
+// again. Should message upTo have been pushed out of the stream since
+// (its subject changed History times), it can no longer anchor
+// anything: that is ErrSnapshotTooOld.
+func (s *Store) lastAtAnchored(ctx context.Context, subjects []string, upTo uint64, anchor string) (map[string]*rec, uint64, error) {
+	began := time.Now()
+	for wait := 200 * time.Microsecond; ; wait = min(2*wait, 20*time.Millisecond) {
+		out, at, fresh, err := s.lastAtOnce(ctx, subjects, upTo, anchor)
+		if err != nil || fresh || s.replicas <= 1 {
+			return out, at, err
+		}
+		if anchor != "" {
+			next, err := s.firstAfter(ctx, anchor, upTo-1)
 			if err != nil {
 				return nil, 0, err
 			}
+			if next != nil && next.seq > upTo {
+				return nil, 0, fmt.Errorf("%w: message %d, the snapshot's, is no longer in the stream", ErrSnapshotTooOld, upTo)
+			}
+		}
+		if time.Since(began) > s.timeout {
+			return nil, 0, fmt.Errorf("natsstore: stream %s: the replica that answers has not caught up (sequence %d) within %s", s.stream, max(upTo, s.floor.Load()), s.timeout)
+		}
+		if err := sleepCtx(ctx, wait); err != nil {
+			return nil, 0, err
+		}
+	}
+}
+
+// lastAtOnce asks once; fresh is false when an answer came from a
+// replica that is behind (see lastAtAnchored). An answer cut at the
+// server's byte limit is completed by another request, which asks the
+// anchor again.
+func (s *Store) lastAtOnce(ctx context.Context, subjects []string, upTo uint64, anchor string) (map[string]*rec, uint64, bool, error) {
+	out := make(map[string]*rec, len(subjects))
+	fresh := true
+	// extra is a subject asked to check the answer: the anchor, or,
+	// asked as of now on a replicated stream, the head (always there,
+	// so that the answer is never an empty 404 and says what sequence it
+	// is as of). own: asked only for that, left out of the result.
+	extra := anchor
+	if upTo == 0 && s.replicas > 1 {
+		extra = s.headSubject
+	}
+	for len(subjects) > 0 {
+		n := min(len(subjects), maxMultiLast-1)
+		chunk := subjects[:n:n]
+		own := extra != "" && !slices.Contains(chunk, extra)
+		if own {
+			chunk = append(chunk, extra)
+		}
+		anchored := anchor == ""
+		for {
+			recs, pending, at, err := s.direct(ctx, getRequest{MultiLast: chunk, UpToSeq: upTo})
+			if err != nil {
+				return nil, 0, false, err
+			}
 			if upTo == 0 {
 				upTo = at
+				if at < s.floor.Load() {
+					fresh = false
+				}
 			}
 			for _, r := range recs {
+				if r.subject == extra {
+					if anchor != "" {
+						anchored = r.seq == upTo
+					}
+					if own {
+						continue
+					}
+				}
 				out[r.subject] = r
 			}
 			if pending == 0 || len(recs) == 0 {
@@ -223,18 +293,24 @@ func (s *Store) lastAt(ctx context.Context, subjects []string, upTo uint64) (map
 			// for the subjects it did not cover.
 			var rest []string
 			for _, subj := range chunk {
-				if out[subj] == nil {
+				if out[subj] == nil && !(own && subj == extra) {
 					rest = append(rest, subj)
 				}
 			}
 			if len(rest) == 0 {
 				break
 			}
+			if own {
+				rest = append(rest, extra)
+			}
 			chunk = rest
 		}
-		subjects = subjects[min(len(subjects), maxMultiLast):]
+		if !anchored {
+			fresh = false
+		}
+		subjects = subjects[n:]
 	}
-	return out, upTo, nil
+	return out, upTo, fresh, nil
 }
 
 // firstAfter returns the first message of subject after stream sequence

@@ -67,6 +67,7 @@ type Store struct {
 	keysBase      string // subjects of keys: fs.<stream>.k.<tokens>
 	markerBase    string // read markers: fs.<stream>.x.r.<n>
 	headSubject   string // one message, so that every stream has a last sequence to read
+	allSubjects   string // fs.<stream>.>
 	directSubject string
 	timeout       time.Duration
 	limits        Limits
@@ -95,6 +96,7 @@ func Open(opts Options) (*Store, error) {
 		keysBase:      "fs." + opts.Stream + ".k",
 		markerBase:    "fs." + opts.Stream + ".x.r",
 		headSubject:   "fs." + opts.Stream + ".x.head",
+		allSubjects:   "fs." + opts.Stream + ".>",
 		directSubject: "$JS.API.DIRECT.GET." + opts.Stream,
 		timeout:       30 * time.Second,
 		batchSlots:    make(chan struct{}, 32),

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -20,6 +21,9 @@ type tx struct {
 	ctx      context.Context
 	writable bool
 	snap     uint64
+	// anchor is the subject of the message at snap, on a replicated
+	// stream: see lastAt
+	anchor string
 
 	// reads holds, per subject read, the revision (stream sequence of the
 	// key's last message, 0 if it had none) at the snapshot.
@@ -64,8 +68,45 @@ func (t *tx) snapshot() error {
 		return nil
 	}
 	snap, err := t.s.now(t.ctx)
+	if err != nil {
+		return err
+	}
+	if t.s.replicas > 1 {
+		// The anchor of the snapshot's reads (see lastAtAnchored). A
+		// replica behind snap has no message from snap on; the message
+		// at snap pushed out already (its subject changed History
+		// times since): take a newer snapshot.
+		began := time.Now()
+		for wait := 200 * time.Microsecond; t.anchor == ""; wait = min(2*wait, 20*time.Millisecond) {
+			recs, _, _, err := t.s.direct(t.ctx, getRequest{Seq: snap})
+			if err != nil {
+				return err
+			}
+			if len(recs) > 0 {
+				t.anchor = recs[0].subject
+				break
+			}
+			// Behind, or gone? (Asked only now: a get by a wildcard
+			// subject costs the server more than one by sequence.)
+			if recs, _, _, err = t.s.direct(t.ctx, getRequest{Seq: snap, NextFor: t.s.allSubjects}); err != nil {
+				return err
+			}
+			if len(recs) > 0 && recs[0].seq > snap {
+				if snap, err = t.s.now(t.ctx); err != nil {
+					return err
+				}
+				continue
+			}
+			if time.Since(began) > t.s.timeout {
+				return fmt.Errorf("natsstore: stream %s: no replica that answers has message %d within %s", t.s.stream, snap, t.s.timeout)
+			}
+			if err := sleepCtx(t.ctx, wait); err != nil {
+				return err
+			}
+		}
+	}
 	t.snap = snap
-	return err
+	return nil
 }
 
 func (t *tx) end() { t.done = true }
@@ -78,7 +119,10 @@ func (t *tx) stored(subjects []string) (map[string]*rec, error) {
 	if err := t.snapshot(); err != nil {
 		return nil, err
 	}
-	got, _, err := t.s.lastAt(t.ctx, subjects, t.snap)
+	got, _, err := t.s.lastAtAnchored(t.ctx, subjects, t.snap, t.anchor)
+	if errors.Is(err, ErrSnapshotTooOld) && t.writable {
+		return nil, t.fail(fmt.Errorf("%w: %w", errConflict, err))
+	}
 	if err != nil {
 		return nil, err
 	}
