@@ -55,12 +55,15 @@ func (e *Engine) afterCommit(p *decision) {
 			obs(&rec, h)
 		}
 	}
-	e.perform(p.ar, p.res.Actions, p.hand)
+	e.perform(p, p.hand)
 }
 
-// perform carries out committed actions. With h, the worker that asks
-// takes the queued step that comes first once the started ones are queued.
-func (e *Engine) perform(ar *activeRun, actions []core.Action, h *handoff) {
+// perform carries out a committed decision's actions, with what the
+// decision handed over (its program, its jobs): nothing here looks at the
+// run's machine. With h, the worker that asks takes the queued step that
+// comes first once the started ones are queued.
+func (e *Engine) perform(d *decision, h *handoff) {
+	ar, w := d.ar, d.prog.Workflow
 	var started []*job
 	defer func() {
 		if h != nil && h.next == nil {
@@ -71,19 +74,27 @@ func (e *Engine) perform(ar *activeRun, actions []core.Action, h *handoff) {
 			e.q.push(j)
 		}
 	}()
-	for _, a := range actions {
+	next := 0 // d.jobs are in the order of the actions
+	for _, a := range d.res.Actions {
 		switch a := a.(type) {
 		case nil:
 			// carried out while deciding (a spawn)
 		case core.StartStep:
-			if i := ar.prog.Workflow.StepIndex(a.Step); ar.prog.Workflow.Steps[i].Kind.SpawnsMany() {
+			if i := w.StepIndex(a.Step); w.Steps[i].Kind.SpawnsMany() {
 				e.startDynamic(ar, i, a.Attempt, true) // dynamic.go; takes no worker
 				continue
 			}
-			started = append(started, &job{run: ar, index: ar.prog.Workflow.StepIndex(a.Step), attempt: a.Attempt, priority: ar.stepPriority(a.Step)})
+			if j := d.job(a.Step, a.Attempt, false, &next); j != nil {
+				started = append(started, j)
+			} else {
+				e.log.Error("a started step has no job (a bug): it stays running until resume", "run", ar.rec.ID, "step", a.Step, "attempt", a.Attempt)
+			}
 		case core.AwaitWorker:
-			i := ar.prog.Workflow.StepIndex(a.Step)
-			j := &job{run: ar, index: i, priority: ar.stepPriority(a.Step)}
+			j := d.job(a.Step, 0, true, &next)
+			if j == nil {
+				e.log.Error("a waiting step has no job (a bug): it stays pending until resume", "run", ar.rec.ID, "step", a.Step)
+				continue
+			}
 			if e.q.await(j) {
 				// a worker was freed since the decision: it is this step's
 				e.dispatch(j, nil)
@@ -94,8 +105,8 @@ func (e *Engine) perform(ar *activeRun, actions []core.Action, h *handoff) {
 				e.apply(ar, core.RetryDue{Step: step, Attempt: attempt, At: e.now()})
 			})
 		case core.StopStep:
-			index := ar.prog.Workflow.StepIndex(a.Step)
-			if ar.prog.Workflow.Steps[index].Kind == dag.KindSubWorkflow {
+			index := w.StepIndex(a.Step)
+			if w.Steps[index].Kind == dag.KindSubWorkflow {
 				// its child is cancelled with the tree, and its notice ends
 				// the step; a run reused through an idempotency key is not
 				// ours to cancel, so the step ends without it
@@ -104,7 +115,7 @@ func (e *Engine) perform(ar *activeRun, actions []core.Action, h *handoff) {
 			}
 			ar.stop(index, a.Attempt)
 		case core.ReattachChild:
-			if i := ar.prog.Workflow.StepIndex(a.Step); ar.prog.Workflow.Steps[i].Kind.SpawnsMany() {
+			if i := w.StepIndex(a.Step); w.Steps[i].Kind.SpawnsMany() {
 				e.startDynamic(ar, i, a.Attempt, false)
 				continue
 			}
@@ -113,19 +124,12 @@ func (e *Engine) perform(ar *activeRun, actions []core.Action, h *handoff) {
 			// spawned while deciding. The step's timeout still counts
 			// from its start, as before the process stopped.
 			if a.ChildRunID != "" {
-				e.armStepTimeout(ar, a.Step, a.Attempt, a.StartedAt)
+				e.armStepTimeout(ar, w.Step(a.Step), a.Attempt, a.StartedAt)
 			}
 		case core.EndRun:
 			e.finish(ar)
 		}
 	}
-}
-
-// stepPriority is the step's own priority, else the run's.
-func (ar *activeRun) stepPriority(stepID string) int {
-	ar.mu.Lock()
-	defer ar.mu.Unlock()
-	return ar.m.StepPriority(ar.prog.Workflow.StepIndex(stepID))
 }
 
 // admitter makes the run's task and shell steps need workers from the
@@ -173,15 +177,17 @@ func (e *Engine) started(j *job, h *handoff) bool {
 	if e.base.Err() != nil {
 		return false
 	}
-	step := j.run.prog.Workflow.Steps[j.index].ID
-	return e.applyHand(j.run, core.Dispatch{Step: step, At: e.now()}, nil, nil, h)
+	return e.applyHand(j.run, core.Dispatch{Step: j.def.ID, At: e.now()}, nil, nil, h)
 }
 
 func (ar *activeRun) stop(i, attempt int) {
 	ar.mu.Lock()
 	defer ar.mu.Unlock()
 	if a, ok := ar.attempts[i]; ok && a.attempt == attempt {
-		a.cancel()
+		a.stopped = true
+		if a.cancel != nil {
+			a.cancel() // running: its body stops; else it never runs (execute)
+		}
 	}
 }
 
@@ -196,8 +202,7 @@ func (e *Engine) finish(ar *activeRun) {
 // armStepTimeout arms the timeout of a running blocking sub_workflow
 // step whose child was spawned before the process stopped, counted from
 // the step's start.
-func (e *Engine) armStepTimeout(ar *activeRun, step string, attempt int, started time.Time) {
-	def := ar.prog.Workflow.Step(step)
+func (e *Engine) armStepTimeout(ar *activeRun, def *dag.Step, attempt int, started time.Time) {
 	if def == nil || def.Timeout <= 0 || def.Child == nil || def.Child.Detach {
 		return
 	}
@@ -205,5 +210,5 @@ func (e *Engine) armStepTimeout(ar *activeRun, step string, attempt int, started
 	if !started.IsZero() {
 		left = started.Add(def.Timeout).Sub(e.now())
 	}
-	e.afterFunc(left, func() { e.subWorkflowTimedOut(ar, step, attempt, def.Timeout) })
+	e.afterFunc(left, func() { e.subWorkflowTimedOut(ar, def.ID, attempt, def.Timeout) })
 }

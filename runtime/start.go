@@ -90,9 +90,16 @@ type childInfo struct {
 	hash     string
 }
 
+// attemptState is a step's current attempt as the shell knows it, under
+// the run's lock: a task, shell or planner attempt is registered with its
+// job by the decision that starts it (handOver), marked stopped by the
+// one that stops it, and gets its cancel once a worker runs it; a driven
+// fan-out's (dynamic.go) has its cancel from the start.
 type attemptState struct {
 	attempt int
 	cancel  context.CancelFunc
+	job     *job
+	stopped bool
 }
 
 // StartOptions are the per-run choices of Start.
