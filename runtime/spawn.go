@@ -56,6 +56,7 @@ type spawnPlan struct {
 // was decided, so that the spawn reads no live state of the machine, and
 // whatever the store must tell can be read without the run's lock.
 type spawnRequest struct {
+	def            *dag.Step // the step, as the decision saw the workflow
 	index, attempt int
 	started        time.Time
 	// reattach: the child may exist already (created in a transaction
@@ -91,7 +92,7 @@ type spawnReads struct {
 // the decision that started it; the run's lock is held.
 func (ar *activeRun) requestSpawn(index, attempt int, started time.Time, reattach bool) spawnRequest {
 	def := ar.prog.Workflow.Steps[index]
-	req := spawnRequest{index: index, attempt: attempt, started: started, reattach: reattach, inputErr: ar.inputErrs[index], rebound: ar.rebind[index], version: def.Child.Version}
+	req := spawnRequest{def: def, index: index, attempt: attempt, started: started, reattach: reattach, inputErr: ar.inputErrs[index], rebound: ar.rebind[index], version: def.Child.Version}
 	req.inputs, _ = ar.inputs[index].(map[string]any)
 	if def.Priority != nil {
 		req.priority = ar.m.Resolve(def.Priority)
@@ -131,7 +132,7 @@ func (e *Engine) cachedReads(ar *activeRun, req *spawnRequest) (spawnReads, bool
 // child, the workspace); no lock is held.
 func (e *Engine) readSpawn(ctx context.Context, ar *activeRun, req *spawnRequest) spawnReads {
 	var r spawnReads
-	def := ar.prog.Workflow.Steps[req.index]
+	def := req.def // ar.prog may change meanwhile (a planner's steps join)
 	if req.reattach {
 		childID := childRunID(ar.rec.ID, def.ID, req.index, req.attempt, req.started)
 		if r.exists, r.existErr = e.runExists(ctx, childID); r.exists || r.existErr != nil {
