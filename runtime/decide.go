@@ -118,7 +118,7 @@ func (e *Engine) applyHand(ar *activeRun, ev core.Event, extra []journal.Op, com
 				h.given = true
 			}
 			// else the step no longer waits (cancelled, or the engine
-			// closes): the worker goes on to the next one, as from started
+			// closes): the worker goes on to the next one, as from startWaiting
 			r.run.mu.Unlock()
 		}
 	}

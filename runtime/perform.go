@@ -154,7 +154,7 @@ func (e *Engine) wakeReady() {
 // h, if set, may take the step.
 func (e *Engine) dispatchReady(h *handoff) {
 	for r := e.q.release(); r != nil; r = e.q.release() {
-		if e.started(r, h) {
+		if e.startWaiting(r, h) {
 			return
 		}
 	}
@@ -163,17 +163,17 @@ func (e *Engine) dispatchReady(h *handoff) {
 // dispatch starts a waiting step with the worker taken for it; if the
 // step no longer waits, the worker goes to the next one.
 func (e *Engine) dispatch(j *job, h *handoff) {
-	if !e.started(j, h) {
+	if !e.startWaiting(j, h) {
 		e.dispatchReady(h)
 	}
 }
 
-// started applies Dispatch to a waiting step with the worker taken for
+// startWaiting applies Dispatch to a waiting step with the worker taken for
 // it, and reports whether that worker is spoken for: the step started, or
 // its Dispatch was decided but its commit failed and abandoning it freed
 // the worker again. A step cancelled meanwhile decides nothing, and while
 // the engine closes nothing starts.
-func (e *Engine) started(j *job, h *handoff) bool {
+func (e *Engine) startWaiting(j *job, h *handoff) bool {
 	if e.base.Err() != nil {
 		return false
 	}
