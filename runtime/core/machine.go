@@ -37,6 +37,10 @@ type Machine struct {
 	deps          [][]depIndex
 	dependents    [][]int
 	handled       []bool
+	// scratch is the result being built by Apply, kept between events
+	// (a machine applies one event at a time); what Apply returns is
+	// copied out of it
+	scratch result
 }
 
 type depIndex struct {
@@ -219,7 +223,9 @@ func (r *result) record(rec Record) {
 // Apply moves the run forward by one event. Events that no longer fit the
 // state (a stale attempt, a run that already ended) change nothing.
 func (m *Machine) Apply(ev Event, in Inputs) Result {
-	r := &result{at: ev.at(), free: in.Free}
+	toStart := m.scratch.toStart[:0]
+	m.scratch = result{at: ev.at(), free: in.Free, toStart: toStart}
+	r := &m.scratch
 	r.changedIdx = r.idxBuf[:0]
 	if rr, ok := ev.(Rerun); ok {
 		m.rerun(r, rr)
@@ -420,7 +426,9 @@ func (m *Machine) admitAll(r *result) {
 	if len(r.toStart) == 0 {
 		return
 	}
-	sort.SliceStable(r.toStart, func(a, b int) bool { return m.StepPriority(r.toStart[a]) > m.StepPriority(r.toStart[b]) })
+	if len(r.toStart) > 1 {
+		sort.SliceStable(r.toStart, func(a, b int) bool { return m.StepPriority(r.toStart[a]) > m.StepPriority(r.toStart[b]) })
+	}
 	for _, i := range r.toStart {
 		st := m.Run.Steps[i]
 		if st.Status != StepPending || st.Ready || m.Run.CancelRequested {
@@ -436,7 +444,7 @@ func (m *Machine) admitAll(r *result) {
 			r.Actions = append(r.Actions, AwaitWorker{Step: st.ID})
 		}
 	}
-	r.toStart = nil
+	r.toStart = r.toStart[:0]
 }
 
 // propagate re-evaluates the steps that wait for step i.
