@@ -437,7 +437,8 @@ func (ar *activeRun) handOver(res core.Result) []*job {
 			if len(def.Env) > 0 {
 				j.env = ar.envs[i]
 			}
-			ar.attempts[i] = &attemptState{attempt: a.Attempt, job: j}
+			j.at = attemptState{attempt: a.Attempt, job: j}
+			ar.attempts[i] = &j.at
 			jobs = append(jobs, j)
 		case core.AwaitWorker:
 			i := w.StepIndex(a.Step)

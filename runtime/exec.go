@@ -19,13 +19,15 @@ const maxLogBytes = 4 << 20
 
 func (e *Engine) worker() {
 	defer e.workers.Done()
+	h := &handoff{} // this worker's, used again for each job
 	for {
 		j := e.q.pop()
 		if j == nil {
 			return
 		}
 		for j != nil {
-			h := e.execute(j)
+			*h = handoff{}
+			e.execute(j, h)
 			// the worker that j took is free: the first step waiting for
 			// one gets it, and runs here if nothing else does
 			switch {
@@ -41,15 +43,14 @@ func (e *Engine) worker() {
 	}
 }
 
-// execute runs one step attempt and reports its end. It acts on what the
+// execute runs one step attempt and reports its end, filling h. It acts on what the
 // decision that started the attempt handed over in j (decide.go
 // handOver), and on the attempt's registration, which says whether it is
 // still current and whether a later decision stopped it; never on the
 // run's machine. Its handoff holds the step attempt that the end started,
 // when this worker should run it next, and whether the worker went to a
 // step the end dispatched.
-func (e *Engine) execute(j *job) *handoff {
-	h := &handoff{}
+func (e *Engine) execute(j *job, h *handoff) {
 	ar, def := j.run, j.def
 	ar.mu.Lock()
 	at := ar.attempts[j.index]
@@ -57,20 +58,20 @@ func (e *Engine) execute(j *job) *handoff {
 		// no longer its step's current attempt (ended without it), or the
 		// run stopped
 		ar.mu.Unlock()
-		return h
+		return
 	}
 	if at.stopped {
 		// cancelled before a worker took it: it never runs
 		delete(ar.attempts, j.index)
 		ar.mu.Unlock()
 		e.apply(ar, core.StepEnded{Step: def.ID, Attempt: j.attempt, Error: "cancelled", At: e.now()})
-		return h
+		return
 	}
 	if e.base.Err() != nil {
 		// the engine is closing: the attempt stays running in the store,
 		// and resume starts it again
 		ar.mu.Unlock()
-		return h
+		return
 	}
 	var ctx context.Context
 	var cancel context.CancelFunc
@@ -105,7 +106,7 @@ func (e *Engine) execute(j *job) *handoff {
 	if e.base.Err() != nil {
 		// the engine is closing: the attempt was interrupted, not failed;
 		// the run stays unfinished and resume starts it again
-		return h
+		return
 	}
 	ev := core.StepEnded{Step: def.ID, Attempt: j.attempt, Output: output, At: e.now()}
 	switch {
@@ -126,7 +127,6 @@ func (e *Engine) execute(j *job) *handoff {
 		e.applyHand(ar, ev, nil, nil, h)
 	}
 	h.freeing = false // only this end may give the worker away
-	return h
 }
 
 // runStep does the work of one attempt.

@@ -59,7 +59,7 @@ func TestStoppedJobNeverRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.apply(ar, core.Cancel{At: e.now()})
-	e.execute(b)
+	e.execute(b, &handoff{})
 	close(release) // a's own end is late now, and changes nothing
 
 	rec, err := e.Wait(ctx, id)

@@ -44,7 +44,7 @@ func (e *Engine) afterCommit(p *decision) {
 			}
 		}
 	}()
-	rec := p.rec
+	rec := &p.rec // the run as the decision left it, written no more
 	if e.log.IsDebug() {
 		for _, h := range p.history {
 			e.log.Debug("transition", "run", rec.ID, "workflow", rec.Workflow, "event", h.Type, "step", h.Step, "attempt", h.Attempt, "status", h.Status)
@@ -52,7 +52,7 @@ func (e *Engine) afterCommit(p *decision) {
 	}
 	if obs := e.opts.Observer; obs != nil {
 		for _, h := range p.history {
-			obs(&rec, h)
+			obs(rec, h)
 		}
 	}
 	e.perform(p, p.hand)

@@ -26,6 +26,9 @@ type job struct {
 	inputs   map[string]any
 	inputErr error
 	env      any
+	// at is the attempt's registration (activeRun.attempts), made with
+	// the job
+	at attemptState
 }
 
 // workQueue hands jobs to workers, higher priority first, then first come.
