@@ -43,10 +43,26 @@ func (o *Op) apply(tx store.Tx) error {
 			return err
 		}
 	}
+	// an op's key and value are made for it and never change: the
+	// store may keep them instead of copying them
+	if ot, ok := tx.(ownedTx); ok {
+		if o.del {
+			return ot.DeleteOwned(o.key)
+		}
+		return ot.SetOwned(o.key, o.val)
+	}
 	if o.del {
 		return tx.Delete(o.key)
 	}
 	return tx.Set(o.key, o.val)
+}
+
+// ownedTx is a transaction that can take the slices it writes instead of
+// copying them (badgerstore's): the caller changes neither key nor value
+// until the transaction has ended.
+type ownedTx interface {
+	SetOwned(key, value []byte) error
+	DeleteOwned(key []byte) error
 }
 
 // countingTx counts the writes and bytes a transaction holds, so the
@@ -66,6 +82,26 @@ func (t *countingTx) Delete(key []byte) error {
 	t.writes++
 	t.bytes += len(key)
 	return t.Tx.Delete(key)
+}
+
+// SetOwned and DeleteOwned pass an op's own slices on (Op.apply) when
+// the store takes them, else copy as Set and Delete do.
+func (t *countingTx) SetOwned(key, value []byte) error {
+	if ot, ok := t.Tx.(ownedTx); ok {
+		t.writes++
+		t.bytes += len(key) + len(value)
+		return ot.SetOwned(key, value)
+	}
+	return t.Set(key, value)
+}
+
+func (t *countingTx) DeleteOwned(key []byte) error {
+	if ot, ok := t.Tx.(ownedTx); ok {
+		t.writes++
+		t.bytes += len(key)
+		return ot.DeleteOwned(key)
+	}
+	return t.Delete(key)
 }
 
 // size is what a transaction or a commit holds.

@@ -81,7 +81,8 @@ func AppendHistory(runID string, h *HistoryEvent) (Op, error) {
 	return setOp(histKey(runID, h.Seq), val), nil
 }
 
-// PutLog writes the log of an ended step attempt.
+// PutLog writes the log of an ended step attempt; log must not change
+// afterwards (the store may keep it instead of copying it).
 func PutLog(runID string, index, attempt int, log []byte) Op {
 	return setOp(logKey(runID, index, attempt), log)
 }

@@ -93,7 +93,23 @@ func value(item *badger.Item) ([]byte, error) {
 	return v, nil
 }
 
-func (t *tx) Set(key, value []byte) error {
+func (t *tx) Set(key, value []byte) error { return t.set(bytes.Clone(key), cloneNonNil(value)) }
+
+// SetOwned is Set without copying key and value: the caller hands them
+// over, and changes neither until the transaction has ended (Badger keeps
+// them until its commit, and its subscribers get them after). The journal
+// writes the records it encodes this way, each encoded once.
+func (t *tx) SetOwned(key, value []byte) error {
+	if value == nil {
+		value = []byte{}
+	}
+	return t.set(key, value)
+}
+
+// DeleteOwned is Delete without copying key (see SetOwned).
+func (t *tx) DeleteOwned(key []byte) error { return t.del(key) }
+
+func (t *tx) set(key, value []byte) error {
 	if err := t.checkWrite(key); err != nil {
 		return err
 	}
@@ -102,17 +118,19 @@ func (t *tx) Set(key, value []byte) error {
 	}
 	t.written += int64(len(key) + len(value))
 	t.notePrefix(key)
-	e := badger.NewEntry(bytes.Clone(key), cloneNonNil(value)).WithMeta(userMetaLive)
+	e := badger.NewEntry(key, value).WithMeta(userMetaLive)
 	return t.failWrite(txError("set", t.txn.SetEntry(e)))
 }
 
-func (t *tx) Delete(key []byte) error {
+func (t *tx) Delete(key []byte) error { return t.del(bytes.Clone(key)) }
+
+func (t *tx) del(key []byte) error {
 	if err := t.checkWrite(key); err != nil {
 		return err
 	}
 	t.written += int64(len(key))
 	t.notePrefix(key)
-	return t.failWrite(txError("delete", t.txn.Delete(bytes.Clone(key))))
+	return t.failWrite(txError("delete", t.txn.Delete(key)))
 }
 
 // checkWrite refuses writes that Badger would refuse less clearly, or
