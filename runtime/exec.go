@@ -101,6 +101,9 @@ func (e *Engine) execute(j *job, h *handoff) {
 	if ar.attempts[j.index] == at {
 		delete(ar.attempts, j.index)
 	}
+	if ar.logs == nil {
+		ar.logs = map[int][]byte{}
+	}
 	ar.logs[j.index] = logBuf.Bytes()
 	ar.mu.Unlock()
 	if e.base.Err() != nil {

@@ -255,6 +255,9 @@ func (e *Engine) planSpawn(ctx context.Context, ar *activeRun, req spawnRequest,
 		return nil, fmt.Errorf("run %s already has %d child runs, the most one run may have; raise the limit or split the work", parent.ID, e.maxChildren())
 	}
 	ar.rec.Children++
+	if ar.children == nil {
+		ar.children = map[int]childInfo{}
+	}
 	ar.children[index] = info
 
 	child := newRun(prog, RunRecord{
