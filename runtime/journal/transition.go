@@ -15,11 +15,12 @@ import (
 // op fails, inside the transaction, if the stored step is further along
 // (epoch, attempt, phase).
 func PutStep(runID string, index int, rec *StepRecord) (Op, error) {
-	val, err := encodeStep(rec)
+	key, room := keyAndValue(len(prefixStep)+len(runID)+1+4+256, func(b []byte) []byte { return appendStepKey(b, runID, index) })
+	val, err := appendEncodedStep(room, rec)
 	if err != nil {
 		return Op{}, fmt.Errorf("step %s: %w", rec.ID, err)
 	}
-	return Op{key: stepKey(runID, index), val: val, forward: forward{kind: stepForward, progress: stepProgress(rec), id: rec.ID, run: runID}}, nil
+	return Op{key: key, val: val, forward: forward{kind: stepForward, progress: stepProgress(rec), id: rec.ID, run: runID}}, nil
 }
 
 const (
@@ -65,20 +66,26 @@ func (f *forward) check(old []byte) error {
 // It only moves forward: within an epoch, from pending to running to
 // ended; a lower epoch never replaces a higher one.
 func PutRun(rec *RunRecord) (Op, error) {
-	val, err := encodeRun(rec)
+	var key, val []byte
+	var err error
+	if len(rec.Steps) > 0 {
+		key = runKey(rec.ID)
+		val, err = encodeRun(rec)
+	} else {
+		var room []byte
+		key, room = keyAndValue(len(prefixRun)+len(rec.ID)+512, func(b []byte) []byte { return append(append(b, prefixRun...), rec.ID...) })
+		val, err = appendRun(room, rec)
+	}
 	if err != nil {
 		return Op{}, err
 	}
-	return Op{key: runKey(rec.ID), val: val, forward: forward{kind: runForward, epoch: rec.Epoch, phase: runPhase(rec.Status), status: rec.Status, run: rec.ID}}, nil
+	return Op{key: key, val: val, forward: forward{kind: runForward, epoch: rec.Epoch, phase: runPhase(rec.Status), status: rec.Status, run: rec.ID}}, nil
 }
 
 // AppendHistory writes one event of a run's history under its seq.
 func AppendHistory(runID string, h *HistoryEvent) (Op, error) {
-	val, err := encodeHistory(h)
-	if err != nil {
-		return Op{}, err
-	}
-	return setOp(histKey(runID, h.Seq), val), nil
+	key, room := keyAndValue(len(prefixHist)+len(runID)+1+8+128, func(b []byte) []byte { return appendHistKey(b, runID, h.Seq) })
+	return setOp(key, appendHistory(room, h)), nil
 }
 
 // PutLog writes the log of an ended step attempt; log must not change
