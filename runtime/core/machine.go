@@ -3,6 +3,7 @@ package core
 import (
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/flowscript/flowscript/dag"
@@ -37,11 +38,12 @@ type Machine struct {
 	deps          [][]depIndex
 	dependents    [][]int
 	handled       []bool
-	// scratch is the result being built by Apply, kept between events
-	// (a machine applies one event at a time); what Apply returns is
-	// copied out of it
-	scratch result
 }
+
+// results holds the builders of Apply's results between events, so that
+// an event takes no allocation for its own (and a machine, of which a
+// big fan-out holds thousands, keeps none).
+var results = sync.Pool{New: func() any { return new(result) }}
 
 type depIndex struct {
 	step int
@@ -223,10 +225,15 @@ func (r *result) record(rec Record) {
 // Apply moves the run forward by one event. Events that no longer fit the
 // state (a stale attempt, a run that already ended) change nothing.
 func (m *Machine) Apply(ev Event, in Inputs) Result {
-	toStart := m.scratch.toStart[:0]
-	m.scratch = result{at: ev.at(), free: in.Free, toStart: toStart}
-	r := &m.scratch
+	r := results.Get().(*result)
+	*r = result{at: ev.at(), free: in.Free, toStart: r.toStart[:0]}
 	r.changedIdx = r.idxBuf[:0]
+	defer func() {
+		// what is returned is copied out; the builder keeps only its
+		// buffer of steps to start
+		*r = result{toStart: r.toStart[:0]}
+		results.Put(r)
+	}()
 	if rr, ok := ev.(Rerun); ok {
 		m.rerun(r, rr)
 		m.admitAll(r)
