@@ -3,6 +3,7 @@ package runtime
 // This file: a decision's result as the ops that persist it (journal.Op).
 
 import (
+	"sync"
 	"time"
 
 	"github.com/flowscript/flowscript/builtins"
@@ -46,10 +47,12 @@ func (ar *activeRun) encode(res core.Result) ([]journal.Op, []HistoryEvent, erro
 	id := ar.rec.ID
 	ws := make([]journal.Op, 0, len(res.Changed)+len(res.History)+2)
 	ws = append(ws, ar.planOps()...) // a re-plan's removals (dynamic_planner.go)
+	opt := optionals.Get().(*recordOptionals)
+	defer optionals.Put(opt)
 	for _, sid := range res.Changed {
 		i := ar.prog.Workflow.StepIndex(sid)
 		var rec StepRecord
-		ar.stepRecord(i, &rec)
+		ar.stepRecord(i, &rec, opt)
 		var o journal.Op
 		var err error
 		if ar.takeOverwrite(i) {
@@ -116,13 +119,11 @@ func (ar *activeRun) syncRun() {
 }
 
 // stepRecord is the stored form of step i's state, secrets masked. Its
-// optional fields point into ar.recOpt, which the next call overwrites:
-// the record is encoded (journal.PutStep) before that, under the run's
-// lock, and kept by nobody.
-func (ar *activeRun) stepRecord(i int, rec *StepRecord) {
+// optional fields point into o, which the next call overwrites: the
+// record is encoded (journal.PutStep) before that, and kept by nobody.
+func (ar *activeRun) stepRecord(i int, rec *StepRecord, o *recordOptionals) {
 	st := ar.m.Run.Steps[i]
 	def := ar.prog.Workflow.Steps[i]
-	o := &ar.recOpt
 	*rec = StepRecord{
 		ID: st.ID, Kind: string(def.Kind), Status: st.Status, Attempt: st.Attempt,
 		Output:      ar.maskValue(st.Output),
@@ -176,7 +177,10 @@ func (ar *activeRun) maskValue(v any) any {
 }
 
 // recordOptionals holds the optional fields of the step record being
-// encoded, so that they take no allocation of their own (stepRecord).
+// encoded, so that they take no allocation of their own (stepRecord);
+// optionals keeps them between encodes.
+var optionals = sync.Pool{New: func() any { return new(recordOptionals) }}
+
 type recordOptionals struct {
 	strs  [3]string
 	times [3]time.Time

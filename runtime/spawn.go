@@ -152,8 +152,11 @@ func (e *Engine) readSpawn(ctx context.Context, ar *activeRun, req *spawnRequest
 func (e *Engine) planSpawn(ctx context.Context, ar *activeRun, req spawnRequest, reads spawnReads) (*spawnPlan, error) {
 	index, attempt := req.index, req.attempt
 	def := ar.prog.Workflow.Steps[index]
-	parent := ar.rec
-	childID := childRunID(parent.ID, def.ID, index, attempt, req.started)
+	// not a copy of the record (350 bytes kept by every child of a big
+	// fan-out): its fields read here do not change while the lock is held
+	parent := &ar.rec
+	parentID := parent.ID
+	childID := childRunID(parentID, def.ID, index, attempt, req.started)
 	if reads.existErr != nil {
 		return nil, reads.existErr
 	}
@@ -262,7 +265,7 @@ func (e *Engine) planSpawn(ctx context.Context, ar *activeRun, req spawnRequest,
 
 	child := newRun(prog, RunRecord{
 		ID: childID, Workflow: w.Name, Version: info.version, Status: core.RunPending,
-		Params: params, ParentRunID: &parent.ID, ParentStepID: optString(def.ID),
+		Params: params, ParentRunID: &parentID, ParentStepID: optString(def.ID),
 		RootRunID: parent.RootRunID, Depth: parent.Depth + 1, Priority: priority,
 		CreatedAt: req.started, Hash: prog.Hash, Workspace: parent.Workspace,
 		Detached: def.Child.Detach, MaxDepth: parent.MaxDepth, Lineage: lineage,
@@ -279,7 +282,7 @@ func (e *Engine) planSpawn(ctx context.Context, ar *activeRun, req spawnRequest,
 	// idempotency binding: all of them or none
 	create, err := child.creation(func(tx *journal.Tx) error {
 		if !def.Child.Detach {
-			if err := tx.AddWaiter(childID, parent.ID, index, attempt); err != nil {
+			if err := tx.AddWaiter(childID, parentID, index, attempt); err != nil {
 				return err
 			}
 		}
@@ -288,7 +291,7 @@ func (e *Engine) planSpawn(ctx context.Context, ar *activeRun, req spawnRequest,
 				return err
 			}
 		}
-		if err := tx.AddChild(parent.ID, childID); err != nil {
+		if err := tx.AddChild(parentID, childID); err != nil {
 			return err
 		}
 		if key != "" {

@@ -63,8 +63,7 @@ type activeRun struct {
 	// stopped is set by the committer when a commit of this run failed;
 	// its later commits are refused. doneOnce closes done.
 	stopped  atomic.Bool
-	stops    []*atomic.Bool  // &stopped, for the committer (journal.go)
-	recOpt   recordOptionals // encode.go stepRecord
+	stops    []*atomic.Bool // &stopped, for the committer (journal.go)
 	doneOnce sync.Once
 	// dyn is what the run knows of its planner and for_each steps (dynamic_planner.go)
 	dyn *dynamicState
