@@ -5,8 +5,6 @@ import (
 	"fmt"
 
 	"github.com/flowscript/flowscript/store"
-
-	"github.com/flowscript/flowscript/runtime/core"
 )
 
 // This file: the ops that persist a transition (see Op).
@@ -20,7 +18,12 @@ func PutStep(runID string, index int, rec *StepRecord) (Op, error) {
 	if err != nil {
 		return Op{}, fmt.Errorf("step %s: %w", rec.ID, err)
 	}
-	return Op{key: key, val: val, forward: forward{kind: stepForward, progress: stepProgress(rec), id: rec.ID, run: runID}}, nil
+	return Op{key: key, val: val, forward: stepForwardOf(runID, rec)}, nil
+}
+
+func stepForwardOf(runID string, rec *StepRecord) forward {
+	p := stepProgress(rec)
+	return forward{kind: stepForward, progress: [3]int32{int32(p[0]), int32(p[1]), int32(p[2])}, name: rec.ID, run: runID}
 }
 
 const (
@@ -29,24 +32,31 @@ const (
 	runForward
 )
 
-// forward is the check that a record only moves forward.
+// forward is the check that a record only moves forward. It is kept
+// small: every op carries one, and a decision of thousands of spawns
+// holds tens of thousands of ops until they are written.
 type forward struct {
-	kind     uint8  // noCheck, stepForward or runForward
-	progress [3]int // a step's (epoch, attempt, phase)
-	// a run's epoch, phase and status
-	epoch, phase int
-	status       core.RunStatus
-	id, run      string
+	kind uint8 // noCheck, stepForward or runForward
+	// progress is a step's (epoch, attempt, phase), or a run's (epoch, 0,
+	// phase), as stored in a step record's header (32 bits each)
+	progress [3]int32
+	run      string
+	// name is the step's id, or the run's new status, for the error
+	name string
+}
+
+func (f *forward) prog() [3]int {
+	return [3]int{int(f.progress[0]), int(f.progress[1]), int(f.progress[2])}
 }
 
 func (f *forward) check(old []byte) error {
 	if f.kind == stepForward {
 		prev, err := stepHeader(old)
 		if err != nil {
-			return fmt.Errorf("step %s of run %s: %v", f.id, f.run, err)
+			return fmt.Errorf("step %s of run %s: %v", f.name, f.run, err)
 		}
-		if progressLess(f.progress, prev) {
-			return fmt.Errorf("step %s of run %s cannot move back (epoch, attempt, phase %v to %v)", f.id, f.run, prev, f.progress)
+		if progressLess(f.prog(), prev) {
+			return fmt.Errorf("step %s of run %s cannot move back (epoch, attempt, phase %v to %v)", f.name, f.run, prev, f.prog())
 		}
 		return nil
 	}
@@ -56,8 +66,8 @@ func (f *forward) check(old []byte) error {
 	if err != nil {
 		return err
 	}
-	if f.epoch == epoch && f.phase < runPhase(status) || f.epoch < epoch {
-		return fmt.Errorf("run %s cannot move back from %s to %s", f.run, status, f.status)
+	if e, phase := int(f.progress[0]), int(f.progress[2]); e == epoch && phase < runPhase(status) || e < epoch {
+		return fmt.Errorf("run %s cannot move back from %s to %s", f.run, status, f.name)
 	}
 	return nil
 }
@@ -79,7 +89,7 @@ func PutRun(rec *RunRecord) (Op, error) {
 	if err != nil {
 		return Op{}, err
 	}
-	return Op{key: key, val: val, forward: forward{kind: runForward, epoch: rec.Epoch, phase: runPhase(rec.Status), status: rec.Status, run: rec.ID}}, nil
+	return Op{key: key, val: val, forward: forward{kind: runForward, progress: [3]int32{int32(rec.Epoch), 0, int32(runPhase(rec.Status))}, name: string(rec.Status), run: rec.ID}}, nil
 }
 
 // AppendHistory writes one event of a run's history under its seq.
