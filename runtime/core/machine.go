@@ -38,7 +38,17 @@ type Machine struct {
 	deps          [][]depIndex
 	dependents    [][]int
 	handled       []bool
+	// scanned[i], for a step with many dependencies (a join after a
+	// fan-out), counts its first dependencies known to be terminal and
+	// met, so that each end among them does not look at all of them
+	// again; a dependency that is no longer terminal (a rerun) resets the
+	// count of the steps that wait for it (setStatus). Nil when no step
+	// has that many.
+	scanned []int32
 }
+
+// manyDeps is how many dependencies make a step keep its scan (scanned).
+const manyDeps = 8
 
 // results holds the builders of Apply's results between events, so that
 // an event takes no allocation for its own (and a machine, of which a
@@ -92,6 +102,9 @@ func New(w *dag.Workflow, run *Run) *Machine {
 				m.handled[j] = true
 			}
 		}
+		if len(m.deps[i]) >= manyDeps && m.scanned == nil {
+			m.scanned = make([]int32, len(w.Steps))
+		}
 	}
 	return m
 }
@@ -109,6 +122,11 @@ func (m *Machine) setStatus(i int, status StepStatus) {
 		m.unfinished--
 	case was && !now:
 		m.unfinished++
+		if m.scanned != nil {
+			for _, j := range m.dependents[i] {
+				m.scanned[j] = 0
+			}
+		}
 	}
 	if pooled(m.W.Steps[i]) {
 		if st.Status == StepPending {
@@ -470,9 +488,17 @@ func (m *Machine) evaluate(r *result, i int) {
 	if st.Status != StepPending || !st.RetryAt.IsZero() || st.Ready || m.Run.CancelRequested {
 		return
 	}
-	for _, d := range m.deps[i] {
+	deps, from := m.deps[i], 0
+	if m.scanned != nil {
+		from = int(m.scanned[i])
+	}
+	for k := from; k < len(deps); k++ {
+		d := deps[k]
 		up := m.Run.Steps[d.step]
 		if !up.Status.Terminal() {
+			if m.scanned != nil {
+				m.scanned[i] = int32(k) // those before it are terminal and met
+			}
 			return
 		}
 		if !m.met(d) {

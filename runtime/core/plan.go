@@ -81,7 +81,7 @@ func (m *Machine) plan(r *result, ev StepsPlanned) {
 	m.Run.Steps = steps
 	fresh := New(&w, m.Run)
 	m.W = &w
-	m.index, m.deps, m.dependents, m.handled = fresh.index, fresh.deps, fresh.dependents, fresh.handled
+	m.index, m.deps, m.dependents, m.handled, m.scanned = fresh.index, fresh.deps, fresh.dependents, fresh.handled, fresh.scanned
 	m.pendingPooled, m.unfinished = fresh.pendingPooled, fresh.unfinished
 	for j := keep; j < len(steps); j++ {
 		r.change(j, steps[j].ID)
