@@ -49,6 +49,10 @@ func (f *forward) prog() [3]int {
 	return [3]int{int(f.progress[0]), int(f.progress[1]), int(f.progress[2])}
 }
 
+// View is check, for a store that shows the stored record in place
+// (viewTx).
+func (f *forward) View(old []byte) error { return f.check(old) }
+
 func (f *forward) check(old []byte) error {
 	if f.kind == stepForward {
 		prev, err := stepHeader(old)

@@ -82,3 +82,51 @@ func TestOwnedWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// GetView shows a committed value, the transaction's own write, and
+// ErrNotFound for an absent key; View's error comes back as it is.
+func TestGetView(t *testing.T) {
+	s := openInMemory(t)
+	defer s.Close()
+	ctx := context.Background()
+	if err := s.Update(ctx, func(tx store.Tx) error { return tx.Set([]byte("a"), []byte("committed")) }); err != nil {
+		t.Fatal(err)
+	}
+	type viewTx interface {
+		GetView(key []byte, v interface{ View(value []byte) error }) error
+	}
+	err := s.Update(ctx, func(tx store.Tx) error {
+		vt := tx.(viewTx)
+		var got viewFunc
+		if err := vt.GetView([]byte("a"), &got); err != nil || string(got.seen) != "committed" {
+			t.Errorf("a: %q %v, want \"committed\"", got.seen, err)
+		}
+		if err := tx.Set([]byte("b"), []byte("own write")); err != nil {
+			return err
+		}
+		if err := vt.GetView([]byte("b"), &got); err != nil || string(got.seen) != "own write" {
+			t.Errorf("b: %q %v, want \"own write\"", got.seen, err)
+		}
+		if err := vt.GetView([]byte("none"), &got); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("none: %v, want ErrNotFound", err)
+		}
+		refused := errors.New("refused")
+		if err := vt.GetView([]byte("a"), &viewFunc{err: refused}); err != refused {
+			t.Errorf("View's error: %v, want it unchanged", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+type viewFunc struct {
+	seen []byte
+	err  error
+}
+
+func (v *viewFunc) View(value []byte) error {
+	v.seen = append(v.seen[:0], value...)
+	return v.err
+}

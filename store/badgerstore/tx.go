@@ -41,6 +41,8 @@ type tx struct {
 	guards []guardRead
 	// written counts the bytes of keys and values written
 	written int64
+	// view holds the value GetView shows, reused by the next one
+	view []byte
 	// prefixes are the key prefixes (up to the first '/') written, kept
 	// only while a failpoint is armed
 	prefixes map[string]bool
@@ -77,6 +79,30 @@ func (t *tx) Get(key []byte) ([]byte, error) {
 		return nil, txError("get", err)
 	}
 	return value(item)
+}
+
+// GetView calls v.View with the value of key without copying it: the
+// slice is valid only while View runs, and View must not change it. Its
+// error is returned as it is; an absent key is ErrNotFound, as for Get.
+// The journal reads the records its forward-only checks compare this way.
+func (t *tx) GetView(key []byte, v interface{ View(value []byte) error }) error {
+	if t.done {
+		return errTxDone
+	}
+	item, err := t.txn.Get(key)
+	if err != nil {
+		return txError("get", err)
+	}
+	// one buffer of the transaction holds the value while View runs
+	val, err := item.ValueCopy(t.view[:0])
+	if err != nil {
+		return txError("read value", err)
+	}
+	t.view = val
+	if len(val) == 0 && item.ValueSize() > 0 {
+		return fmt.Errorf("%w: the value of key %q cannot be read from the value log", store.ErrCorrupt, abbrev(item.Key()))
+	}
+	return v.View(val)
 }
 
 // value returns a copy of item's value. Badger does not report a value it
