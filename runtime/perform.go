@@ -64,7 +64,10 @@ func (e *Engine) afterCommit(p *decision) {
 // comes first once the started ones are queued.
 func (e *Engine) perform(d *decision, h *handoff) {
 	ar, w := d.ar, d.prog.Workflow
-	var started []*job
+	// the started jobs are gathered in d.jobs itself: each is taken from
+	// a place at or after the one it is written to, and d.jobs is not
+	// read again once performed
+	started := d.jobs[:0]
 	defer func() {
 		if h != nil && h.next == nil {
 			h.next = e.q.pushAndTake(started)
