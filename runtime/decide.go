@@ -407,6 +407,10 @@ func (ar *activeRun) decideLocked(e *Engine, ev core.Event) *decision {
 		e.log.Error("cannot encode a transition", "run", ar.rec.ID, "error", err)
 		return nil
 	}
+	// what is left of the result is its actions: the changes and the
+	// core's records are in ops and history now (a decision of 10,000
+	// spawns keeps 10,000 child decisions until it commits)
+	res.Changed, res.History = nil, nil
 	return &decision{ar: ar, res: res, history: history, rec: ar.rec, ops: ops, prog: ar.prog, jobs: jobs}
 }
 
