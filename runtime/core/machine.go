@@ -34,7 +34,6 @@ type Machine struct {
 	// not yet terminal (the run ends when none is left)
 	pendingPooled int
 	unfinished    int
-	index         map[string]int
 	deps          [][]depIndex
 	dependents    [][]int
 	handled       []bool
@@ -66,10 +65,7 @@ const DefaultMaxEngineStops = 3
 // New prepares a machine for a run of w. A run without step states gets
 // one pending state per step.
 func New(w *dag.Workflow, run *Run) *Machine {
-	m := &Machine{W: w, Run: run, index: make(map[string]int, len(w.Steps))}
-	for i, s := range w.Steps {
-		m.index[s.ID] = i
-	}
+	m := &Machine{W: w, Run: run}
 	if len(run.Steps) == 0 {
 		run.Steps = make([]*Step, len(w.Steps))
 		for i, s := range w.Steps {
@@ -92,7 +88,7 @@ func New(w *dag.Workflow, run *Run) *Machine {
 	m.handled = make([]bool, len(w.Steps))
 	for i, s := range w.Steps {
 		for _, d := range s.Deps() {
-			j, ok := m.index[d.Step]
+			j, ok := m.find(d.Step)
 			if !ok {
 				continue // validation refuses unknown steps before a run exists
 			}
@@ -107,6 +103,14 @@ func New(w *dag.Workflow, run *Run) *Machine {
 		}
 	}
 	return m
+}
+
+// find is the index of step id in the machine's workflow, by the
+// workflow's own index (a machine keeps none: a fan-out holds thousands
+// of machines of one workflow).
+func (m *Machine) find(id string) (int, bool) {
+	i := m.W.StepIndex(id)
+	return i, i >= 0
 }
 
 // pooled reports whether a step needs a worker to run.
@@ -190,7 +194,7 @@ func (m *Machine) StepPriority(i int) int {
 
 // StepState returns the state of a step, or nil.
 func (m *Machine) StepState(id string) *Step {
-	if i, ok := m.index[id]; ok {
+	if i, ok := m.find(id); ok {
 		return m.Run.Steps[i]
 	}
 	return nil
@@ -344,7 +348,7 @@ func (m *Machine) stepEnded(r *result, ev StepEnded, retry bool) {
 // status is want: events about any other attempt are late and change
 // nothing.
 func (m *Machine) attempt(step string, attempt int, want StepStatus) (int, *Step, bool) {
-	i, ok := m.index[step]
+	i, ok := m.find(step)
 	if !ok {
 		return 0, nil, false
 	}
@@ -421,7 +425,7 @@ func (m *Machine) retryDue(r *result, ev RetryDue) {
 
 // dispatch starts a Ready step for which a worker is now free.
 func (m *Machine) dispatch(r *result, ev Dispatch) {
-	i, ok := m.index[ev.Step]
+	i, ok := m.find(ev.Step)
 	if !ok {
 		return
 	}
