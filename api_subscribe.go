@@ -3,6 +3,7 @@ package flowscript
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 )
 
 // Event is one history event of a run, as it is committed: the same
@@ -192,7 +193,11 @@ type hub struct {
 	mu   sync.Mutex
 	subs map[int]func(*RunRecord, HistoryEvent)
 	next int
+	n    atomic.Int32 // len(subs), read without mu (idle)
 }
+
+// idle reports whether nobody subscribes: publishing would tell no one.
+func (h *hub) idle() bool { return h.n.Load() == 0 }
 
 func newHub() *hub { return &hub{subs: map[int]func(*RunRecord, HistoryEvent){}} }
 
@@ -214,10 +219,12 @@ func (h *hub) subscribe(fn func(*RunRecord, HistoryEvent)) func() {
 	id := h.next
 	h.next++
 	h.subs[id] = fn
+	h.n.Store(int32(len(h.subs)))
 	return func() {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		delete(h.subs, id)
+		h.n.Store(int32(len(h.subs)))
 	}
 }
 

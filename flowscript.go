@@ -133,6 +133,9 @@ func newEngine(st store.Store, opts Options) (*Engine, error) {
 		Logger:    opts.Logger, Workers: opts.Workers, MaxSteps: opts.MaxSteps,
 		MaxChildren: opts.MaxChildren, LookupSecret: source.LookupSecret,
 		Observer: func(run *runtime.RunRecord, ev runtime.HistoryEvent) {
+			if user == nil && e.hub.idle() {
+				return // nobody listens: no record to convert
+			}
 			r, h := runOf(run), eventOf(ev)
 			if user != nil {
 				user(r, h)

@@ -13,7 +13,8 @@ import (
 // CheckHistories finds nothing wrong in the records of finished runs
 // (a parent with a child among them), and names each kind of damage: a
 // history gap, a record that does not decode, a child whose parent does
-// not list it.
+// not list it, a waited mark left on an ended run, on no run, or holding
+// bytes.
 func TestCheckHistories(t *testing.T) {
 	bs, err := badgerstore.Open(t.TempDir(), badgerstore.Options{Durability: badgerstore.Fast})
 	if err != nil {
@@ -55,6 +56,15 @@ func TestCheckHistories(t *testing.T) {
 		if err := tx.Set(journal.StepKey(ids[1], 0), []byte("garbage")); err != nil {
 			return err
 		}
+		if err := tx.Set([]byte(journal.PrefixWaited+ids[0]), nil); err != nil {
+			return err
+		}
+		if err := tx.Set([]byte(journal.PrefixWaited+ids[1]), []byte("odd")); err != nil {
+			return err
+		}
+		if err := tx.Set([]byte(journal.PrefixWaited+"no-such-run"), nil); err != nil {
+			return err
+		}
 		return tx.Delete(journal.ChildKey(ids[2], child))
 	})
 	if err != nil {
@@ -69,6 +79,9 @@ func TestCheckHistories(t *testing.T) {
 		"run " + ids[0] + ": its history has a gap: event 2 is missing",
 		"run " + ids[1] + ": step 0 does not decode",
 		"run " + child + ": its parent " + ids[2] + " does not list it as a child",
+		"run " + ids[0] + ": it ended succeeded but is still marked as waited for",
+		"run " + ids[1] + ": its waited mark holds 3 bytes",
+		"run no-such-run: it is marked as waited for but has no run record",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("problems do not say %q:\n%s", want, got)

@@ -11,6 +11,7 @@ import (
 	"context"
 
 	"github.com/flowscript/flowscript/dag"
+	"github.com/flowscript/flowscript/lang"
 	"github.com/flowscript/flowscript/runtime/core"
 	"github.com/flowscript/flowscript/runtime/journal"
 )
@@ -76,8 +77,7 @@ func (e *Engine) applyHand(ar *activeRun, ev core.Event, extra []journal.Op, com
 	// of the same run starts it in the same commit
 	if h != nil && h.freeing {
 		if r := e.q.takeReadyOf(ar); r != nil {
-			step := ar.prog.Workflow.Steps[r.index].ID
-			if d := e.decideAll(e.base, ar, core.Dispatch{Step: step, At: e.now()}); d != nil {
+			if d := e.decideAll(e.base, ar, core.Dispatch{Step: r.def.ID, At: e.now()}); d != nil {
 				units = append(units, d.units()...)
 				chain = append(chain, d)
 				h.given = true
@@ -120,16 +120,15 @@ func (e *Engine) applyHand(ar *activeRun, ev core.Event, extra []journal.Op, com
 	if h != nil && h.freeing && !h.given {
 		if r := e.q.takeReady(); r != nil {
 			r.run.mu.Lock()
-			step := r.run.prog.Workflow.Steps[r.index].ID
 			if e.base.Err() == nil {
-				other = e.decideAll(e.base, r.run, core.Dispatch{Step: step, At: e.now()})
+				other = e.decideAll(e.base, r.run, core.Dispatch{Step: r.def.ID, At: e.now()})
 			}
 			if other != nil {
 				otherCms = e.c.submitAll(other.units(), r.run)
 				h.given = true
 			}
 			// else the step no longer waits (cancelled, or the engine
-			// closes): the worker goes on to the next one, as from started
+			// closes): the worker goes on to the next one, as from startWaiting
 			r.run.mu.Unlock()
 		}
 	}
@@ -177,6 +176,23 @@ type decision struct {
 	later  []spawnRequest
 	// hand, if set, may take one step this decision starts
 	hand *handoff
+	// prog is the run's program as the decision saw it; jobs are the
+	// steps it starts on workers or leaves waiting for one, in the order
+	// of their actions (handOver)
+	prog *lang.Program
+	jobs []*job
+}
+
+// job finds the job of a StartStep or AwaitWorker action of d, looking on
+// from the last one found (the jobs are in the order of the actions).
+func (d *decision) job(step string, attempt int, await bool, from *int) *job {
+	for k := *from; k < len(d.jobs); k++ {
+		if j := d.jobs[k]; j.def.ID == step && j.await == await && (await || j.attempt == attempt) {
+			*from = k + 1
+			return j
+		}
+	}
+	return nil
 }
 
 // units hands over the decision's commits, its transition, then what
@@ -287,9 +303,10 @@ func (e *Engine) spawnOne(ctx context.Context, ar *activeRun, d *decision, req s
 	d.then = append(d.then, next.then...)
 	d.history = append(d.history, next.history...)
 	d.res.Actions = append(d.res.Actions, next.res.Actions...)
+	d.jobs = append(d.jobs, next.jobs...)
 	d.spawns = append(d.spawns, next.spawns...)
 	d.later = append(d.later, next.later...)
-	d.rec = ar.rec
+	d.rec, d.prog = ar.rec, next.prog
 }
 
 // spawnLater makes the spawns a committed decision left to it: what they
@@ -304,7 +321,7 @@ func (e *Engine) spawnLater(ar *activeRun, reqs []spawnRequest) {
 		reads[i] = e.readSpawn(ctx, ar, &reqs[i])
 	}
 	ar.mu.Lock()
-	d := &decision{ar: ar, rec: ar.rec}
+	d := &decision{ar: ar, rec: ar.rec, prog: ar.prog}
 	for i, req := range reqs {
 		if ctx.Err() != nil || ar.broken != nil {
 			break // resume spawns it
@@ -340,9 +357,10 @@ func (d *decision) merge(next *decision) {
 	d.then = append(d.then, next.then...)
 	d.history = append(d.history, next.history...)
 	d.res.Actions = append(d.res.Actions, next.res.Actions...)
+	d.jobs = append(d.jobs, next.jobs...)
 	d.spawns = append(d.spawns, next.spawns...)
 	d.later = append(d.later, next.later...)
-	d.rec = next.rec
+	d.rec, d.prog = next.rec, next.prog
 }
 
 // abandon releases what the spawns of a decision that did not commit
@@ -350,7 +368,7 @@ func (d *decision) merge(next *decision) {
 func (d *decision) abandon(e *Engine) {
 	// the workers its starts took are free again
 	for _, a := range d.res.Actions {
-		if s, ok := a.(core.StartStep); ok && !d.ar.prog.Workflow.Step(s.Step).Kind.RunsChildren() {
+		if s, ok := a.(core.StartStep); ok && !d.prog.Workflow.Step(s.Step).Kind.RunsChildren() {
 			e.dispatchReady(nil)
 		}
 	}
@@ -388,11 +406,7 @@ func (ar *activeRun) decideLocked(e *Engine, ev core.Event) *decision {
 	if len(res.Changed) == 0 && !res.RunChanged && len(res.History) == 0 && len(res.Actions) == 0 {
 		return nil
 	}
-	for _, a := range res.Actions {
-		if s, ok := a.(core.StartStep); ok {
-			ar.prepareInputs(s.Step)
-		}
-	}
+	jobs := ar.handOver(res)
 	ops, history, err := ar.encode(res)
 	if err != nil {
 		// nothing it started will run: its workers go back
@@ -403,7 +417,63 @@ func (ar *activeRun) decideLocked(e *Engine, ev core.Event) *decision {
 		e.log.Error("cannot encode a transition", "run", ar.rec.ID, "error", err)
 		return nil
 	}
-	return &decision{ar: ar, res: res, history: history, rec: ar.rec, ops: ops}
+	// what is left of the result is its actions: the changes and the
+	// core's records are in ops and history now (a decision of 10,000
+	// spawns keeps 10,000 child decisions until it commits)
+	res.Changed, res.History = nil, nil
+	return &decision{ar: ar, res: res, history: history, rec: ar.rec, ops: ops, prog: ar.prog, jobs: jobs}
+}
+
+// handOver takes, from the run's state as the decision leaves it (the
+// run's lock held), everything the shell needs to carry out the result's
+// actions later, without the lock and without looking at the machine
+// again: each step it starts gets its resolved inputs (prepareInputs) and
+// a job holding them, its definition and its priority, registered as the
+// step's current attempt; each step left waiting for a worker gets its
+// job for the ready queue; each running attempt it stops is marked, so
+// that a job not yet picked up by a worker ends cancelled instead of
+// running; and a pooled step whose attempt the decision ended otherwise
+// is no longer current. The jobs are in the order of their actions.
+func (ar *activeRun) handOver(res core.Result) []*job {
+	var jobs []*job
+	w := ar.prog.Workflow
+	for _, a := range res.Actions {
+		switch a := a.(type) {
+		case core.StartStep:
+			ar.prepareInputs(a.Step)
+			i := w.StepIndex(a.Step)
+			def := w.Steps[i]
+			if def.Kind.RunsChildren() {
+				continue // a spawn (spawnInline) or a driven fan-out (startDynamic)
+			}
+			j := &job{run: ar, prog: ar.prog, def: def, index: i, attempt: a.Attempt, priority: ar.m.StepPriority(i), inputErr: ar.inputErrs[i]}
+			j.inputs, _ = ar.inputs[i].(map[string]any)
+			if len(def.Env) > 0 {
+				j.env = ar.envs[i]
+			}
+			j.at = attemptState{attempt: a.Attempt, job: j}
+			ar.attempts[i] = &j.at
+			jobs = append(jobs, j)
+		case core.AwaitWorker:
+			i := w.StepIndex(a.Step)
+			jobs = append(jobs, &job{run: ar, prog: ar.prog, def: w.Steps[i], index: i, priority: ar.m.StepPriority(i), await: true})
+		case core.StopStep:
+			if at, ok := ar.attempts[w.StepIndex(a.Step)]; ok && at.attempt == a.Attempt {
+				at.stopped = true
+			}
+		}
+	}
+	for _, id := range res.Changed {
+		i := w.StepIndex(id)
+		at, ok := ar.attempts[i]
+		if !ok || at.job == nil {
+			continue
+		}
+		if st := ar.m.Run.Steps[i]; st.Status != core.StepRunning || st.Attempt != at.attempt {
+			delete(ar.attempts, i) // ended without its worker: its job does nothing
+		}
+	}
+	return jobs
 }
 
 // failCommit stops a run whose transition could not be committed: its

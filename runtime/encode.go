@@ -3,6 +3,9 @@ package runtime
 // This file: a decision's result as the ops that persist it (journal.Op).
 
 import (
+	"sync"
+	"time"
+
 	"github.com/flowscript/flowscript/builtins"
 	"github.com/flowscript/flowscript/dag"
 	"github.com/flowscript/flowscript/runtime/core"
@@ -19,6 +22,9 @@ func (ar *activeRun) prepareInputs(stepID string) {
 	s := ar.prog.Workflow.Steps[i]
 	in, err := ar.m.ResolveInputs(s.Inputs)
 	if err != nil {
+		if ar.inputErrs == nil {
+			ar.inputErrs = map[int]error{}
+		}
 		ar.inputErrs[i] = err
 		in = ar.m.Resolve(s.Inputs)
 	} else {
@@ -26,6 +32,9 @@ func (ar *activeRun) prepareInputs(stepID string) {
 	}
 	ar.inputs[i] = in
 	if len(s.Env) > 0 {
+		if ar.envs == nil {
+			ar.envs = map[int]any{}
+		}
 		ar.envs[i] = ar.m.Resolve(s.Env)
 	}
 }
@@ -38,16 +47,21 @@ func (ar *activeRun) encode(res core.Result) ([]journal.Op, []HistoryEvent, erro
 	id := ar.rec.ID
 	ws := make([]journal.Op, 0, len(res.Changed)+len(res.History)+2)
 	ws = append(ws, ar.planOps()...) // a re-plan's removals (dynamic_planner.go)
+	opt := optionals.Get().(*recordOptionals)
+	defer optionals.Put(opt)
 	for _, sid := range res.Changed {
 		i := ar.prog.Workflow.StepIndex(sid)
 		var rec StepRecord
-		ar.stepRecord(i, &rec)
-		put := journal.PutStep
+		ar.stepRecord(i, &rec, opt)
+		var o journal.Op
+		var err error
 		if ar.takeOverwrite(i) {
 			// a planned step takes the index of one a re-plan dropped
-			put = journal.ReplaceStep
+			o, err = journal.ReplaceStep(id, i, &rec)
+		} else {
+			// called directly, so that rec stays on the stack
+			o, err = journal.PutStep(id, i, &rec)
 		}
-		o, err := put(id, i, &rec)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -104,22 +118,24 @@ func (ar *activeRun) syncRun() {
 	ar.rec.TimedOut = r.TimedOut
 }
 
-// stepRecord is the stored form of step i's state, secrets masked.
-func (ar *activeRun) stepRecord(i int, rec *StepRecord) {
+// stepRecord is the stored form of step i's state, secrets masked. Its
+// optional fields point into o, which the next call overwrites: the
+// record is encoded (journal.PutStep) before that, and kept by nobody.
+func (ar *activeRun) stepRecord(i int, rec *StepRecord, o *recordOptionals) {
 	st := ar.m.Run.Steps[i]
 	def := ar.prog.Workflow.Steps[i]
 	*rec = StepRecord{
 		ID: st.ID, Kind: string(def.Kind), Status: st.Status, Attempt: st.Attempt,
 		Output:      ar.maskValue(st.Output),
-		Error:       optString(ar.maskString(st.Error)),
-		ChildRunID:  optString(st.ChildRunID),
-		StartedAt:   optTime(st.StartedAt),
-		EndedAt:     optTime(st.EndedAt),
+		Error:       o.str(0, ar.maskString(st.Error)),
+		ChildRunID:  o.str(1, st.ChildRunID),
+		StartedAt:   o.time(0, st.StartedAt),
+		EndedAt:     o.time(1, st.EndedAt),
 		RetriesUsed: st.RetriesUsed,
 		EngineStops: st.EngineStops,
-		RetryAt:     optTime(st.RetryAt),
+		RetryAt:     o.time(2, st.RetryAt),
 		Epoch:       ar.epochs[i],
-		EndError:    optString(ar.maskString(st.EndError)),
+		EndError:    o.str(2, ar.maskString(st.EndError)),
 	}
 	rec.Plan, rec.KeepSucceeded = ar.planOf(i), ar.keeps(i) // dynamic_planner.go, dynamic_rerun.go
 	if c, ok := ar.children[i]; ok {
@@ -158,4 +174,32 @@ func (ar *activeRun) maskValue(v any) any {
 		return v
 	}
 	return builtins.MaskValue(v, ar.masks)
+}
+
+// recordOptionals holds the optional fields of the step record being
+// encoded, so that they take no allocation of their own (stepRecord);
+// optionals keeps them between encodes.
+var optionals = sync.Pool{New: func() any { return new(recordOptionals) }}
+
+type recordOptionals struct {
+	strs  [3]string
+	times [3]time.Time
+}
+
+// str is optString, pointing into slot k.
+func (o *recordOptionals) str(k int, s string) *string {
+	if s == "" {
+		return nil
+	}
+	o.strs[k] = s
+	return &o.strs[k]
+}
+
+// time is optTime, pointing into slot k.
+func (o *recordOptionals) time(k int, t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	o.times[k] = t.UTC()
+	return &o.times[k]
 }

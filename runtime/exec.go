@@ -19,18 +19,18 @@ const maxLogBytes = 4 << 20
 
 func (e *Engine) worker() {
 	defer e.workers.Done()
+	h := &handoff{} // this worker's, used again for each job
 	for {
 		j := e.q.pop()
 		if j == nil {
 			return
 		}
 		for j != nil {
-			h := e.execute(j)
+			*h = handoff{}
+			e.execute(j, h)
 			// the worker that j took is free: the first step waiting for
 			// one gets it, and runs here if nothing else does
 			switch {
-			case j.run.prog.Workflow.Steps[j.index].Kind == dag.KindSubWorkflow:
-				// took no worker (spawned while deciding, never queued)
 			case h.given:
 				// went to a step that j's end started
 			case h.next != nil:
@@ -43,33 +43,35 @@ func (e *Engine) worker() {
 	}
 }
 
-// execute runs one step attempt and reports its end. Its handoff holds
-// the step attempt that the end started, when this worker should run it
-// next, and whether the worker went to a step the end dispatched.
-func (e *Engine) execute(j *job) *handoff {
-	h := &handoff{}
-	ar := j.run
-	def := ar.prog.Workflow.Steps[j.index]
+// execute runs one step attempt and reports its end, filling h. It acts on what the
+// decision that started the attempt handed over in j (decide.go
+// handOver), and on the attempt's registration, which says whether it is
+// still current and whether a later decision stopped it; never on the
+// run's machine. Its handoff holds the step attempt that the end started,
+// when this worker should run it next, and whether the worker went to a
+// step the end dispatched.
+func (e *Engine) execute(j *job, h *handoff) {
+	ar, def := j.run, j.def
 	ar.mu.Lock()
-	st := ar.m.Run.Steps[j.index]
-	if st.Status != core.StepRunning || st.Attempt != j.attempt || ar.broken != nil {
+	at := ar.attempts[j.index]
+	if at == nil || at.job != j || ar.broken != nil {
+		// no longer its step's current attempt (ended without it), or the
+		// run stopped
 		ar.mu.Unlock()
-		return h
+		return
 	}
-	if ar.m.Run.CancelRequested {
+	if at.stopped {
+		// cancelled before a worker took it: it never runs
+		delete(ar.attempts, j.index)
 		ar.mu.Unlock()
 		e.apply(ar, core.StepEnded{Step: def.ID, Attempt: j.attempt, Error: "cancelled", At: e.now()})
-		return h
-	}
-	if def.Kind == dag.KindSubWorkflow {
-		ar.mu.Unlock() // spawned while deciding, never queued
-		return h
+		return
 	}
 	if e.base.Err() != nil {
 		// the engine is closing: the attempt stays running in the store,
 		// and resume starts it again
 		ar.mu.Unlock()
-		return h
+		return
 	}
 	var ctx context.Context
 	var cancel context.CancelFunc
@@ -78,8 +80,7 @@ func (e *Engine) execute(j *job) *handoff {
 	} else {
 		ctx, cancel = context.WithCancel(e.base)
 	}
-	ar.attempts[j.index] = &attemptState{attempt: j.attempt, cancel: cancel}
-	inputs, _ := ar.inputs[j.index].(map[string]any)
+	at.cancel = cancel
 	ar.mu.Unlock()
 
 	logBuf := e.live.open(ar.rec.ID, j.index, def.ID, j.attempt) // readable while it runs
@@ -87,23 +88,28 @@ func (e *Engine) execute(j *job) *handoff {
 	log := builtins.NewMasker(logBuf, ar.masks)
 	var output any
 	var err error
-	if ierr := ar.inputError(j.index); ierr != nil {
-		err = ierr
+	if j.inputErr != nil {
+		err = j.inputErr
 	} else {
-		output, err = e.runStep(ctx, ar, def, j.attempt, inputs, log)
+		output, err = e.runStep(ctx, ar, j, log)
 	}
 	log.Close()
 	timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded)
 	cancel()
 
 	ar.mu.Lock()
-	delete(ar.attempts, j.index)
+	if ar.attempts[j.index] == at {
+		delete(ar.attempts, j.index)
+	}
+	if ar.logs == nil {
+		ar.logs = map[int][]byte{}
+	}
 	ar.logs[j.index] = logBuf.Bytes()
 	ar.mu.Unlock()
 	if e.base.Err() != nil {
 		// the engine is closing: the attempt was interrupted, not failed;
 		// the run stays unfinished and resume starts it again
-		return h
+		return
 	}
 	ev := core.StepEnded{Step: def.ID, Attempt: j.attempt, Output: output, At: e.now()}
 	switch {
@@ -124,13 +130,13 @@ func (e *Engine) execute(j *job) *handoff {
 		e.applyHand(ar, ev, nil, nil, h)
 	}
 	h.freeing = false // only this end may give the worker away
-	return h
 }
 
 // runStep does the work of one attempt.
-func (e *Engine) runStep(ctx context.Context, ar *activeRun, def *dag.Step, attempt int, inputs map[string]any, log *builtins.Masker) (output any, err error) {
+func (e *Engine) runStep(ctx context.Context, ar *activeRun, j *job, log *builtins.Masker) (output any, err error) {
+	def, attempt, inputs := j.def, j.attempt, j.inputs
 	secretFn := func(name string) (string, error) {
-		if !ar.prog.Workflow.HasSecret(name) {
+		if !j.prog.Workflow.HasSecret(name) {
 			return "", fmt.Errorf("secret %q is not declared in workflow(secrets=...)", name)
 		}
 		v, ok := ar.secrets[name]
@@ -159,7 +165,7 @@ func (e *Engine) runStep(ctx context.Context, ar *activeRun, def *dag.Step, atte
 				Inputs: in, Params: ar.rec.Params, Log: log, Secret: secretFn,
 			})
 		}
-		body, ok := ar.prog.Bodies[def.ID]
+		body, ok := j.prog.Bodies[def.ID]
 		if !ok {
 			return nil, fmt.Errorf("step %q has no body", def.ID)
 		}
@@ -175,7 +181,7 @@ func (e *Engine) runStep(ctx context.Context, ar *activeRun, def *dag.Step, atte
 		}
 		return out, err
 	case dag.KindShell:
-		return e.runShell(ctx, ar, def, in, secretFn, log)
+		return e.runShell(ctx, ar, j, in, secretFn, log)
 	case dag.KindPlanner:
 		return e.runPlanner(ctx, ar, def, attempt, &builtins.StepContext{
 			Context: ctx, RunID: ar.rec.ID, StepID: def.ID, Workflow: ar.rec.Workflow,
@@ -214,7 +220,8 @@ func callHandler(ctx context.Context, h Handler, t *TaskContext) (out any, err e
 
 // runShell runs a shell step: /bin/sh -c in the workspace (or dir inside
 // it), with env and each input as INPUT_<NAME>.
-func (e *Engine) runShell(ctx context.Context, ar *activeRun, def *dag.Step, inputs map[string]any, secretFn func(string) (string, error), log *builtins.Masker) (any, error) {
+func (e *Engine) runShell(ctx context.Context, ar *activeRun, j *job, inputs map[string]any, secretFn func(string) (string, error), log *builtins.Masker) (any, error) {
+	def := j.def
 	env := map[string]string{}
 	names := make([]string, 0, len(inputs))
 	for k := range inputs {
@@ -225,10 +232,7 @@ func (e *Engine) runShell(ctx context.Context, ar *activeRun, def *dag.Step, inp
 		env["INPUT_"+strings.ToUpper(strings.ReplaceAll(k, "-", "_"))] = envString(inputs[k])
 	}
 	if len(def.Env) > 0 {
-		ar.mu.Lock()
-		resolved := ar.envs[ar.prog.Workflow.StepIndex(def.ID)]
-		ar.mu.Unlock()
-		plain, err := withSecrets(resolved, secretFn)
+		plain, err := withSecrets(j.env, secretFn)
 		if err != nil {
 			return nil, err
 		}
@@ -273,11 +277,4 @@ func withSecrets(v any, secret func(string) (string, error)) (any, error) {
 		}
 		return secret(r.Name)
 	})
-}
-
-// inputError is why step i's current inputs did not resolve, or nil.
-func (ar *activeRun) inputError(i int) error {
-	ar.mu.Lock()
-	defer ar.mu.Unlock()
-	return ar.inputErrs[i]
 }

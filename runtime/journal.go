@@ -35,7 +35,17 @@ func CheckHistories(ctx context.Context, st store.Store) (*HistoryReport, error)
 // of the same run that failed (activeRun.stopped).
 type committer struct{ j *journal.Journal }
 
+// It is called under the runs' locks.
 func (c committer) submitAll(units [][]journal.Op, runs ...*activeRun) []*journal.Commit {
+	if len(runs) == 1 {
+		// most commits carry one run's transitions: its flag, in a list
+		// made once
+		ar := runs[0]
+		if ar.stops == nil {
+			ar.stops = []*atomic.Bool{&ar.stopped}
+		}
+		return c.j.Submit(units, ar.stops...)
+	}
 	stops := make([]*atomic.Bool, len(runs))
 	for i, ar := range runs {
 		stops[i] = &ar.stopped

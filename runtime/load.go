@@ -81,6 +81,9 @@ func (e *Engine) loadRun(ctx context.Context, rec *RunRecord) (*activeRun, error
 		}
 		ar.epochs[i] = s.Epoch
 		if s.ChildWorkflow != "" {
+			if ar.children == nil {
+				ar.children = map[int]childInfo{}
+			}
 			ar.children[i] = childInfo{workflow: s.ChildWorkflow, version: s.ChildVersion, hash: s.ChildHash}
 		}
 	}

@@ -44,7 +44,7 @@ func (e *Engine) afterCommit(p *decision) {
 			}
 		}
 	}()
-	rec := p.rec
+	rec := &p.rec // the run as the decision left it, written no more
 	if e.log.IsDebug() {
 		for _, h := range p.history {
 			e.log.Debug("transition", "run", rec.ID, "workflow", rec.Workflow, "event", h.Type, "step", h.Step, "attempt", h.Attempt, "status", h.Status)
@@ -52,16 +52,22 @@ func (e *Engine) afterCommit(p *decision) {
 	}
 	if obs := e.opts.Observer; obs != nil {
 		for _, h := range p.history {
-			obs(&rec, h)
+			obs(rec, h)
 		}
 	}
-	e.perform(p.ar, p.res.Actions, p.hand)
+	e.perform(p, p.hand)
 }
 
-// perform carries out committed actions. With h, the worker that asks
-// takes the queued step that comes first once the started ones are queued.
-func (e *Engine) perform(ar *activeRun, actions []core.Action, h *handoff) {
-	var started []*job
+// perform carries out a committed decision's actions, with what the
+// decision handed over (its program, its jobs): nothing here looks at the
+// run's machine. With h, the worker that asks takes the queued step that
+// comes first once the started ones are queued.
+func (e *Engine) perform(d *decision, h *handoff) {
+	ar, w := d.ar, d.prog.Workflow
+	// the started jobs are gathered in d.jobs itself: each is taken from
+	// a place at or after the one it is written to, and d.jobs is not
+	// read again once performed
+	started := d.jobs[:0]
 	defer func() {
 		if h != nil && h.next == nil {
 			h.next = e.q.pushAndTake(started)
@@ -71,19 +77,27 @@ func (e *Engine) perform(ar *activeRun, actions []core.Action, h *handoff) {
 			e.q.push(j)
 		}
 	}()
-	for _, a := range actions {
+	next := 0 // d.jobs are in the order of the actions
+	for _, a := range d.res.Actions {
 		switch a := a.(type) {
 		case nil:
 			// carried out while deciding (a spawn)
 		case core.StartStep:
-			if i := ar.prog.Workflow.StepIndex(a.Step); ar.prog.Workflow.Steps[i].Kind.SpawnsMany() {
+			if i := w.StepIndex(a.Step); w.Steps[i].Kind.SpawnsMany() {
 				e.startDynamic(ar, i, a.Attempt, true) // dynamic.go; takes no worker
 				continue
 			}
-			started = append(started, &job{run: ar, index: ar.prog.Workflow.StepIndex(a.Step), attempt: a.Attempt, priority: ar.stepPriority(a.Step)})
+			if j := d.job(a.Step, a.Attempt, false, &next); j != nil {
+				started = append(started, j)
+			} else {
+				e.log.Error("a started step has no job (a bug): it stays running until resume", "run", ar.rec.ID, "step", a.Step, "attempt", a.Attempt)
+			}
 		case core.AwaitWorker:
-			i := ar.prog.Workflow.StepIndex(a.Step)
-			j := &job{run: ar, index: i, priority: ar.stepPriority(a.Step)}
+			j := d.job(a.Step, 0, true, &next)
+			if j == nil {
+				e.log.Error("a waiting step has no job (a bug): it stays pending until resume", "run", ar.rec.ID, "step", a.Step)
+				continue
+			}
 			if e.q.await(j) {
 				// a worker was freed since the decision: it is this step's
 				e.dispatch(j, nil)
@@ -94,8 +108,8 @@ func (e *Engine) perform(ar *activeRun, actions []core.Action, h *handoff) {
 				e.apply(ar, core.RetryDue{Step: step, Attempt: attempt, At: e.now()})
 			})
 		case core.StopStep:
-			index := ar.prog.Workflow.StepIndex(a.Step)
-			if ar.prog.Workflow.Steps[index].Kind == dag.KindSubWorkflow {
+			index := w.StepIndex(a.Step)
+			if w.Steps[index].Kind == dag.KindSubWorkflow {
 				// its child is cancelled with the tree, and its notice ends
 				// the step; a run reused through an idempotency key is not
 				// ours to cancel, so the step ends without it
@@ -104,7 +118,7 @@ func (e *Engine) perform(ar *activeRun, actions []core.Action, h *handoff) {
 			}
 			ar.stop(index, a.Attempt)
 		case core.ReattachChild:
-			if i := ar.prog.Workflow.StepIndex(a.Step); ar.prog.Workflow.Steps[i].Kind.SpawnsMany() {
+			if i := w.StepIndex(a.Step); w.Steps[i].Kind.SpawnsMany() {
 				e.startDynamic(ar, i, a.Attempt, false)
 				continue
 			}
@@ -113,19 +127,12 @@ func (e *Engine) perform(ar *activeRun, actions []core.Action, h *handoff) {
 			// spawned while deciding. The step's timeout still counts
 			// from its start, as before the process stopped.
 			if a.ChildRunID != "" {
-				e.armStepTimeout(ar, a.Step, a.Attempt, a.StartedAt)
+				e.armStepTimeout(ar, w.Step(a.Step), a.Attempt, a.StartedAt)
 			}
 		case core.EndRun:
 			e.finish(ar)
 		}
 	}
-}
-
-// stepPriority is the step's own priority, else the run's.
-func (ar *activeRun) stepPriority(stepID string) int {
-	ar.mu.Lock()
-	defer ar.mu.Unlock()
-	return ar.m.StepPriority(ar.prog.Workflow.StepIndex(stepID))
 }
 
 // admitter makes the run's task and shell steps need workers from the
@@ -150,7 +157,7 @@ func (e *Engine) wakeReady() {
 // h, if set, may take the step.
 func (e *Engine) dispatchReady(h *handoff) {
 	for r := e.q.release(); r != nil; r = e.q.release() {
-		if e.started(r, h) {
+		if e.startWaiting(r, h) {
 			return
 		}
 	}
@@ -159,29 +166,31 @@ func (e *Engine) dispatchReady(h *handoff) {
 // dispatch starts a waiting step with the worker taken for it; if the
 // step no longer waits, the worker goes to the next one.
 func (e *Engine) dispatch(j *job, h *handoff) {
-	if !e.started(j, h) {
+	if !e.startWaiting(j, h) {
 		e.dispatchReady(h)
 	}
 }
 
-// started applies Dispatch to a waiting step with the worker taken for
+// startWaiting applies Dispatch to a waiting step with the worker taken for
 // it, and reports whether that worker is spoken for: the step started, or
 // its Dispatch was decided but its commit failed and abandoning it freed
 // the worker again. A step cancelled meanwhile decides nothing, and while
 // the engine closes nothing starts.
-func (e *Engine) started(j *job, h *handoff) bool {
+func (e *Engine) startWaiting(j *job, h *handoff) bool {
 	if e.base.Err() != nil {
 		return false
 	}
-	step := j.run.prog.Workflow.Steps[j.index].ID
-	return e.applyHand(j.run, core.Dispatch{Step: step, At: e.now()}, nil, nil, h)
+	return e.applyHand(j.run, core.Dispatch{Step: j.def.ID, At: e.now()}, nil, nil, h)
 }
 
 func (ar *activeRun) stop(i, attempt int) {
 	ar.mu.Lock()
 	defer ar.mu.Unlock()
 	if a, ok := ar.attempts[i]; ok && a.attempt == attempt {
-		a.cancel()
+		a.stopped = true
+		if a.cancel != nil {
+			a.cancel() // running: its body stops; else it never runs (execute)
+		}
 	}
 }
 
@@ -196,8 +205,7 @@ func (e *Engine) finish(ar *activeRun) {
 // armStepTimeout arms the timeout of a running blocking sub_workflow
 // step whose child was spawned before the process stopped, counted from
 // the step's start.
-func (e *Engine) armStepTimeout(ar *activeRun, step string, attempt int, started time.Time) {
-	def := ar.prog.Workflow.Step(step)
+func (e *Engine) armStepTimeout(ar *activeRun, def *dag.Step, attempt int, started time.Time) {
 	if def == nil || def.Timeout <= 0 || def.Child == nil || def.Child.Detach {
 		return
 	}
@@ -205,5 +213,5 @@ func (e *Engine) armStepTimeout(ar *activeRun, step string, attempt int, started
 	if !started.IsZero() {
 		left = started.Add(def.Timeout).Sub(e.now())
 	}
-	e.afterFunc(left, func() { e.subWorkflowTimedOut(ar, step, attempt, def.Timeout) })
+	e.afterFunc(left, func() { e.subWorkflowTimedOut(ar, def.ID, attempt, def.Timeout) })
 }

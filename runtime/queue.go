@@ -3,15 +3,32 @@ package runtime
 import (
 	"container/heap"
 	"sync"
+
+	"github.com/flowscript/flowscript/dag"
+	"github.com/flowscript/flowscript/lang"
 )
 
-// job is one step attempt waiting for a worker.
+// job is one step attempt waiting for a worker, or (await) a step
+// waiting for a worker to start it. It holds what the decision that
+// started it handed over (decide.go handOver): the worker that runs it
+// acts on that alone, never on the run's machine.
 type job struct {
 	run      *activeRun
+	prog     *lang.Program // the program as the decision saw it
+	def      *dag.Step
 	index    int
 	attempt  int
 	priority int
 	seq      uint64
+	await    bool // a step waiting for a worker, not an attempt
+	// the attempt's resolved inputs, secrets included, and why they did
+	// not resolve; a shell step's resolved env=
+	inputs   map[string]any
+	inputErr error
+	env      any
+	// at is the attempt's registration (activeRun.attempts), made with
+	// the job
+	at attemptState
 }
 
 // workQueue hands jobs to workers, higher priority first, then first come.

@@ -389,6 +389,9 @@ func (e *Engine) rerunOne(ctx context.Context, t *rerunTarget, all []*rerunTarge
 	}
 	ar.setKeeps(t.plan.Steps, t.plan.KeepIterations) // dynamic_rerun.go
 	for s, bound := range t.plan.Reattach {
+		if ar.rebind == nil {
+			ar.rebind = map[int]string{}
+		}
 		ar.rebind[ar.prog.Workflow.StepIndex(s)] = bound
 	}
 	e.mu.Lock()

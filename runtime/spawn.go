@@ -56,6 +56,7 @@ type spawnPlan struct {
 // was decided, so that the spawn reads no live state of the machine, and
 // whatever the store must tell can be read without the run's lock.
 type spawnRequest struct {
+	def            *dag.Step // the step, as the decision saw the workflow
 	index, attempt int
 	started        time.Time
 	// reattach: the child may exist already (created in a transaction
@@ -91,7 +92,7 @@ type spawnReads struct {
 // the decision that started it; the run's lock is held.
 func (ar *activeRun) requestSpawn(index, attempt int, started time.Time, reattach bool) spawnRequest {
 	def := ar.prog.Workflow.Steps[index]
-	req := spawnRequest{index: index, attempt: attempt, started: started, reattach: reattach, inputErr: ar.inputErrs[index], rebound: ar.rebind[index], version: def.Child.Version}
+	req := spawnRequest{def: def, index: index, attempt: attempt, started: started, reattach: reattach, inputErr: ar.inputErrs[index], rebound: ar.rebind[index], version: def.Child.Version}
 	req.inputs, _ = ar.inputs[index].(map[string]any)
 	if def.Priority != nil {
 		req.priority = ar.m.Resolve(def.Priority)
@@ -131,7 +132,7 @@ func (e *Engine) cachedReads(ar *activeRun, req *spawnRequest) (spawnReads, bool
 // child, the workspace); no lock is held.
 func (e *Engine) readSpawn(ctx context.Context, ar *activeRun, req *spawnRequest) spawnReads {
 	var r spawnReads
-	def := ar.prog.Workflow.Steps[req.index]
+	def := req.def // ar.prog may change meanwhile (a planner's steps join)
 	if req.reattach {
 		childID := childRunID(ar.rec.ID, def.ID, req.index, req.attempt, req.started)
 		if r.exists, r.existErr = e.runExists(ctx, childID); r.exists || r.existErr != nil {
@@ -151,8 +152,11 @@ func (e *Engine) readSpawn(ctx context.Context, ar *activeRun, req *spawnRequest
 func (e *Engine) planSpawn(ctx context.Context, ar *activeRun, req spawnRequest, reads spawnReads) (*spawnPlan, error) {
 	index, attempt := req.index, req.attempt
 	def := ar.prog.Workflow.Steps[index]
-	parent := ar.rec
-	childID := childRunID(parent.ID, def.ID, index, attempt, req.started)
+	// not a copy of the record (350 bytes kept by every child of a big
+	// fan-out): its fields read here do not change while the lock is held
+	parent := &ar.rec
+	parentID := parent.ID
+	childID := childRunID(parentID, def.ID, index, attempt, req.started)
 	if reads.existErr != nil {
 		return nil, reads.existErr
 	}
@@ -254,11 +258,14 @@ func (e *Engine) planSpawn(ctx context.Context, ar *activeRun, req spawnRequest,
 		return nil, fmt.Errorf("run %s already has %d child runs, the most one run may have; raise the limit or split the work", parent.ID, e.maxChildren())
 	}
 	ar.rec.Children++
+	if ar.children == nil {
+		ar.children = map[int]childInfo{}
+	}
 	ar.children[index] = info
 
 	child := newRun(prog, RunRecord{
 		ID: childID, Workflow: w.Name, Version: info.version, Status: core.RunPending,
-		Params: params, ParentRunID: &parent.ID, ParentStepID: optString(def.ID),
+		Params: params, ParentRunID: &parentID, ParentStepID: optString(def.ID),
 		RootRunID: parent.RootRunID, Depth: parent.Depth + 1, Priority: priority,
 		CreatedAt: req.started, Hash: prog.Hash, Workspace: parent.Workspace,
 		Detached: def.Child.Detach, MaxDepth: parent.MaxDepth, Lineage: lineage,
@@ -275,7 +282,7 @@ func (e *Engine) planSpawn(ctx context.Context, ar *activeRun, req spawnRequest,
 	// idempotency binding: all of them or none
 	create, err := child.creation(func(tx *journal.Tx) error {
 		if !def.Child.Detach {
-			if err := tx.AddWaiter(childID, parent.ID, index, attempt); err != nil {
+			if err := tx.AddWaiter(childID, parentID, index, attempt); err != nil {
 				return err
 			}
 		}
@@ -284,7 +291,7 @@ func (e *Engine) planSpawn(ctx context.Context, ar *activeRun, req spawnRequest,
 				return err
 			}
 		}
-		if err := tx.AddChild(parent.ID, childID); err != nil {
+		if err := tx.AddChild(parentID, childID); err != nil {
 			return err
 		}
 		if key != "" {

@@ -63,6 +63,7 @@ type activeRun struct {
 	// stopped is set by the committer when a commit of this run failed;
 	// its later commits are refused. doneOnce closes done.
 	stopped  atomic.Bool
+	stops    []*atomic.Bool // &stopped, for the committer (journal.go)
 	doneOnce sync.Once
 	// dyn is what the run knows of its planner and for_each steps (dynamic_planner.go)
 	dyn *dynamicState
@@ -90,9 +91,16 @@ type childInfo struct {
 	hash     string
 }
 
+// attemptState is a step's current attempt as the shell knows it, under
+// the run's lock: a task, shell or planner attempt is registered with its
+// job by the decision that starts it (handOver), marked stopped by the
+// one that stops it, and gets its cancel once a worker runs it; a driven
+// fan-out's (dynamic.go) has its cancel from the start.
 type attemptState struct {
 	attempt int
 	cancel  context.CancelFunc
+	job     *job
+	stopped bool
 }
 
 // StartOptions are the per-run choices of Start.
@@ -240,16 +248,12 @@ func (e *Engine) checkHandlers(w *dag.Workflow) error {
 
 func (ar *activeRun) init(secrets map[string]string) {
 	ar.secrets = secrets
-	ar.inherited = map[string]string{}
 	ar.sortMasks()
+	// inherited, inputErrs, envs, logs, children and rebind, which most
+	// runs never fill, are made by their first write
 	ar.inputs = map[int]any{}
-	ar.inputErrs = map[int]error{}
-	ar.envs = map[int]any{}
-	ar.logs = map[int][]byte{}
 	ar.attempts = map[int]*attemptState{}
-	ar.children = map[int]childInfo{}
 	ar.epochs = map[int]int{}
-	ar.rebind = map[int]string{}
 	ar.done = make(chan struct{})
 }
 
@@ -266,7 +270,9 @@ func (ar *activeRun) sortMasks() {
 			}
 		}
 	}
-	sort.Slice(ar.masks, func(i, j int) bool { return len(ar.masks[i]) > len(ar.masks[j]) })
+	if len(ar.masks) > 1 {
+		sort.Slice(ar.masks, func(i, j int) bool { return len(ar.masks[i]) > len(ar.masks[j]) })
+	}
 }
 
 // inheritMasks makes a new child mask every secret its parent masks: a
@@ -279,6 +285,9 @@ func (child *activeRun) inheritMasks(parent *activeRun) {
 	for _, set := range []map[string]string{parent.secrets, parent.inherited} {
 		for name, v := range set {
 			if _, own := child.secrets[name]; !own {
+				if child.inherited == nil {
+					child.inherited = map[string]string{}
+				}
 				child.inherited[name] = v
 			}
 		}
@@ -301,6 +310,9 @@ func (ar *activeRun) loadMasks(lookup func(string) (string, bool)) {
 			continue
 		}
 		if v, ok := lookup(name); ok {
+			if ar.inherited == nil {
+				ar.inherited = map[string]string{}
+			}
 			ar.inherited[name] = v
 		}
 	}

@@ -41,7 +41,7 @@ func (m *Machine) rerun(r *result, ev Rerun) {
 	r.RunChanged = true
 	r.record(Record{Type: RecRerun, Step: strings.Join(ev.Reopen, ","), Detail: ev.Detail})
 	for _, id := range ev.Reset {
-		i, ok := m.index[id]
+		i, ok := m.find(id)
 		if !ok {
 			continue
 		}
@@ -53,7 +53,7 @@ func (m *Machine) rerun(r *result, ev Rerun) {
 		r.change(i, st.ID)
 	}
 	for _, id := range ev.Reopen {
-		i, ok := m.index[id]
+		i, ok := m.find(id)
 		if !ok {
 			continue
 		}

@@ -3,6 +3,7 @@ package core
 import (
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/flowscript/flowscript/dag"
@@ -33,11 +34,25 @@ type Machine struct {
 	// not yet terminal (the run ends when none is left)
 	pendingPooled int
 	unfinished    int
-	index         map[string]int
 	deps          [][]depIndex
 	dependents    [][]int
 	handled       []bool
+	// scanned[i], for a step with many dependencies (a join after a
+	// fan-out), counts its first dependencies known to be terminal and
+	// met, so that each end among them does not look at all of them
+	// again; a dependency that is no longer terminal (a rerun) resets the
+	// count of the steps that wait for it (setStatus). Nil when no step
+	// has that many.
+	scanned []int32
 }
+
+// manyDeps is how many dependencies make a step keep its scan (scanned).
+const manyDeps = 8
+
+// results holds the builders of Apply's results between events, so that
+// an event takes no allocation for its own (and a machine, of which a
+// big fan-out holds thousands, keeps none).
+var results = sync.Pool{New: func() any { return new(result) }}
 
 type depIndex struct {
 	step int
@@ -50,10 +65,7 @@ const DefaultMaxEngineStops = 3
 // New prepares a machine for a run of w. A run without step states gets
 // one pending state per step.
 func New(w *dag.Workflow, run *Run) *Machine {
-	m := &Machine{W: w, Run: run, index: make(map[string]int, len(w.Steps))}
-	for i, s := range w.Steps {
-		m.index[s.ID] = i
-	}
+	m := &Machine{W: w, Run: run}
 	if len(run.Steps) == 0 {
 		run.Steps = make([]*Step, len(w.Steps))
 		for i, s := range w.Steps {
@@ -76,7 +88,7 @@ func New(w *dag.Workflow, run *Run) *Machine {
 	m.handled = make([]bool, len(w.Steps))
 	for i, s := range w.Steps {
 		for _, d := range s.Deps() {
-			j, ok := m.index[d.Step]
+			j, ok := m.find(d.Step)
 			if !ok {
 				continue // validation refuses unknown steps before a run exists
 			}
@@ -86,8 +98,19 @@ func New(w *dag.Workflow, run *Run) *Machine {
 				m.handled[j] = true
 			}
 		}
+		if len(m.deps[i]) >= manyDeps && m.scanned == nil {
+			m.scanned = make([]int32, len(w.Steps))
+		}
 	}
 	return m
+}
+
+// find is the index of step id in the machine's workflow, by the
+// workflow's own index (a machine keeps none: a fan-out holds thousands
+// of machines of one workflow).
+func (m *Machine) find(id string) (int, bool) {
+	i := m.W.StepIndex(id)
+	return i, i >= 0
 }
 
 // pooled reports whether a step needs a worker to run.
@@ -103,6 +126,11 @@ func (m *Machine) setStatus(i int, status StepStatus) {
 		m.unfinished--
 	case was && !now:
 		m.unfinished++
+		if m.scanned != nil {
+			for _, j := range m.dependents[i] {
+				m.scanned[j] = 0
+			}
+		}
 	}
 	if pooled(m.W.Steps[i]) {
 		if st.Status == StepPending {
@@ -166,7 +194,7 @@ func (m *Machine) StepPriority(i int) int {
 
 // StepState returns the state of a step, or nil.
 func (m *Machine) StepState(id string) *Step {
-	if i, ok := m.index[id]; ok {
+	if i, ok := m.find(id); ok {
 		return m.Run.Steps[i]
 	}
 	return nil
@@ -219,8 +247,15 @@ func (r *result) record(rec Record) {
 // Apply moves the run forward by one event. Events that no longer fit the
 // state (a stale attempt, a run that already ended) change nothing.
 func (m *Machine) Apply(ev Event, in Inputs) Result {
-	r := &result{at: ev.at(), free: in.Free}
+	r := results.Get().(*result)
+	*r = result{at: ev.at(), free: in.Free, toStart: r.toStart[:0]}
 	r.changedIdx = r.idxBuf[:0]
+	defer func() {
+		// what is returned is copied out; the builder keeps only its
+		// buffer of steps to start
+		*r = result{toStart: r.toStart[:0]}
+		results.Put(r)
+	}()
 	if rr, ok := ev.(Rerun); ok {
 		m.rerun(r, rr)
 		m.admitAll(r)
@@ -313,7 +348,7 @@ func (m *Machine) stepEnded(r *result, ev StepEnded, retry bool) {
 // status is want: events about any other attempt are late and change
 // nothing.
 func (m *Machine) attempt(step string, attempt int, want StepStatus) (int, *Step, bool) {
-	i, ok := m.index[step]
+	i, ok := m.find(step)
 	if !ok {
 		return 0, nil, false
 	}
@@ -390,7 +425,7 @@ func (m *Machine) retryDue(r *result, ev RetryDue) {
 
 // dispatch starts a Ready step for which a worker is now free.
 func (m *Machine) dispatch(r *result, ev Dispatch) {
-	i, ok := m.index[ev.Step]
+	i, ok := m.find(ev.Step)
 	if !ok {
 		return
 	}
@@ -420,7 +455,9 @@ func (m *Machine) admitAll(r *result) {
 	if len(r.toStart) == 0 {
 		return
 	}
-	sort.SliceStable(r.toStart, func(a, b int) bool { return m.StepPriority(r.toStart[a]) > m.StepPriority(r.toStart[b]) })
+	if len(r.toStart) > 1 {
+		sort.SliceStable(r.toStart, func(a, b int) bool { return m.StepPriority(r.toStart[a]) > m.StepPriority(r.toStart[b]) })
+	}
 	for _, i := range r.toStart {
 		st := m.Run.Steps[i]
 		if st.Status != StepPending || st.Ready || m.Run.CancelRequested {
@@ -436,7 +473,7 @@ func (m *Machine) admitAll(r *result) {
 			r.Actions = append(r.Actions, AwaitWorker{Step: st.ID})
 		}
 	}
-	r.toStart = nil
+	r.toStart = r.toStart[:0]
 }
 
 // propagate re-evaluates the steps that wait for step i.
@@ -455,9 +492,17 @@ func (m *Machine) evaluate(r *result, i int) {
 	if st.Status != StepPending || !st.RetryAt.IsZero() || st.Ready || m.Run.CancelRequested {
 		return
 	}
-	for _, d := range m.deps[i] {
+	deps, from := m.deps[i], 0
+	if m.scanned != nil {
+		from = int(m.scanned[i])
+	}
+	for k := from; k < len(deps); k++ {
+		d := deps[k]
 		up := m.Run.Steps[d.step]
 		if !up.Status.Terminal() {
+			if m.scanned != nil {
+				m.scanned[i] = int32(k) // those before it are terminal and met
+			}
 			return
 		}
 		if !m.met(d) {

@@ -64,7 +64,7 @@ func (m *Machine) plan(r *result, ev StepsPlanned) {
 		}
 	}
 	for _, s := range ev.Steps {
-		if j, ok := m.index[s.ID]; ok && j < keep {
+		if j, ok := m.find(s.ID); ok && j < keep {
 			fail("%s: duplicate step id %q (another planner declared it meanwhile, at %s)", s.Pos, s.ID, m.W.Steps[j].Pos)
 			return
 		}
@@ -81,7 +81,7 @@ func (m *Machine) plan(r *result, ev StepsPlanned) {
 	m.Run.Steps = steps
 	fresh := New(&w, m.Run)
 	m.W = &w
-	m.index, m.deps, m.dependents, m.handled = fresh.index, fresh.deps, fresh.dependents, fresh.handled
+	m.deps, m.dependents, m.handled, m.scanned = fresh.deps, fresh.dependents, fresh.handled, fresh.scanned
 	m.pendingPooled, m.unfinished = fresh.pendingPooled, fresh.unfinished
 	for j := keep; j < len(steps); j++ {
 		r.change(j, steps[j].ID)

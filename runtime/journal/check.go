@@ -26,7 +26,9 @@ const maxReportedProblems = 100
 // records: the run record, its steps and its history decode; history seq
 // numbers run from 1 without a gap and match their keys; steps are
 // numbered from 0 without a gap; a child's parent exists and lists it,
-// and every listed child exists and names its parent.
+// and every listed child exists and names its parent; a waited/ mark
+// (WaitFor) is empty and names an unfinished run, as the end of a run
+// removes its mark in the transaction that ends it.
 func Check(ctx context.Context, st store.Store) (*HistoryReport, error) {
 	rep := &HistoryReport{}
 	var problems []string
@@ -35,6 +37,7 @@ func Check(ctx context.Context, st store.Store) (*HistoryReport, error) {
 	steps := map[string][]int{}
 	hist := map[string][]uint64{}
 	children := map[string][]string{}
+	var waited []string
 	err := st.View(ctx, func(tx store.Tx) error {
 		err := tx.Scan([]byte(prefixRun), store.ScanOptions{}, func(k, v []byte) error {
 			id := string(k[len(prefixRun):])
@@ -84,6 +87,17 @@ func Check(ctx context.Context, st store.Store) (*HistoryReport, error) {
 				bad("run %s: history event stored under seq %d says seq %d", id, seq, ev.Seq)
 			}
 			hist[id] = append(hist[id], seq)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		err = tx.Scan([]byte(prefixWaited), store.ScanOptions{}, func(k, v []byte) error {
+			id := string(k[len(prefixWaited):])
+			if len(v) > 0 {
+				bad("run %s: its waited mark holds %d bytes (it is written empty)", id, len(v))
+			}
+			waited = append(waited, id)
 			return nil
 		})
 		if err != nil {
@@ -141,6 +155,16 @@ func Check(ctx context.Context, st store.Store) (*HistoryReport, error) {
 			bad("run %s: its parent %s does not exist", id, parent)
 		} else if !contains(children[parent], id) {
 			bad("run %s: its parent %s does not list it as a child", id, parent)
+		}
+	}
+	for _, id := range waited {
+		switch rec := runs[id]; {
+		case rec == nil:
+			bad("run %s: it is marked as waited for but has no run record", id)
+		case rec.Status.Terminal():
+			// its end removes the mark: the steps waiting for it may not
+			// have been told
+			bad("run %s: it ended %s but is still marked as waited for", id, rec.Status)
 		}
 	}
 	for parent, kids := range children {

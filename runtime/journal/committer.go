@@ -66,12 +66,19 @@ func (c *committer) submit(apply func(tx *Tx) error, stops ...*atomic.Bool) *Com
 
 // submitAll queues commits, one per list of ops, in order; nothing of
 // another submitter comes between them.
+//
+// The commits of one call share one allocation and one channel, which
+// carries each one's outcome once it is written: waitAll reads as many
+// outcomes as the call made commits, so it must be given all of them.
 func (c *committer) submitAll(units [][]Op, stops ...*atomic.Bool) []*Commit {
 	cms := make([]*Commit, len(units))
+	all := make([]Commit, len(units))
+	done := make(chan error, len(units))
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i, u := range units {
-		cm := &Commit{ops: u, done: make(chan error, 1), stops: stops}
+		cm := &all[i]
+		cm.ops, cm.done, cm.stops = u, done, stops
 		cms[i] = cm
 		if c.closed {
 			cm.done <- ErrClosed
@@ -82,8 +89,10 @@ func (c *committer) submitAll(units [][]Op, stops ...*atomic.Bool) []*Commit {
 	return cms
 }
 
-// waitAll waits for commits submitted together and returns the first
-// error among them.
+// waitAll waits for every commit of one submitAll and returns the first
+// error among them. Their outcomes come on one channel, in whatever order
+// they are written; once as many have come as there are commits, all are
+// written.
 func (c *committer) waitAll(cms []*Commit) error {
 	var first error
 	for _, cm := range cms {
@@ -94,8 +103,9 @@ func (c *committer) waitAll(cms []*Commit) error {
 	return first
 }
 
-// wait returns the outcome of a submitted commit once the transaction
-// carrying it is committed (and synced, in durable mode). If no
+// wait returns an outcome of cm's submitAll (cm's own when it was the
+// only one) once the transaction carrying it is committed (and synced,
+// in durable mode). If no
 // transaction is being written, the caller writes the queued commits
 // itself, and hands what is queued after its own to a goroutine. It must
 // be called without any run's lock held.

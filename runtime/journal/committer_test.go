@@ -218,3 +218,35 @@ func TestCommitterKeepsCommitsWhole(t *testing.T) {
 		t.Fatalf("transactions %v; want %v", st.committed, want)
 	}
 }
+
+// The commits of one submitAll share a channel: waitAll returns once all
+// of them are written, in however many transactions, with the error of
+// the one that failed, and the others land.
+func TestCommitterWaitAllWaitsForEveryCommitOfASubmit(t *testing.T) {
+	st := memStore(t)
+	c := newCommitter(st)
+	c.maxBatch = 2 // the five commits take three transactions at least
+	set := func(k string) []Op { return []Op{setOp([]byte(k), []byte(k))} }
+	bad := []Op{Func(func(tx *Tx) error { return errors.New("refused") })}
+	cms := c.submitAll([][]Op{set("a"), set("b"), bad, set("d"), set("e")})
+	if err := c.waitAll(cms); err == nil || err.Error() != "refused" {
+		t.Fatalf("waitAll: %v, want the failed commit's error", err)
+	}
+	for i, cm := range cms {
+		if !cm.written {
+			t.Errorf("commit %d is not written when waitAll returns", i)
+		}
+	}
+	err := st.View(context.Background(), func(tx store.Tx) error {
+		for _, k := range []string{"a", "b", "d", "e"} {
+			if _, err := tx.Get([]byte(k)); err != nil {
+				return fmt.Errorf("%s: %w", k, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.close()
+}

@@ -43,9 +43,10 @@ func (j *Journal) Submit(units [][]Op, stops ...*atomic.Bool) []*Commit {
 	return j.c.submitAll(units, stops...)
 }
 
-// Wait waits for commits submitted together and returns the first error
-// among them. It must be called without any run's lock held: the first
-// waiter writes for everybody queued.
+// Wait waits for the commits of one Submit, all of them (they share the
+// channel their outcomes come on), and returns the first error among
+// them. It must be called without any run's lock held: the first waiter
+// writes for everybody queued.
 func (j *Journal) Wait(cms []*Commit) error { return j.c.waitAll(cms) }
 
 // Write submits fn as a commit of its own and waits for it.

@@ -63,7 +63,10 @@ func runKey(id string) []byte { return []byte(prefixRun + id) }
 func stepPrefix(runID string) []byte { return []byte(prefixStep + runID + "/") }
 
 func stepKey(runID string, index int) []byte {
-	k := make([]byte, 0, len(prefixStep)+len(runID)+1+4)
+	return appendStepKey(make([]byte, 0, len(prefixStep)+len(runID)+1+4), runID, index)
+}
+
+func appendStepKey(k []byte, runID string, index int) []byte {
 	k = append(append(append(k, prefixStep...), runID...), '/')
 	return binary.BigEndian.AppendUint32(k, uint32(index))
 }
@@ -71,9 +74,22 @@ func stepKey(runID string, index int) []byte {
 func histPrefix(runID string) []byte { return []byte(prefixHist + runID + "/") }
 
 func histKey(runID string, seq uint64) []byte {
-	k := make([]byte, 0, len(prefixHist)+len(runID)+1+8)
+	return appendHistKey(make([]byte, 0, len(prefixHist)+len(runID)+1+8), runID, seq)
+}
+
+func appendHistKey(k []byte, runID string, seq uint64) []byte {
 	k = append(append(append(k, prefixHist...), runID...), '/')
 	return binary.BigEndian.AppendUint64(k, seq)
+}
+
+// keyAndValue splits one buffer, made for both, into a key (appended by
+// key, capped so that nothing appended after it can reach it) and the
+// room for its value after it: a write takes one allocation instead of
+// two, as long as its value fits.
+func keyAndValue(size int, key func([]byte) []byte) (k, room []byte) {
+	buf := make([]byte, 0, size)
+	k = key(buf)
+	return k[:len(k):len(k)], k[len(k):len(k)]
 }
 
 func logPrefix(runID string) []byte { return []byte(prefixLog + runID + "/") }

@@ -33,20 +33,46 @@ func (o *Op) apply(tx store.Tx) error {
 		return o.fn(&Tx{tx: tx})
 	}
 	if o.forward.kind != noCheck {
-		old, err := tx.Get(o.key)
-		switch {
-		case err == nil:
+		if vt, ok := tx.(viewTx); ok {
+			// the stored record is compared where it lies, not copied
+			if err := vt.GetView(o.key, &o.forward); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		} else if old, err := tx.Get(o.key); err == nil {
 			if err := o.forward.check(old); err != nil {
 				return err
 			}
-		case !errors.Is(err, store.ErrNotFound):
+		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
+	}
+	// an op's key and value are made for it and never change: the
+	// store may keep them instead of copying them
+	if ot, ok := tx.(ownedTx); ok {
+		if o.del {
+			return ot.DeleteOwned(o.key)
+		}
+		return ot.SetOwned(o.key, o.val)
 	}
 	if o.del {
 		return tx.Delete(o.key)
 	}
 	return tx.Set(o.key, o.val)
+}
+
+// viewTx is a transaction that can show a stored value without copying
+// it (badgerstore's): the slice is valid only while View runs. (An
+// interface, not a func: a method value would take an allocation.)
+type viewTx interface {
+	GetView(key []byte, v interface{ View(value []byte) error }) error
+}
+
+// ownedTx is a transaction that can take the slices it writes instead of
+// copying them (badgerstore's): the caller changes neither key nor value
+// until the transaction has ended.
+type ownedTx interface {
+	SetOwned(key, value []byte) error
+	DeleteOwned(key []byte) error
 }
 
 // countingTx counts the writes and bytes a transaction holds, so the
@@ -66,6 +92,39 @@ func (t *countingTx) Delete(key []byte) error {
 	t.writes++
 	t.bytes += len(key)
 	return t.Tx.Delete(key)
+}
+
+// GetView passes on to a store that shows values in place, else reads a
+// copy.
+func (t *countingTx) GetView(key []byte, v interface{ View(value []byte) error }) error {
+	if vt, ok := t.Tx.(viewTx); ok {
+		return vt.GetView(key, v)
+	}
+	old, err := t.Get(key)
+	if err != nil {
+		return err
+	}
+	return v.View(old)
+}
+
+// SetOwned and DeleteOwned pass an op's own slices on (Op.apply) when
+// the store takes them, else copy as Set and Delete do.
+func (t *countingTx) SetOwned(key, value []byte) error {
+	if ot, ok := t.Tx.(ownedTx); ok {
+		t.writes++
+		t.bytes += len(key) + len(value)
+		return ot.SetOwned(key, value)
+	}
+	return t.Set(key, value)
+}
+
+func (t *countingTx) DeleteOwned(key []byte) error {
+	if ot, ok := t.Tx.(ownedTx); ok {
+		t.writes++
+		t.bytes += len(key)
+		return ot.DeleteOwned(key)
+	}
+	return t.Delete(key)
 }
 
 // size is what a transaction or a commit holds.

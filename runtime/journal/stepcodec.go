@@ -19,9 +19,14 @@ const (
 )
 
 func encodeStep(rec *StepRecord) ([]byte, error) {
+	return appendEncodedStep(make([]byte, 0, 256), rec)
+}
+
+// appendEncodedStep writes the stored form of rec (header and JSON) into
+// out, which is empty (the room keyAndValue leaves for a value).
+func appendEncodedStep(out []byte, rec *StepRecord) ([]byte, error) {
 	p := stepProgress(rec)
-	out := make([]byte, stepHeaderLen, 256)
-	out[0] = stepHeaderMagic
+	out = append(out[:0], stepHeaderMagic, 0, 0, 0, 0, 0, 0, 0, 0, 0)
 	binary.BigEndian.PutUint32(out[1:5], uint32(p[0]))
 	binary.BigEndian.PutUint32(out[5:9], uint32(p[1]))
 	out[9] = byte(p[2])

@@ -5,8 +5,6 @@ import (
 	"fmt"
 
 	"github.com/flowscript/flowscript/store"
-
-	"github.com/flowscript/flowscript/runtime/core"
 )
 
 // This file: the ops that persist a transition (see Op).
@@ -15,11 +13,17 @@ import (
 // op fails, inside the transaction, if the stored step is further along
 // (epoch, attempt, phase).
 func PutStep(runID string, index int, rec *StepRecord) (Op, error) {
-	val, err := encodeStep(rec)
+	key, room := keyAndValue(len(prefixStep)+len(runID)+1+4+256, func(b []byte) []byte { return appendStepKey(b, runID, index) })
+	val, err := appendEncodedStep(room, rec)
 	if err != nil {
 		return Op{}, fmt.Errorf("step %s: %w", rec.ID, err)
 	}
-	return Op{key: stepKey(runID, index), val: val, forward: forward{kind: stepForward, progress: stepProgress(rec), id: rec.ID, run: runID}}, nil
+	return Op{key: key, val: val, forward: stepForwardOf(runID, rec)}, nil
+}
+
+func stepForwardOf(runID string, rec *StepRecord) forward {
+	p := stepProgress(rec)
+	return forward{kind: stepForward, progress: [3]int32{int32(p[0]), int32(p[1]), int32(p[2])}, name: rec.ID, run: runID}
 }
 
 const (
@@ -28,24 +32,35 @@ const (
 	runForward
 )
 
-// forward is the check that a record only moves forward.
+// forward is the check that a record only moves forward. It is kept
+// small: every op carries one, and a decision of thousands of spawns
+// holds tens of thousands of ops until they are written.
 type forward struct {
-	kind     uint8  // noCheck, stepForward or runForward
-	progress [3]int // a step's (epoch, attempt, phase)
-	// a run's epoch, phase and status
-	epoch, phase int
-	status       core.RunStatus
-	id, run      string
+	kind uint8 // noCheck, stepForward or runForward
+	// progress is a step's (epoch, attempt, phase), or a run's (epoch, 0,
+	// phase), as stored in a step record's header (32 bits each)
+	progress [3]int32
+	run      string
+	// name is the step's id, or the run's new status, for the error
+	name string
 }
+
+func (f *forward) prog() [3]int {
+	return [3]int{int(f.progress[0]), int(f.progress[1]), int(f.progress[2])}
+}
+
+// View is check, for a store that shows the stored record in place
+// (viewTx).
+func (f *forward) View(old []byte) error { return f.check(old) }
 
 func (f *forward) check(old []byte) error {
 	if f.kind == stepForward {
 		prev, err := stepHeader(old)
 		if err != nil {
-			return fmt.Errorf("step %s of run %s: %v", f.id, f.run, err)
+			return fmt.Errorf("step %s of run %s: %v", f.name, f.run, err)
 		}
-		if progressLess(f.progress, prev) {
-			return fmt.Errorf("step %s of run %s cannot move back (epoch, attempt, phase %v to %v)", f.id, f.run, prev, f.progress)
+		if progressLess(f.prog(), prev) {
+			return fmt.Errorf("step %s of run %s cannot move back (epoch, attempt, phase %v to %v)", f.name, f.run, prev, f.prog())
 		}
 		return nil
 	}
@@ -55,8 +70,8 @@ func (f *forward) check(old []byte) error {
 	if err != nil {
 		return err
 	}
-	if f.epoch == epoch && f.phase < runPhase(status) || f.epoch < epoch {
-		return fmt.Errorf("run %s cannot move back from %s to %s", f.run, status, f.status)
+	if e, phase := int(f.progress[0]), int(f.progress[2]); e == epoch && phase < runPhase(status) || e < epoch {
+		return fmt.Errorf("run %s cannot move back from %s to %s", f.run, status, f.name)
 	}
 	return nil
 }
@@ -65,23 +80,30 @@ func (f *forward) check(old []byte) error {
 // It only moves forward: within an epoch, from pending to running to
 // ended; a lower epoch never replaces a higher one.
 func PutRun(rec *RunRecord) (Op, error) {
-	val, err := encodeRun(rec)
+	var key, val []byte
+	var err error
+	if len(rec.Steps) > 0 {
+		key = runKey(rec.ID)
+		val, err = encodeRun(rec)
+	} else {
+		var room []byte
+		key, room = keyAndValue(len(prefixRun)+len(rec.ID)+512, func(b []byte) []byte { return append(append(b, prefixRun...), rec.ID...) })
+		val, err = appendRun(room, rec)
+	}
 	if err != nil {
 		return Op{}, err
 	}
-	return Op{key: runKey(rec.ID), val: val, forward: forward{kind: runForward, epoch: rec.Epoch, phase: runPhase(rec.Status), status: rec.Status, run: rec.ID}}, nil
+	return Op{key: key, val: val, forward: forward{kind: runForward, progress: [3]int32{int32(rec.Epoch), 0, int32(runPhase(rec.Status))}, name: string(rec.Status), run: rec.ID}}, nil
 }
 
 // AppendHistory writes one event of a run's history under its seq.
 func AppendHistory(runID string, h *HistoryEvent) (Op, error) {
-	val, err := encodeHistory(h)
-	if err != nil {
-		return Op{}, err
-	}
-	return setOp(histKey(runID, h.Seq), val), nil
+	key, room := keyAndValue(len(prefixHist)+len(runID)+1+8+128, func(b []byte) []byte { return appendHistKey(b, runID, h.Seq) })
+	return setOp(key, appendHistory(room, h)), nil
 }
 
-// PutLog writes the log of an ended step attempt.
+// PutLog writes the log of an ended step attempt; log must not change
+// afterwards (the store may keep it instead of copying it).
 func PutLog(runID string, index, attempt int, log []byte) Op {
 	return setOp(logKey(runID, index, attempt), log)
 }

@@ -41,6 +41,8 @@ type tx struct {
 	guards []guardRead
 	// written counts the bytes of keys and values written
 	written int64
+	// view holds the value GetView shows, reused by the next one
+	view []byte
 	// prefixes are the key prefixes (up to the first '/') written, kept
 	// only while a failpoint is armed
 	prefixes map[string]bool
@@ -79,6 +81,30 @@ func (t *tx) Get(key []byte) ([]byte, error) {
 	return value(item)
 }
 
+// GetView calls v.View with the value of key without copying it: the
+// slice is valid only while View runs, and View must not change it. Its
+// error is returned as it is; an absent key is ErrNotFound, as for Get.
+// The journal reads the records its forward-only checks compare this way.
+func (t *tx) GetView(key []byte, v interface{ View(value []byte) error }) error {
+	if t.done {
+		return errTxDone
+	}
+	item, err := t.txn.Get(key)
+	if err != nil {
+		return txError("get", err)
+	}
+	// one buffer of the transaction holds the value while View runs
+	val, err := item.ValueCopy(t.view[:0])
+	if err != nil {
+		return txError("read value", err)
+	}
+	t.view = val
+	if len(val) == 0 && item.ValueSize() > 0 {
+		return fmt.Errorf("%w: the value of key %q cannot be read from the value log", store.ErrCorrupt, abbrev(item.Key()))
+	}
+	return v.View(val)
+}
+
 // value returns a copy of item's value. Badger does not report a value it
 // cannot read from its value log (it logs the failure and yields an empty
 // value); a non-empty stored value that comes back empty is that case.
@@ -93,7 +119,23 @@ func value(item *badger.Item) ([]byte, error) {
 	return v, nil
 }
 
-func (t *tx) Set(key, value []byte) error {
+func (t *tx) Set(key, value []byte) error { return t.set(bytes.Clone(key), cloneNonNil(value)) }
+
+// SetOwned is Set without copying key and value: the caller hands them
+// over, and changes neither until the transaction has ended (Badger keeps
+// them until its commit, and its subscribers get them after). The journal
+// writes the records it encodes this way, each encoded once.
+func (t *tx) SetOwned(key, value []byte) error {
+	if value == nil {
+		value = []byte{}
+	}
+	return t.set(key, value)
+}
+
+// DeleteOwned is Delete without copying key (see SetOwned).
+func (t *tx) DeleteOwned(key []byte) error { return t.del(key) }
+
+func (t *tx) set(key, value []byte) error {
 	if err := t.checkWrite(key); err != nil {
 		return err
 	}
@@ -102,17 +144,19 @@ func (t *tx) Set(key, value []byte) error {
 	}
 	t.written += int64(len(key) + len(value))
 	t.notePrefix(key)
-	e := badger.NewEntry(bytes.Clone(key), cloneNonNil(value)).WithMeta(userMetaLive)
+	e := badger.NewEntry(key, value).WithMeta(userMetaLive)
 	return t.failWrite(txError("set", t.txn.SetEntry(e)))
 }
 
-func (t *tx) Delete(key []byte) error {
+func (t *tx) Delete(key []byte) error { return t.del(bytes.Clone(key)) }
+
+func (t *tx) del(key []byte) error {
 	if err := t.checkWrite(key); err != nil {
 		return err
 	}
 	t.written += int64(len(key))
 	t.notePrefix(key)
-	return t.failWrite(txError("delete", t.txn.Delete(bytes.Clone(key))))
+	return t.failWrite(txError("delete", t.txn.Delete(key)))
 }
 
 // checkWrite refuses writes that Badger would refuse less clearly, or
