@@ -6,13 +6,13 @@ import (
 	"os"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/flowscript/flowscript/store"
+	"github.com/flowscript/flowscript/store/natsstore/natstest"
 	"github.com/flowscript/flowscript/store/natsstore"
 	"github.com/flowscript/flowscript/store/storetest"
 )
@@ -34,22 +34,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	shared, err = server.NewServer(&server.Options{
-		JetStream:       true,
-		StoreDir:        dir,
-		Host:            "127.0.0.1",
-		Port:            server.RANDOM_PORT,
-		NoLog:           true,
-		NoSigs:          true,
-		JetStreamLimits: server.JSLimitOpts{MaxBatchSize: testMaxBatch},
-	})
+	shared, err = natstest.Start(dir, natstest.Options{MaxBatch: testMaxBatch})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	go shared.Start()
-	if !shared.ReadyForConnections(30 * time.Second) {
-		fmt.Fprintln(os.Stderr, "nats-server did not start")
 		os.Exit(1)
 	}
 	code := m.Run()
