@@ -12,8 +12,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/flowscript/flowscript/store"
-	"github.com/flowscript/flowscript/store/natsstore/natstest"
 	"github.com/flowscript/flowscript/store/natsstore"
+	"github.com/flowscript/flowscript/store/natsstore/natstest"
 	"github.com/flowscript/flowscript/store/storetest"
 )
 
