@@ -161,7 +161,7 @@ func (ws *Workspace) evaluate(ctx context.Context, rel string, src []byte) (*Pro
 
 	ev.stack = []string{rel}
 	ev.cache[rel] = &loadResult{}
-	globals, err := execFile(thread, ws.Display(rel), src, ev.predeclared())
+	globals, err := ExecFile(thread, ws.Display(rel), src, ev.predeclared())
 	if err != nil {
 		ev.record(err, thread)
 	}
@@ -248,7 +248,7 @@ func (ev *evaluation) load(thread *starlark.Thread, module string) (starlark.Str
 	r := &loadResult{}
 	ev.cache[target] = r
 	ev.stack = append(ev.stack, target)
-	globals, err := execFile(thread, ev.ws.Display(target), src, ev.predeclared())
+	globals, err := ExecFile(thread, ev.ws.Display(target), src, ev.predeclared())
 	ev.stack = ev.stack[:len(ev.stack)-1]
 	r.done = true
 	if err != nil {

@@ -7,11 +7,11 @@ import (
 	"github.com/flowscript/flowscript/builtins"
 )
 
-// execFile parses, guards, resolves and runs one script file, as
+// ExecFile parses, guards, resolves and runs one script file, as
 // starlark.ExecFileOptions does, with one step between parsing and
 // resolving: guardFile rewrites the operations that would build a huge
 // collection in one uninterruptible Go call.
-func execFile(thread *starlark.Thread, filename string, src []byte, predeclared starlark.StringDict) (starlark.StringDict, error) {
+func ExecFile(thread *starlark.Thread, filename string, src []byte, predeclared starlark.StringDict) (starlark.StringDict, error) {
 	f, err := FileOptions.Parse(filename, src, 0)
 	if err != nil {
 		return nil, err
@@ -192,13 +192,7 @@ func str(s string, pos syntax.Position) *syntax.Literal {
 	return &syntax.Literal{Token: syntax.STRING, TokenPos: pos, Raw: `"` + s + `"`, Value: s}
 }
 
-// ExecFile is execFile for the other places that run script files (the
-// REPL's loads, the test harness): predeclared must hold
+// GuardFile rewrites a parsed file as ExecFile does before resolving it
+// (the REPL's chunks). What runs a guarded file must predeclare
 // builtins.SafeUniverse().
-func ExecFile(thread *starlark.Thread, filename string, src []byte, predeclared starlark.StringDict) (starlark.StringDict, error) {
-	return execFile(thread, filename, src, predeclared)
-}
-
-// GuardFile rewrites a parsed file as execFile does before resolving it
-// (the REPL's chunks).
 func GuardFile(f *syntax.File) { guardFile(f) }

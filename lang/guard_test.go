@@ -54,7 +54,7 @@ w = "%s" % ([1] * 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	guarded, err := execFile(&starlark.Thread{}, "g.star", []byte(src), builtins.SafeUniverse())
+	guarded, err := ExecFile(&starlark.Thread{}, "g.star", []byte(src), builtins.SafeUniverse())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestGuardErrors(t *testing.T) {
 		`x = set().union(range(1 << 40))`:  `g.star:1:17: union: the range has`,
 		`x = "ab" * (1 << 29)`:             `g.star:1:10: *: repeating a string of 2 elements`,
 	} {
-		_, err := execFile(&starlark.Thread{}, "g.star", []byte(src), builtins.SafeUniverse())
+		_, err := ExecFile(&starlark.Thread{}, "g.star", []byte(src), builtins.SafeUniverse())
 		msg := ""
 		if ee, ok := err.(*starlark.EvalError); ok {
 			// the innermost script frame: the builtin's own is last
