@@ -119,8 +119,12 @@ type ServeOptions struct {
 	RequestTimeout time.Duration
 }
 
-// maxInvocation bounds an invocation line (args, cwd and environment).
-const maxInvocation = 16 << 20
+const (
+	// maxInvocation bounds an invocation line (args, cwd and environment).
+	maxInvocation = 16 << 20
+	// defaultRequestTimeout is ServeOptions.RequestTimeout's default.
+	defaultRequestTimeout = 5 * time.Second
+)
 
 // A Server answers the flowscript commands of other processes for an
 // engine (Engine.Listen).
@@ -305,7 +309,7 @@ func (s *Server) handle(conn net.Conn) {
 	var inv Invocation
 	timeout := s.opts.RequestTimeout
 	if timeout <= 0 {
-		timeout = 5 * time.Second
+		timeout = defaultRequestTimeout
 	}
 	conn.SetReadDeadline(time.Now().Add(timeout))
 	line, err := r.ReadBytes('\n')
