@@ -39,7 +39,8 @@ import (
 // Events: start; ended STEP [error=TEXT] [output=JSON]; retry-due STEP;
 // dispatch STEP; spawned STEP CHILD [detached]; child-ended STEP CHILD
 // STATUS [error=TEXT] [output=JSON]; end-with-child STEP [TEXT];
-// cancel; timed-out; resume; tick DURATION; free.
+// cancel; timed-out; resume; tick DURATION; free. Views, which change
+// nothing: view STEP[#ATTEMPT]; drive STEP[#ATTEMPT] (view_test.go).
 func TestTranscripts(t *testing.T) {
 	files, err := filepath.Glob("testdata/*.txt")
 	if err != nil {
@@ -117,6 +118,9 @@ func replay(t *testing.T, text string) string {
 		case "free":
 			busy--
 			out.WriteString(fmt.Sprintf("  workers busy %d of %d\n", busy, workers))
+			continue
+		case "view", "drive":
+			out.WriteString(printView(t, m, word, rest)) // view_test.go
 			continue
 		}
 		now = now.Add(time.Second)
