@@ -164,9 +164,9 @@ func (d *dynamicStep) prepare(ctx context.Context) error {
 	}
 	d.priority = parent.Priority
 	if d.def.Priority != nil {
-		p, ok := priorityOf(d.priorityRef)
-		if !ok {
-			return fmt.Errorf("priority must resolve to an int from %d to %d, got %s", MinPriority, MaxPriority, dag.FormatValue(d.priorityRef))
+		p, err := resolvedPriority(d.priorityRef)
+		if err != nil {
+			return err
 		}
 		d.priority = p
 	}
