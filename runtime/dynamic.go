@@ -65,7 +65,7 @@ type dynamicStep struct {
 	// fresh: the attempt started in this process, so no child of it
 	// exists in the store but those this driver made
 	fresh bool
-	// stub: the children are stand-ins (dynamic_stub.go), one program
+	// stub: the children are stand-ins (dynamic_standin.go), one program
 	// per set of param names
 	stub  bool
 	stubs map[string]childSource
