@@ -12,10 +12,11 @@ import (
 	"github.com/flowscript/flowscript/dag"
 )
 
-// AttemptView is a copy of one running attempt of a step.
+// AttemptView is a copy of a step's current attempt.
 type AttemptView struct {
 	Step    string
-	Attempt int
+	Attempt int // 0 before the step first starts
+	Status  StepStatus
 	// ChildRunID is the step's child run as the state holds it: this
 	// attempt's once its spawn is applied; until then that of an earlier
 	// attempt, if any (a retry keeps it, as a rerun in place does; see
@@ -27,18 +28,51 @@ type AttemptView struct {
 	CancelRequested bool
 }
 
+// Current returns a copy of step's current attempt, whatever its status,
+// and false when the run has no such step.
+func (m *Machine) Current(step string) (AttemptView, bool) {
+	st := m.StepState(step)
+	if st == nil {
+		return AttemptView{}, false
+	}
+	return AttemptView{
+		Step: st.ID, Attempt: st.Attempt, Status: st.Status, ChildRunID: st.ChildRunID,
+		StartedAt: st.StartedAt, CancelRequested: m.Run.CancelRequested,
+	}, true
+}
+
 // Running returns a copy of the given attempt of step, and true, if it is
 // the step's current attempt and is running; otherwise false (the attempt
 // ended, or another one is current: whatever asks is late).
 func (m *Machine) Running(step string, attempt int) (AttemptView, bool) {
-	_, st, ok := m.attempt(step, attempt, StepRunning)
-	if !ok {
+	a, ok := m.Current(step)
+	if !ok || a.Status != StepRunning || a.Attempt != attempt {
 		return AttemptView{}, false
 	}
-	return AttemptView{
-		Step: st.ID, Attempt: st.Attempt, ChildRunID: st.ChildRunID,
-		StartedAt: st.StartedAt, CancelRequested: m.Run.CancelRequested,
-	}, true
+	return a, true
+}
+
+// RunView is a copy of what the shell needs of the run itself.
+type RunView struct {
+	Status          RunStatus
+	CancelRequested bool
+	StartedAt       time.Time
+	RerunAt         time.Time
+}
+
+// RunView returns a copy of the run's own state.
+func (m *Machine) RunView() RunView {
+	r := m.Run
+	return RunView{Status: r.Status, CancelRequested: r.CancelRequested, StartedAt: r.StartedAt, RerunAt: r.RerunAt}
+}
+
+// TimeoutFrom is when the run's timeout counts from: its last rerun, else
+// its start (zero before it starts).
+func (v RunView) TimeoutFrom() time.Time {
+	if v.RerunAt.After(v.StartedAt) {
+		return v.RerunAt
+	}
+	return v.StartedAt
 }
 
 // DriveView is what the driver of a running for_each or loop attempt

@@ -5,17 +5,42 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/flowscript/flowscript/runtime/core"
 )
 
 // printView prints, for a transcript's "view STEP[#ATTEMPT]" or "drive
 // STEP[#ATTEMPT]", the view Running or Drive gives of the attempt (the
-// step's current one when no attempt is named), one fact a line. A view
+// step's current one when no attempt is named), one fact a line; for
+// "current STEP", Current's; for "run-view", RunView's. A view
 // changes nothing, so what follows it in the transcript shows the state
 // as it was.
 func printView(t *testing.T, m *core.Machine, word, rest string) string {
 	t.Helper()
+	switch word {
+	case "run-view":
+		v := m.RunView()
+		s := "  run-view " + string(v.Status) + " started " + rel(v.StartedAt)
+		if !v.RerunAt.IsZero() {
+			s += " rerun " + rel(v.RerunAt)
+		}
+		s += " timeout-from " + rel(v.TimeoutFrom())
+		if v.CancelRequested {
+			s += " cancel-requested"
+		}
+		return s + "\n"
+	case "current":
+		a, ok := m.Current(strings.TrimSpace(rest))
+		if !ok {
+			return "  current " + rest + " no such step\n"
+		}
+		s := "  current " + a.Step + "#" + itoa(a.Attempt) + " " + string(a.Status)
+		if a.ChildRunID != "" {
+			s += " child=" + a.ChildRunID
+		}
+		return s + "\n"
+	}
 	step, n, named := strings.Cut(strings.TrimSpace(rest), "#")
 	attempt := 0
 	if named {
@@ -62,4 +87,12 @@ func printView(t *testing.T, m *core.Machine, word, rest string) string {
 		}
 	}
 	return s
+}
+
+// rel is t as an offset from the transcript's start, "-" for no time.
+func rel(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return "+" + t.Sub(t0).String()
 }
