@@ -107,6 +107,18 @@ func (r *RunRecord) Step(id string) *StepRecord {
 	return nil
 }
 
+// Parent returns the run and the step that started this run, or two
+// empty strings for a run started by itself (a root run).
+func (r *RunRecord) Parent() (runID, stepID string) {
+	if r.ParentRunID != nil {
+		runID = *r.ParentRunID
+	}
+	if r.ParentStepID != nil {
+		stepID = *r.ParentStepID
+	}
+	return runID, stepID
+}
+
 // HistoryEvent is one entry of a run's history (`flowscript history`).
 type HistoryEvent struct {
 	Seq     uint64    `json:"seq"`

@@ -244,7 +244,7 @@ func (s *Server) accept() {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.handle(conn)
+			s.serveConn(conn)
 		}()
 	}
 }
@@ -302,7 +302,10 @@ func (s *Server) Active() []string {
 	return out
 }
 
-func (s *Server) handle(conn net.Conn) {
+// serveConn answers the one invocation a client sends on conn: it reads
+// the request, acknowledges it, runs the command and streams its frames
+// back until the command ends or the client goes away.
+func (s *Server) serveConn(conn net.Conn) {
 	defer conn.Close()
 	lr := &io.LimitedReader{R: conn, N: maxInvocation}
 	r := bufio.NewReader(lr)

@@ -274,6 +274,14 @@ func IdempotencyStrategies() []IdempotencyStrategy {
 	return out
 }
 
+// Valid reports whether s is one of IdempotencyStrategies ("" is not:
+// it means the default, ReturnExisting).
+func (s IdempotencyStrategy) Valid() bool { return dag.IsIdempotencyStrategy(string(s)) }
+
+// Meaning says in a few words what a start does by s when its key is
+// already bound to a run; "" when s is not a strategy.
+func (s IdempotencyStrategy) Meaning() string { return dag.StrategyMeaning(string(s)) }
+
 // The priority range of RunOptions.Priority: higher runs first.
 const (
 	MinPriority = dag.MinPriority
@@ -285,7 +293,8 @@ const (
 type RunOptions struct {
 	// Params override the workflow's param defaults; each must be declared.
 	Params map[string]any
-	// Priority 0–99, higher runs first; children inherit it.
+	// Priority from MinPriority to MaxPriority, higher runs first;
+	// children inherit it.
 	Priority int
 	// Workspace is the directory shell steps and sh() run in; default the
 	// program's workspace directory, else the current directory.

@@ -55,7 +55,7 @@ func goldenTree(ctx context.Context, eng *Engine, id string) (*goldenNode, error
 		// the children of a for_each or loop step (load[0], load[1], ...)
 		// by iteration
 		place := func(c *goldenNode) (int, int) {
-			id := deref(c.rec.ParentStepID)
+			_, id := c.rec.Parent()
 			if step, i, ok := dag.ParseDynamicChildID(id); ok {
 				return stepIndex[step], i
 			}
@@ -69,13 +69,6 @@ func goldenTree(ctx context.Context, eng *Engine, id string) (*goldenNode, error
 		return g, nil
 	}
 	return build(tree)
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }
 
 var timeRE = regexp.MustCompile(`"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)"`)

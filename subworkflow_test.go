@@ -44,6 +44,12 @@ output(url = param("env"))
 	if deref(child.ParentRunID) != rec.ID || deref(child.ParentStepID) != "deploy" || child.RootRunID != rec.ID || child.Depth != 2 || child.Priority != 7 {
 		t.Fatalf("child links: %+v", child)
 	}
+	if run, step := child.Parent(); run != rec.ID || step != "deploy" {
+		t.Fatalf("child's Parent() is %q, %q; want %q, \"deploy\"", run, step, rec.ID)
+	}
+	if run, step := rec.Parent(); run != "" || step != "" {
+		t.Fatalf("root's Parent() is %q, %q; want none", run, step)
+	}
 	wantParams := map[string]any{"artifact": "bin/app", "env": "prod", "region": "eu"}
 	if !reflect.DeepEqual(child.Params, wantParams) {
 		t.Fatalf("child params %v, want %v", child.Params, wantParams)

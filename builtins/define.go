@@ -297,12 +297,8 @@ func subWorkflowFn(thread *starlark.Thread, fn *starlark.Builtin, args starlark.
 		}
 	}
 	if strategy != "" {
-		valid := false
-		for _, st := range dag.IdempotencyStrategies {
-			valid = valid || st == strategy
-		}
-		if !valid {
-			b.errorf(pos, "sub_workflow: idempotency_strategy %q is not one of %s%s", strategy, strings.Join(dag.IdempotencyStrategies, ", "), dag.DidYouMean(strategy, dag.IdempotencyStrategies))
+		if !dag.IsIdempotencyStrategy(strategy) {
+			b.errorf(pos, "sub_workflow: idempotency_strategy %q is not one of %s%s", strategy, dag.StrategyList(), dag.DidYouMean(strategy, dag.IdempotencyStrategies))
 		}
 		s.Child.IdempotencyStrategy = strategy
 	}

@@ -77,7 +77,7 @@ func (a *stepArgs) fill(b *Builder, fn string, s *dag.Step) error {
 		switch p := a.priority.(type) {
 		case starlark.Int:
 			n, ok := p.Int64()
-			if !ok || n < dag.MinPriority || n > dag.MaxPriority {
+			if !ok || !dag.PriorityInRange(n) {
 				b.errorf(pos, "%s: priority must be between %d and %d, got %s", fn, dag.MinPriority, dag.MaxPriority, p)
 			}
 			s.Priority = n

@@ -1,6 +1,7 @@
 package dag
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 )
@@ -77,4 +78,13 @@ func (l ErrorList) Error() string {
 		b.WriteString(e.Error())
 	}
 	return b.String()
+}
+
+// sprintf is fmt.Sprintf, except that a format given no arguments is
+// the message itself (a "%" in it stays as it is).
+func sprintf(format string, args ...any) string {
+	if len(args) == 0 {
+		return format
+	}
+	return fmt.Sprintf(format, args...)
 }

@@ -2,7 +2,9 @@ package dag
 
 import (
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -27,11 +29,17 @@ const (
 	Done      Condition = "done" // succeeded or failed
 )
 
-// The priority range, for runs and steps: higher runs first.
+// The priority range, for runs and steps: higher runs first. Every
+// check of a priority is PriorityInRange; every text that names the
+// range is made from these two.
 const (
 	MinPriority = 0
 	MaxPriority = 99
 )
+
+// PriorityInRange reports whether n is a priority: an int from
+// MinPriority to MaxPriority.
+func PriorityInRange(n int64) bool { return n >= MinPriority && n <= MaxPriority }
 
 // Idempotency strategies of sub_workflow and of a run's start.
 const (
@@ -45,8 +53,30 @@ const (
 	FailOnRunning = "fail_on_running"
 )
 
-// IdempotencyStrategies lists the strategies, the default first.
+// IdempotencyStrategies lists the strategies, the default first. Every
+// check of a strategy (IsIdempotencyStrategy) and every text that lists
+// them (StrategyList, StrategyMeaning) is made from it.
 var IdempotencyStrategies = []string{ReturnExisting, FailExisting, FailOnRunning}
+
+// strategyMeanings say, in a few words, what a start does by each
+// strategy when its key is already bound to a run.
+var strategyMeanings = map[string]string{
+	ReturnExisting: "reuse the bound run, whatever its status",
+	FailExisting:   "refuse to start, naming the bound run",
+	FailOnRunning:  "refuse while the bound run is unfinished, else start a new run that takes the key",
+}
+
+// IsIdempotencyStrategy reports whether s names a strategy ("" does not:
+// it means the default, ReturnExisting).
+func IsIdempotencyStrategy(s string) bool { return slices.Contains(IdempotencyStrategies, s) }
+
+// StrategyList is the strategies as an error names them:
+// "return_existing, fail, fail_on_running".
+func StrategyList() string { return strings.Join(IdempotencyStrategies, ", ") }
+
+// StrategyMeaning says in a few words what a start does by strategy s
+// when its key is already bound to a run; "" for what is not a strategy.
+func StrategyMeaning(s string) string { return strategyMeanings[s] }
 
 // DefaultMaxDepth is the sub-workflow nesting limit when workflow() sets none.
 const DefaultMaxDepth = 3

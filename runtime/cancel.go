@@ -157,13 +157,18 @@ func (e *Engine) runRecord(ctx context.Context, id string) (*RunRecord, error) {
 
 // stopSubWorkflow ends a cancelled sub_workflow step whose child is not
 // its own (a run reused through an idempotency key): that run is not
-// cancelled with this tree, so the step does not wait for it.
+// cancelled with this tree, so the step does not wait for it. It acts on
+// a view of the attempt taken under the run's lock (core.Running), never
+// on the machine's state.
 func (e *Engine) stopSubWorkflow(ar *activeRun, index, attempt int) {
 	ar.mu.Lock()
-	childID := ar.m.Run.Steps[index].ChildRunID
 	step := ar.prog.Workflow.Steps[index].ID
+	at, running := ar.m.Running(step, attempt)
 	ar.mu.Unlock()
-	if e.ownsChild(ar, childID) {
+	if !running {
+		return // ended meanwhile: nothing to stop
+	}
+	if e.ownsChild(ar, at.ChildRunID) {
 		return // cancelled with the tree, its notice ends the step
 	}
 	e.apply(ar, core.StepEnded{Step: step, Attempt: attempt, Error: "cancelled", At: e.now()})
@@ -182,19 +187,17 @@ func (e *Engine) ownsChild(ar *activeRun, id string) bool {
 // subWorkflowTimedOut ends a blocking sub_workflow step whose timeout
 // passed. Its own child (with the child's subtree) is cancelled first, and
 // the step ends, with the timeout as its error, when the child has ended:
-// a retry never runs beside the child it replaces.
+// a retry never runs beside the child it replaces. It acts on a view of
+// the attempt taken under the run's lock (core.Running) and on the
+// results of the events it applies, never on the machine's state.
 func (e *Engine) subWorkflowTimedOut(ar *activeRun, step string, attempt int, timeout time.Duration) {
 	ar.mu.Lock()
-	st := ar.m.StepState(step)
-	current := st != nil && st.Status == core.StepRunning && st.Attempt == attempt
-	childID := ""
-	if current {
-		childID = st.ChildRunID
-	}
+	at, running := ar.m.Running(step, attempt)
 	ar.mu.Unlock()
-	if !current {
-		return
+	if !running {
+		return // ended before its timeout
 	}
+	childID := at.ChildRunID
 	msg := fmt.Sprintf("timed out after %s", dag.FormatDuration(timeout))
 	if e.ownsChild(ar, childID) {
 		msg = fmt.Sprintf("%s; its child run %s was cancelled", msg, childID)

@@ -58,11 +58,14 @@ type dynamicStep struct {
 	info     childInfo
 	lineage  []string
 	priority int
-	inputs   map[string]any // the step's resolved inputs (dict inputs)
+	// priorityRef is the step's priority= as resolved when the driver
+	// started (core.DriveView), nil when it sets none
+	priorityRef any
+	inputs      map[string]any // the step's resolved inputs (dict inputs)
 	// fresh: the attempt started in this process, so no child of it
 	// exists in the store but those this driver made
 	fresh bool
-	// stub: the children are stand-ins (dynamic_stub.go), one program
+	// stub: the children are stand-ins (dynamic_standin.go), one program
 	// per set of param names
 	stub  bool
 	stubs map[string]childSource
@@ -73,10 +76,13 @@ type dynamicStep struct {
 // restart. fresh says the attempt has just started here, so none of its
 // children can exist yet.
 func (e *Engine) startDynamic(ar *activeRun, index, attempt int, fresh bool) {
-	def := ar.prog.Workflow.Steps[index]
+	// what the driver needs of the run's state is a view taken under the
+	// run's lock (core.Drive): the attempt, its inputs, items and
+	// priority resolved; the driver never looks at the machine again
 	ar.mu.Lock()
-	st := ar.m.Run.Steps[index]
-	if st.Status != core.StepRunning || st.Attempt != attempt || ar.broken != nil {
+	def := ar.prog.Workflow.Steps[index]
+	v, running := ar.m.Drive(def.ID, attempt)
+	if !running || ar.broken != nil {
 		ar.mu.Unlock()
 		return
 	}
@@ -84,24 +90,20 @@ func (e *Engine) startDynamic(ar *activeRun, index, attempt int, fresh bool) {
 		ar.mu.Unlock()
 		return
 	}
-	if ar.m.Run.CancelRequested {
+	if v.CancelRequested {
 		ar.mu.Unlock()
 		e.apply(ar, core.StepEnded{Step: def.ID, Attempt: attempt, Error: "cancelled", At: e.now()})
 		return
 	}
 	ctx, cancel := context.WithCancel(e.base)
 	if def.Timeout > 0 {
-		ctx, cancel = context.WithDeadline(e.base, st.StartedAt.Add(def.Timeout))
+		ctx, cancel = context.WithDeadline(e.base, v.StartedAt.Add(def.Timeout))
 	}
 	ar.attempts[index] = &attemptState{attempt: attempt, cancel: cancel}
-	d := &dynamicStep{e: e, ar: ar, def: def, index: index, attempt: attempt, started: st.StartedAt, fresh: fresh}
-	in, inErr := ar.m.ResolveInputs(def.Inputs)
-	d.inputs, _ = in.(map[string]any)
-	var items any
-	if def.Kind == dag.KindForEach && inErr == nil {
-		items, inErr = ar.m.ResolveInputs(def.Dynamic.Items)
-	}
 	ar.mu.Unlock()
+	d := &dynamicStep{e: e, ar: ar, def: def, index: index, attempt: attempt, started: v.StartedAt, fresh: fresh, priorityRef: v.Priority}
+	d.inputs, _ = v.Inputs.(map[string]any)
+	items, inErr := v.Items, v.Err
 
 	go func() {
 		var out any
@@ -162,12 +164,9 @@ func (d *dynamicStep) prepare(ctx context.Context) error {
 	}
 	d.priority = parent.Priority
 	if d.def.Priority != nil {
-		d.ar.mu.Lock()
-		v := d.ar.m.Resolve(d.def.Priority)
-		d.ar.mu.Unlock()
-		p, ok := priorityOf(v)
-		if !ok {
-			return fmt.Errorf("priority must resolve to an int from %d to %d, got %s", MinPriority, MaxPriority, dag.FormatValue(v))
+		p, err := resolvedPriority(d.priorityRef)
+		if err != nil {
+			return err
 		}
 		d.priority = p
 	}

@@ -69,7 +69,7 @@ type Options struct {
 	// StubChild, for tests, stands in for the children of for_each and
 	// loop steps: when it returns ok for the child workflow's name, each
 	// child runs source instead (a script declaring params, see
-	// dynamic_stub.go). The root package's Stubs set it.
+	// dynamic_standin.go). The root package's Stubs set it.
 	StubChild func(name string, params []string) (source string, ok bool)
 }
 

@@ -58,10 +58,10 @@ func onBound(strategy, workflow, key, bound string, running bool) (reuse bool, e
 	return true, nil
 }
 
+// validStrategy refuses what is not a strategy ("" is the default).
 func validStrategy(s string) error {
-	switch s {
-	case "", ReturnExisting, FailExisting, FailOnRunning:
+	if s == "" || dag.IsIdempotencyStrategy(s) {
 		return nil
 	}
-	return inputErrorf("idempotency strategy %q is not one of %s, %s, %s", s, ReturnExisting, FailExisting, FailOnRunning)
+	return inputErrorf("idempotency strategy %q is not one of %s", s, dag.StrategyList())
 }

@@ -404,8 +404,9 @@ func (e *Engine) rerunOne(ctx context.Context, t *rerunTarget, all []*rerunTarge
 		p := all[t.parent].ar
 		index := p.prog.Workflow.StepIndex(t.step)
 		p.mu.Lock()
-		attempt := p.m.Run.Steps[index].Attempt
+		at, _ := p.m.Current(t.step) // reopened: running as a new attempt
 		p.mu.Unlock()
+		attempt := at.Attempt
 		ar.waiter = &waiterRef{run: p, step: t.step, index: index, attempt: attempt}
 		waiter := p.rec.ID
 		writes = append(writes, func(tx *journal.Tx) error { return tx.AddWaiter(id, waiter, index, attempt) })

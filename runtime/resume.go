@@ -193,11 +193,9 @@ func (e *Engine) resumeRun(ctx context.Context, id string) error {
 // and ends failed.
 func (e *Engine) armRunTimeout(ar *activeRun) {
 	ar.mu.Lock()
-	timeout, started, ended := ar.prog.Workflow.Timeout, ar.m.Run.StartedAt, ar.m.Run.Status.Terminal()
-	if ar.m.Run.RerunAt.After(started) {
-		started = ar.m.Run.RerunAt
-	}
+	timeout, run := ar.prog.Workflow.Timeout, ar.m.RunView()
 	ar.mu.Unlock()
+	started, ended := run.TimeoutFrom(), run.Status.Terminal()
 	if timeout <= 0 || ended {
 		return
 	}

@@ -173,9 +173,9 @@ func (e *Engine) planSpawn(ctx context.Context, ar *activeRun, req spawnRequest,
 	inputs := req.inputs
 	priority := parent.Priority
 	if def.Priority != nil {
-		p, ok := priorityOf(req.priority)
-		if !ok {
-			return nil, fmt.Errorf("priority must resolve to an int from %d to %d, got %s", MinPriority, MaxPriority, dag.FormatValue(req.priority))
+		p, err := resolvedPriority(req.priority)
+		if err != nil {
+			return nil, err
 		}
 		priority = p
 	}

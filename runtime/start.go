@@ -107,7 +107,7 @@ type attemptState struct {
 type StartOptions struct {
 	// Params override the workflow's param defaults; each must be declared.
 	Params map[string]any
-	// Priority from MinPriority to MaxPriority (0–99), higher runs first.
+	// Priority from MinPriority to MaxPriority, higher runs first.
 	Priority int
 	// Workspace is the directory shell steps and sh() run in.
 	Workspace string

@@ -146,12 +146,12 @@ type treeView struct {
 func (v *treeView) print(w *tabwriter.Writer, n *flowscript.TreeNode, indent string) {
 	r := n.Run
 	via := ""
-	if r.ParentStepID != nil {
-		via = "via " + *r.ParentStepID
+	if run, step := r.Parent(); step != "" {
+		via = "via " + step
 		if r.Detached {
 			via += " (detached)"
 		}
-		if cur, ok := v.current[deref(r.ParentRunID)+"/"+*r.ParentStepID]; ok && cur != r.ID {
+		if cur, ok := v.current[run+"/"+step]; ok && cur != r.ID {
 			via += " (superseded by " + cur + ")"
 		}
 	}

@@ -81,8 +81,8 @@ func printRun(w io.Writer, rec *flowscript.RunRecord) {
 	fmt.Fprintf(w, "run %s\n", rec.ID)
 	fmt.Fprintf(w, "  workflow  %s version %d\n", rec.Workflow, rec.Version)
 	fmt.Fprintf(w, "  status    %s\n", rec.Status)
-	if rec.ParentRunID != nil {
-		fmt.Fprintf(w, "  parent    %s (step %s)\n", *rec.ParentRunID, deref(rec.ParentStepID))
+	if run, step := rec.Parent(); run != "" {
+		fmt.Fprintf(w, "  parent    %s (step %s)\n", run, step)
 	}
 	fmt.Fprintf(w, "  priority  %d\n", rec.Priority)
 	fmt.Fprintf(w, "  created   %s\n", rec.CreatedAt.Format(time.RFC3339))
@@ -121,13 +121,6 @@ func duration(start, end *time.Time) string {
 		return "running for " + time.Since(*start).Round(time.Millisecond).String()
 	}
 	return end.Sub(*start).Round(time.Microsecond).String()
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }
 
 // printList prints items as a JSON array with --json (never null), else

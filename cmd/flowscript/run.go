@@ -7,7 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -20,11 +20,34 @@ func startFlags() []cli.Flag {
 	return append(append(scriptFlags(), engineFlags()...),
 		&cli.StringSliceFlag{Name: "param", Aliases: []string{"p"}, Usage: "set a param: `name=value`, read by the type of the param's default (a string default keeps value as written; None: JSON where it parses, else a string); repeatable"},
 		&cli.StringFlag{Name: "params-file", Usage: "read params from a JSON object in `FILE` (at most 16 MiB); --param overrides"},
-		&cli.IntFlag{Name: "priority", Usage: "run priority 0–99, higher first"},
+		&cli.IntFlag{Name: "priority", Usage: fmt.Sprintf("run priority %d–%d, higher first", flowscript.MinPriority, flowscript.MaxPriority)},
 		&cli.BoolFlag{Name: "json", Usage: "print the run record as JSON on stdout"},
 		&cli.StringFlag{Name: "idempotency-key", Usage: "bind the run to `KEY`: another run of this workflow with the same key follows --idempotency-strategy"},
-		&cli.StringFlag{Name: "idempotency-strategy", Usage: "return_existing (default: wait for the bound run and report it), fail (exit 2 naming it) or fail_on_running (exit 2 only while the bound run is unfinished)"},
+		&cli.StringFlag{Name: "idempotency-strategy", Usage: strategyUsage()},
 	)
+}
+
+// strategyUsage is the usage of --idempotency-strategy, made from the
+// strategies the engine has (flowscript.IdempotencyStrategies).
+func strategyUsage() string {
+	var parts []string
+	for i, s := range flowscript.IdempotencyStrategies() {
+		m := s.Meaning()
+		if i == 0 {
+			m = "the default: " + m + "; run waits for it and reports it"
+		}
+		parts = append(parts, fmt.Sprintf("%s (%s)", s, m))
+	}
+	return "what to do when the key is already bound: " + strings.Join(parts, ", ") + "; a refusal exits 2"
+}
+
+// strategyNames is the strategies as an error names them.
+func strategyNames() string {
+	var names []string
+	for _, s := range flowscript.IdempotencyStrategies() {
+		names = append(names, string(s))
+	}
+	return strings.Join(names, ", ")
 }
 
 func runCommand() *cli.Command {
@@ -174,8 +197,8 @@ func readStartInput(c *cli.Context) (*startInput, error) {
 		return nil, usageErrorf("flowscript %s: --priority must be between %d and %d, got %d", name, flowscript.MinPriority, flowscript.MaxPriority, p)
 	}
 	strategy := c.String("idempotency-strategy")
-	if strategy != "" && !slices.Contains(flowscript.IdempotencyStrategies(), flowscript.IdempotencyStrategy(strategy)) {
-		return nil, usageErrorf("flowscript %s: --idempotency-strategy %q is not return_existing, fail or fail_on_running", name, strategy)
+	if strategy != "" && !flowscript.IdempotencyStrategy(strategy).Valid() {
+		return nil, usageErrorf("flowscript %s: --idempotency-strategy %q is not one of %s", name, strategy, strategyNames())
 	}
 	if strategy != "" && c.String("idempotency-key") == "" {
 		return nil, usageErrorf("flowscript %s: --idempotency-strategy needs --idempotency-key", name)

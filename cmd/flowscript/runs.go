@@ -109,8 +109,8 @@ func printRuns(c *cli.Context, runs []flowscript.RunRecord, status func(*flowscr
 	}
 	return printList(c, runs, "no runs", "ID\tWORKFLOW\tVERSION\tSTATUS\tCREATED\tPARENT", func(r flowscript.RunRecord) string {
 		parent := "-"
-		if r.ParentRunID != nil {
-			parent = *r.ParentRunID + "/" + deref(r.ParentStepID)
+		if run, step := r.Parent(); run != "" {
+			parent = run + "/" + step
 		}
 		return fmt.Sprintf("%s\t%s\t%d\t%s\t%s\t%s", r.ID, r.Workflow, r.Version, status(&r), r.CreatedAt.Local().Format(time.RFC3339), parent)
 	})

@@ -39,7 +39,10 @@ import (
 // Events: start; ended STEP [error=TEXT] [output=JSON]; retry-due STEP;
 // dispatch STEP; spawned STEP CHILD [detached]; child-ended STEP CHILD
 // STATUS [error=TEXT] [output=JSON]; end-with-child STEP [TEXT];
-// cancel; timed-out; resume; tick DURATION; free.
+// cancel; timed-out; resume; rerun [reset=STEP,...] [reopen=STEP,...];
+// tick DURATION; free. Views, which change
+// nothing: view STEP[#ATTEMPT]; drive STEP[#ATTEMPT]; current STEP;
+// run-view (view_test.go).
 func TestTranscripts(t *testing.T) {
 	files, err := filepath.Glob("testdata/*.txt")
 	if err != nil {
@@ -118,6 +121,9 @@ func replay(t *testing.T, text string) string {
 			busy--
 			out.WriteString(fmt.Sprintf("  workers busy %d of %d\n", busy, workers))
 			continue
+		case "view", "drive", "current", "run-view":
+			out.WriteString(printView(t, m, word, rest)) // view_test.go
+			continue
 		}
 		now = now.Add(time.Second)
 		ev := parseEvent(t, m, word, rest, now)
@@ -184,6 +190,15 @@ func parseEvent(t *testing.T, m *core.Machine, word, rest string, at time.Time) 
 		return core.TimedOut{At: at}
 	case "resume":
 		return core.Resume{At: at}
+	case "rerun":
+		ev := core.Rerun{At: at}
+		if v := opts["reset"]; v != "" {
+			ev.Reset = strings.Split(v, ",")
+		}
+		if v := opts["reopen"]; v != "" {
+			ev.Reopen = strings.Split(v, ",")
+		}
+		return ev
 	}
 	t.Fatalf("unknown event %q", word)
 	return nil

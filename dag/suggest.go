@@ -1,13 +1,8 @@
 package dag
 
-import "fmt"
+// This file: suggestions for a misspelt name (did you mean ...?).
 
-func sprintf(format string, args ...any) string {
-	if len(args) == 0 {
-		return format
-	}
-	return fmt.Sprintf(format, args...)
-}
+import "fmt"
 
 // Closest returns the candidate nearest to name by edit distance, or "" when
 // none is near enough to be a plausible typo.
