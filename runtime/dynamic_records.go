@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"fmt"
 	"sort"
 
 	"github.com/flowscript/flowscript/dag"
@@ -30,23 +31,34 @@ func appendIterations(tx *journal.Tx, rec *RunRecord) error {
 		rec  StepRecord
 	}
 	latest := map[string]*iteration{}
-	err := tx.ChildRuns(rec.ID, func(c *RunRecord) error {
-		step, i, ok := dag.ParseDynamicChildID(deref(c.ParentStepID))
-		if _, dynamic := kinds[step]; !ok || !dynamic {
-			return nil
+	kids, err := tx.Children(rec.ID)
+	if err != nil {
+		return err
+	}
+	dynamic := func(parentStep string) bool {
+		step, _, ok := dag.ParseDynamicChildID(parentStep)
+		_, dyn := kinds[step]
+		return ok && dyn
+	}
+	for _, id := range kids {
+		// only the fields shown are decoded, of the children shown
+		c, ok, err := readChild(tx, id, dynamic) // dynamic_iterations.go
+		if err != nil {
+			return fmt.Errorf("child run %s: %w", id, err)
 		}
+		if !ok {
+			continue
+		}
+		step, i, _ := dag.ParseDynamicChildID(*c.ParentStepID)
+		childID := c.ID
 		it := &iteration{step: step, i: i, rec: StepRecord{
 			ID: dag.DynamicChildID(step, i), Kind: kinds[step], Status: core.StepStatus(c.Status), Attempt: 1,
-			Inputs: c.Params, Output: c.Output, Error: c.Error, ChildRunID: &c.ID,
+			Inputs: c.Params, Output: c.Output, Error: c.Error, ChildRunID: &childID,
 			StartedAt: c.StartedAt, EndedAt: c.EndedAt, ChildWorkflow: c.Workflow, ChildVersion: c.Version,
 		}}
 		// ids of one attempt sort by index, and later attempts after
 		// earlier ones: the last seen is the newest
 		latest[it.rec.ID] = it
-		return nil
-	})
-	if err != nil {
-		return err
 	}
 	its := make([]*iteration, 0, len(latest))
 	for _, it := range latest {
