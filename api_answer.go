@@ -274,7 +274,7 @@ func (e *Engine) answerFollow(ctx context.Context, call *Call, scope *LogScope) 
 	for {
 		// the run's state first: what it wrote before it ended is then
 		// in the logs read after
-		now, err := e.Get(ctx, scope.Root)
+		status, err := e.Status(ctx, scope.Root)
 		var logs []RunLog
 		if err == nil {
 			logs, err = e.ScopeLogs(ctx, scope)
@@ -287,11 +287,11 @@ func (e *Engine) answerFollow(ctx context.Context, call *Call, scope *LogScope) 
 			return 1
 		}
 		tail.Write(call.Stdout, logs)
-		if now.Status.Terminal() {
+		if status.Terminal() {
 			return 0
 		}
 		if !e.IsActive(scope.Root) {
-			fmt.Fprintf(call.Stderr, "flowscript logs: run %s is %s but this program does not run it (interrupted)\n", scope.Root, now.Status)
+			fmt.Fprintf(call.Stderr, "flowscript logs: run %s is %s but this program does not run it (interrupted)\n", scope.Root, status)
 			return 2
 		}
 		select {

@@ -39,7 +39,7 @@ type RunLog struct {
 // shows. A sub_workflow step that has no child yet is an error saying
 // so.
 func (e *Engine) LogScopeOf(ctx context.Context, id, step string, tree bool) (*LogScope, error) {
-	rec, err := e.Get(ctx, id)
+	rec, err := e.declared(ctx, id) // the sub_workflow steps are declared ones
 	if err != nil {
 		return nil, err
 	}

@@ -179,3 +179,65 @@ func BenchmarkChildView(b *testing.B) {
 		}
 	})
 }
+
+// Reads that show no iterations do not read a parent's children: its
+// status (GetDeclared) and its logs, which only declared steps have;
+// Get, which shows the iterations, reads them once. A step named that is
+// no declared one may be an iteration: that read is Get's.
+func TestReadsWithoutIterationsReadNoChildren(t *testing.T) {
+	ctx := context.Background()
+	bs, err := badgerstore.Open(t.TempDir(), badgerstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &scanCounter{Store: bs}
+	e := New(st, Options{})
+	defer e.Close()
+	files := map[string][]byte{
+		"main.star": []byte("def hi(ctx):\n    ctx.log(\"hi\")\n    return {}\n" +
+			"task(\"hi\", hi)\nfor_each(\"load\", items = [1, 2], workflow = \"leaf\", inputs = lambda i: {\"i\": i})\n"),
+		"leaf.star": []byte("workflow(params = {\"i\": 0})\ntask(\"t\", lambda ctx: None)\n"),
+	}
+	prog, err := lang.NewWorkspaceFiles(files, e.LangOptions()).LoadSource(ctx, "main.star", files["main.star"])
+	if err != nil || len(prog.Errors) > 0 {
+		t.Fatal(err, prog.Errors)
+	}
+	id, err := e.Start(ctx, prog, StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := e.Wait(ctx, id); err != nil || rec.Status != core.RunSucceeded || len(rec.Steps) != 4 {
+		t.Fatalf("run: %v %+v", err, rec)
+	}
+	prefix := journal.ChildKey(id, "")
+	st.prefix.Store(&prefix)
+	scans := func(what string, want int64, read func() error) {
+		t.Helper()
+		before := st.scans.Load()
+		if err := read(); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if n := st.scans.Load() - before; n != want {
+			t.Errorf("%s read the children %d times, want %d", what, n, want)
+		}
+	}
+	scans("GetDeclared", 0, func() error {
+		rec, err := e.GetDeclared(ctx, id)
+		if err == nil && (rec.Status != core.RunSucceeded || len(rec.Steps) != 2) {
+			t.Errorf("GetDeclared: %+v", rec)
+		}
+		return err
+	})
+	for _, step := range []string{"", "hi"} {
+		scans("LogsNow "+step, 0, func() error {
+			logs, err := e.LogsNow(ctx, id, step)
+			if err == nil && (len(logs) != 1 || logs[0].Text != "hi\n") {
+				t.Errorf("LogsNow %q: %+v", step, logs)
+			}
+			return err
+		})
+		scans("Logs "+step, 0, func() error { _, err := e.Logs(ctx, id, step); return err })
+	}
+	scans("Logs of an iteration", 1, func() error { _, err := e.Logs(ctx, id, "load[1]"); return err })
+	scans("Get", 1, func() error { _, err := e.Get(ctx, id); return err })
+}

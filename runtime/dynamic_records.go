@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"context"
 	"fmt"
 	"sort"
 
@@ -78,4 +79,30 @@ func appendIterations(tx *journal.Tx, rec *RunRecord) error {
 		rec.Steps = append(rec.Steps, it.rec)
 	}
 	return nil
+}
+
+// GetDeclared returns a run with its declared steps (planned ones
+// included) but not the iterations of its for_each and loop steps, which
+// Get reads from the run's children: for a caller that needs only the
+// run's status or its declared steps, a read whose cost does not grow
+// with the run's fan-out.
+func (e *Engine) GetDeclared(ctx context.Context, idOrPrefix string) (*RunRecord, error) {
+	return e.stored(ctx, idOrPrefix)
+}
+
+// getForStep is the run as a read narrowed to step needs it (logs): its
+// declared steps, which are all that have logs, unless step names none of
+// them (it may name an iteration, which Get shows): then every step, as
+// Get shows them.
+func (e *Engine) getForStep(ctx context.Context, idOrPrefix, step string) (*RunRecord, error) {
+	rec, err := e.stored(ctx, idOrPrefix)
+	if err != nil || step == "" {
+		return rec, err
+	}
+	for _, s := range rec.Steps {
+		if s.ID == step {
+			return rec, nil
+		}
+	}
+	return e.Get(ctx, rec.ID)
 }

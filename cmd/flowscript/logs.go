@@ -65,7 +65,7 @@ func followLogs(c *cli.Context, ctx context.Context, eng *flowscript.Engine, sco
 		// printed by this round's read (and whether a process runs it
 		// before that: a run leaves the engine only after its end commits)
 		active := envOf(c).shared != nil && eng.IsActive(scope.Root)
-		rec, err := eng.Get(ctx, scope.Root)
+		status, err := eng.Status(ctx, scope.Root)
 		if err != nil {
 			return engineError(c.App.ErrWriter, err)
 		}
@@ -74,16 +74,16 @@ func followLogs(c *cli.Context, ctx context.Context, eng *flowscript.Engine, sco
 			return engineError(c.App.ErrWriter, err)
 		}
 		tail.Write(c.App.Writer, logs)
-		if rec.Status.Terminal() {
+		if status.Terminal() {
 			return nil
 		}
 		if !active {
-			fmt.Fprintf(c.App.ErrWriter, "flowscript logs: run %s is %s but no process runs it (interrupted): continue it with flowscript resume %s\n", rec.ID, rec.Status, rec.ID)
+			fmt.Fprintf(c.App.ErrWriter, "flowscript logs: run %s is %s but no process runs it (interrupted): continue it with flowscript resume %s\n", scope.Root, status, scope.Root)
 			return silentExit(exitUsage)
 		}
 		select {
 		case <-ctx.Done():
-			return interruptedExit(c, "run "+rec.ID+" stays unfinished")
+			return interruptedExit(c, "run "+scope.Root+" stays unfinished")
 		case <-wake:
 		case <-time.After(followPoll):
 		}
