@@ -9,8 +9,9 @@ package runtime
 // shows are decoded, each as encoding/json decodes it. A record the split
 // does not expect (a key spelled in another case, a key with an escape,
 // a field of an unexpected type) is decoded whole by the journal, whose
-// result is the definition; so is a record that is not valid JSON, which
-// the journal reports as damaged.
+// result is the definition; so is a record that is not valid JSON (the
+// split checks all of it as it goes), which the journal reports as
+// damaged. FuzzChildView holds the two equal.
 
 import (
 	"encoding/json"
@@ -166,8 +167,8 @@ func stringList(raw []byte) bool {
 		return true
 	}
 	for {
-		start := s.skipValue()
-		if v := raw[start:s.i]; v[0] != '"' && string(v) != "null" {
+		start, ok := s.value(0)
+		if v := raw[start:s.i]; !ok || (v[0] != '"' && string(v) != "null") {
 			return false
 		}
 		if s.take(']') {
@@ -278,26 +279,28 @@ func optStamp(raw []byte) (*time.Time, bool) {
 	return t, true
 }
 
-// splitRun finds the top-level fields of a run record's JSON; ok is false
-// if the record is not valid JSON or not an object, or has a key it does
-// not take.
+// splitRun finds the top-level fields of a run record's JSON, checking
+// all of it as encoding/json's scanner does (a record encoding/json would
+// refuse is refused here, and the journal then reports it damaged). ok is
+// false for such a record, for one that is not an object, and for one
+// with a key the split does not take.
 func splitRun(data []byte) (f runFields, ok bool) {
-	if !json.Valid(data) {
-		return f, false
-	}
 	s := splitter{b: data}
 	if !s.take('{') {
 		return f, false
 	}
 	if s.take('}') {
-		return f, true
+		return f, s.end()
 	}
 	for {
 		key, ok := s.plainString()
 		if !ok || !s.take(':') {
 			return f, false
 		}
-		start := s.skipValue()
+		start, ok := s.value(0)
+		if !ok {
+			return f, false
+		}
 		raw := data[start:s.i]
 		if slot := f.slot(key); slot != nil {
 			if *slot != nil {
@@ -310,7 +313,7 @@ func splitRun(data []byte) (f runFields, ok bool) {
 			return f, false
 		}
 		if s.take('}') {
-			return f, true
+			return f, s.end()
 		}
 		if !s.take(',') {
 			return f, false
@@ -346,10 +349,10 @@ func (s *splitter) plainString() ([]byte, bool) {
 		return nil, false
 	}
 	for j := s.i + 1; j < len(s.b); j++ {
-		switch s.b[j] {
-		case '\\':
+		switch c := s.b[j]; {
+		case c == '\\' || c < 0x20:
 			return nil, false
-		case '"':
+		case c == '"':
 			str := s.b[s.i+1 : j]
 			s.i = j + 1
 			return str, true
@@ -358,40 +361,140 @@ func (s *splitter) plainString() ([]byte, bool) {
 	return nil, false
 }
 
-// skipValue passes over one value and returns where it began.
-func (s *splitter) skipValue() int {
+// end accepts only space after the record.
+func (s *splitter) end() bool {
 	s.space()
-	start, depth := s.i, 0
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case '"':
-			s.i++
-			for s.i < len(s.b) && s.b[s.i] != '"' {
-				if s.b[s.i] == '\\' {
-					s.i++
-				}
-				s.i++
-			}
-		case '{', '[':
-			depth++
-		case '}', ']':
-			if depth == 0 {
-				return start
-			}
-			depth--
-		case ',':
-			if depth == 0 {
-				return start
-			}
-		case ' ', '\t', '\n', '\r':
-			if depth == 0 {
-				return start
-			}
+	return s.i == len(s.b)
+}
+
+// maxSplitDepth is past where the split leaves a record to encoding/json
+// (whose own limit is 10,000).
+const maxSplitDepth = 1000
+
+// value passes over one JSON value, checking it as encoding/json's
+// scanner does, and returns where it began; ok is false for anything
+// that is not a valid value.
+func (s *splitter) value(depth int) (start int, ok bool) {
+	s.space()
+	start = s.i
+	if s.i >= len(s.b) || depth > maxSplitDepth {
+		return start, false
+	}
+	switch c := s.b[s.i]; {
+	case c == '"':
+		return start, s.str()
+	case c == '{' || c == '[':
+		closing := byte('}')
+		if c == '[' {
+			closing = ']'
 		}
 		s.i++
-		if depth == 0 && (s.b[start] == '"' || s.b[start] == '{' || s.b[start] == '[') {
-			return start
+		if s.take(closing) {
+			return start, true
+		}
+		for {
+			if c == '{' {
+				s.space()
+				if !s.str() || !s.take(':') {
+					return start, false
+				}
+			}
+			if _, ok := s.value(depth + 1); !ok {
+				return start, false
+			}
+			if s.take(closing) {
+				return start, true
+			}
+			if !s.take(',') {
+				return start, false
+			}
+		}
+	case c == 't':
+		return start, s.word("true")
+	case c == 'f':
+		return start, s.word("false")
+	case c == 'n':
+		return start, s.word("null")
+	}
+	return start, s.num()
+}
+
+func (s *splitter) word(w string) bool {
+	if len(s.b)-s.i < len(w) || string(s.b[s.i:s.i+len(w)]) != w {
+		return false
+	}
+	s.i += len(w)
+	return true
+}
+
+// str passes over a string: no control character, only JSON's escapes.
+func (s *splitter) str() bool {
+	if s.i >= len(s.b) || s.b[s.i] != '"' {
+		return false
+	}
+	for s.i++; s.i < len(s.b); s.i++ {
+		switch c := s.b[s.i]; {
+		case c == '"':
+			s.i++
+			return true
+		case c < 0x20:
+			return false
+		case c == '\\':
+			s.i++
+			if s.i >= len(s.b) {
+				return false
+			}
+			switch s.b[s.i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if len(s.b)-s.i <= 4 {
+					return false
+				}
+				for _, h := range s.b[s.i+1 : s.i+5] {
+					if !('0' <= h && h <= '9' || 'a' <= h && h <= 'f' || 'A' <= h && h <= 'F') {
+						return false
+					}
+				}
+				s.i += 4
+			default:
+				return false
+			}
 		}
 	}
-	return start
+	return false
+}
+
+// num passes over a number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+func (s *splitter) num() bool {
+	digits := func() bool {
+		from := s.i
+		for s.i < len(s.b) && '0' <= s.b[s.i] && s.b[s.i] <= '9' {
+			s.i++
+		}
+		return s.i > from
+	}
+	if s.i < len(s.b) && s.b[s.i] == '-' {
+		s.i++
+	}
+	if s.i < len(s.b) && s.b[s.i] == '0' {
+		s.i++
+	} else if !digits() {
+		return false
+	}
+	if s.i < len(s.b) && s.b[s.i] == '.' {
+		s.i++
+		if !digits() {
+			return false
+		}
+	}
+	if s.i < len(s.b) && (s.b[s.i] == 'e' || s.b[s.i] == 'E') {
+		s.i++
+		if s.i < len(s.b) && (s.b[s.i] == '+' || s.b[s.i] == '-') {
+			s.i++
+		}
+		if !digits() {
+			return false
+		}
+	}
+	return true
 }

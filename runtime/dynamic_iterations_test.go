@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,6 +71,11 @@ func sampleRecords(t testing.TB) [][]byte {
 		[]byte("{\"id\":\"\xff\"}"),
 		[]byte(`{"id":"x","unknown_later_field":{"deep":[1,2,{"x":"]"}]},"workflow":"w"}`),
 		[]byte(`{}`), []byte(`[]`), []byte(`null`), []byte(``),
+		// not JSON: encoding/json refuses them, so must the split
+		[]byte(`{"id":"x",}`), []byte("{\"id\":\"a\x01\"}"), []byte(`{"depth":01}`), []byte(`{"hash":[1,]}`),
+		[]byte(`{"lineage":tru}`), []byte(`{"hash":"\u12g4"}`), []byte(`{"id":"x"} x`), []byte(`{"depth":-}`),
+		[]byte(`{"depth":1.}`), []byte(`{"depth":1e}`), []byte(`{"x":{"y":[}]}`), []byte(`{"x":"\q"}`),
+		[]byte(`{"x":[`+strings.Repeat("[", 1100)+strings.Repeat("]", 1100)+`]}`),
 	)
 }
 
