@@ -8,10 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowscript/flowscript/lang"
 	"github.com/flowscript/flowscript/runtime/core"
 	"github.com/flowscript/flowscript/runtime/journal"
-	"github.com/flowscript/flowscript/store/badgerstore"
 )
 
 func anyStep(string) bool { return true }
@@ -104,39 +102,20 @@ func FuzzChildView(f *testing.F) {
 // read on the fast path (reading a parent does not decode its children
 // whole), and only the children of dynamic steps are decoded.
 func TestFanOutChildrenAreReadOnTheFastPath(t *testing.T) {
-	files := map[string]string{
-		"parent.star": "for_each(\"load\", items = [\"a\", \"b\\\"\", \"é\"], workflow = \"leaf\", inputs = lambda s: {\"s\": s})\n" +
+	e, _, rec := runFiles(t, map[string]string{
+		"main.star": "for_each(\"load\", items = [\"a\", \"b\\\"\", \"é\"], workflow = \"leaf\", inputs = lambda s: {\"s\": s})\n" +
 			"sub_workflow(\"leaf\", id = \"one\", inputs = {\"s\": \"solo\"})\n",
 		"leaf.star": "workflow(params = {\"s\": \"\"})\ntask(\"echo\", lambda ctx: {\"got\": ctx.params[\"s\"]})\n",
-	}
-	ctx := context.Background()
-	bs, err := badgerstore.Open(t.TempDir(), badgerstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := New(bs, Options{})
-	defer e.Close()
-	srcs := map[string][]byte{}
-	for name, src := range files {
-		srcs[name] = []byte(src)
-	}
-	prog, err := lang.NewWorkspaceFiles(srcs, e.LangOptions()).LoadSource(ctx, "parent.star", srcs["parent.star"])
-	if err != nil || len(prog.Errors) > 0 {
-		t.Fatal(err, prog.Errors)
-	}
-	id, err := e.Start(ctx, prog, StartOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec, err := e.Wait(ctx, id)
-	if err != nil || rec.Status != core.RunSucceeded {
-		t.Fatalf("run: %v %+v", err, rec)
+	})
+	ctx, id := context.Background(), rec.ID
+	if rec.Status != core.RunSucceeded {
+		t.Fatalf("run: %+v", rec)
 	}
 	if len(rec.Steps) != 5 || rec.Steps[3].ID != "load[1]" || rec.Steps[3].Inputs.(map[string]any)["s"] != "b\"" {
 		t.Fatalf("steps: %+v", rec.Steps)
 	}
 	shown := 0
-	err = e.j.View(ctx, func(tx *journal.Tx) error {
+	err := e.j.View(ctx, func(tx *journal.Tx) error {
 		kids, err := tx.Children(id)
 		if err != nil {
 			return err
@@ -191,29 +170,14 @@ func BenchmarkChildView(b *testing.B) {
 // Get, which shows the iterations, reads them once. A step named that is
 // no declared one may be an iteration: that read is Get's.
 func TestReadsWithoutIterationsReadNoChildren(t *testing.T) {
-	ctx := context.Background()
-	bs, err := badgerstore.Open(t.TempDir(), badgerstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := &scanCounter{Store: bs}
-	e := New(st, Options{})
-	defer e.Close()
-	files := map[string][]byte{
-		"main.star": []byte("def hi(ctx):\n    ctx.log(\"hi\")\n    return {}\n" +
-			"task(\"hi\", hi)\nfor_each(\"load\", items = [1, 2], workflow = \"leaf\", inputs = lambda i: {\"i\": i})\n"),
-		"leaf.star": []byte("workflow(params = {\"i\": 0})\ntask(\"t\", lambda ctx: None)\n"),
-	}
-	prog, err := lang.NewWorkspaceFiles(files, e.LangOptions()).LoadSource(ctx, "main.star", files["main.star"])
-	if err != nil || len(prog.Errors) > 0 {
-		t.Fatal(err, prog.Errors)
-	}
-	id, err := e.Start(ctx, prog, StartOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rec, err := e.Wait(ctx, id); err != nil || rec.Status != core.RunSucceeded || len(rec.Steps) != 4 {
-		t.Fatalf("run: %v %+v", err, rec)
+	e, st, rec := runFiles(t, map[string]string{
+		"main.star": "def hi(ctx):\n    ctx.log(\"hi\")\n    return {}\n" +
+			"task(\"hi\", hi)\nfor_each(\"load\", items = [1, 2], workflow = \"leaf\", inputs = lambda i: {\"i\": i})\n",
+		"leaf.star": "workflow(params = {\"i\": 0})\ntask(\"t\", lambda ctx: None)\n",
+	})
+	ctx, id := context.Background(), rec.ID
+	if rec.Status != core.RunSucceeded || len(rec.Steps) != 4 {
+		t.Fatalf("run: %+v", rec)
 	}
 	prefix := journal.ChildKey(id, "")
 	st.prefix.Store(&prefix)

@@ -45,34 +45,20 @@ func (t *scanCounterTx) Scan(prefix []byte, opts store.ScanOptions, fn func(k, v
 func dryRunScans(t *testing.T, steps int) (int64, *RerunRun) {
 	t.Helper()
 	ctx := context.Background()
-	bs, err := badgerstore.Open(t.TempDir(), badgerstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := &scanCounter{Store: bs}
-	e := New(st, Options{})
-	defer e.Close()
 	var src strings.Builder
 	for n := 0; n < steps; n++ {
 		fmt.Fprintf(&src, "for_each(\"each%d\", items = [0, 1, 2], workflow = \"leaf\", inputs = lambda i: {\"i\": i}, on_failure = \"continue\")\n", n)
 	}
-	files := map[string][]byte{
-		"main.star": []byte(src.String()),
-		"leaf.star": []byte("workflow(params = {\"i\": 0})\n" +
+	e, st, rec := runFiles(t, map[string]string{
+		"main.star": src.String(),
+		"leaf.star": "workflow(params = {\"i\": 0})\n" +
 			"def body(ctx):\n    if ctx.params[\"i\"] == 1:\n        fail(\"no\")\n    return {\"i\": ctx.params[\"i\"]}\n" +
-			"task(\"t\", body)\n"),
+			"task(\"t\", body)\n",
+	})
+	if rec.Status != core.RunFailed {
+		t.Fatalf("run: %+v", rec)
 	}
-	prog, err := lang.NewWorkspaceFiles(files, e.LangOptions()).LoadSource(ctx, "main.star", files["main.star"])
-	if err != nil || len(prog.Errors) > 0 {
-		t.Fatal(err, prog.Errors)
-	}
-	id, err := e.Start(ctx, prog, StartOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rec, err := e.Wait(ctx, id); err != nil || rec.Status != core.RunFailed {
-		t.Fatalf("run: %v %+v", err, rec)
-	}
+	id := rec.ID
 	prefix := journal.ChildKey(id, "")
 	st.prefix.Store(&prefix)
 	plan, err := e.Rerun(ctx, id, "", RerunOptions{DryRun: true, Failed: true})
@@ -103,4 +89,36 @@ func TestDryRunReadsChildrenOnce(t *testing.T) {
 			t.Errorf("%s: kept %v, new %v; want [0 2] and [1]", step, k, nw)
 		}
 	}
+}
+
+// runFiles runs files' main.star to its end on an engine over a real
+// Badger, its child scans counted, and returns the engine (closed when
+// the test ends), the counter, and the run's record.
+func runFiles(t *testing.T, files map[string]string) (*Engine, *scanCounter, *RunRecord) {
+	t.Helper()
+	ctx := context.Background()
+	bs, err := badgerstore.Open(t.TempDir(), badgerstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &scanCounter{Store: bs}
+	e := New(st, Options{})
+	t.Cleanup(func() { e.Close() })
+	srcs := map[string][]byte{}
+	for name, src := range files {
+		srcs[name] = []byte(src)
+	}
+	prog, err := lang.NewWorkspaceFiles(srcs, e.LangOptions()).LoadSource(ctx, "main.star", srcs["main.star"])
+	if err != nil || len(prog.Errors) > 0 {
+		t.Fatal(err, prog.Errors)
+	}
+	id, err := e.Start(ctx, prog, StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := e.Wait(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, st, rec
 }
