@@ -82,34 +82,19 @@ func (e *Engine) answer(ctx context.Context, call *Call) int {
 			fmt.Fprintf(stdout, "%d %s %s %s %s\n", ev.Seq, ev.Time.UTC().Format(TimeFormat), ev.Type, ev.Step, ev.Status)
 		}
 	case "logs":
-		tree := flags["tree"] == "true"
-		if flags["follow"] == "true" {
-			return e.answerFollow(ctx, call, id, flags["step"], tree)
-		}
-		if tree {
-			logs, err := e.treeLogs(ctx, id, flags["step"])
-			if err != nil {
-				return fail(err)
-			}
-			for _, l := range logs {
-				text := l.Text
-				if text != "" && !strings.HasSuffix(text, "\n") {
-					text += "\n"
-				}
-				io.WriteString(stdout, prefixLines(text, l.prefix()))
-			}
-			return 0
-		}
-		logs, err := e.Logs(ctx, id, flags["step"])
+		// as the CLI's own logs command (api_logs.go)
+		scope, err := e.LogScopeOf(ctx, id, flags["step"], flags["tree"] == "true")
 		if err != nil {
 			return fail(err)
 		}
-		for _, l := range logs {
-			fmt.Fprintf(stdout, "--- %s (attempt %d)\n%s", l.Step, l.Attempt, l.Text)
-			if l.Text != "" && !strings.HasSuffix(l.Text, "\n") {
-				fmt.Fprintln(stdout)
-			}
+		if flags["follow"] == "true" {
+			return e.answerFollow(ctx, call, scope)
 		}
+		logs, err := e.ScopeLogs(ctx, scope)
+		if err != nil {
+			return fail(err)
+		}
+		WriteLogs(stdout, logs, scope.Prefixed)
 	case "watch":
 		return e.answerWatch(ctx, call, id)
 	case "cancel":
@@ -272,79 +257,11 @@ func (e *Engine) answerWatch(ctx context.Context, call *Call, id string) int {
 	return 0
 }
 
-// runLog is one attempt's log with the run it belongs to (logs --tree).
-type runLog struct {
-	run string
-	LiveLogEntry
-}
-
-// prefix is what logs --tree puts before each line: the run, and the
-// step (with its attempt past the first), as `flowscript logs --tree`.
-func (l runLog) prefix() string {
-	step := l.Step
-	if l.Attempt > 1 {
-		step = fmt.Sprintf("%s#%d", l.Step, l.Attempt)
-	}
-	return l.run + " " + step + ": "
-}
-
-// treeLogs returns the logs as of now of the run and every run below
-// it, runs in tree order (a run before its children, children in
-// creation order); step narrows the run's own logs to that step.
-func (e *Engine) treeLogs(ctx context.Context, id, step string) ([]runLog, error) {
-	node, err := e.Tree(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	var out []runLog
-	var walk func(n *TreeNode, step string) error
-	walk = func(n *TreeNode, step string) error {
-		logs, err := e.LogsNow(ctx, n.Run.ID, step)
-		if err != nil {
-			return err
-		}
-		for _, l := range logs {
-			out = append(out, runLog{n.Run.ID, l})
-		}
-		for _, c := range n.Children {
-			if err := walk(c, ""); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	if err := walk(node, step); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// prefixLines puts prefix before every line of text.
-func prefixLines(text, prefix string) string {
-	var b strings.Builder
-	for _, line := range strings.SplitAfter(text, "\n") {
-		if line != "" {
-			b.WriteString(prefix)
-			b.WriteString(line)
-		}
-	}
-	return b.String()
-}
-
 // answerFollow is `logs --follow`: the logs so far, then the output of
-// the steps as it is written, until the run ends; the sender is told
-// which run it follows. With tree, the logs of every run below it too,
-// whole lines prefixed by run and step.
-func (e *Engine) answerFollow(ctx context.Context, call *Call, id, step string, tree bool) int {
-	rec, err := e.Get(ctx, id)
-	if err != nil {
-		fmt.Fprintf(call.Stderr, "flowscript: %v\n", err)
-		if errors.Is(err, ErrInput) {
-			return 2
-		}
-		return 1
-	}
-	call.Follow(rec.ID)
+// the steps as it is written, until the scope's run ends; the sender is
+// told which run it follows.
+func (e *Engine) answerFollow(ctx context.Context, call *Call, scope *LogScope) int {
+	call.Follow(scope.Root)
 	wake := make(chan struct{}, 1)
 	stop := e.Observe(func(*RunRecord, HistoryEvent) {
 		select {
@@ -353,24 +270,14 @@ func (e *Engine) answerFollow(ctx context.Context, call *Call, id, step string, 
 		}
 	})
 	defer stop()
-	type attempt struct {
-		run, step string
-		n         int
-	}
-	printed := map[attempt]int{}
+	tail := scope.Tail()
 	for {
 		// the run's state first: what it wrote before it ended is then
 		// in the logs read after
-		now, err := e.Get(ctx, rec.ID)
-		var logs []runLog
-		if err == nil && tree {
-			logs, err = e.treeLogs(ctx, rec.ID, step)
-		} else if err == nil {
-			var own []LiveLogEntry
-			own, err = e.LogsNow(ctx, rec.ID, step)
-			for _, l := range own {
-				logs = append(logs, runLog{rec.ID, l})
-			}
+		status, err := e.Status(ctx, scope.Root)
+		var logs []RunLog
+		if err == nil {
+			logs, err = e.ScopeLogs(ctx, scope)
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -379,40 +286,18 @@ func (e *Engine) answerFollow(ctx context.Context, call *Call, id, step string, 
 			fmt.Fprintf(call.Stderr, "flowscript: %v\n", err)
 			return 1
 		}
-		for _, l := range logs {
-			k := attempt{l.run, l.Step, l.Attempt}
-			done, seen := printed[k]
-			if !tree {
-				if !seen {
-					fmt.Fprintf(call.Stdout, "--- %s (attempt %d)\n", l.Step, l.Attempt)
-				}
-				if len(l.Text) > done {
-					io.WriteString(call.Stdout, l.Text[done:])
-				}
-				printed[k] = len(l.Text)
-				continue
-			}
-			text := l.Text[min(done, len(l.Text)):]
-			if l.Running {
-				// whole lines only while it runs
-				text = text[:strings.LastIndexByte(text, '\n')+1]
-			} else if text != "" && !strings.HasSuffix(text, "\n") {
-				text += "\n"
-			}
-			printed[k] = done + len(text)
-			io.WriteString(call.Stdout, prefixLines(text, l.prefix()))
-		}
-		if now.Status.Terminal() {
+		tail.Write(call.Stdout, logs)
+		if status.Terminal() {
 			return 0
 		}
-		if !e.IsActive(rec.ID) {
-			fmt.Fprintf(call.Stderr, "flowscript logs: run %s is %s but this program does not run it (interrupted)\n", rec.ID, now.Status)
+		if !e.IsActive(scope.Root) {
+			fmt.Fprintf(call.Stderr, "flowscript logs: run %s is %s but this program does not run it (interrupted)\n", scope.Root, status)
 			return 2
 		}
 		select {
 		case <-ctx.Done():
 			if call.Stopping() {
-				fmt.Fprintf(call.Stderr, "flowscript: the program holding the database is stopping; run %s stays unfinished\n", rec.ID)
+				fmt.Fprintf(call.Stderr, "flowscript: the program holding the database is stopping; run %s stays unfinished\n", scope.Root)
 			}
 			return 130
 		case <-wake:

@@ -44,8 +44,8 @@ func (s StepStatus) Terminal() bool {
 }
 
 // TimeFormat is how records write times: UTC, RFC 3339, always nine
-// digits of nanoseconds.
-const TimeFormat = "2006-01-02T15:04:05.000000000Z07:00"
+// digits of nanoseconds (the stored records' format).
+const TimeFormat = runtime.TimeFormat
 
 // RunRecord is a run as a user sees it (`flowscript show --json`).
 // Absent values are JSON null; times are UTC in TimeFormat.
@@ -201,11 +201,15 @@ type ListFilter struct {
 	Workflow string
 }
 
-// stamp is a time that marshals in TimeFormat.
+// stamp is a time that marshals in TimeFormat, as the journal's stamp
+// (runtime/journal/records.go) does: a TextMarshaler, which encoding/json
+// quotes as it is, where the output of a MarshalJSON would be parsed and
+// compacted again. The journal's is unexported, and the journal may not
+// import this package: once it exports its stamp, this one goes.
 type stamp time.Time
 
-func (t stamp) MarshalJSON() ([]byte, error) {
-	return []byte(`"` + time.Time(t).UTC().Format(TimeFormat) + `"`), nil
+func (t stamp) MarshalText() ([]byte, error) {
+	return time.Time(t).UTC().AppendFormat(make([]byte, 0, len(TimeFormat)), TimeFormat), nil
 }
 
 func stampOf(t *time.Time) *stamp {

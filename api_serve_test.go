@@ -79,7 +79,8 @@ func TestServeAnswersTheCLI(t *testing.T) {
 	if code := watch.ProcessState.ExitCode(); code != 130 || !strings.Contains(watchErr.String(), want) {
 		t.Errorf("watch interrupted: exit %d, stderr:\n%s\nwant %q", code, watchErr.String(), want)
 	}
-	// logs --follow streams the step's output until the run ends
+	// logs --follow streams the step's output until the run ends, each line
+	// after its step, as the CLI's own logs --follow prints it
 	follow := exec.Command(cli, "--db", db, "logs", id, "--follow")
 	followOut, err := follow.StdoutPipe()
 	if err != nil {
@@ -102,7 +103,7 @@ func TestServeAnswersTheCLI(t *testing.T) {
 	}
 	rest, _ := io.ReadAll(followed)
 	follow.Wait()
-	if code := follow.ProcessState.ExitCode(); code != 0 || streamed.String()+string(rest) != "--- wait (attempt 1)\nout| started\n" {
+	if code := follow.ProcessState.ExitCode(); code != 0 || streamed.String()+string(rest) != "wait: out| started\n" {
 		t.Errorf("logs --follow: exit %d\n%s%s", code, streamed.String(), rest)
 	}
 	rec, err := eng.Wait(ctx, id)
@@ -207,7 +208,7 @@ shell("wait", "echo child started; while [ ! -e \"$INPUT_GATE\" ]; do sleep 0.05
 	if out, code := run("logs", id, "--tree"); code != 0 || out != want {
 		t.Errorf("logs --tree: exit %d\n%s\nwant\n%s", code, out, want)
 	}
-	if out, code := run("logs", id); code != 0 || out != "--- top (attempt 1)\nout| top\n" {
+	if out, code := run("logs", id); code != 0 || out != "== top (attempt 1) ==\nout| top\n" {
 		t.Errorf("logs without --tree: exit %d\n%s", code, out)
 	}
 }

@@ -368,7 +368,11 @@ func (s *Session) helpers() map[string]helperFn {
 			if err != nil {
 				return nil, err
 			}
-			fmt.Fprintf(out, "ok (workflow %q, %d steps)\n", prog.Name(), len(prog.Steps()))
+			steps := "steps"
+			if len(prog.Steps()) == 1 {
+				steps = "step"
+			}
+			fmt.Fprintf(out, "ok (workflow %q, %d %s)\n", prog.Name(), len(prog.Steps()), steps)
 			return starlark.None, nil
 		},
 		"run": func(th *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {

@@ -1,8 +1,11 @@
 package flowscript_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
+
+	"github.com/flowscript/flowscript"
 )
 
 // BenchmarkForEach: one for_each step over n items, one child run per
@@ -32,4 +35,38 @@ func BenchmarkForEach(b *testing.B) {
 			b.ReportMetric(float64(objects)/(1<<20), "peak-heap-objects-MiB")
 		})
 	}
+}
+
+// BenchmarkForEachRead: reading a finished for_each parent of n
+// children back, as show and Run's record do (Get: the n iteration
+// records decoded from the children), and as a poll does (Status: the
+// run's own record).
+func BenchmarkForEachRead(b *testing.B) {
+	const n = 10000
+	src := fmt.Sprintf("for_each(\"load\", items = list(range(%d)), workflow = \"leaf\", inputs = lambda i: {\"i\": i})\n", n)
+	eng, prog := benchProgram(b, "parent.star", map[string]string{
+		"parent.star": src,
+		"leaf.star":   "workflow(params = {\"i\": 0})\ntask(\"noop\", lambda ctx: None)\n",
+	})
+	ctx := context.Background()
+	rec, err := eng.Run(ctx, prog, flowscript.RunOptions{})
+	if err != nil || rec.Status != flowscript.RunSucceeded {
+		b.Fatalf("run: %v %v", err, rec)
+	}
+	b.Run("get", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			got, err := eng.Get(ctx, rec.ID)
+			if err != nil || len(got.Steps) != n+1 {
+				b.Fatalf("get: %v", err)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*n), "µs/child")
+	})
+	b.Run("status", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			if st, err := eng.Status(ctx, rec.ID); err != nil || st != flowscript.RunSucceeded {
+				b.Fatalf("status: %v %v", st, err)
+			}
+		}
+	})
 }

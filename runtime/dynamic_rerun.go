@@ -68,13 +68,18 @@ func keepIterations(w *dag.Workflow, state map[string]StepRecord, from []string)
 // succeeded) and which get a new one: the other indexes of the step's
 // last output, the item count its attempt saw. A step with no output
 // (it failed before it started children) lists no new ones: all its
-// items get new children, however many they are then.
+// items get new children, however many they are then. The run's
+// children are read once for all the steps.
 func (e *Engine) planIterations(ctx context.Context, rec *RunRecord, plan *RerunRun) error {
+	if len(plan.KeepIterations) == 0 {
+		return nil
+	}
+	keptOf, err := e.succeededIterationsOf(ctx, rec.ID, plan.KeepIterations, func(string, int) string { return "" })
+	if err != nil {
+		return err
+	}
 	for _, step := range plan.KeepIterations {
-		kept, err := e.succeededIterations(ctx, rec.ID, step, func(int) string { return "" })
-		if err != nil {
-			return err
-		}
+		kept := keptOf[step]
 		n := -1
 		for _, s := range rec.Steps {
 			if s.ID != step {
@@ -114,13 +119,24 @@ func (e *Engine) planIterations(ctx context.Context, rec *RunRecord, plan *Rerun
 // newest child among those of earlier attempts (not current(i)), and
 // returns those that succeeded.
 func (e *Engine) succeededIterations(ctx context.Context, parentID, step string, current func(i int) string) (map[int]*RunRecord, error) {
-	newest := map[int]*RunRecord{}
+	kept, err := e.succeededIterationsOf(ctx, parentID, []string{step}, func(_ string, i int) string { return current(i) })
+	return kept[step], err
+}
+
+// succeededIterationsOf is succeededIterations for several steps of one
+// run, in one read of its children: a map per step, of the indexes whose
+// newest child (not current(step, i)) succeeded.
+func (e *Engine) succeededIterationsOf(ctx context.Context, parentID string, steps []string, current func(step string, i int) string) (map[string]map[int]*RunRecord, error) {
+	newest := map[string]map[int]*RunRecord{}
+	for _, s := range steps {
+		newest[s] = map[int]*RunRecord{}
+	}
 	err := e.j.View(ctx, func(tx *journal.Tx) error {
 		return tx.ChildRuns(parentID, func(c *RunRecord) error {
 			s, i, ok := dag.ParseDynamicChildID(deref(c.ParentStepID))
-			if ok && s == step && c.ID != current(i) {
+			if of, wanted := newest[s]; ok && wanted && c.ID != current(s, i) {
 				// ids sort by creation: the last seen of an index is its newest
-				newest[i] = c
+				of[i] = c
 			}
 			return nil
 		})
@@ -128,9 +144,11 @@ func (e *Engine) succeededIterations(ctx context.Context, parentID, step string,
 	if err != nil {
 		return nil, err
 	}
-	for i, c := range newest {
-		if c.Status != core.RunSucceeded {
-			delete(newest, i)
+	for _, of := range newest {
+		for i, c := range of {
+			if c.Status != core.RunSucceeded {
+				delete(of, i)
+			}
 		}
 	}
 	return newest, nil

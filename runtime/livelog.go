@@ -112,7 +112,7 @@ type LiveLogEntry struct {
 // runs now, in step order and then attempt order; step narrows them to one
 // step.
 func (e *Engine) LogsNow(ctx context.Context, idOrPrefix, step string) ([]LiveLogEntry, error) {
-	rec, err := e.Get(ctx, idOrPrefix)
+	rec, err := e.getForStep(ctx, idOrPrefix, step) // dynamic_records.go
 	if err != nil {
 		return nil, err
 	}

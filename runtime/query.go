@@ -130,7 +130,7 @@ type LogEntry struct {
 // Logs returns the logs of a run's step attempts, in step order; step
 // narrows them to one step.
 func (e *Engine) Logs(ctx context.Context, idOrPrefix, step string) ([]LogEntry, error) {
-	rec, err := e.Get(ctx, idOrPrefix)
+	rec, err := e.getForStep(ctx, idOrPrefix, step) // dynamic_records.go
 	if err != nil {
 		return nil, err
 	}

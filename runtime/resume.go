@@ -90,7 +90,11 @@ type LeftRun struct {
 
 func (e *HandlersMissingError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "left %d unfinished run(s) untouched: they use Go task handlers this process does not have (resume them from the program that registers them)", len(e.Runs))
+	runs, they, them := "runs", "they use", "them"
+	if len(e.Runs) == 1 {
+		runs, they, them = "run", "it uses", "it"
+	}
+	fmt.Fprintf(&b, "left %d unfinished %s untouched: %s Go task handlers this process does not have (resume %s from the program that registers them)", len(e.Runs), runs, they, them)
 	for _, r := range e.Runs {
 		fmt.Fprintf(&b, "\n  run %s (%s) needs %s", r.ID, r.Workflow, strings.Join(r.Handlers, ", "))
 	}

@@ -41,14 +41,14 @@ func checkCommand() *cli.Command {
 			}
 			fmt.Fprintf(w, "database %s\n", dir)
 			fmt.Fprintf(w, "  tables:  %d, checksums verified\n", rep.Tables)
-			fmt.Fprintf(w, "  values:  %d keys read, %d bytes\n", rep.Keys, rep.ValueBytes)
+			fmt.Fprintf(w, "  values:  %s read, %s\n", plural(rep.Keys, "key"), plural(int(rep.ValueBytes), "byte"))
 			if rep.StoreDamage != nil {
 				fmt.Fprintf(w, "  damage:  %v\n", cleanCorrupt(rep.StoreDamage))
 			}
 			if rep.RunsUnreadable != nil {
 				fmt.Fprintf(w, "  runs:    cannot be read: %v\n", cleanCorrupt(rep.RunsUnreadable))
 			} else {
-				fmt.Fprintf(w, "  runs:    %d, %d steps, %d history events, %d children\n", rep.Runs, rep.Steps, rep.Events, rep.Children)
+				fmt.Fprintf(w, "  runs:    %d, %s, %s, %s\n", rep.Runs, plural(rep.Steps, "step"), plural(rep.Events, "history event"), plural(rep.Children, "child"))
 				for _, p := range rep.Problems {
 					fmt.Fprintf(w, "  damage:  %s\n", p)
 				}

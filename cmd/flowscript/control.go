@@ -189,11 +189,7 @@ func countIterations(idx []int) string {
 		i = j + 1
 	}
 	if len(ranges) > 20 {
-		ranges = append(ranges[:20], fmt.Sprintf("and %d more ranges", len(ranges)-20))
+		ranges = append(ranges[:20], "and "+plural(len(ranges)-20, "more range"))
 	}
-	noun := "iterations"
-	if len(idx) == 1 {
-		noun = "iteration"
-	}
-	return fmt.Sprintf("%d %s (%s)", len(idx), noun, strings.Join(ranges, ", "))
+	return fmt.Sprintf("%s (%s)", plural(len(idx), "iteration"), strings.Join(ranges, ", "))
 }

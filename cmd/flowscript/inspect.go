@@ -187,7 +187,11 @@ func alreadyRunning(c *cli.Context, unfinished, resumed []string, left *flowscri
 		}
 	}
 	if len(out) > 0 {
-		fmt.Fprintf(c.App.ErrWriter, "%d unfinished run(s) are already running in the process that holds the database; waiting for them\n", len(out))
+		are, them := "are", "them"
+		if len(out) == 1 {
+			are, them = "is", "it"
+		}
+		fmt.Fprintf(c.App.ErrWriter, "%s %s already running in the process that holds the database; waiting for %s\n", plural(len(out), "unfinished run"), are, them)
 	}
 	return out
 }

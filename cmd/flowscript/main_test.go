@@ -14,7 +14,8 @@ import (
 // stdout and stderr is the real CLI's.
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"flowscript": func() { os.Exit(Main(os.Args)) },
+		"flowscript":      func() { os.Exit(Main(os.Args)) },
+		"flowscript-host": func() { os.Exit(embedHost(os.Args[1:])) }, // embedhost_test.go
 	})
 }
 

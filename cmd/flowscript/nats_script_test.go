@@ -32,6 +32,7 @@ var natsScripts = []string{
 	"subworkflow_errors",
 	"watch",
 	"logs_live",
+	"logs_served",
 	"for_each",
 	"loop_and_limit",
 	"nats_store",

@@ -33,7 +33,7 @@ func (f *fanProgress) counts() string {
 			parts = append(parts, fmt.Sprintf("%d %s", f.status[st], st))
 		}
 	}
-	s := fmt.Sprintf("%d children ended", f.ended)
+	s := plural(f.ended, "child") + " ended"
 	if len(parts) > 0 {
 		s += ": " + strings.Join(parts, ", ")
 	}

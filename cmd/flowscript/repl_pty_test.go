@@ -105,12 +105,12 @@ func TestReplTerminal(t *testing.T) {
 
 	// the up arrow recalls the last command from the history
 	p.send("validate()\r")
-	p.expect(`ok (workflow "repl", 1 steps)`)
+	p.expect(`ok (workflow "repl", 1 step)`)
 	p.expect(">>> ")
 	p.send("\x1b[A")
 	p.expect("validate()")
 	p.send("\r")
-	p.expect(`ok (workflow "repl", 1 steps)`)
+	p.expect(`ok (workflow "repl", 1 step)`)
 	p.expect(">>> ")
 
 	// run it on the database and look at the run

@@ -90,7 +90,7 @@ func runsCommand() *cli.Command {
 					return err
 				}
 				if left > 0 && !c.Bool("json") && !c.Bool("quiet") {
-					fmt.Fprintf(c.App.ErrWriter, "(%d older %s not shown; --limit 0 shows all)\n", left, pluralWord(left, "run"))
+					fmt.Fprintf(c.App.ErrWriter, "(%s not shown; --limit 0 shows all)\n", plural(left, "older run"))
 				}
 				return nil
 			})
@@ -131,11 +131,4 @@ func statusOf(c *cli.Context, eng *flowscript.Engine) func(*flowscript.RunRecord
 		}
 		return string(r.Status)
 	}
-}
-
-func pluralWord(n int, noun string) string {
-	if n == 1 {
-		return noun
-	}
-	return noun + "s"
 }

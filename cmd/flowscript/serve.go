@@ -44,7 +44,7 @@ func serveCommand() *cli.Command {
 			} else if err != nil {
 				return engineError(c.App.ErrWriter, err)
 			}
-			say(fmt.Sprintf("serving database %s (continued %d unfinished runs); Ctrl-C to stop", dbLabel(c), len(ids)), "db", dbLabel(c), "continued", len(ids))
+			say(fmt.Sprintf("serving database %s (continued %s); Ctrl-C to stop", dbLabel(c), plural(len(ids), "unfinished run")), "db", dbLabel(c), "continued", len(ids))
 			<-s.ctx.Done()
 			say("stopping: runs still going stay unfinished; serve or resume continues them")
 			return nil

@@ -150,10 +150,3 @@ func printErrors(w io.Writer, errs []flowscript.ScriptError) error {
 	}
 	return silentExit(exitUsage)
 }
-
-func plural(n int, noun string) string {
-	if n == 1 {
-		return fmt.Sprintf("1 %s", noun)
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
-}

@@ -256,7 +256,7 @@ func fanOutLine(key, indent string, kids []*flowscript.TreeNode) viewLine {
 	const width = 20
 	filled := ended * width / len(kids)
 	bar := "[" + strings.Repeat("#", filled) + strings.Repeat(".", width-filled) + "]"
-	summary := fmt.Sprintf("%d child runs: %s", len(kids), strings.Join(parts, ", "))
+	summary := fmt.Sprintf("%s: %s", plural(len(kids), "child run"), strings.Join(parts, ", "))
 	return viewLine{
 		key:   key + "/children",
 		state: summary,
@@ -332,7 +332,7 @@ func (r *redrawView) show(v *view) {
 	if r.size.Rows > 2 && len(lines) >= r.size.Rows {
 		// a frame taller than the screen cannot be redrawn in place
 		n := len(lines) - (r.size.Rows - 2)
-		lines = append(lines[:r.size.Rows-2], fmt.Sprintf("… %d more lines (flowscript tree shows them all)", n))
+		lines = append(lines[:r.size.Rows-2], fmt.Sprintf("… %s more (flowscript tree shows them all)", plural(n, "line")))
 	}
 	for _, l := range lines {
 		if r.size.Cols > 0 && len([]rune(l)) >= r.size.Cols {

@@ -1,0 +1,56 @@
+package flowscript
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/flowscript/flowscript/runtime"
+)
+
+// A record shown through the API writes its times as the stored record
+// does (the journal's stamp): UTC, nine digits of nanoseconds, trailing
+// zeros kept, from any zone.
+func TestRecordTimesAreTheStoredOnes(t *testing.T) {
+	zone := time.FixedZone("x", -5*3600)
+	created := time.Date(2026, 12, 3, 9, 4, 5, 120000000, zone)
+	started, ended := created.Add(time.Nanosecond), created.Add(time.Second)
+	rerun := time.Date(2026, 12, 3, 14, 0, 0, 0, time.UTC)
+	rec := &runtime.RunRecord{ID: "r", Status: "succeeded", CreatedAt: created, StartedAt: &started, EndedAt: &ended, RerunAt: &rerun,
+		Steps: []runtime.StepRecord{{ID: "s", Status: "failed", StartedAt: &started, EndedAt: &ended, RetryAt: &rerun}}}
+	stored, err := rec.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	step, err := rec.Steps[0].MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	shown, err := json.Marshal(runOf(rec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want, wantStep, got map[string]any
+	for _, d := range []struct {
+		data []byte
+		to   *map[string]any
+	}{{stored, &want}, {step, &wantStep}, {shown, &got}} {
+		if err := json.Unmarshal(d.data, d.to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, k := range []string{"created_at", "started_at", "ended_at", "rerun_at"} {
+		if got[k] != want[k] || got[k] == nil {
+			t.Errorf("%s: shown %v, stored %v", k, got[k], want[k])
+		}
+	}
+	gotStep := got["steps"].([]any)[0].(map[string]any)
+	for _, k := range []string{"started_at", "ended_at", "retry_at"} {
+		if gotStep[k] != wantStep[k] || gotStep[k] == nil {
+			t.Errorf("step %s: shown %v, stored %v", k, gotStep[k], wantStep[k])
+		}
+	}
+	if got["created_at"] != "2026-12-03T14:04:05.120000000Z" {
+		t.Errorf("created_at %v", got["created_at"])
+	}
+}
