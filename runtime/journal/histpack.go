@@ -101,6 +101,9 @@ func (t *countingTx) startPack(p histPack) {
 		*old = p
 		return
 	}
+	if t.packs == nil {
+		t.packs = t.packBuf[:0]
+	}
 	t.packs = append(t.packs, p)
 	if t.packIndex == nil && len(t.packs) > packsScanned {
 		t.packIndex = make(map[string]int, 2*len(t.packs))

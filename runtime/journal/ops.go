@@ -90,6 +90,7 @@ type countingTx struct {
 	// (histpack.go); packIndex finds them once there are many
 	packs     []histPack
 	packIndex map[string]int
+	packBuf   [2]histPack // packs' first storage: most transactions write one or two runs
 }
 
 func (t *countingTx) Set(key, value []byte) error {
