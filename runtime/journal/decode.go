@@ -30,7 +30,13 @@ const maxFastDepth = 200
 
 // decodeStepJSON decodes a step record's JSON into rec.
 func decodeStepJSON(data []byte, rec *StepRecord) error {
-	d := decoder{data: data}
+	return decodeStepJSONIn(data, rec, nil)
+}
+
+// decodeStepJSONIn is decodeStepJSON taking the record's times from
+// times, when given (the steps of a run read together).
+func decodeStepJSONIn(data []byte, rec *StepRecord, times *timeSlab) error {
+	d := decoder{data: data, times: times}
 	if err := d.step(rec); err == nil {
 		return nil
 	}
@@ -39,8 +45,23 @@ func decodeStepJSON(data []byte, rec *StepRecord) error {
 }
 
 type decoder struct {
-	data []byte
-	i    int
+	data  []byte
+	i     int
+	times *timeSlab
+}
+
+// timeSlab hands out the times of many records decoded together from
+// shared arrays: a run's steps hold two or three each, which were as
+// many allocations.
+type timeSlab struct{ free []time.Time }
+
+func (s *timeSlab) next() *time.Time {
+	if len(s.free) == 0 {
+		s.free = make([]time.Time, 64)
+	}
+	t := &s.free[0]
+	s.free = s.free[1:]
+	return t
 }
 
 func (d *decoder) space() {
@@ -185,7 +206,12 @@ func (d *decoder) optTime() (*time.Time, error) {
 		return nil, err
 	}
 	// with its quotes, as encoding/json hands it to the time
-	t := new(time.Time)
+	var t *time.Time
+	if d.times != nil {
+		t = d.times.next()
+	} else {
+		t = new(time.Time)
+	}
 	if err := t.UnmarshalJSON(d.data[d.i-len(s)-2 : d.i]); err != nil {
 		return nil, errSlow{}
 	}

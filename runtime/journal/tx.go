@@ -63,12 +63,14 @@ func (t *Tx) RunExists(id string) (bool, error) {
 // Steps reads the steps of a run, in declaration order.
 func (t *Tx) Steps(id string) ([]StepRecord, error) {
 	steps := []StepRecord{}
+	var times timeSlab
 	err := t.tx.Scan(stepPrefix(id), store.ScanOptions{}, func(_, v []byte) error {
-		var s StepRecord
-		if err := decodeStep(v, &s); err != nil {
+		// decoded in its place: a record of its own would be one more
+		// allocation a step (the decoder may hand it to encoding/json)
+		steps = append(steps, StepRecord{})
+		if err := decodeStepIn(v, &steps[len(steps)-1], &times); err != nil {
 			return fmt.Errorf("run %s: damaged step record: %v", id, err)
 		}
-		steps = append(steps, s)
 		return nil
 	})
 	return steps, err
