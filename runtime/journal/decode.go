@@ -17,6 +17,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/flowscript/flowscript/dag"
 	"github.com/flowscript/flowscript/runtime/core"
 )
 
@@ -134,6 +135,26 @@ func (d *decoder) string() (string, error) {
 	s, err := d.rawString()
 	return string(s), err
 }
+
+// word is a string that is most often one of known: then known's own,
+// which takes no allocation (a step's kind and status).
+func (d *decoder) word(known []string) (string, error) {
+	s, err := d.rawString()
+	if err != nil {
+		return "", err
+	}
+	for _, w := range known {
+		if string(s) == w {
+			return w, nil
+		}
+	}
+	return string(s), nil
+}
+
+var (
+	stepKinds    = []string{string(dag.KindTask), string(dag.KindShell), string(dag.KindSubWorkflow), string(dag.KindForEach), string(dag.KindLoop), string(dag.KindPlanner)}
+	stepStatuses = []string{string(core.StepPending), string(core.StepRunning), string(core.StepSucceeded), string(core.StepFailed), string(core.StepSkipped), string(core.StepCancelled)}
+)
 
 func (d *decoder) optString() (*string, error) {
 	if d.literal("null") {
@@ -340,10 +361,10 @@ func (d *decoder) stepField(key string, rec *StepRecord) error {
 	case "id":
 		rec.ID, err = d.string()
 	case "kind":
-		rec.Kind, err = d.string()
+		rec.Kind, err = d.word(stepKinds)
 	case "status":
 		var s string
-		s, err = d.string()
+		s, err = d.word(stepStatuses)
 		rec.Status = core.StepStatus(s)
 	case "attempt":
 		rec.Attempt, err = d.int()
