@@ -1,7 +1,9 @@
 package runtime
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -49,9 +51,37 @@ func TestCheckHistories(t *testing.T) {
 		t.Fatal(err)
 	}
 	child := *rec.Steps[1].ChildRunID
+	// the history of ids[0] is packed (several events under one key): it
+	// is written again one event a key, as before packs, without event 2
+	h0, err := e.History(ctx, ids[0])
+	if err != nil || len(h0) < 3 {
+		t.Fatalf("history of %s: %v, %v", ids[0], h0, err)
+	}
 	err = bs.Update(ctx, func(tx store.Tx) error {
-		if err := tx.Delete(journal.HistKey(ids[0], 2)); err != nil {
+		var keys [][]byte
+		err := tx.Scan([]byte("hist/"+ids[0]+"/"), store.ScanOptions{KeysOnly: true}, func(k, _ []byte) error {
+			keys = append(keys, bytes.Clone(k))
+			return nil
+		})
+		if err != nil {
 			return err
+		}
+		for _, k := range keys {
+			if err := tx.Delete(k); err != nil {
+				return err
+			}
+		}
+		for _, h := range h0 {
+			v, err := json.Marshal(&h)
+			if err != nil {
+				return err
+			}
+			if h.Seq == 2 {
+				continue
+			}
+			if err := tx.Set(journal.HistKey(ids[0], h.Seq), v); err != nil {
+				return err
+			}
 		}
 		if err := tx.Set(journal.StepKey(ids[1], 0), []byte("garbage")); err != nil {
 			return err

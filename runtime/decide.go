@@ -181,6 +181,8 @@ type decision struct {
 	// of their actions (handOver)
 	prog *lang.Program
 	jobs []*job
+	// jobBuf holds jobs when there is one (most decisions start one step)
+	jobBuf [1]*job
 }
 
 // job finds the job of a StartStep or AwaitWorker action of d, looking on
@@ -406,7 +408,8 @@ func (ar *activeRun) decideLocked(e *Engine, ev core.Event) *decision {
 	if len(res.Changed) == 0 && !res.RunChanged && len(res.History) == 0 && len(res.Actions) == 0 {
 		return nil
 	}
-	jobs := ar.handOver(res)
+	d := &decision{ar: ar, prog: ar.prog}
+	d.jobs = ar.handOver(res, d.jobBuf[:0])
 	ops, history, err := ar.encode(res)
 	if err != nil {
 		// nothing it started will run: its workers go back
@@ -421,7 +424,8 @@ func (ar *activeRun) decideLocked(e *Engine, ev core.Event) *decision {
 	// core's records are in ops and history now (a decision of 10,000
 	// spawns keeps 10,000 child decisions until it commits)
 	res.Changed, res.History = nil, nil
-	return &decision{ar: ar, res: res, history: history, rec: ar.rec, ops: ops, prog: ar.prog, jobs: jobs}
+	d.res, d.history, d.rec, d.ops = res, history, ar.rec, ops
+	return d
 }
 
 // handOver takes, from the run's state as the decision leaves it (the
@@ -433,9 +437,9 @@ func (ar *activeRun) decideLocked(e *Engine, ev core.Event) *decision {
 // job for the ready queue; each running attempt it stops is marked, so
 // that a job not yet picked up by a worker ends cancelled instead of
 // running; and a pooled step whose attempt the decision ended otherwise
-// is no longer current. The jobs are in the order of their actions.
-func (ar *activeRun) handOver(res core.Result) []*job {
-	var jobs []*job
+// is no longer current. The jobs, appended to jobs, are in the order of
+// their actions.
+func (ar *activeRun) handOver(res core.Result, jobs []*job) []*job {
 	w := ar.prog.Workflow
 	for _, a := range res.Actions {
 		switch a := a.(type) {

@@ -81,16 +81,17 @@ func (ar *activeRun) encode(res core.Result) ([]journal.Op, []HistoryEvent, erro
 		}
 		ws = append(ws, o)
 	}
-	history := make([]HistoryEvent, 0, len(res.History))
-	for _, r := range res.History {
+	// the core's records become the history events in place: the result
+	// is the decision's own, and nothing else holds them
+	history := res.History
+	for i := range history {
 		ar.seq++
-		h := r
-		h.Seq, h.Time, h.Error = ar.seq, r.Time.UTC(), ar.maskString(r.Error)
-		o, err := journal.AppendHistory(id, &h)
+		h := &history[i]
+		h.Seq, h.Time, h.Error = ar.seq, h.Time.UTC(), ar.maskString(h.Error)
+		o, err := journal.AppendHistory(id, h)
 		if err != nil {
 			return nil, nil, err
 		}
-		history = append(history, h)
 		ws = append(ws, o)
 	}
 	if ar.rec.Status.Terminal() {

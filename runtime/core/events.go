@@ -178,7 +178,10 @@ type Record struct {
 
 // Result is what applying one event changed and what must follow.
 type Result struct {
-	Changed    []string // ids of steps whose state changed
+	// Changed are the ids of the steps whose state changed. The machine
+	// reuses its storage: it is valid until the machine's next Apply (the
+	// engine encodes the changes before it decides again).
+	Changed    []string
 	RunChanged bool
 	// Took is how many workers the decision took (Machine.Pooled): of
 	// those offered in Inputs.Free, and on Resume more if it must

@@ -43,6 +43,8 @@ type Machine struct {
 	// count of the steps that wait for it (setStatus). Nil when no step
 	// has that many.
 	scanned []int32
+	// changed is the storage of Result.Changed, reused by the next Apply
+	changed []string
 }
 
 // manyDeps is how many dependencies make a step keep its scan (scanned).
@@ -66,9 +68,12 @@ const DefaultMaxEngineStops = 3
 func New(w *dag.Workflow, run *Run) *Machine {
 	m := &Machine{W: w, Run: run}
 	if len(run.Steps) == 0 {
+		// the states of a new run, in one allocation
+		states := make([]Step, len(w.Steps))
 		run.Steps = make([]*Step, len(w.Steps))
 		for i, s := range w.Steps {
-			run.Steps[i] = &Step{ID: s.ID, Status: StepPending}
+			states[i] = Step{ID: s.ID, Status: StepPending}
+			run.Steps[i] = &states[i]
 		}
 	}
 	if run.Status == "" {
@@ -82,26 +87,64 @@ func New(w *dag.Workflow, run *Run) *Machine {
 			m.unfinished++
 		}
 	}
-	m.deps = make([][]depIndex, len(w.Steps))
-	m.dependents = make([][]int, len(w.Steps))
-	m.handled = make([]bool, len(w.Steps))
+	m.indexDeps()
+	return m
+}
+
+// indexDeps builds each step's dependencies and dependents. Every list
+// is a capped window of one array of all of them (a run of 1,000 steps
+// took 2,000 allocations when each had its own).
+func (m *Machine) indexDeps() {
+	w := m.W
+	n := len(w.Steps)
+	m.deps = make([][]depIndex, n)
+	m.dependents = make([][]int, n)
+	m.handled = make([]bool, n)
+	var all []depIndex
+	ends := make([]int, n+1) // step i's dependencies are all[ends[i]:ends[i+1]]
+	counts := make([]int, n+1)
 	for i, s := range w.Steps {
 		for _, d := range s.Deps() {
 			j, ok := m.find(d.Step)
 			if !ok {
 				continue // validation refuses unknown steps before a run exists
 			}
-			m.deps[i] = append(m.deps[i], depIndex{step: j, cond: d.Cond})
-			m.dependents[j] = append(m.dependents[j], i)
+			all = append(all, depIndex{step: j, cond: d.Cond})
+			counts[j+1]++
 			if d.Cond == dag.Failed || d.Cond == dag.Done {
 				m.handled[j] = true
 			}
 		}
-		if len(m.deps[i]) >= manyDeps && m.scanned == nil {
-			m.scanned = make([]int32, len(w.Steps))
+		ends[i+1] = len(all)
+		if ends[i+1]-ends[i] >= manyDeps && m.scanned == nil {
+			m.scanned = make([]int32, n)
 		}
 	}
-	return m
+	for j := 1; j <= n; j++ {
+		counts[j] += counts[j-1] // step j's dependents start at counts[j]
+	}
+	rev := make([]int, len(all))
+	next := counts[:n]
+	for i := 0; i < n; i++ {
+		if ends[i] < ends[i+1] {
+			m.deps[i] = all[ends[i]:ends[i+1]:ends[i+1]]
+		}
+		for _, d := range all[ends[i]:ends[i+1]] {
+			rev[next[d.step]] = i
+			next[d.step]++
+		}
+	}
+	// next[j] is now where step j's dependents end; they began where
+	// step j-1's end
+	for j := 0; j < n; j++ {
+		from := 0
+		if j > 0 {
+			from = next[j-1]
+		}
+		if from < next[j] {
+			m.dependents[j] = rev[from:next[j]:next[j]]
+		}
+	}
 }
 
 // find is the index of step id in the machine's workflow, by the
@@ -249,9 +292,11 @@ func (m *Machine) Apply(ev Event, in Inputs) Result {
 	r := results.Get().(*result)
 	*r = result{at: ev.at(), free: in.Free, toStart: r.toStart[:0]}
 	r.changedIdx = r.idxBuf[:0]
+	r.Changed = m.changed[:0]
 	defer func() {
 		// what is returned is copied out; the builder keeps only its
-		// buffer of steps to start
+		// buffer of steps to start, the machine its list of changes
+		m.changed = r.Changed[:0]
 		*r = result{toStart: r.toStart[:0]}
 		results.Put(r)
 	}()

@@ -17,6 +17,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/flowscript/flowscript/dag"
 	"github.com/flowscript/flowscript/runtime/core"
 )
 
@@ -30,7 +31,13 @@ const maxFastDepth = 200
 
 // decodeStepJSON decodes a step record's JSON into rec.
 func decodeStepJSON(data []byte, rec *StepRecord) error {
-	d := decoder{data: data}
+	return decodeStepJSONIn(data, rec, nil)
+}
+
+// decodeStepJSONIn is decodeStepJSON taking the record's times from
+// times, when given (the steps of a run read together).
+func decodeStepJSONIn(data []byte, rec *StepRecord, times *timeSlab) error {
+	d := decoder{data: data, times: times}
 	if err := d.step(rec); err == nil {
 		return nil
 	}
@@ -39,8 +46,23 @@ func decodeStepJSON(data []byte, rec *StepRecord) error {
 }
 
 type decoder struct {
-	data []byte
-	i    int
+	data  []byte
+	i     int
+	times *timeSlab
+}
+
+// timeSlab hands out the times of many records decoded together from
+// shared arrays: a run's steps hold two or three each, which were as
+// many allocations.
+type timeSlab struct{ free []time.Time }
+
+func (s *timeSlab) next() *time.Time {
+	if len(s.free) == 0 {
+		s.free = make([]time.Time, 64)
+	}
+	t := &s.free[0]
+	s.free = s.free[1:]
+	return t
 }
 
 func (d *decoder) space() {
@@ -114,6 +136,26 @@ func (d *decoder) string() (string, error) {
 	return string(s), err
 }
 
+// word is a string that is most often one of known: then known's own,
+// which takes no allocation (a step's kind and status).
+func (d *decoder) word(known []string) (string, error) {
+	s, err := d.rawString()
+	if err != nil {
+		return "", err
+	}
+	for _, w := range known {
+		if string(s) == w {
+			return w, nil
+		}
+	}
+	return string(s), nil
+}
+
+var (
+	stepKinds    = []string{string(dag.KindTask), string(dag.KindShell), string(dag.KindSubWorkflow), string(dag.KindForEach), string(dag.KindLoop), string(dag.KindPlanner)}
+	stepStatuses = []string{string(core.StepPending), string(core.StepRunning), string(core.StepSucceeded), string(core.StepFailed), string(core.StepSkipped), string(core.StepCancelled)}
+)
+
 func (d *decoder) optString() (*string, error) {
 	if d.literal("null") {
 		return nil, nil
@@ -185,7 +227,12 @@ func (d *decoder) optTime() (*time.Time, error) {
 		return nil, err
 	}
 	// with its quotes, as encoding/json hands it to the time
-	t := new(time.Time)
+	var t *time.Time
+	if d.times != nil {
+		t = d.times.next()
+	} else {
+		t = new(time.Time)
+	}
 	if err := t.UnmarshalJSON(d.data[d.i-len(s)-2 : d.i]); err != nil {
 		return nil, errSlow{}
 	}
@@ -314,10 +361,10 @@ func (d *decoder) stepField(key string, rec *StepRecord) error {
 	case "id":
 		rec.ID, err = d.string()
 	case "kind":
-		rec.Kind, err = d.string()
+		rec.Kind, err = d.word(stepKinds)
 	case "status":
 		var s string
-		s, err = d.string()
+		s, err = d.word(stepStatuses)
 		rec.Status = core.StepStatus(s)
 	case "attempt":
 		rec.Attempt, err = d.int()

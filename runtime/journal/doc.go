@@ -44,6 +44,14 @@
 // Once a commit of a run fails, the run's later commits are refused
 // (ErrStopped), so that nothing lands after a transition that did not.
 //
+// # History
+//
+// A run's history is written in order, seq by seq, with the transitions
+// that record it. The events one transaction writes for one run share
+// one key (up to a kilobyte), the key of the first (histpack.go): a step
+// costs two store writes fewer. Readers take a key holding one event, as
+// every key did before, or a pack.
+//
 // # State only moves forward
 //
 // PutStep and PutRun check, inside the transaction, that the record they

@@ -11,7 +11,7 @@ import (
 )
 
 // FuzzRecordDecoders feeds arbitrary bytes to the decoders of every stored
-// record (step, run, history event, notice): they must never panic, and
+// record (step, run, history event or pack, notice): they must never panic, and
 // a step record that decodes must encode and decode to the same record,
 // and the hand-written encoders and step decoder must write and read what
 // encoding/json writes and reads.
@@ -28,6 +28,7 @@ func FuzzRecordDecoders(f *testing.F) {
 	f.Add([]byte(`{"EPOCH":2,"status":"ok"}`))
 	ev, _ := json.Marshal(&HistoryEvent{Seq: 3, Type: "step_started", Time: at, Step: "a", Attempt: 1})
 	f.Add(ev)
+	f.Add([]byte(`[` + string(ev) + `,{"seq":4,"type":"step_ended","step":"a","attempt":1,"status":"succeeded","time":"2026-12-02T10:00:00Z"}]`))
 	f.Add([]byte{stepHeaderMagic, 0, 0, 0, 1, 0, 0, 0, 2, 1, '{', '}'})
 	f.Add([]byte{})
 	full, _ := appendStep(nil, &StepRecord{ID: "s<1>", Kind: "shell", Status: core.StepSucceeded, Attempt: 3, Inputs: map[string]any{"é": []any{-1.5e-9, true, nil, map[string]any{}}}, Output: "x\n\u2028", ChildRunID: &msg, EndedAt: &at, RetryAt: &at, EndError: &msg, Epoch: 2, ChildVersion: 4, ChildWorkflow: "w", ChildHash: "h", RetriesUsed: 1})
@@ -78,6 +79,18 @@ func FuzzRecordDecoders(f *testing.F) {
 			want, _ := historyJSON(h)
 			if got := appendHistory(nil, h); !bytes.Equal(got, want) {
 				t.Fatalf("appendHistory wrote %s, encoding/json %s", got, want)
+			}
+		}
+		// a history key's value: one event, or a pack of them from seq 3
+		if evs, err := decodeHistoryValue(3, data); err == nil {
+			for i := range evs {
+				if evs[i].Seq != 3+uint64(i) && len(evs) > 1 {
+					t.Fatalf("pack event %d has seq %d", i, evs[i].Seq)
+				}
+				want, _ := historyJSON(&evs[i])
+				if got := appendHistory(nil, &evs[i]); !bytes.Equal(got, want) {
+					t.Fatalf("appendHistory wrote %s, encoding/json %s", got, want)
+				}
 			}
 		}
 		var n Notice

@@ -11,7 +11,9 @@ import (
 //	defmeta/<name>                  the highest version; read and written by every register of that name
 //	run/<run-id>                    a run record without its steps            (RunRecord)
 //	step/<run-id>/<index:4>         one step of a run, by declaration index   (StepRecord)
-//	hist/<run-id>/<seq:8>           the run's history, seq from 1, contiguous (HistoryEvent)
+//	hist/<run-id>/<seq:8>           the run's history, seq from 1, contiguous: one event
+//	                                (HistoryEvent), or the events one transaction wrote
+//	                                for the run from seq on, as a JSON array (histpack.go)
 //	log/<run-id>/<index:4>/<attempt:4>  a step attempt's log                  (bytes)
 //	active/<run-id>                 present while the run is unfinished
 //	wait/<run-id>/<waiter-run-id>/<index:4>/<attempt:4>

@@ -19,6 +19,9 @@ type Op struct {
 	// forward, when set, is the forward-only check of a step or run
 	// record (a value, not a closure: a step's end is the hottest write)
 	forward forward
+	// history marks a history event's write: it joins its run's pack
+	// (histpack.go)
+	history bool
 	fn      func(tx *Tx) error
 }
 
@@ -31,6 +34,9 @@ func Func(fn func(tx *Tx) error) Op { return Op{fn: fn} }
 func (o *Op) apply(tx store.Tx) error {
 	if o.fn != nil {
 		return o.fn(&Tx{tx: tx})
+	}
+	if ct, ok := tx.(*countingTx); ok && o.history {
+		return ct.appendHistory(o.key, o.val)
 	}
 	if o.forward.kind != noCheck {
 		if vt, ok := tx.(viewTx); ok {
@@ -80,6 +86,11 @@ type ownedTx interface {
 type countingTx struct {
 	store.Tx
 	writes, bytes int
+	// packs are the history keys the transaction fills, one per run
+	// (histpack.go); packIndex finds them once there are many
+	packs     []histPack
+	packIndex map[string]int
+	packBuf   [2]histPack // packs' first storage: most transactions write one or two runs
 }
 
 func (t *countingTx) Set(key, value []byte) error {

@@ -41,9 +41,12 @@ func stepHeader(val []byte) ([3]int, error) {
 	return [3]int{int(binary.BigEndian.Uint32(val[1:5])), int(binary.BigEndian.Uint32(val[5:9])), int(val[9])}, nil
 }
 
-func decodeStep(val []byte, rec *StepRecord) error {
+func decodeStep(val []byte, rec *StepRecord) error { return decodeStepIn(val, rec, nil) }
+
+// decodeStepIn is decodeStep with the record's times taken from times.
+func decodeStepIn(val []byte, rec *StepRecord, times *timeSlab) error {
 	if len(val) < stepHeaderLen || val[0] != stepHeaderMagic {
 		return fmt.Errorf("damaged step record")
 	}
-	return decodeStepJSON(val[stepHeaderLen:], rec)
+	return decodeStepJSONIn(val[stepHeaderLen:], rec, times)
 }

@@ -96,10 +96,12 @@ func PutRun(rec *RunRecord) (Op, error) {
 	return Op{key: key, val: val, forward: forward{kind: runForward, progress: [3]int32{int32(rec.Epoch), 0, int32(runPhase(rec.Status))}, name: string(rec.Status), run: rec.ID}}, nil
 }
 
-// AppendHistory writes one event of a run's history under its seq.
+// AppendHistory writes one event of a run's history: under its seq, or,
+// when the transaction has just written the run's event before it, into
+// that event's key (histpack.go).
 func AppendHistory(runID string, h *HistoryEvent) (Op, error) {
 	key, room := keyAndValue(len(prefixHist)+len(runID)+1+8+128, func(b []byte) []byte { return appendHistKey(b, runID, h.Seq) })
-	return setOp(key, appendHistory(room, h)), nil
+	return Op{key: key, val: appendHistory(room, h), history: true}, nil
 }
 
 // PutLog writes the log of an ended step attempt; log must not change

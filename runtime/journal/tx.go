@@ -63,12 +63,14 @@ func (t *Tx) RunExists(id string) (bool, error) {
 // Steps reads the steps of a run, in declaration order.
 func (t *Tx) Steps(id string) ([]StepRecord, error) {
 	steps := []StepRecord{}
+	var times timeSlab
 	err := t.tx.Scan(stepPrefix(id), store.ScanOptions{}, func(_, v []byte) error {
-		var s StepRecord
-		if err := decodeStep(v, &s); err != nil {
+		// decoded in its place: a record of its own would be one more
+		// allocation a step (the decoder may hand it to encoding/json)
+		steps = append(steps, StepRecord{})
+		if err := decodeStepIn(v, &steps[len(steps)-1], &times); err != nil {
 			return fmt.Errorf("run %s: damaged step record: %v", id, err)
 		}
-		steps = append(steps, s)
 		return nil
 	})
 	return steps, err
@@ -122,15 +124,16 @@ func (t *Tx) Unfinished() ([]string, error) {
 // MarkUnfinished marks a run unfinished again (a rerun).
 func (t *Tx) MarkUnfinished(id string) error { return t.tx.Set(activeKey(id), nil) }
 
-// History reads a run's history, in order.
+// History reads a run's history, in order: each key holds one event or
+// a pack of them (histpack.go).
 func (t *Tx) History(id string) ([]HistoryEvent, error) {
 	out := []HistoryEvent{}
-	err := t.tx.Scan(histPrefix(id), store.ScanOptions{}, func(_, v []byte) error {
-		var h HistoryEvent
-		if err := json.Unmarshal(v, &h); err != nil {
+	err := t.tx.Scan(histPrefix(id), store.ScanOptions{}, func(k, v []byte) error {
+		evs, err := decodeHistoryAt(k, v)
+		if err != nil {
 			return err
 		}
-		out = append(out, h)
+		out = append(out, evs...)
 		return nil
 	})
 	return out, err
@@ -139,15 +142,24 @@ func (t *Tx) History(id string) ([]HistoryEvent, error) {
 // LastSeq is the seq of a run's last history event, 0 for none.
 func (t *Tx) LastSeq(id string) (uint64, error) {
 	var last uint64
-	err := t.tx.Scan(histPrefix(id), store.ScanOptions{Reverse: true}, func(_, v []byte) error {
-		var h HistoryEvent
-		if err := json.Unmarshal(v, &h); err != nil {
+	err := t.tx.Scan(histPrefix(id), store.ScanOptions{Reverse: true}, func(k, v []byte) error {
+		evs, err := decodeHistoryAt(k, v)
+		if err != nil {
 			return err
 		}
-		last = h.Seq
+		last = evs[len(evs)-1].Seq
 		return store.ErrStop
 	})
 	return last, err
+}
+
+// decodeHistoryAt decodes the events stored under a history key.
+func decodeHistoryAt(k, v []byte) ([]HistoryEvent, error) {
+	_, seq, ok := splitHistKey(k)
+	if !ok {
+		return nil, fmt.Errorf("a history key %q has no seq", k)
+	}
+	return decodeHistoryValue(seq, v)
 }
 
 // A Log is the log of one step attempt.

@@ -22,15 +22,13 @@ var (
 	probeKey = []byte(store.ReservedPrefix + "badgerstore/watch-probe")
 	// badgerPrefix begins Badger's internal keys.
 	badgerPrefix = []byte("!badger!")
-	// txnMarker is the key of the entry that Badger appends to the
-	// entries of every committed transaction, with its commit version.
-	txnMarker = []byte("!badger!txn")
 )
 
 // hub is a Badger subscription of a Store, shared by every Watch of one
-// prefix. It subscribes to that prefix only (with the transaction markers
-// and the probe key): a subscription to every key made Badger copy every
-// value written to it, which cost an engine a tenth of its CPU.
+// prefix. It subscribes to the keys that share the prefix's first byte
+// (and the probe key's, see subscription): a subscription to every key
+// made Badger copy every value written to it, which cost an engine a
+// tenth of its CPU.
 type hub struct {
 	s      *Store
 	prefix []byte
@@ -78,13 +76,18 @@ type watcher struct {
 // start begins the subscription, once.
 func (h *hub) start() {
 	h.startOnce.Do(func() {
+		// what a snapshot sees now was published before the subscription
+		// (publish)
+		if ts, err := h.s.readTs(); err == nil {
+			h.last = ts
+		}
 		ctx, cancel := context.WithCancel(context.Background())
 		h.cancel = cancel
 		go func() {
 			defer close(h.done)
 			matches := []pb.Match{{Prefix: nil}}
 			if len(h.prefix) > 0 {
-				matches = []pb.Match{{Prefix: h.prefix}, {Prefix: txnMarker}, {Prefix: probeKey}}
+				matches = subscription(h.prefix)
 			}
 			err := h.s.db.Subscribe(ctx, h.publish, matches)
 			if ctx.Err() == nil {
@@ -92,6 +95,20 @@ func (h *hub) start() {
 			}
 		}()
 	})
+}
+
+// subscription is what a hub of prefix asks Badger for: the keys that
+// begin with the prefix's first byte, and those that begin with the probe
+// key's; publish keeps what the hub's watchers asked for. Badger matches
+// every entry a transaction writes against its subscriptions by walking a
+// trie one byte of the key at a time, allocating a map at each level it
+// enters: matching the whole of "notice/" cost 16 allocations a notice,
+// and Badger's transaction marker (once matched too, see publish) 24 a
+// transaction, where one byte costs 2 to 4. Our keys begin with a
+// lower-case word (see runtime/journal's key layout), so a first byte
+// shared with other prefixes copies a few values more, at most.
+func subscription(prefix []byte) []pb.Match {
+	return []pb.Match{{Prefix: prefix[:1]}, {Prefix: probeKey[:1]}}
 }
 
 // waitLive starts the subscription if needed and returns once it is
@@ -165,15 +182,23 @@ func (h *hub) ended() error {
 //
 // Badger publishes more than commits: value-log garbage collection moves
 // live values by writing them again, and those writes reach subscribers
-// too, carrying their original versions. What tells a commit apart is the
-// transaction marker that Badger appends to a committed transaction's
-// entries (moved values have none), so entries are held until their
-// marker arrives, and entries that no marker claims are dropped. Each
-// request reaches the callback whole, so a transaction is never split
-// between two calls.
+// too, carrying their original versions. A commit's version is above
+// every version published before it (Badger gives versions and sends
+// writes in one order), while a moved value's version is that of the
+// commit that first wrote it, which this hub has seen (its keys match),
+// or which was visible when the hub began (last starts at that version):
+// so an entry whose version is not above the newest one seen is a move,
+// and dropped. (Matching Badger's transaction marker, which moved values
+// lack, told them apart too, for some 10 allocations a transaction.)
+// Each request reaches the callback whole, so a transaction is never
+// split between two calls.
 func (h *hub) publish(list *badger.KVList) error {
 	if len(list.Kv) > 0 {
 		h.liveOnce.Do(func() { close(h.live) })
+	}
+	last := h.last
+	for _, kv := range list.Kv {
+		h.last = max(h.last, kv.Version)
 	}
 	h.mu.Lock()
 	idle := len(h.watchers) == 0
@@ -183,25 +208,13 @@ func (h *hub) publish(list *badger.KVList) error {
 		// these commits were given their versions, so it would drop them.
 		return nil
 	}
-	var events, txn []pending
+	var events []pending
 	for _, kv := range list.Kv {
-		switch {
-		case bytes.Equal(kv.Key, txnMarker):
-			if kv.Version > h.last {
-				h.last = kv.Version
-				for _, e := range txn {
-					if e.version == kv.Version {
-						events = append(events, e)
-					}
-				}
-			}
-			txn = txn[:0]
-			continue
-		case bytes.HasPrefix(kv.Key, badgerPrefix):
-			continue
+		if kv.Version <= last || bytes.HasPrefix(kv.Key, badgerPrefix) {
+			continue // a value moved by garbage collection; Badger's own
 		}
-		if len(txn) > 0 && txn[0].version != kv.Version {
-			txn = txn[:0] // entries that no marker claimed: moved values
+		if !bytes.HasPrefix(kv.Key, h.prefix) {
+			continue // matched by its first byte only (subscription)
 		}
 		e := pending{Event: store.Event{Key: kv.Key}, version: kv.Version}
 		if len(kv.Meta) > 0 && kv.Meta[0]&userMetaLive != 0 {
@@ -212,7 +225,7 @@ func (h *hub) publish(list *badger.KVList) error {
 		} else {
 			e.Deleted = true
 		}
-		txn = append(txn, e)
+		events = append(events, e)
 	}
 	events = slices.DeleteFunc(events, func(e pending) bool {
 		return bytes.HasPrefix(e.Key, []byte(store.ReservedPrefix))

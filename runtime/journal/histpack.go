@@ -1,0 +1,151 @@
+package journal
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+)
+
+// This file: packed history. The history events one transaction writes
+// for one run, in seq order, share one key: hist/<run-id>/<first seq>
+// holds either one event (a JSON object, as every key held before packs
+// were written) or a JSON array of events whose seqs follow on from the
+// key's. Readers take both (decodeHistoryValue).
+//
+// A transaction writes the first event of a run under its own key, as
+// AppendHistory made it; the next one of the same run, with the next seq,
+// rewrites that key with both, and so on up to maxPackBytes. The store
+// keeps the last write of a key in a transaction, so one entry lands
+// instead of one per event: most of a step's cost was its store writes,
+// four per step (its start and end, and their history events).
+//
+// A rewrite is counted as a write of its whole value (countingTx), as
+// Badger counts it towards its own bound: that is why a pack stays small.
+
+// maxPackBytes bounds the value of one packed history key. Badger counts
+// every rewrite of a key in a transaction towards its limits, so a pack
+// of n events is counted about n/2 times its size: a kilobyte (about ten
+// events) keeps that small.
+const maxPackBytes = 1024
+
+// histPack is the history key a transaction is filling for one run.
+type histPack struct {
+	run  []byte // the run id, inside key
+	key  []byte
+	next uint64 // the seq the pack takes next
+	// first is the key's first event, as its op made it; buf the packed
+	// value once a second event came (a buffer of the pack's own: the
+	// ops' values never change, a transaction may be run again)
+	first, buf []byte
+}
+
+// appendHistory writes one history event (its op's key and value) into
+// the pack of its run, or starts a pack with it.
+func (t *countingTx) appendHistory(key, val []byte) error {
+	run, seq, ok := splitHistKey(key)
+	if !ok {
+		return t.SetOwned(key, val)
+	}
+	p := t.packOf(run)
+	if p == nil || p.next != seq || p.size()+1+len(val) > maxPackBytes {
+		if err := t.SetOwned(key, val); err != nil {
+			return err
+		}
+		t.startPack(histPack{run: run, key: key, next: seq + 1, first: val})
+		return nil
+	}
+	if p.buf == nil {
+		p.buf = make([]byte, 0, max(2*(len(p.first)+len(val))+3, 256))
+		p.buf = append(append(p.buf, '['), p.first...)
+	} else {
+		p.buf = p.buf[:len(p.buf)-1] // its closing ']'
+	}
+	p.buf = append(append(append(p.buf, ','), val...), ']')
+	p.next++
+	// the key's earlier value is replaced, not kept: the store may take
+	// buf as it is, which later events of the pack only extend
+	return t.SetOwned(p.key, p.buf)
+}
+
+func (p *histPack) size() int {
+	if p.buf != nil {
+		return len(p.buf)
+	}
+	return len(p.first) + 2
+}
+
+// packOf is the pack being filled for run, or nil.
+func (t *countingTx) packOf(run []byte) *histPack {
+	if t.packIndex != nil {
+		if i, ok := t.packIndex[string(run)]; ok {
+			return &t.packs[i]
+		}
+		return nil
+	}
+	for i := len(t.packs) - 1; i >= 0; i-- {
+		if bytes.Equal(t.packs[i].run, run) {
+			return &t.packs[i]
+		}
+	}
+	return nil
+}
+
+// packsScanned is how many runs' packs are looked through one by one;
+// a transaction of more runs (a large spawn) indexes them.
+const packsScanned = 8
+
+// startPack makes p the pack of its run, in place of the one before.
+func (t *countingTx) startPack(p histPack) {
+	if old := t.packOf(p.run); old != nil {
+		*old = p
+		return
+	}
+	if t.packs == nil {
+		t.packs = t.packBuf[:0]
+	}
+	t.packs = append(t.packs, p)
+	if t.packIndex == nil && len(t.packs) > packsScanned {
+		t.packIndex = make(map[string]int, 2*len(t.packs))
+		for i := range t.packs {
+			t.packIndex[string(t.packs[i].run)] = i
+		}
+	} else if t.packIndex != nil {
+		t.packIndex[string(p.run)] = len(t.packs) - 1
+	}
+}
+
+// splitHistKey returns the run id and seq of a history key.
+func splitHistKey(key []byte) (run []byte, seq uint64, ok bool) {
+	if !bytes.HasPrefix(key, []byte(prefixHist)) || len(key) < len(prefixHist)+10 || key[len(key)-9] != '/' {
+		return nil, 0, false
+	}
+	return key[len(prefixHist) : len(key)-9], binary.BigEndian.Uint64(key[len(key)-8:]), true
+}
+
+// decodeHistoryValue decodes the value of a history key stored under
+// seq: one event, or a pack of events from seq on. The events of a pack
+// must follow on from seq.
+func decodeHistoryValue(seq uint64, v []byte) ([]HistoryEvent, error) {
+	v = bytes.TrimLeft(v, " \t\r\n")
+	if len(v) == 0 || v[0] != '[' {
+		h, err := decodeHistoryEvent(v)
+		if err != nil {
+			return nil, err
+		}
+		return []HistoryEvent{*h}, nil
+	}
+	var evs []HistoryEvent
+	if err := json.Unmarshal(v, &evs); err != nil {
+		return nil, err
+	}
+	if len(evs) == 0 {
+		return nil, fmt.Errorf("an empty pack of history events")
+	}
+	for i := range evs {
+		if evs[i].Seq != seq+uint64(i) {
+			return nil, fmt.Errorf("history event %d of the pack stored under seq %d says seq %d", i+1, seq, evs[i].Seq)
+		}
+	}
+	return evs, nil
+}
