@@ -201,35 +201,16 @@ type ListFilter struct {
 	Workflow string
 }
 
-// stamp is a time that marshals in TimeFormat, as the journal's stamp
-// (runtime/journal/records.go) does: a TextMarshaler, which encoding/json
-// quotes as it is, where the output of a MarshalJSON would be parsed and
-// compacted again. The journal's is unexported, and the journal may not
-// import this package: once it exports its stamp, this one goes.
-type stamp time.Time
-
-func (t stamp) MarshalText() ([]byte, error) {
-	return time.Time(t).UTC().AppendFormat(make([]byte, 0, len(TimeFormat)), TimeFormat), nil
-}
-
-func stampOf(t *time.Time) *stamp {
-	if t == nil {
-		return nil
-	}
-	s := stamp(*t)
-	return &s
-}
-
 // MarshalJSON writes the record's times in TimeFormat.
 func (r RunRecord) MarshalJSON() ([]byte, error) {
 	type plain RunRecord
 	return json.Marshal(struct {
 		plain
-		CreatedAt stamp  `json:"created_at"`
-		StartedAt *stamp `json:"started_at"`
-		EndedAt   *stamp `json:"ended_at"`
-		RerunAt   *stamp `json:"rerun_at,omitempty"`
-	}{plain(r), stamp(r.CreatedAt), stampOf(r.StartedAt), stampOf(r.EndedAt), stampOf(r.RerunAt)})
+		CreatedAt runtime.Stamp  `json:"created_at"`
+		StartedAt *runtime.Stamp `json:"started_at"`
+		EndedAt   *runtime.Stamp `json:"ended_at"`
+		RerunAt   *runtime.Stamp `json:"rerun_at,omitempty"`
+	}{plain(r), runtime.Stamp(r.CreatedAt), runtime.StampOf(r.StartedAt), runtime.StampOf(r.EndedAt), runtime.StampOf(r.RerunAt)})
 }
 
 // MarshalJSON writes the step's times in TimeFormat.
@@ -237,10 +218,10 @@ func (s StepRecord) MarshalJSON() ([]byte, error) {
 	type plain StepRecord
 	return json.Marshal(struct {
 		plain
-		StartedAt *stamp `json:"started_at"`
-		EndedAt   *stamp `json:"ended_at"`
-		RetryAt   *stamp `json:"retry_at,omitempty"`
-	}{plain(s), stampOf(s.StartedAt), stampOf(s.EndedAt), stampOf(s.RetryAt)})
+		StartedAt *runtime.Stamp `json:"started_at"`
+		EndedAt   *runtime.Stamp `json:"ended_at"`
+		RetryAt   *runtime.Stamp `json:"retry_at,omitempty"`
+	}{plain(s), runtime.StampOf(s.StartedAt), runtime.StampOf(s.EndedAt), runtime.StampOf(s.RetryAt)})
 }
 
 // MarshalJSON writes the event's time in TimeFormat.
@@ -248,8 +229,8 @@ func (h HistoryEvent) MarshalJSON() ([]byte, error) {
 	type plain HistoryEvent
 	return json.Marshal(struct {
 		plain
-		Time stamp `json:"time"`
-	}{plain(h), stamp(h.Time)})
+		Time runtime.Stamp `json:"time"`
+	}{plain(h), runtime.Stamp(h.Time)})
 }
 
 // ---- conversions from the runtime's records, which carry bookkeeping

@@ -515,7 +515,11 @@ func (d *dynamicStep) failures(n int, failed []int, errs map[int]string, failFas
 	if failFast {
 		return fmt.Errorf("%s failed: %s (on_failure = \"fail_fast\": the others were cancelled or never started; %d of %d did not succeed)", dag.DynamicChildID(d.def.ID, first), msg, len(failed), n)
 	}
-	return fmt.Errorf("%d of %d children failed; the first, %s: %s", len(failed), n, dag.DynamicChildID(d.def.ID, first), msg)
+	children := "children"
+	if n == 1 {
+		children = "child"
+	}
+	return fmt.Errorf("%d of %d %s failed; the first, %s: %s", len(failed), n, children, dag.DynamicChildID(d.def.ID, first), msg)
 }
 
 // childError is what a child that did not succeed says.

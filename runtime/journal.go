@@ -6,6 +6,7 @@ package runtime
 import (
 	"context"
 	"sync/atomic"
+	"time"
 
 	"github.com/flowscript/flowscript/runtime/journal"
 	"github.com/flowscript/flowscript/store"
@@ -23,6 +24,12 @@ type (
 // TimeFormat is how records show times: UTC, RFC 3339, always nine digits
 // of nanoseconds.
 const TimeFormat = journal.TimeFormat
+
+// Stamp is a time that marshals in TimeFormat (journal.Stamp).
+type Stamp = journal.Stamp
+
+// StampOf is t as a Stamp; nil for nil.
+func StampOf(t *time.Time) *Stamp { return journal.StampOf(t) }
 
 // CheckHistories verifies, without changing anything, every run's stored
 // records (see journal.Check).

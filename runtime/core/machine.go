@@ -226,7 +226,7 @@ func (m *Machine) StepPriority(i int) int {
 		case int64:
 			return int(p)
 		case *dag.Ref:
-			if n, ok := m.Resolve(p).(int64); ok && n >= MinPriority && n <= MaxPriority {
+			if n, ok := m.Resolve(p).(int64); ok && dag.PriorityInRange(n) {
 				return int(n)
 			}
 		}

@@ -17,8 +17,8 @@ func historyJSON(h *HistoryEvent) ([]byte, error) {
 	type plain HistoryEvent
 	return json.Marshal(struct {
 		plain
-		Time stamp `json:"time"`
-	}{plain(*h), stamp(h.Time)})
+		Time Stamp `json:"time"`
+	}{plain(*h), Stamp(h.Time)})
 }
 
 var trickyStrings = []string{

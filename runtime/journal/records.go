@@ -149,20 +149,22 @@ func runPhase(s core.RunStatus) int {
 // of nanoseconds (Go's RFC3339Nano drops trailing zeros).
 const TimeFormat = "2006-01-02T15:04:05.000000000Z07:00"
 
-// stamp is a time that marshals in TimeFormat. It is a TextMarshaler,
+// Stamp is a time that marshals in TimeFormat. It is a TextMarshaler,
 // not a json.Marshaler: encoding/json quotes text as it is, where it
 // would parse and compact the output of a MarshalJSON again.
-type stamp time.Time
+type Stamp time.Time
 
-func (t stamp) MarshalText() ([]byte, error) {
+// MarshalText writes the time in UTC, in TimeFormat.
+func (t Stamp) MarshalText() ([]byte, error) {
 	return time.Time(t).UTC().AppendFormat(make([]byte, 0, len(TimeFormat)), TimeFormat), nil
 }
 
-func stampOf(t *time.Time) *stamp {
+// StampOf is t as a Stamp; nil for nil.
+func StampOf(t *time.Time) *Stamp {
 	if t == nil {
 		return nil
 	}
-	s := stamp(*t)
+	s := Stamp(*t)
 	return &s
 }
 
@@ -176,21 +178,21 @@ func (r RunRecord) MarshalJSON() ([]byte, error) {
 	type plain RunRecord
 	return json.Marshal(struct {
 		plain
-		CreatedAt stamp  `json:"created_at"`
-		StartedAt *stamp `json:"started_at"`
-		EndedAt   *stamp `json:"ended_at"`
-		RerunAt   *stamp `json:"rerun_at,omitempty"`
-	}{plain(r), stamp(r.CreatedAt), stampOf(r.StartedAt), stampOf(r.EndedAt), stampOf(r.RerunAt)})
+		CreatedAt Stamp  `json:"created_at"`
+		StartedAt *Stamp `json:"started_at"`
+		EndedAt   *Stamp `json:"ended_at"`
+		RerunAt   *Stamp `json:"rerun_at,omitempty"`
+	}{plain(r), Stamp(r.CreatedAt), StampOf(r.StartedAt), StampOf(r.EndedAt), StampOf(r.RerunAt)})
 }
 
 func (s StepRecord) MarshalJSON() ([]byte, error) {
 	type plain StepRecord
 	return json.Marshal(struct {
 		plain
-		StartedAt *stamp `json:"started_at"`
-		EndedAt   *stamp `json:"ended_at"`
-		RetryAt   *stamp `json:"retry_at,omitempty"`
-	}{plain(s), stampOf(s.StartedAt), stampOf(s.EndedAt), stampOf(s.RetryAt)})
+		StartedAt *Stamp `json:"started_at"`
+		EndedAt   *Stamp `json:"ended_at"`
+		RetryAt   *Stamp `json:"retry_at,omitempty"`
+	}{plain(s), StampOf(s.StartedAt), StampOf(s.EndedAt), StampOf(s.RetryAt)})
 }
 
 // encodeHistory is a history event as stored, its time in TimeFormat
