@@ -52,6 +52,11 @@
 // makes Update run fn again, up to Options.MaxUpdateAttempts. Phantoms
 // (keys inserted into a scanned range) are not detected.
 //
+// Prefetch(keys), a method beyond store.Tx, reads many keys at S in one
+// request per 1,024 and keeps them for the Gets that follow; the
+// journal's committer calls it with the records its ops check, which
+// would otherwise cost one request per key.
+//
 // Guard(key, want) reads key at S and compares; the read is checked at
 // commit as every read is. When a commit is refused, the guarded keys'
 // revisions are read again: if one moved, the error wraps ErrGuardFailed
