@@ -49,7 +49,7 @@ bench:
 reliability:
 	FLOWSCRIPT_RELIABILITY_ROUNDS=200 FLOWSCRIPT_HEAVY_ROUNDS=50 FLOWSCRIPT_FAILPOINT_ROUNDS=500 $(GO) test -count=1 -timeout 90m -skip 'TestNATSFailover|TestNATSCluster' -v ./internal/crashtest/
 	FLOWSCRIPT_RELIABILITY_ROUNDS=30 $(GO) test -count=1 -timeout 30m -run 'TestNATSFailover|TestNATSCluster' -v ./internal/crashtest/
-	FLOWSCRIPT_NATS_R3_CONFORMANCE=1 $(GO) test -count=3 -run TestConformanceR3 ./store/natsstore/
+	$(GO) test -count=10 -run 'TestConformanceR3|TestWatchWholeBatchesOnAReplicaBehind' ./store/natsstore/
 
 # Fuzz each parser-shaped entry point for FUZZTIME (default 10m), one at a
 # time and on one worker: script loading, the stored-record decoders, the

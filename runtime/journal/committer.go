@@ -231,6 +231,11 @@ func (c *committer) commitPrefix(batch []*Commit) (int, error) {
 	for {
 		var n, cut int
 		err := c.st.Update(context.Background(), func(tx store.Tx) error {
+			if p, ok := tx.(prefetchTx); ok {
+				if err := p.Prefetch(checkedKeys(batch[:limit])); err != nil {
+					return err
+				}
+			}
 			ct := &countingTx{Tx: tx}
 			n, cut = 0, 0
 			// biggest is the largest commit in this transaction: it takes
@@ -272,6 +277,26 @@ func (c *committer) commitPrefix(batch []*Commit) (int, error) {
 		}
 		return n, err
 	}
+}
+
+// prefetchTx is a transaction that reads many keys in one go ahead of
+// the Gets that follow (natsstore: one request instead of one per key).
+type prefetchTx interface {
+	Prefetch(keys [][]byte) error
+}
+
+// checkedKeys are the keys whose stored records the ops of batch read
+// before replacing them (PutStep, PutRun: state only moves forward).
+func checkedKeys(batch []*Commit) [][]byte {
+	var keys [][]byte
+	for _, cm := range batch {
+		for j := cm.next; j < len(cm.ops); j++ {
+			if o := &cm.ops[j]; o.fn == nil && o.forward.kind != noCheck {
+				keys = append(keys, o.key)
+			}
+		}
+	}
+	return keys
 }
 
 // ErrStopped refuses the commits of a run after one of its commits

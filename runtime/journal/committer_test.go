@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/flowscript/flowscript/store"
@@ -249,4 +250,68 @@ func TestCommitterWaitAllWaitsForEveryCommitOfASubmit(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.close()
+}
+
+// prefetchingStore is a real store whose transactions take Prefetch (as
+// natsstore's do), recording the keys each transaction prefetched; fail
+// makes Prefetch fail.
+type prefetchingStore struct {
+	store.Store
+	fetched [][]string
+	fail    error
+}
+
+func (s *prefetchingStore) Update(ctx context.Context, fn func(tx store.Tx) error) error {
+	return s.Store.Update(ctx, func(tx store.Tx) error { return fn(prefetchingTx{tx, s}) })
+}
+
+type prefetchingTx struct {
+	store.Tx
+	s *prefetchingStore
+}
+
+func (t prefetchingTx) Prefetch(keys [][]byte) error {
+	var got []string
+	for _, k := range keys {
+		got = append(got, string(k))
+	}
+	t.s.fetched = append(t.s.fetched, got)
+	return t.s.fail
+}
+
+// A transaction is offered, before its ops run, the keys whose stored
+// records its ops check (PutStep, PutRun), all of them and only those:
+// plain writes and Funcs read nothing ahead. A failing Prefetch fails
+// the commits like a failing read, and stops their runs.
+func TestCommitterPrefetchesCheckedKeys(t *testing.T) {
+	st := &prefetchingStore{Store: memStore(t)}
+	c := newCommitter(st)
+	defer c.close()
+	step := func(run string, i int) Op {
+		op, err := PutStep(run, i, &StepRecord{ID: fmt.Sprintf("s%d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return op
+	}
+	a, b := step("r1", 1), step("r2", 7)
+	plain := setOp([]byte("k/plain"), []byte("v"))
+	fn := Func(func(tx *Tx) error { return tx.tx.Set([]byte("k/fn"), nil) })
+	if err := c.waitAll(c.submitAll([][]Op{{a, plain}, {fn, b}})); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprint([][]string{{string(a.key), string(b.key)}})
+	if got := fmt.Sprint(st.fetched); got != want {
+		t.Fatalf("prefetched %v; want %v", got, want)
+	}
+
+	st.fail = errors.New("prefetch failed")
+	var stop atomic.Bool
+	err := c.waitAll(c.submitAll([][]Op{{step("r3", 1)}}, &stop))
+	if !errors.Is(err, st.fail) || !stop.Load() {
+		t.Fatalf("commit with a failing Prefetch: %v, run stopped %v; want the Prefetch error and the run stopped", err, stop.Load())
+	}
+	if err := c.waitAll(c.submitAll([][]Op{{plain}}, &stop)); !errors.Is(err, ErrStopped) {
+		t.Fatalf("the stopped run's next commit: %v; want ErrStopped", err)
+	}
 }

@@ -52,6 +52,11 @@
 // makes Update run fn again, up to Options.MaxUpdateAttempts. Phantoms
 // (keys inserted into a scanned range) are not detected.
 //
+// Prefetch(keys), a method beyond store.Tx, reads many keys at S in one
+// request per 1,024 and keeps them for the Gets that follow; the
+// journal's committer calls it with the records its ops check, which
+// would otherwise cost one request per key.
+//
 // Guard(key, want) reads key at S and compares; the read is checked at
 // commit as every read is. When a commit is refused, the guarded keys'
 // revisions are read again: if one moved, the error wraps ErrGuardFailed
@@ -76,8 +81,16 @@
 // after Ready is. Messages of one atomic batch have contiguous sequences
 // and the same Nats-Batch-Id; they are handed to fn in one call. When the
 // consumer runs dry in the middle of a batch, the rest of the batch is
-// read with a direct get, which waits for the batch to be fully stored,
-// so a transaction is never split across calls.
+// read with a direct get that starts at the message just delivered: a
+// replica stores a batch whole under the lock direct gets take, so an
+// answer holding anything is from a replica with all of the batch, and
+// an empty one (a replica behind) is asked again. A transaction is never
+// split across calls, and none is skipped.
+//
+// The consumer runs with the ordered consumer's Consume: a pull sent
+// before a new consumer's interest has reached this connection's server
+// (it lives on one replica, maybe on another server) is answered "no
+// responders", and Consume then makes a new consumer at once.
 //
 // # Limits
 //
