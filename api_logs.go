@@ -69,14 +69,10 @@ func (e *Engine) ScopeLogs(ctx context.Context, s *LogScope) ([]RunLog, error) {
 			return nil, err
 		}
 		ids = ids[:0]
-		var walk func(n *TreeNode)
-		walk = func(n *TreeNode) {
+		node.Walk(func(n *TreeNode, _ int) error {
 			ids = append(ids, n.Run.ID)
-			for _, c := range n.Children {
-				walk(c)
-			}
-		}
-		walk(node)
+			return nil
+		})
 	}
 	var out []RunLog
 	for _, id := range ids {

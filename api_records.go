@@ -145,6 +145,25 @@ type TreeNode struct {
 	Children []*TreeNode `json:"children"`
 }
 
+// Walk calls fn for n and every node below it, in tree order (a run
+// before the runs below it, children in creation order), with each node's
+// depth (0 for n), and stops at the first error fn returns.
+func (n *TreeNode) Walk(fn func(n *TreeNode, depth int) error) error {
+	return n.walk(fn, 0)
+}
+
+func (n *TreeNode) walk(fn func(n *TreeNode, depth int) error, depth int) error {
+	if err := fn(n, depth); err != nil {
+		return err
+	}
+	for _, c := range n.Children {
+		if err := c.walk(fn, depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Definition describes one registered version of a workflow.
 type Definition struct {
 	Name         string         `json:"name"`

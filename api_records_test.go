@@ -2,6 +2,9 @@ package flowscript
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,5 +55,32 @@ func TestRecordTimesAreTheStoredOnes(t *testing.T) {
 	}
 	if got["created_at"] != "2026-12-03T14:04:05.120000000Z" {
 		t.Errorf("created_at %v", got["created_at"])
+	}
+}
+
+func TestTreeNodeWalkIsTreeOrderAndStops(t *testing.T) {
+	leaf := func(id string, c ...*TreeNode) *TreeNode { return &TreeNode{Run: RunRecord{ID: id}, Children: c} }
+	root := leaf("a", leaf("b", leaf("c")), leaf("d"))
+	var got []string
+	if err := root.Walk(func(n *TreeNode, depth int) error {
+		got = append(got, fmt.Sprintf("%s%d", n.Run.ID, depth))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, " ") != "a0 b1 c2 d1" {
+		t.Errorf("walk order = %v, want a0 b1 c2 d1", got)
+	}
+	stop := errors.New("stop")
+	got = nil
+	err := root.Walk(func(n *TreeNode, _ int) error {
+		got = append(got, n.Run.ID)
+		if n.Run.ID == "c" {
+			return stop
+		}
+		return nil
+	})
+	if err != stop || strings.Join(got, "") != "abc" {
+		t.Errorf("walk stopped with %v after %v, want stop after a b c", err, got)
 	}
 }

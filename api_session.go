@@ -468,15 +468,10 @@ func (s *Session) helpers() map[string]helperFn {
 			if err != nil {
 				return err
 			}
-			var walk func(n *TreeNode, indent string)
-			walk = func(n *TreeNode, indent string) {
-				fmt.Fprintf(out, "%s%s %s %s\n", indent, n.Run.ID, n.Run.Workflow, n.Run.Status)
-				for _, c := range n.Children {
-					walk(c, indent+"  ")
-				}
-			}
-			walk(n, "")
-			return nil
+			return n.Walk(func(n *TreeNode, depth int) error {
+				_, err := fmt.Fprintf(out, "%s%s %s %s\n", strings.Repeat("  ", depth), n.Run.ID, n.Run.Workflow, n.Run.Status)
+				return err
+			})
 		}),
 		"cancel": withEngine(func(ctx context.Context, eng *Engine, id string) error {
 			rec, err := eng.Cancel(ctx, id)

@@ -67,8 +67,7 @@ func (e *Engine) Subscribe(ctx context.Context, id string) (*Subscription, error
 		return nil, err
 	}
 	var past []Event
-	var walk func(n *TreeNode) error
-	walk = func(n *TreeNode) error {
+	err = tree.Walk(func(n *TreeNode, _ int) error {
 		evs, err := e.History(ctx, n.Run.ID)
 		if err != nil {
 			return err
@@ -78,14 +77,9 @@ func (e *Engine) Subscribe(ctx context.Context, id string) (*Subscription, error
 		for _, h := range evs {
 			past = append(past, Event{Run: run, HistoryEvent: h})
 		}
-		for _, c := range n.Children {
-			if err := walk(c); err != nil {
-				return err
-			}
-		}
 		return nil
-	}
-	if err := walk(tree); err != nil {
+	})
+	if err != nil {
 		s.stop()
 		return nil, err
 	}

@@ -105,8 +105,7 @@ func treeCommand() *cli.Command {
 				return nil, err
 			}
 			v := &treeView{TreeNode: root, current: map[string]string{}}
-			var walk func(n *flowscript.TreeNode) error
-			walk = func(n *flowscript.TreeNode) error {
+			err = root.Walk(func(n *flowscript.TreeNode, _ int) error {
 				if len(n.Children) == 0 {
 					return nil
 				}
@@ -119,14 +118,9 @@ func treeCommand() *cli.Command {
 						v.current[rec.ID+"/"+s.ID] = *s.ChildRunID
 					}
 				}
-				for _, c := range n.Children {
-					if err := walk(c); err != nil {
-						return err
-					}
-				}
 				return nil
-			}
-			return v, walk(root)
+			})
+			return v, err
 		},
 		func(w io.Writer, v *treeView) error {
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
