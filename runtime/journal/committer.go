@@ -259,13 +259,14 @@ func (c *committer) commitPrefix(batch []*Commit) (int, error) {
 					}
 					if j+1 < len(cm.ops) {
 						cut = j + 1
-						return nil
+						return ct.writePacks()
 					}
 				}
 				biggest = biggest.max(ct.size().minus(before))
 				n = i + 1
 			}
-			return nil
+			// the history packs, each written once its last event is in
+			return ct.writePacks()
 		})
 		var ec errCut
 		if errors.As(err, &ec) {

@@ -215,3 +215,50 @@ func TestHistoryPackOnlyTakesTheNextSeq(t *testing.T) {
 		t.Fatalf("check: %s", got)
 	}
 }
+
+// writesStore counts the writes of each key its transactions make.
+type writesStore struct {
+	store.Store
+	sets map[string]int
+}
+
+type writesTx struct {
+	store.Tx
+	s *writesStore
+}
+
+func (s *writesStore) Update(ctx context.Context, fn func(tx store.Tx) error) error {
+	return s.Store.Update(ctx, func(tx store.Tx) error {
+		s.sets = map[string]int{}
+		return fn(&writesTx{tx, s})
+	})
+}
+
+func (t *writesTx) Set(k, v []byte) error {
+	t.s.sets[string(k)]++
+	return t.Tx.Set(k, v)
+}
+
+// A pack is written to the store once, after the transaction's last op,
+// however many events it holds (each was a rewrite of the key, which
+// Badger counts towards its bounds on a transaction); a pack that a
+// seq out of order ends is written when the next one starts.
+func TestHistoryPackIsWrittenOnce(t *testing.T) {
+	ws := &writesStore{Store: diskStore(t)}
+	j := New(ws)
+	defer j.Close()
+	ops := append(append([]Op{startedRun(t, "run-a")}, historyOps(t, "run-a", 1, 8)...), historyOps(t, "run-b", 1, 3)...)
+	if err := j.Wait(j.Submit([][]Op{ops})); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range [][]byte{histKey("run-a", 1), histKey("run-b", 1)} {
+		if n := ws.sets[string(k)]; n != 1 {
+			t.Errorf("%q was written %d times in one transaction; want once", k, n)
+		}
+	}
+	if len(ws.sets) != 3 {
+		t.Errorf("the transaction wrote %d keys; want the run and two packs", len(ws.sets))
+	}
+	wantHistory(t, j, "run-a", 1, 8)
+	wantHistory(t, j, "run-b", 1, 3)
+}
