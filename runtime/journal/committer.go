@@ -18,7 +18,8 @@ type Commit struct {
 	// next is the first op not yet written: the ops before it landed in
 	// an earlier transaction
 	next int
-	done chan error
+	// sub is the submission the commit came in: its outcome goes there
+	sub *submission
 	// stops are the flags of the runs whose transitions this commit
 	// carries: once one of their commits fails, the flag is set and their
 	// later commits are refused, so that nothing lands after a transition
@@ -67,21 +68,24 @@ func (c *committer) submit(apply func(tx *Tx) error, stops ...*atomic.Bool) *Com
 // submitAll queues commits, one per list of ops, in order; nothing of
 // another submitter comes between them.
 //
-// The commits of one call share one allocation and one channel, which
-// carries each one's outcome once it is written: waitAll reads as many
-// outcomes as the call made commits, so it must be given all of them.
+// The commits of one call are one submission, which collects their
+// outcomes as they are written: waitAll waits for all of them. A
+// submission of one commit (most are) is one allocation.
 func (c *committer) submitAll(units [][]Op, stops ...*atomic.Bool) []*Commit {
-	cms := make([]*Commit, len(units))
-	all := make([]Commit, len(units))
-	done := make(chan error, len(units))
+	s := &submission{left: len(units)}
+	s.cond.L = &s.mu
+	all, cms := s.one[:], s.list[:]
+	if len(units) != 1 {
+		all, cms = make([]Commit, len(units)), make([]*Commit, len(units))
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i, u := range units {
 		cm := &all[i]
-		cm.ops, cm.done, cm.stops = u, done, stops
+		cm.ops, cm.sub, cm.stops = u, s, stops
 		cms[i] = cm
 		if c.closed {
-			cm.done <- ErrClosed
+			s.settle(ErrClosed)
 			continue
 		}
 		c.pending = append(c.pending, cm)
@@ -89,26 +93,57 @@ func (c *committer) submitAll(units [][]Op, stops ...*atomic.Bool) []*Commit {
 	return cms
 }
 
-// waitAll waits for every commit of one submitAll and returns the first
-// error among them. Their outcomes come on one channel, in whatever order
-// they are written; once as many have come as there are commits, all are
-// written.
-func (c *committer) waitAll(cms []*Commit) error {
-	var first error
-	for _, cm := range cms {
-		if err := c.wait(cm); err != nil && first == nil {
-			first = err
-		}
-	}
-	return first
+// A submission is what one submitAll queued, and the outcomes of its
+// commits as they are written, in whatever order.
+type submission struct {
+	mu   sync.Mutex
+	cond sync.Cond // on mu: signalled when the last outcome comes
+	left int       // the commits whose outcome has not come
+	err  error     // the first error among the outcomes
+	// the storage of a submission of one commit
+	one  [1]Commit
+	list [1]*Commit
 }
 
-// wait returns an outcome of cm's submitAll (cm's own when it was the
-// only one) once the transaction carrying it is committed (and synced,
-// in durable mode). If no
-// transaction is being written, the caller writes the queued commits
-// itself, and hands what is queued after its own to a goroutine. It must
-// be called without any run's lock held.
+// settle takes the outcome of one of the submission's commits.
+func (s *submission) settle(err error) {
+	s.mu.Lock()
+	if err != nil && s.err == nil {
+		s.err = err
+	}
+	s.left--
+	if s.left == 0 {
+		s.cond.Broadcast()
+	}
+	s.mu.Unlock()
+}
+
+// wait returns the first error of the submission's commits once every
+// one of them is written.
+func (s *submission) wait() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.left > 0 {
+		s.cond.Wait()
+	}
+	return s.err
+}
+
+// waitAll waits for every commit of one submitAll and returns the first
+// error among them.
+func (c *committer) waitAll(cms []*Commit) error {
+	if len(cms) == 0 {
+		return nil
+	}
+	return c.wait(cms[len(cms)-1])
+}
+
+// wait returns the first error of cm's submitAll once all its commits
+// are committed (and synced, in durable mode). If no transaction is
+// being written, the caller writes the queued commits itself (the ones
+// before cm, of its own submission or of others, with it) and hands what
+// is queued after cm to a goroutine. It must be called without any run's
+// lock held.
 func (c *committer) wait(cm *Commit) error {
 	c.mu.Lock()
 	if !c.writing && len(c.pending) > 0 {
@@ -116,7 +151,7 @@ func (c *committer) wait(cm *Commit) error {
 		c.lead(cm)
 	}
 	c.mu.Unlock()
-	return <-cm.done
+	return cm.sub.wait()
 }
 
 // lead writes the queued commits, a batch per transaction, until own is
@@ -156,7 +191,7 @@ func (c *committer) close() {
 	defer c.mu.Unlock()
 	c.closed = true
 	for _, cm := range c.pending {
-		cm.done <- ErrClosed
+		cm.sub.settle(ErrClosed)
 	}
 	c.pending = nil
 	for c.writing {
@@ -175,7 +210,7 @@ func (c *committer) commit(batch []*Commit) {
 	for _, cm := range batch {
 		if cm.stopped() {
 			cm.written = true
-			cm.done <- ErrStopped
+			cm.sub.settle(ErrStopped)
 			continue
 		}
 		live = append(live, cm)
@@ -203,7 +238,7 @@ func (c *committer) commit(batch []*Commit) {
 		for _, cm := range batch[:n] {
 			cm.written = true
 			cm.ops = nil // written: garbage now
-			cm.done <- err
+			cm.sub.settle(err)
 		}
 		batch = batch[n:]
 		if len(batch) > 0 && batch[0].stopped() {
