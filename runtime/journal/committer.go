@@ -38,10 +38,9 @@ type Commit struct {
 // goroutine without waking another.
 type committer struct {
 	st store.Store
-	// maxBatch bounds the commits in one transaction, and limits its
-	// writes and bytes.
+	// maxBatch bounds the commits in one transaction (the store's
+	// limits, in filling, its writes and bytes)
 	maxBatch int
-	limits   store.Limits
 
 	mu      sync.Mutex
 	pending []*Commit
@@ -49,13 +48,23 @@ type committer struct {
 	closed  bool
 	idle    *sync.Cond // signalled when writing ends
 
+	// spare is the queue's other array: a batch keeps the queue's array
+	// while it is written, the queue goes on in this one
+	spare []*Commit
+	// filling is the transaction being filled; fillTx its fill, bound
+	// once
+	filling filling
+	fillTx  func(tx store.Tx) error
+
 	// transactions and commits count what was written, for Stats.
 	transactions, commits atomic.Uint64
 }
 
 func newCommitter(st store.Store) *committer {
-	c := &committer{st: st, maxBatch: 512, limits: st.Limits()}
+	c := &committer{st: st, maxBatch: 512}
 	c.idle = sync.NewCond(&c.mu)
+	c.filling.limits = st.Limits()
+	c.fillTx = c.filling.fill
 	return c
 }
 
@@ -169,11 +178,14 @@ func (c *committer) lead(own *Commit) {
 			return
 		}
 		n := min(len(c.pending), c.maxBatch)
-		batch := append([]*Commit(nil), c.pending[:n]...)
-		c.pending = append(c.pending[:0], c.pending[n:]...)
+		batch := c.pending[:n]
+		c.pending = append(c.spare[:0], c.pending[n:]...)
+		c.spare = nil
 		c.mu.Unlock()
 		c.commit(batch)
 		c.mu.Lock()
+		clear(batch)
+		c.spare = batch[:0]
 	}
 	c.writing = false
 	c.idle.Broadcast()
@@ -206,7 +218,7 @@ func (c *committer) close() {
 // fails them all.
 func (c *committer) commit(batch []*Commit) {
 	// commits of runs that already lost a commit are refused
-	live := batch[:0:0]
+	live := batch[:0] // in place: the batch is the caller's own
 	for _, cm := range batch {
 		if cm.stopped() {
 			cm.written = true
@@ -262,57 +274,84 @@ func (errCut) Error() string { return "journal: transaction cut" }
 // limits: they are a safe fraction of what the store takes); the rest of
 // it comes next.
 func (c *committer) commitPrefix(batch []*Commit) (int, error) {
-	limit := len(batch)
+	f := &c.filling
+	f.batch, f.limit = batch, len(batch)
+	defer func() { f.batch = nil }()
 	for {
-		var n, cut int
-		err := c.st.Update(context.Background(), func(tx store.Tx) error {
-			if p, ok := tx.(prefetchTx); ok {
-				if err := p.Prefetch(checkedKeys(batch[:limit])); err != nil {
-					return err
-				}
-			}
-			ct := &countingTx{Tx: tx}
-			n, cut = 0, 0
-			// biggest is the largest commit in this transaction: it takes
-			// no further commit once one more of that size would pass the
-			// limits (one that passes them all the same cuts it short)
-			var biggest size
-			for i, cm := range batch[:limit] {
-				if i > 0 && ct.size().over(c.limits, biggest) {
-					break
-				}
-				before := ct.size()
-				for j := cm.next; j < len(cm.ops); j++ {
-					if err := cm.ops[j].apply(ct); err != nil {
-						return err
-					}
-					if !ct.size().over(c.limits, size{}) {
-						continue
-					}
-					if i > 0 {
-						return errCut{at: i}
-					}
-					if j+1 < len(cm.ops) {
-						cut = j + 1
-						return ct.writePacks()
-					}
-				}
-				biggest = biggest.max(ct.size().minus(before))
-				n = i + 1
-			}
-			// the history packs, each written once its last event is in
-			return ct.writePacks()
-		})
-		var ec errCut
-		if errors.As(err, &ec) {
-			limit = ec.at
+		err := c.st.Update(context.Background(), c.fillTx)
+		if at, ok := cutAt(err); ok {
+			f.limit = at
 			continue
 		}
-		if err == nil && cut > 0 {
-			batch[0].next = cut
+		if err == nil && f.cut > 0 {
+			batch[0].next = f.cut
 		}
-		return n, err
+		return f.n, err
 	}
+}
+
+// cutAt is where an errCut cut a transaction.
+func cutAt(err error) (int, bool) {
+	var ec errCut
+	if err == nil || !errors.As(err, &ec) {
+		return 0, false
+	}
+	return ec.at, true
+}
+
+// filling is the transaction commitPrefix is filling: one, reused (only
+// the writing goroutine fills), so that a transaction costs the committer
+// no allocation of its own.
+type filling struct {
+	limits store.Limits
+	// batch[:limit] is what the transaction may take; n is how many
+	// commits it took whole, cut the first op of batch[0] it left out
+	batch       []*Commit
+	limit, n    int
+	cut         int
+	transaction countingTx
+}
+
+// fill writes into tx the commits of f.batch[:f.limit] that fit.
+func (f *filling) fill(tx store.Tx) error {
+	batch := f.batch[:f.limit]
+	if p, ok := tx.(prefetchTx); ok {
+		if err := p.Prefetch(checkedKeys(batch)); err != nil {
+			return err
+		}
+	}
+	ct := &f.transaction
+	*ct = countingTx{Tx: tx}
+	f.n, f.cut = 0, 0
+	// biggest is the largest commit in this transaction: it takes
+	// no further commit once one more of that size would pass the
+	// limits (one that passes them all the same cuts it short)
+	var biggest size
+	for i, cm := range batch {
+		if i > 0 && ct.size().over(f.limits, biggest) {
+			break
+		}
+		before := ct.size()
+		for j := cm.next; j < len(cm.ops); j++ {
+			if err := cm.ops[j].apply(ct); err != nil {
+				return err
+			}
+			if !ct.size().over(f.limits, size{}) {
+				continue
+			}
+			if i > 0 {
+				return errCut{at: i}
+			}
+			if j+1 < len(cm.ops) {
+				f.cut = j + 1
+				return ct.writePacks()
+			}
+		}
+		biggest = biggest.max(ct.size().minus(before))
+		f.n = i + 1
+	}
+	// the history packs, each written once its last event is in
+	return ct.writePacks()
 }
 
 // prefetchTx is a transaction that reads many keys in one go ahead of
