@@ -79,14 +79,15 @@ func (c *committer) submit(apply func(tx *Tx) error, stops ...*atomic.Bool) *Com
 //
 // The commits of one call are one submission, which collects their
 // outcomes as they are written: waitAll waits for all of them. A
-// submission of one commit (most are) is one allocation.
+// submission of one or two commits (most are) is one allocation.
 func (c *committer) submitAll(units [][]Op, stops ...*atomic.Bool) []*Commit {
 	s := &submission{left: len(units)}
 	s.cond.L = &s.mu
-	all, cms := s.one[:], s.list[:]
-	if len(units) != 1 {
+	all, cms := s.few[:], s.list[:]
+	if len(units) > len(s.few) {
 		all, cms = make([]Commit, len(units)), make([]*Commit, len(units))
 	}
+	all, cms = all[:len(units)], cms[:len(units)]
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i, u := range units {
@@ -109,9 +110,10 @@ type submission struct {
 	cond sync.Cond // on mu: signalled when the last outcome comes
 	left int       // the commits whose outcome has not come
 	err  error     // the first error among the outcomes
-	// the storage of a submission of one commit
-	one  [1]Commit
-	list [1]*Commit
+	// the storage of a submission of a few commits (a decision and what
+	// follows it)
+	few  [2]Commit
+	list [2]*Commit
 }
 
 // settle takes the outcome of one of the submission's commits.
