@@ -22,9 +22,11 @@ import (
 // transaction do not see the events in the store: none reads history.)
 
 // maxPackBytes bounds the value of one packed history key: a pack is one
-// store entry, and a kilobyte (about ten events) keeps it well inside a
-// store's bounds on one value.
-const maxPackBytes = 1024
+// store entry, written once, and four kilobytes (about thirty events)
+// keep it far inside a store's bounds on one value (Badger keeps it in
+// its tree, under the value threshold) while a step of a large fan-out
+// costs a tenth of an entry for its history.
+const maxPackBytes = 4096
 
 // histPack is the history key a transaction is filling for one run.
 type histPack struct {

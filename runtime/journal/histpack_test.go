@@ -107,20 +107,20 @@ func TestHistoryPacksInOneTransaction(t *testing.T) {
 	st := diskStore(t)
 	j := New(st)
 	defer j.Close()
-	a1 := append([]Op{startedRun(t, "run-a"), startedRun(t, "run-b")}, historyOps(t, "run-a", 1, 20)...)
+	a1 := append([]Op{startedRun(t, "run-a"), startedRun(t, "run-b")}, historyOps(t, "run-a", 1, 80)...)
 	b := historyOps(t, "run-b", 1, 3)
-	a2 := historyOps(t, "run-a", 21, 30)
+	a2 := historyOps(t, "run-a", 81, 120)
 	if err := j.Wait(j.Submit([][]Op{a1, b, a2})); err != nil {
 		t.Fatal(err)
 	}
 	if txs, _ := j.Stats(); txs != 1 {
 		t.Fatalf("%d transactions, want 1", txs)
 	}
-	wantHistory(t, j, "run-a", 1, 30)
+	wantHistory(t, j, "run-a", 1, 120)
 	wantHistory(t, j, "run-b", 1, 3)
 	seqs, vals := historyKeys(t, st, "run-a")
-	if len(seqs) < 2 || len(seqs) > 10 || seqs[0] != 1 {
-		t.Fatalf("run-a's 30 events are under keys %v", seqs)
+	if len(seqs) < 2 || len(seqs) > 40 || seqs[0] != 1 {
+		t.Fatalf("run-a's 120 events are under keys %v", seqs)
 	}
 	for i, v := range vals {
 		if v[0] != '[' || len(v) > maxPackBytes {
@@ -134,7 +134,7 @@ func TestHistoryPacksInOneTransaction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Problems) > 0 || rep.Events != 33 {
+	if len(rep.Problems) > 0 || rep.Events != 123 {
 		t.Fatalf("check: %+v", rep)
 	}
 	// a later transaction starts a key of its own
