@@ -102,9 +102,10 @@ func TestDecisionsOfAnySize(t *testing.T) {
 	}
 }
 
-// TestLargeWorkflowStarts: a run of 20,000 steps ready at once. Its
-// creation and first transition are one commit too large for one
-// transaction: it is cut between writes, and the run runs to its end.
+// TestLargeWorkflowStarts: a run of 20,000 steps ready at once runs to
+// its end. (Its creation writes one layout of its steps, not a record a
+// step, so it now fits one transaction; a commit too large for one is cut
+// in TestDecisionsOfAnySize and the journal's committer tests.)
 func TestLargeWorkflowStarts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("20,000 steps")
@@ -117,13 +118,9 @@ func TestLargeWorkflowStarts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := eng.Stats().Transactions
 	id, err := eng.Start(ctx, prog, flowscript.RunOptions{Workspace: t.TempDir()})
 	if err != nil {
 		t.Fatalf("start: %v", err)
-	}
-	if got := eng.Stats().Transactions - before; got < 2 {
-		t.Fatalf("the start of %d steps took %d transaction(s); it cannot fit one", n, got)
 	}
 	rec, err := eng.Wait(ctx, id)
 	if err != nil {

@@ -18,7 +18,8 @@ type Commit struct {
 	// next is the first op not yet written: the ops before it landed in
 	// an earlier transaction
 	next int
-	done chan error
+	// sub is the submission the commit came in: its outcome goes there
+	sub *submission
 	// stops are the flags of the runs whose transitions this commit
 	// carries: once one of their commits fails, the flag is set and their
 	// later commits are refused, so that nothing lands after a transition
@@ -37,10 +38,9 @@ type Commit struct {
 // goroutine without waking another.
 type committer struct {
 	st store.Store
-	// maxBatch bounds the commits in one transaction, and limits its
-	// writes and bytes.
+	// maxBatch bounds the commits in one transaction (the store's
+	// limits, in filling, its writes and bytes)
 	maxBatch int
-	limits   store.Limits
 
 	mu      sync.Mutex
 	pending []*Commit
@@ -48,13 +48,23 @@ type committer struct {
 	closed  bool
 	idle    *sync.Cond // signalled when writing ends
 
+	// spare is the queue's other array: a batch keeps the queue's array
+	// while it is written, the queue goes on in this one
+	spare []*Commit
+	// filling is the transaction being filled; fillTx its fill, bound
+	// once
+	filling filling
+	fillTx  func(tx store.Tx) error
+
 	// transactions and commits count what was written, for Stats.
 	transactions, commits atomic.Uint64
 }
 
 func newCommitter(st store.Store) *committer {
-	c := &committer{st: st, maxBatch: 512, limits: st.Limits()}
+	c := &committer{st: st, maxBatch: 512}
 	c.idle = sync.NewCond(&c.mu)
+	c.filling.limits = st.Limits()
+	c.fillTx = c.filling.fill
 	return c
 }
 
@@ -67,21 +77,25 @@ func (c *committer) submit(apply func(tx *Tx) error, stops ...*atomic.Bool) *Com
 // submitAll queues commits, one per list of ops, in order; nothing of
 // another submitter comes between them.
 //
-// The commits of one call share one allocation and one channel, which
-// carries each one's outcome once it is written: waitAll reads as many
-// outcomes as the call made commits, so it must be given all of them.
+// The commits of one call are one submission, which collects their
+// outcomes as they are written: waitAll waits for all of them. A
+// submission of one or two commits (most are) is one allocation.
 func (c *committer) submitAll(units [][]Op, stops ...*atomic.Bool) []*Commit {
-	cms := make([]*Commit, len(units))
-	all := make([]Commit, len(units))
-	done := make(chan error, len(units))
+	s := &submission{left: len(units)}
+	s.cond.L = &s.mu
+	all, cms := s.few[:], s.list[:]
+	if len(units) > len(s.few) {
+		all, cms = make([]Commit, len(units)), make([]*Commit, len(units))
+	}
+	all, cms = all[:len(units)], cms[:len(units)]
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i, u := range units {
 		cm := &all[i]
-		cm.ops, cm.done, cm.stops = u, done, stops
+		cm.ops, cm.sub, cm.stops = u, s, stops
 		cms[i] = cm
 		if c.closed {
-			cm.done <- ErrClosed
+			s.settle(ErrClosed)
 			continue
 		}
 		c.pending = append(c.pending, cm)
@@ -89,26 +103,58 @@ func (c *committer) submitAll(units [][]Op, stops ...*atomic.Bool) []*Commit {
 	return cms
 }
 
-// waitAll waits for every commit of one submitAll and returns the first
-// error among them. Their outcomes come on one channel, in whatever order
-// they are written; once as many have come as there are commits, all are
-// written.
-func (c *committer) waitAll(cms []*Commit) error {
-	var first error
-	for _, cm := range cms {
-		if err := c.wait(cm); err != nil && first == nil {
-			first = err
-		}
-	}
-	return first
+// A submission is what one submitAll queued, and the outcomes of its
+// commits as they are written, in whatever order.
+type submission struct {
+	mu   sync.Mutex
+	cond sync.Cond // on mu: signalled when the last outcome comes
+	left int       // the commits whose outcome has not come
+	err  error     // the first error among the outcomes
+	// the storage of a submission of a few commits (a decision and what
+	// follows it)
+	few  [2]Commit
+	list [2]*Commit
 }
 
-// wait returns an outcome of cm's submitAll (cm's own when it was the
-// only one) once the transaction carrying it is committed (and synced,
-// in durable mode). If no
-// transaction is being written, the caller writes the queued commits
-// itself, and hands what is queued after its own to a goroutine. It must
-// be called without any run's lock held.
+// settle takes the outcome of one of the submission's commits.
+func (s *submission) settle(err error) {
+	s.mu.Lock()
+	if err != nil && s.err == nil {
+		s.err = err
+	}
+	s.left--
+	if s.left == 0 {
+		s.cond.Broadcast()
+	}
+	s.mu.Unlock()
+}
+
+// wait returns the first error of the submission's commits once every
+// one of them is written.
+func (s *submission) wait() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.left > 0 {
+		s.cond.Wait()
+	}
+	return s.err
+}
+
+// waitAll waits for every commit of one submitAll and returns the first
+// error among them.
+func (c *committer) waitAll(cms []*Commit) error {
+	if len(cms) == 0 {
+		return nil
+	}
+	return c.wait(cms[len(cms)-1])
+}
+
+// wait returns the first error of cm's submitAll once all its commits
+// are committed (and synced, in durable mode). If no transaction is
+// being written, the caller writes the queued commits itself (the ones
+// before cm, of its own submission or of others, with it) and hands what
+// is queued after cm to a goroutine. It must be called without any run's
+// lock held.
 func (c *committer) wait(cm *Commit) error {
 	c.mu.Lock()
 	if !c.writing && len(c.pending) > 0 {
@@ -116,7 +162,7 @@ func (c *committer) wait(cm *Commit) error {
 		c.lead(cm)
 	}
 	c.mu.Unlock()
-	return <-cm.done
+	return cm.sub.wait()
 }
 
 // lead writes the queued commits, a batch per transaction, until own is
@@ -134,11 +180,14 @@ func (c *committer) lead(own *Commit) {
 			return
 		}
 		n := min(len(c.pending), c.maxBatch)
-		batch := append([]*Commit(nil), c.pending[:n]...)
-		c.pending = append(c.pending[:0], c.pending[n:]...)
+		batch := c.pending[:n]
+		c.pending = append(c.spare[:0], c.pending[n:]...)
+		c.spare = nil
 		c.mu.Unlock()
 		c.commit(batch)
 		c.mu.Lock()
+		clear(batch)
+		c.spare = batch[:0]
 	}
 	c.writing = false
 	c.idle.Broadcast()
@@ -156,7 +205,7 @@ func (c *committer) close() {
 	defer c.mu.Unlock()
 	c.closed = true
 	for _, cm := range c.pending {
-		cm.done <- ErrClosed
+		cm.sub.settle(ErrClosed)
 	}
 	c.pending = nil
 	for c.writing {
@@ -171,11 +220,11 @@ func (c *committer) close() {
 // fails them all.
 func (c *committer) commit(batch []*Commit) {
 	// commits of runs that already lost a commit are refused
-	live := batch[:0:0]
+	live := batch[:0] // in place: the batch is the caller's own
 	for _, cm := range batch {
 		if cm.stopped() {
 			cm.written = true
-			cm.done <- ErrStopped
+			cm.sub.settle(ErrStopped)
 			continue
 		}
 		live = append(live, cm)
@@ -203,7 +252,7 @@ func (c *committer) commit(batch []*Commit) {
 		for _, cm := range batch[:n] {
 			cm.written = true
 			cm.ops = nil // written: garbage now
-			cm.done <- err
+			cm.sub.settle(err)
 		}
 		batch = batch[n:]
 		if len(batch) > 0 && batch[0].stopped() {
@@ -227,56 +276,84 @@ func (errCut) Error() string { return "journal: transaction cut" }
 // limits: they are a safe fraction of what the store takes); the rest of
 // it comes next.
 func (c *committer) commitPrefix(batch []*Commit) (int, error) {
-	limit := len(batch)
+	f := &c.filling
+	f.batch, f.limit = batch, len(batch)
+	defer func() { f.batch = nil }()
 	for {
-		var n, cut int
-		err := c.st.Update(context.Background(), func(tx store.Tx) error {
-			if p, ok := tx.(prefetchTx); ok {
-				if err := p.Prefetch(checkedKeys(batch[:limit])); err != nil {
-					return err
-				}
-			}
-			ct := &countingTx{Tx: tx}
-			n, cut = 0, 0
-			// biggest is the largest commit in this transaction: it takes
-			// no further commit once one more of that size would pass the
-			// limits (one that passes them all the same cuts it short)
-			var biggest size
-			for i, cm := range batch[:limit] {
-				if i > 0 && ct.size().over(c.limits, biggest) {
-					break
-				}
-				before := ct.size()
-				for j := cm.next; j < len(cm.ops); j++ {
-					if err := cm.ops[j].apply(ct); err != nil {
-						return err
-					}
-					if !ct.size().over(c.limits, size{}) {
-						continue
-					}
-					if i > 0 {
-						return errCut{at: i}
-					}
-					if j+1 < len(cm.ops) {
-						cut = j + 1
-						return nil
-					}
-				}
-				biggest = biggest.max(ct.size().minus(before))
-				n = i + 1
-			}
-			return nil
-		})
-		var ec errCut
-		if errors.As(err, &ec) {
-			limit = ec.at
+		err := c.st.Update(context.Background(), c.fillTx)
+		if at, ok := cutAt(err); ok {
+			f.limit = at
 			continue
 		}
-		if err == nil && cut > 0 {
-			batch[0].next = cut
+		if err == nil && f.cut > 0 {
+			batch[0].next = f.cut
 		}
-		return n, err
+		return f.n, err
 	}
+}
+
+// cutAt is where an errCut cut a transaction.
+func cutAt(err error) (int, bool) {
+	var ec errCut
+	if err == nil || !errors.As(err, &ec) {
+		return 0, false
+	}
+	return ec.at, true
+}
+
+// filling is the transaction commitPrefix is filling: one, reused (only
+// the writing goroutine fills), so that a transaction costs the committer
+// no allocation of its own.
+type filling struct {
+	limits store.Limits
+	// batch[:limit] is what the transaction may take; n is how many
+	// commits it took whole, cut the first op of batch[0] it left out
+	batch       []*Commit
+	limit, n    int
+	cut         int
+	transaction countingTx
+}
+
+// fill writes into tx the commits of f.batch[:f.limit] that fit.
+func (f *filling) fill(tx store.Tx) error {
+	batch := f.batch[:f.limit]
+	if p, ok := tx.(prefetchTx); ok {
+		if err := p.Prefetch(checkedKeys(batch)); err != nil {
+			return err
+		}
+	}
+	ct := &f.transaction
+	*ct = countingTx{Tx: tx}
+	f.n, f.cut = 0, 0
+	// biggest is the largest commit in this transaction: it takes
+	// no further commit once one more of that size would pass the
+	// limits (one that passes them all the same cuts it short)
+	var biggest size
+	for i, cm := range batch {
+		if i > 0 && ct.size().over(f.limits, biggest) {
+			break
+		}
+		before := ct.size()
+		for j := cm.next; j < len(cm.ops); j++ {
+			if err := cm.ops[j].apply(ct); err != nil {
+				return err
+			}
+			if !ct.size().over(f.limits, size{}) {
+				continue
+			}
+			if i > 0 {
+				return errCut{at: i}
+			}
+			if j+1 < len(cm.ops) {
+				f.cut = j + 1
+				return ct.writePacks()
+			}
+		}
+		biggest = biggest.max(ct.size().minus(before))
+		f.n = i + 1
+	}
+	// the history packs, each written once its last event is in
+	return ct.writePacks()
 }
 
 // prefetchTx is a transaction that reads many keys in one go ahead of

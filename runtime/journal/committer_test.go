@@ -43,7 +43,7 @@ func TestCommitterWaiterWritesAndHandsOn(t *testing.T) {
 	}
 	// b and d are written by the goroutine a's waiter handed them to
 	for _, cm := range []*Commit{b, d} {
-		if err := <-cm.done; err != nil {
+		if err := cm.sub.wait(); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -48,8 +48,9 @@
 //
 // A run's history is written in order, seq by seq, with the transitions
 // that record it. The events one transaction writes for one run share
-// one key (up to a kilobyte), the key of the first (histpack.go): a step
-// costs two store writes fewer. Readers take a key holding one event, as
+// one key (up to four kilobytes), the key of the first, written once after
+// the transaction's last op (histpack.go): a step costs two store writes
+// fewer. Readers take a key holding one event, as
 // every key did before, or a pack.
 //
 // # State only moves forward

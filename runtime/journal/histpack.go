@@ -13,21 +13,20 @@ import (
 // were written) or a JSON array of events whose seqs follow on from the
 // key's. Readers take both (decodeHistoryValue).
 //
-// A transaction writes the first event of a run under its own key, as
-// AppendHistory made it; the next one of the same run, with the next seq,
-// rewrites that key with both, and so on up to maxPackBytes. The store
-// keeps the last write of a key in a transaction, so one entry lands
-// instead of one per event: most of a step's cost was its store writes,
-// four per step (its start and end, and their history events).
-//
-// A rewrite is counted as a write of its whole value (countingTx), as
-// Badger counts it towards its own bound: that is why a pack stays small.
+// A transaction collects a run's events, from the first AppendHistory
+// made, into the pack of that run while they take the next seq and fit
+// in maxPackBytes, and writes each pack once: when another pack of the
+// run takes its place, or when the transaction's last op has run
+// (writePacks). One entry lands a pack, and it is counted once against
+// the store's limits, with its final size. (Until then, the ops of the
+// transaction do not see the events in the store: none reads history.)
 
-// maxPackBytes bounds the value of one packed history key. Badger counts
-// every rewrite of a key in a transaction towards its limits, so a pack
-// of n events is counted about n/2 times its size: a kilobyte (about ten
-// events) keeps that small.
-const maxPackBytes = 1024
+// maxPackBytes bounds the value of one packed history key: a pack is one
+// store entry, written once, and four kilobytes (about thirty events)
+// keep it far inside a store's bounds on one value (Badger keeps it in
+// its tree, under the value threshold) while a step of a large fan-out
+// costs a tenth of an entry for its history.
+const maxPackBytes = 4096
 
 // histPack is the history key a transaction is filling for one run.
 type histPack struct {
@@ -40,8 +39,9 @@ type histPack struct {
 	first, buf []byte
 }
 
-// appendHistory writes one history event (its op's key and value) into
-// the pack of its run, or starts a pack with it.
+// appendHistory adds one history event (its op's key and value) to the
+// pack of its run, or starts a pack with it. It is counted as the write
+// it will be: a new entry, or the bytes the pack grows by.
 func (t *countingTx) appendHistory(key, val []byte) error {
 	run, seq, ok := splitHistKey(key)
 	if !ok {
@@ -49,12 +49,17 @@ func (t *countingTx) appendHistory(key, val []byte) error {
 	}
 	p := t.packOf(run)
 	if p == nil || p.next != seq || p.size()+1+len(val) > maxPackBytes {
-		if err := t.SetOwned(key, val); err != nil {
-			return err
+		if p != nil {
+			if err := t.writePack(p); err != nil {
+				return err
+			}
 		}
+		t.writes++
+		t.bytes += len(key) + len(val)
 		t.startPack(histPack{run: run, key: key, next: seq + 1, first: val})
 		return nil
 	}
+	t.bytes += 1 + len(val)
 	if p.buf == nil {
 		p.buf = make([]byte, 0, max(2*(len(p.first)+len(val))+3, 256))
 		p.buf = append(append(p.buf, '['), p.first...)
@@ -63,9 +68,7 @@ func (t *countingTx) appendHistory(key, val []byte) error {
 	}
 	p.buf = append(append(append(p.buf, ','), val...), ']')
 	p.next++
-	// the key's earlier value is replaced, not kept: the store may take
-	// buf as it is, which later events of the pack only extend
-	return t.SetOwned(p.key, p.buf)
+	return nil
 }
 
 func (p *histPack) size() int {
@@ -73,6 +76,30 @@ func (p *histPack) size() int {
 		return len(p.buf)
 	}
 	return len(p.first) + 2
+}
+
+// writePack stores a pack (already counted, by appendHistory).
+func (t *countingTx) writePack(p *histPack) error {
+	v := p.first
+	if p.buf != nil {
+		v = p.buf
+	}
+	if ot, ok := t.Tx.(ownedTx); ok {
+		// neither the op's value nor buf changes once written
+		return ot.SetOwned(p.key, v)
+	}
+	return t.Tx.Set(p.key, v)
+}
+
+// writePacks stores the packs the transaction is filling: after its last
+// op.
+func (t *countingTx) writePacks() error {
+	for i := range t.packs {
+		if err := t.writePack(&t.packs[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // packOf is the pack being filled for run, or nil.

@@ -10,6 +10,8 @@ import (
 //	defhash/<name>\x00<hash>        the version holding that content         (decimal version)
 //	defmeta/<name>                  the highest version; read and written by every register of that name
 //	run/<run-id>                    a run record without its steps            (RunRecord)
+//	step/<run-id>/                  the ids and kinds of a run's declared steps, written at
+//	                                its creation: a listed step with no record is pending (layout.go)
 //	step/<run-id>/<index:4>         one step of a run, by declaration index   (StepRecord)
 //	hist/<run-id>/<seq:8>           the run's history, seq from 1, contiguous: one event
 //	                                (HistoryEvent), or the events one transaction wrote

@@ -161,8 +161,9 @@ func EndRun(runID string, n Notice, known *Waiter, all bool) Op {
 	})
 }
 
-// Create is the ops that create a run: its steps, all pending, then, in
-// one op, its record, its unfinished marker and what with writes (an
+// Create is the ops that create a run: the layout of its steps, all
+// pending (steps holds their ids and kinds; layout.go), then, in one op,
+// its record, its unfinished marker and what with writes (an
 // idempotency binding, a child's wait key). A run whose record is missing
 // does not exist, so a creation cut between two transactions by a crash
 // leaves nothing half made; a run that already exists fails the op.
@@ -172,14 +173,10 @@ func Create(rec *RunRecord, steps []StepRecord, with func(tx *Tx) error) ([]Op, 
 		return nil, err
 	}
 	id := rec.ID
-	ops := make([]Op, 0, len(steps)+1)
-	for i := range steps {
-		v, err := encodeStep(&steps[i])
-		if err != nil {
-			return nil, err
-		}
-		ops = append(ops, setOp(stepKey(id, i), v))
-	}
+	// the steps' pending records are not written: their layout says
+	// which steps the run has (layout.go)
+	ops := make([]Op, 0, 2)
+	ops = append(ops, layoutOp(id, steps))
 	return append(ops, Func(func(tx *Tx) error {
 		if _, err := tx.tx.Get(runKey(id)); err == nil {
 			return fmt.Errorf("run %s already exists", id)

@@ -64,7 +64,23 @@ func (t *Tx) RunExists(id string) (bool, error) {
 func (t *Tx) Steps(id string) ([]StepRecord, error) {
 	steps := []StepRecord{}
 	var times timeSlab
-	err := t.tx.Scan(stepPrefix(id), store.ScanOptions{}, func(_, v []byte) error {
+	// a run's layout (layout.go) sorts first; with one, the records'
+	// indices say which listed steps have records
+	var layout []byte
+	var indices []int
+	prefix := stepPrefix(id)
+	err := t.tx.Scan(prefix, store.ScanOptions{}, func(k, v []byte) error {
+		if len(k) == len(prefix) {
+			layout = bytes.Clone(v)
+			return nil
+		}
+		if layout != nil {
+			i, ok := stepIndex(prefix, k)
+			if !ok {
+				return fmt.Errorf("run %s: a step key %q has no step index", id, k)
+			}
+			indices = append(indices, i)
+		}
 		// decoded in its place: a record of its own would be one more
 		// allocation a step (the decoder may hand it to encoding/json)
 		steps = append(steps, StepRecord{})
@@ -73,7 +89,14 @@ func (t *Tx) Steps(id string) ([]StepRecord, error) {
 		}
 		return nil
 	})
-	return steps, err
+	if err != nil || layout == nil {
+		return steps, err
+	}
+	steps, err = mergeLayout(layout, steps, indices)
+	if err != nil {
+		return nil, fmt.Errorf("run %s: %v", id, err)
+	}
+	return steps, nil
 }
 
 // PutRunRecord rewrites a run's record as it is, outside any transition
@@ -224,6 +247,10 @@ func (t *Tx) Relayout(old, next *RunRecord, newIndex func(step string) int) erro
 		if err := t.tx.Delete(stepKey(id, i)); err != nil {
 			return err
 		}
+	}
+	// every step of the new layout has its record now
+	if err := t.tx.Delete(stepPrefix(id)); err != nil {
+		return err
 	}
 	bare := *next
 	bare.Steps = nil
