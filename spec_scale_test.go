@@ -103,9 +103,9 @@ func TestDecisionsOfAnySize(t *testing.T) {
 }
 
 // TestLargeWorkflowStarts: a run of 20,000 steps ready at once runs to
-// its end. (Its creation writes one layout of its steps, not a record a
-// step, so it now fits one transaction; a commit too large for one is cut
-// in TestDecisionsOfAnySize and the journal's committer tests.)
+// its end. (Its layout would pass the journal's maxLayoutBytes, so its
+// creation writes a pending record a step, cut over several transactions;
+// smaller runs write one layout: runtime/journal/layout_test.go.)
 func TestLargeWorkflowStarts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("20,000 steps")

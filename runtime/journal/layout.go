@@ -25,12 +25,25 @@ import (
 //	then       JSON: [["<id>","<kind>"], …]
 const layoutMagic = 0x02
 
-// layoutOp writes the layout of a new run's steps.
-func layoutOp(runID string, steps []StepRecord) Op {
+// maxLayoutBytes bounds a layout's value: a larger one might not fit
+// one store value (a NATS server's max_payload is 1 MiB by default), so a
+// run with more steps than that (some 10,000) is created with a pending
+// record a step instead (Create).
+const maxLayoutBytes = 256 << 10
+
+// layoutSize is the room a layout of steps takes (at least its size:
+// escaped ids grow while appended).
+func layoutSize(steps []StepRecord) int {
 	size := 5 + 2
 	for i := range steps {
 		size += len(steps[i].ID) + len(steps[i].Kind) + 8
 	}
+	return size
+}
+
+// layoutOp writes the layout of a new run's steps.
+func layoutOp(runID string, steps []StepRecord) Op {
+	size := layoutSize(steps)
 	key, room := keyAndValue(len(prefixStep)+len(runID)+1+size, func(b []byte) []byte { return append(append(append(b, prefixStep...), runID...), '/') })
 	val := append(room, layoutMagic, 0, 0, 0, 0)
 	binary.BigEndian.PutUint32(val[1:5], uint32(len(steps)))
@@ -74,9 +87,15 @@ func decodeLayout(val []byte) ([]StepRecord, error) {
 }
 
 // isLayoutKey reports whether k, a key under step/, is a run's layout
-// (step/<run-id>/, with no index).
+// (step/<run-id>/, with no index). A step key's 4-byte index may itself
+// end in '/' (index 47 does), so a layout is told by its first '/' after
+// the prefix being its last byte (run ids hold no '/').
 func isLayoutKey(k []byte) bool {
-	return bytes.HasPrefix(k, []byte(prefixStep)) && len(k) > len(prefixStep)+1 && k[len(k)-1] == '/'
+	if !bytes.HasPrefix(k, []byte(prefixStep)) {
+		return false
+	}
+	rest := k[len(prefixStep):]
+	return len(rest) > 1 && bytes.IndexByte(rest, '/') == len(rest)-1
 }
 
 // stepIndex is the index in a step key under prefix (step/<run-id>/).

@@ -2,6 +2,7 @@ package journal
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -178,5 +179,85 @@ func TestCheckLayouts(t *testing.T) {
 	}
 	if err := j.View(context.Background(), func(tx *Tx) error { _, err := tx.Steps("run-bad"); return err }); err == nil {
 		t.Error("the steps of a run whose layout is damaged read without an error")
+	}
+}
+
+// A run whose layout would pass maxLayoutBytes (which might not fit one
+// NATS message) is created with a pending record a step, as before
+// layouts, and reads its steps all pending in order.
+func TestLargeRunHasNoLayout(t *testing.T) {
+	st := diskStore(t)
+	j := New(st)
+	defer j.Close()
+	n := maxLayoutBytes/len(`["step-00000","task"],`) + 100
+	steps := make([]StepRecord, n)
+	for i := range steps {
+		steps[i] = StepRecord{ID: fmt.Sprintf("step-%05d", i), Kind: "task", Status: core.StepPending}
+	}
+	if layoutSize(steps) <= maxLayoutBytes {
+		t.Fatalf("%d steps take %d bytes of layout; the test wants more than %d", n, layoutSize(steps), maxLayoutBytes)
+	}
+	ops, err := Create(layoutRun("big"), steps, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ops) != n+1 {
+		t.Fatalf("the creation of %d steps is %d ops; want a record a step and the run's record", n, len(ops))
+	}
+	if err := j.Wait(j.Submit([][]Op{ops})); err != nil {
+		t.Fatal(err)
+	}
+	var layouts, keys int
+	if err := st.View(context.Background(), func(tx store.Tx) error {
+		return tx.Scan(stepPrefix("big"), store.ScanOptions{KeysOnly: true}, func(k, _ []byte) error {
+			keys++
+			if isLayoutKey(k) {
+				layouts++
+			}
+			return nil
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if layouts != 0 || keys != n {
+		t.Fatalf("%d step keys (%d layouts); want %d records and no layout", keys, layouts, n)
+	}
+	if got := readSteps(t, j, "big"); !reflect.DeepEqual(got, steps) {
+		t.Fatalf("read back %d steps, not the %d created", len(got), n)
+	}
+}
+
+// Step 47's key ends in '/' (its 4-byte index is 0x0000002f), as a
+// layout's key does: Check counts it as the step it is, not as a damaged
+// layout of another run.
+func TestCheckTellsStep47FromALayout(t *testing.T) {
+	st := diskStore(t)
+	j := New(st)
+	defer j.Close()
+	steps := make([]StepRecord, 60)
+	for i := range steps {
+		steps[i] = StepRecord{ID: fmt.Sprintf("s%d", i), Kind: "task", Status: core.StepPending}
+	}
+	ops, err := Create(layoutRun("run-60"), steps, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2026, 12, 3, 11, 0, 0, 0, time.UTC)
+	moved, err := PutStep("run-60", 47, &StepRecord{ID: "s47", Kind: "task", Status: core.StepRunning, Attempt: 1, StartedAt: &start})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Wait(j.Submit([][]Op{append(ops, moved)})); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Check(context.Background(), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Problems) > 0 || rep.Steps != len(steps) {
+		t.Fatalf("check found %d steps (want %d), problems %v", rep.Steps, len(steps), rep.Problems)
+	}
+	if got := readSteps(t, j, "run-60"); len(got) != 60 || got[47].Status != core.StepRunning || got[46].Status != core.StepPending {
+		t.Fatalf("read back %d steps: %+v", len(got), got)
 	}
 }

@@ -162,7 +162,8 @@ func EndRun(runID string, n Notice, known *Waiter, all bool) Op {
 }
 
 // Create is the ops that create a run: the layout of its steps, all
-// pending (steps holds their ids and kinds; layout.go), then, in one op,
+// pending (steps holds their ids and kinds; layout.go) — or, for a run
+// whose layout would pass maxLayoutBytes, a pending record a step —, then, in one op,
 // its record, its unfinished marker and what with writes (an
 // idempotency binding, a child's wait key). A run whose record is missing
 // does not exist, so a creation cut between two transactions by a crash
@@ -173,10 +174,24 @@ func Create(rec *RunRecord, steps []StepRecord, with func(tx *Tx) error) ([]Op, 
 		return nil, err
 	}
 	id := rec.ID
-	// the steps' pending records are not written: their layout says
-	// which steps the run has (layout.go)
-	ops := make([]Op, 0, 2)
-	ops = append(ops, layoutOp(id, steps))
+	var ops []Op
+	if layoutSize(steps) <= maxLayoutBytes {
+		// the steps' pending records are not written: their layout
+		// says which steps the run has (layout.go)
+		ops = append(make([]Op, 0, 2), layoutOp(id, steps))
+	} else {
+		// a layout this large would not fit one value on every store
+		// (a NATS message): a pending record a step, as before layouts,
+		// which the committer cuts over as many transactions as needed
+		ops = make([]Op, 0, len(steps)+1)
+		for i := range steps {
+			v, err := encodeStep(&steps[i])
+			if err != nil {
+				return nil, err
+			}
+			ops = append(ops, setOp(stepKey(id, i), v))
+		}
+	}
 	return append(ops, Func(func(tx *Tx) error {
 		if _, err := tx.tx.Get(runKey(id)); err == nil {
 			return fmt.Errorf("run %s already exists", id)
