@@ -9,38 +9,8 @@ import (
 
 	"github.com/flowscript/flowscript/store"
 	"github.com/flowscript/flowscript/store/natsstore"
+	"github.com/flowscript/flowscript/store/storetest"
 )
-
-func set(t *testing.T, s store.Store, key, value string) {
-	t.Helper()
-	if err := s.Update(context.Background(), func(tx store.Tx) error { return tx.Set([]byte(key), []byte(value)) }); err != nil {
-		t.Fatalf("set %s: %v", key, err)
-	}
-}
-
-func get(t *testing.T, s store.Store, key string) (string, bool) {
-	t.Helper()
-	var v []byte
-	err := s.View(context.Background(), func(tx store.Tx) error {
-		var err error
-		v, err = tx.Get([]byte(key))
-		return err
-	})
-	if errors.Is(err, store.ErrNotFound) {
-		return "", false
-	}
-	if err != nil {
-		t.Fatalf("get %s: %v", key, err)
-	}
-	return string(v), true
-}
-
-func wantValue(t *testing.T, s store.Store, key, want string) {
-	t.Helper()
-	if v, ok := get(t, s, key); !ok || v != want {
-		t.Fatalf("%s = %q (present %v); want %q", key, v, ok, want)
-	}
-}
 
 // wantUpdate checks what an Update returned (nil, or an error wrapping
 // want) and how many times it ran its function.
@@ -83,7 +53,7 @@ func ownerAndTaker(t *testing.T) (owner, taker *natsstore.Store) {
 // not run again, and none of the transaction's writes lands.
 func TestGuardConcurrentWriter(t *testing.T) {
 	owner, taker := ownerAndTaker(t)
-	set(t, owner, "lease", "owner-1")
+	storetest.Set(t, owner, "lease", "owner-1")
 
 	calls := 0
 	err := owner.Update(context.Background(), func(tx store.Tx) error {
@@ -92,7 +62,7 @@ func TestGuardConcurrentWriter(t *testing.T) {
 			return err
 		}
 		if calls == 1 {
-			set(t, taker, "lease", "owner-2")
+			storetest.Set(t, taker, "lease", "owner-2")
 		}
 		for i := 0; i < 3; i++ {
 			if err := tx.Set([]byte(fmt.Sprintf("work/%d", i)), []byte("done")); err != nil {
@@ -111,11 +81,11 @@ func TestGuardConcurrentWriter(t *testing.T) {
 		t.Fatalf("fn ran %d times; a failed guard is not retried", calls)
 	}
 	for i := 0; i < 3; i++ {
-		if v, ok := get(t, owner, fmt.Sprintf("work/%d", i)); ok {
+		if v, ok := storetest.Get(t, owner, fmt.Sprintf("work/%d", i)); ok {
 			t.Fatalf("work/%d = %q after a refused commit; the batch must land whole or not at all", i, v)
 		}
 	}
-	wantValue(t, owner, "lease", "owner-2")
+	storetest.WantValue(t, owner, "lease", "owner-2")
 }
 
 // TestGuardWrittenKey: a guard on a key the transaction also writes is
@@ -123,7 +93,7 @@ func TestGuardConcurrentWriter(t *testing.T) {
 func TestGuardWrittenKey(t *testing.T) {
 	s := openShared(t, natsstore.Options{Durability: natsstore.Fast})
 	defer s.Close()
-	set(t, s, "lease", "epoch-1")
+	storetest.Set(t, s, "lease", "epoch-1")
 	calls := 0
 	err := s.Update(context.Background(), func(tx store.Tx) error {
 		calls++
@@ -131,19 +101,19 @@ func TestGuardWrittenKey(t *testing.T) {
 			return err
 		}
 		if calls == 1 {
-			set(t, s, "lease", "epoch-9")
+			storetest.Set(t, s, "lease", "epoch-9")
 		}
 		return tx.Set([]byte("lease"), []byte("epoch-2"))
 	})
 	wantUpdate(t, err, calls, natsstore.ErrGuardFailed, 1)
-	wantValue(t, s, "lease", "epoch-9")
+	storetest.WantValue(t, s, "lease", "epoch-9")
 }
 
 func TestGuardCompares(t *testing.T) {
 	s := openShared(t, natsstore.Options{Durability: natsstore.Fast})
 	defer s.Close()
-	set(t, s, "lease", "owner-1")
-	set(t, s, "empty", "")
+	storetest.Set(t, s, "lease", "owner-1")
+	storetest.Set(t, s, "empty", "")
 	ctx := context.Background()
 
 	// Holds: the transaction commits.
@@ -158,7 +128,7 @@ func TestGuardCompares(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("Update with guards that hold: %v", err)
 	}
-	wantValue(t, s, "work", "done")
+	storetest.WantValue(t, s, "work", "done")
 
 	// Does not hold: the transaction fails, even if fn ignores the error,
 	// and is not retried.
@@ -175,7 +145,7 @@ func TestGuardCompares(t *testing.T) {
 			t.Errorf("Guard(%s, %q): Update = %v after %d calls; want ErrGuardFailed after 1", c.key, c.want, err, calls)
 		}
 	}
-	if v, ok := get(t, s, "refused"); ok {
+	if v, ok := storetest.Get(t, s, "refused"); ok {
 		t.Fatalf("refused = %q after failed guards", v)
 	}
 
@@ -199,8 +169,8 @@ func TestGuardCompares(t *testing.T) {
 func TestGuardOtherConflictRetried(t *testing.T) {
 	s := openShared(t, natsstore.Options{Durability: natsstore.Fast})
 	defer s.Close()
-	set(t, s, "lease", "owner-1")
-	set(t, s, "counter", "0")
+	storetest.Set(t, s, "lease", "owner-1")
+	storetest.Set(t, s, "counter", "0")
 	calls := 0
 	err := s.Update(context.Background(), func(tx store.Tx) error {
 		calls++
@@ -212,12 +182,12 @@ func TestGuardOtherConflictRetried(t *testing.T) {
 			return err
 		}
 		if calls == 1 {
-			set(t, s, "counter", "5")
+			storetest.Set(t, s, "counter", "5")
 		}
 		return tx.Set([]byte("counter"), append(v, '+'))
 	})
 	wantUpdate(t, err, calls, nil, 2)
-	wantValue(t, s, "counter", "5+")
+	storetest.WantValue(t, s, "counter", "5+")
 }
 
 // TestRefusedBatchLeavesNothing: a batch whose second message's expected
@@ -226,8 +196,8 @@ func TestGuardOtherConflictRetried(t *testing.T) {
 func TestRefusedBatchLeavesNothing(t *testing.T) {
 	s := openShared(t, natsstore.Options{Durability: natsstore.Fast})
 	defer s.Close()
-	set(t, s, "k1", "0")
-	set(t, s, "k2", "0")
+	storetest.Set(t, s, "k1", "0")
+	storetest.Set(t, s, "k2", "0")
 	seen := make(chan store.Event, 100)
 	w, err := store.StartWatch(context.Background(), s, []byte("k"), func(evs []store.Event) error {
 		for _, ev := range evs {
@@ -247,7 +217,7 @@ func TestRefusedBatchLeavesNothing(t *testing.T) {
 			}
 		}
 		if calls == 1 {
-			set(t, s, "k2", "other") // k1's expectation still holds, k2's no longer
+			storetest.Set(t, s, "k2", "other") // k1's expectation still holds, k2's no longer
 		}
 		v := []byte(fmt.Sprintf("attempt %d", calls))
 		if err := tx.Set([]byte("k1"), v); err != nil {
@@ -256,7 +226,7 @@ func TestRefusedBatchLeavesNothing(t *testing.T) {
 		return tx.Set([]byte("k2"), v)
 	})
 	wantUpdate(t, err, calls, nil, 2)
-	set(t, s, "k3", "end")
+	storetest.Set(t, s, "k3", "end")
 	var got []string
 	for ev := range seen {
 		got = append(got, string(ev.Key)+"="+string(ev.Value))
@@ -279,7 +249,7 @@ func TestRefusedBatchLeavesNothing(t *testing.T) {
 // owner lands after the takeover, and the owner ends on ErrGuardFailed.
 func TestFencedOwnerAfterTakeover(t *testing.T) {
 	owner, taker := ownerAndTaker(t)
-	set(t, owner, "lease", "owner-1")
+	storetest.Set(t, owner, "lease", "owner-1")
 	var order []string // written by the watch only, read after it ended
 	w, err := store.StartWatch(context.Background(), owner, nil, func(evs []store.Event) error {
 		for _, ev := range evs {
@@ -316,13 +286,13 @@ func TestFencedOwnerAfterTakeover(t *testing.T) {
 	for i := 0; i < 40; i++ {
 		<-committed
 	}
-	set(t, taker, "lease", "owner-2")
+	storetest.Set(t, taker, "lease", "owner-2")
 	for g := 0; g < 4; g++ {
 		if err := <-ended; !errors.Is(err, natsstore.ErrGuardFailed) {
 			t.Fatalf("the deposed owner's commit ended with %v; want ErrGuardFailed", err)
 		}
 	}
-	set(t, taker, "end", "x")
+	storetest.Set(t, taker, "end", "x")
 	if err := w.Wait(); !errors.Is(err, errDone) {
 		t.Fatalf("watch ended with %v", err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/flowscript/flowscript/store"
 	"github.com/flowscript/flowscript/store/natsstore"
+	"github.com/flowscript/flowscript/store/storetest"
 )
 
 func writeN(s store.Store, n, size int) error {
@@ -136,7 +137,7 @@ func TestOpenOptions(t *testing.T) {
 func TestURL(t *testing.T) {
 	local := openShared(t, natsstore.Options{Durability: natsstore.Fast})
 	defer local.Close()
-	set(t, local, "k", "v")
+	storetest.Set(t, local, "k", "v")
 	remote, err := natsstore.Open(natsstore.Options{URL: shared.ClientURL() + "/" + local.StreamName(), Durability: natsstore.Fast})
 	if err != nil {
 		t.Fatal(err)
@@ -145,7 +146,7 @@ func TestURL(t *testing.T) {
 	if remote.StreamName() != local.StreamName() {
 		t.Fatalf("stream %q; want the URL's %q", remote.StreamName(), local.StreamName())
 	}
-	if v, ok := get(t, remote, "k"); !ok || v != "v" {
+	if v, ok := storetest.Get(t, remote, "k"); !ok || v != "v" {
 		t.Fatalf("k = %q, %v over the network; want v", v, ok)
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/flowscript/flowscript/store"
 	"github.com/flowscript/flowscript/store/natsstore"
+	"github.com/flowscript/flowscript/store/storetest"
 )
 
 type prefetcher interface{ Prefetch(keys [][]byte) error }
@@ -38,8 +39,8 @@ func wantGet(tx store.Tx, key, want string) error {
 func TestPrefetch(t *testing.T) {
 	s := openShared(t, natsstore.Options{Durability: natsstore.Fast})
 	defer s.Close()
-	set(t, s, "a", "1")
-	set(t, s, "b", "x")
+	storetest.Set(t, s, "a", "1")
+	storetest.Set(t, s, "b", "x")
 	if err := s.Update(context.Background(), func(tx store.Tx) error { return tx.Delete([]byte("b")) }); err != nil {
 		t.Fatal(err)
 	}
@@ -54,8 +55,8 @@ func TestPrefetch(t *testing.T) {
 		}
 		want := "1"
 		if calls == 1 {
-			set(t, s, "a", "2") // after the snapshot
-			set(t, s, "c", "new")
+			storetest.Set(t, s, "a", "2") // after the snapshot
+			storetest.Set(t, s, "c", "new")
 		} else {
 			want = "2"
 		}
@@ -72,7 +73,7 @@ func TestPrefetch(t *testing.T) {
 		return tx.Set([]byte("copy"), []byte(want))
 	})
 	wantUpdate(t, err, calls, nil, 2)
-	wantValue(t, s, "copy", "2")
+	storetest.WantValue(t, s, "copy", "2")
 }
 
 // TestPrefetchTellsAbsentFromPushedOut: many keys without a revision at
@@ -83,8 +84,8 @@ func TestPrefetch(t *testing.T) {
 func TestPrefetchTellsAbsentFromPushedOut(t *testing.T) {
 	s := openShared(t, natsstore.Options{Durability: natsstore.Fast, History: 2})
 	defer s.Close()
-	set(t, s, "z", "0")
-	set(t, s, "k", "v0")
+	storetest.Set(t, s, "z", "0")
+	storetest.Set(t, s, "k", "v0")
 	calls := 0
 	err := s.Update(context.Background(), func(tx store.Tx) error {
 		calls++
@@ -92,15 +93,15 @@ func TestPrefetchTellsAbsentFromPushedOut(t *testing.T) {
 			return err
 		}
 		if calls == 1 {
-			set(t, s, "p", "created") // its first revision, after the snapshot
+			storetest.Set(t, s, "p", "created") // its first revision, after the snapshot
 			if err := prefetch(tx, "p", "m"); err != nil {
 				return err
 			}
 			if err := wantGet(tx, "p", ""); err != nil {
 				return err
 			}
-			set(t, s, "k", "v1")
-			set(t, s, "k", "v2") // v0, the snapshot's, pushed out
+			storetest.Set(t, s, "k", "v1")
+			storetest.Set(t, s, "k", "v2") // v0, the snapshot's, pushed out
 			return prefetch(tx, "k", "m")
 		}
 		if err := prefetch(tx, "k", "m", "p"); err != nil {
@@ -114,5 +115,5 @@ func TestPrefetchTellsAbsentFromPushedOut(t *testing.T) {
 		return tx.Set([]byte("z"), []byte("1"))
 	})
 	wantUpdate(t, err, calls, nil, 2)
-	wantValue(t, s, "z", "1")
+	storetest.WantValue(t, s, "z", "1")
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/flowscript/flowscript/store"
 	"github.com/flowscript/flowscript/store/natsstore"
+	"github.com/flowscript/flowscript/store/storetest"
 )
 
 // TestSnapshotTooOld: the stream keeps History revisions per key. A View
@@ -20,15 +21,15 @@ import (
 func TestSnapshotTooOld(t *testing.T) {
 	s := openShared(t, natsstore.Options{Durability: natsstore.Fast, History: 2})
 	defer s.Close()
-	set(t, s, "k", "v0")
-	set(t, s, "p/a", "a0")
+	storetest.Set(t, s, "k", "v0")
+	storetest.Set(t, s, "p/a", "a0")
 	err := s.View(context.Background(), func(tx store.Tx) error {
 		if v, err := tx.Get([]byte("k")); err != nil || string(v) != "v0" {
 			return fmt.Errorf("first Get = %q, %v", v, err)
 		}
-		set(t, s, "k", "v1")
-		set(t, s, "p/a", "a1")
-		set(t, s, "p/b", "b1") // created after the snapshot: absent in it
+		storetest.Set(t, s, "k", "v1")
+		storetest.Set(t, s, "p/a", "a1")
+		storetest.Set(t, s, "p/b", "b1") // created after the snapshot: absent in it
 		if v, err := tx.Get([]byte("k")); err != nil || string(v) != "v0" {
 			return fmt.Errorf("Get after one change = %q, %v; want the snapshot's v0", v, err)
 		}
@@ -42,8 +43,8 @@ func TestSnapshotTooOld(t *testing.T) {
 		if strings.Join(got, " ") != "p/a=a0" {
 			return fmt.Errorf("Scan at the snapshot = %q; want p/a=a0", got)
 		}
-		set(t, s, "k", "v2")
-		set(t, s, "p/a", "a2")
+		storetest.Set(t, s, "k", "v2")
+		storetest.Set(t, s, "p/a", "a2")
 		if v, err := tx.Get([]byte("k")); !errors.Is(err, natsstore.ErrSnapshotTooOld) {
 			return fmt.Errorf("Get after two changes with History 2 = %q, %v; want ErrSnapshotTooOld", v, err)
 		}
@@ -65,8 +66,8 @@ func TestSnapshotTooOld(t *testing.T) {
 			return err
 		}
 		if calls == 1 {
-			set(t, s, "k", "v3")
-			set(t, s, "k", "v4")
+			storetest.Set(t, s, "k", "v3")
+			storetest.Set(t, s, "k", "v4")
 		}
 		v, err := tx.Get([]byte("k"))
 		if err != nil {
@@ -75,7 +76,7 @@ func TestSnapshotTooOld(t *testing.T) {
 		return tx.Set([]byte("k"), append(v, '+'))
 	})
 	wantUpdate(t, err, calls, nil, 2)
-	wantValue(t, s, "k", "v4+")
+	storetest.WantValue(t, s, "k", "v4+")
 }
 
 // TestWatchWholeTransactions: every call of a watch's fn holds whole
@@ -84,7 +85,7 @@ func TestSnapshotTooOld(t *testing.T) {
 func TestWatchWholeTransactions(t *testing.T) {
 	s := openShared(t, natsstore.Options{Durability: natsstore.Fast})
 	defer s.Close()
-	set(t, s, "lease", "me")
+	storetest.Set(t, s, "lease", "me")
 	const txs = 150
 	type seen struct {
 		mu    sync.Mutex
@@ -169,7 +170,7 @@ var errDone = errors.New("done")
 func TestReadsAreChecked(t *testing.T) {
 	s := openShared(t, natsstore.Options{Durability: natsstore.Fast, MaxBatch: 1000})
 	defer s.Close()
-	set(t, s, "a", "1")
+	storetest.Set(t, s, "a", "1")
 	calls := 0
 	err := s.Update(context.Background(), func(tx store.Tx) error {
 		calls++
@@ -178,12 +179,12 @@ func TestReadsAreChecked(t *testing.T) {
 			return err
 		}
 		if calls == 1 {
-			set(t, s, "a", "2")
+			storetest.Set(t, s, "a", "2")
 		}
 		return tx.Set([]byte("copy-of-a"), v)
 	})
 	wantUpdate(t, err, calls, nil, 2)
-	wantValue(t, s, "copy-of-a", "2")
+	storetest.WantValue(t, s, "copy-of-a", "2")
 
 	// 1,200 keys read: too many to check one by one in a 1,000-message
 	// batch. A write to any key since the snapshot, here an unrelated
@@ -211,10 +212,10 @@ func TestReadsAreChecked(t *testing.T) {
 			return err
 		}
 		if calls == 1 {
-			set(t, s, "unrelated", "x")
+			storetest.Set(t, s, "unrelated", "x")
 		}
 		return tx.Set([]byte("count"), []byte(strconv.Itoa(n)))
 	})
 	wantUpdate(t, err, calls, nil, 2)
-	wantValue(t, s, "count", "1200")
+	storetest.WantValue(t, s, "count", "1200")
 }

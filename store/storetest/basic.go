@@ -21,14 +21,14 @@ var basicTests = []test{
 }
 
 func testGetSetDelete(t *testing.T, s store.Store) {
-	set(t, s, "a", "1", "b", "2")
-	wantValue(t, s, "a", "1")
-	wantValue(t, s, "b", "2")
-	set(t, s, "a", "one")
-	wantValue(t, s, "a", "one")
+	Set(t, s, "a", "1", "b", "2")
+	WantValue(t, s, "a", "1")
+	WantValue(t, s, "b", "2")
+	Set(t, s, "a", "one")
+	WantValue(t, s, "a", "one")
 	del(t, s, "a")
 	wantAbsent(t, s, "a")
-	wantValue(t, s, "b", "2")
+	WantValue(t, s, "b", "2")
 	// Deleting an absent key is not an error.
 	del(t, s, "a", "never-written")
 	wantAbsent(t, s, "a")
@@ -46,7 +46,7 @@ func testGetMissing(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set(t, s, "k", "v")
+	Set(t, s, "k", "v")
 	del(t, s, "k")
 	err = s.Update(ctx, func(tx store.Tx) error {
 		if _, err := tx.Get([]byte("k")); !errors.Is(err, store.ErrNotFound) {
@@ -68,8 +68,8 @@ func testGetMissing(t *testing.T, s store.Store) {
 }
 
 func testEmptyValue(t *testing.T, s store.Store) {
-	set(t, s, "empty", "")
-	v, ok := get(t, s, "empty")
+	Set(t, s, "empty", "")
+	v, ok := Get(t, s, "empty")
 	if !ok || v != "" {
 		t.Fatalf("Get(empty) = %q, present=%v; want an empty value", v, ok)
 	}
@@ -79,7 +79,7 @@ func testEmptyValue(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v, ok := get(t, s, "nil"); !ok || v != "" {
+	if v, ok := Get(t, s, "nil"); !ok || v != "" {
 		t.Fatalf("Get(nil) = %q, present=%v; want an empty value", v, ok)
 	}
 	if got := scan(t, s, "", store.ScanOptions{}); len(got) != 2 {
@@ -88,7 +88,7 @@ func testEmptyValue(t *testing.T, s store.Store) {
 }
 
 func testReadYourWrites(t *testing.T, s store.Store) {
-	set(t, s, "gone", "x")
+	Set(t, s, "gone", "x")
 	err := s.Update(context.Background(), func(tx store.Tx) error {
 		if err := tx.Set([]byte("k"), []byte("1")); err != nil {
 			return err
@@ -113,7 +113,7 @@ func testReadYourWrites(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantValue(t, s, "k", "2")
+	WantValue(t, s, "k", "2")
 	wantAbsent(t, s, "gone")
 }
 
@@ -130,11 +130,11 @@ func testSlicesBelongToCaller(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantValue(t, s, "key1", "value1")
+	WantValue(t, s, "key1", "value1")
 
 	// What Get and Scan return stays valid after the transaction and
 	// after later writes.
-	set(t, s, "s/1", "one", "s/2", "two")
+	Set(t, s, "s/1", "one", "s/2", "two")
 	var got []byte
 	var keys, vals [][]byte
 	err = s.View(ctx, func(tx store.Tx) error {
@@ -150,9 +150,9 @@ func testSlicesBelongToCaller(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set(t, s, "key1", "changed", "s/1", "ONE", "s/2", "TWO")
+	Set(t, s, "key1", "changed", "s/1", "ONE", "s/2", "TWO")
 	for i := 0; i < 100; i++ {
-		set(t, s, "churn", string(rune('a'+i%26)))
+		Set(t, s, "churn", string(rune('a'+i%26)))
 	}
 	if string(got) != "value1" {
 		t.Errorf("value from Get changed to %q after the transaction", got)
@@ -180,7 +180,7 @@ func testViewIsReadOnly(t *testing.T, s store.Store) {
 }
 
 func testViewIsSnapshot(t *testing.T, s store.Store) {
-	set(t, s, "k", "before")
+	Set(t, s, "k", "before")
 	inView := make(chan struct{})
 	written := make(chan error)
 	go func() {
@@ -206,7 +206,7 @@ func testViewIsSnapshot(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantValue(t, s, "k", "after")
+	WantValue(t, s, "k", "after")
 }
 
 func testReservedKeys(t *testing.T, s store.Store) {
@@ -231,7 +231,7 @@ func testReservedKeys(t *testing.T, s store.Store) {
 func testBinaryKeys(t *testing.T, s store.Store) {
 	key := "\x00\x01\xfe\xff bin\x00"
 	val := "\xff\x00\x80 value \x00"
-	set(t, s, key, val)
-	wantValue(t, s, key, val)
+	Set(t, s, key, val)
+	WantValue(t, s, key, val)
 	wantKVs(t, "Scan", scan(t, s, "\x00", store.ScanOptions{}), []kv{{key, val}})
 }

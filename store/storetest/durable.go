@@ -18,12 +18,12 @@ var durableTests = []durableTest{
 func testSurvivesReopen(t *testing.T, open func() store.Store) {
 	s := open()
 	for i := 0; i < 200; i++ {
-		set(t, s, fmt.Sprintf("k/%03d", i), fmt.Sprintf("v%d", i))
+		Set(t, s, fmt.Sprintf("k/%03d", i), fmt.Sprintf("v%d", i))
 	}
 	for i := 0; i < 200; i += 3 {
 		del(t, s, fmt.Sprintf("k/%03d", i))
 	}
-	set(t, s, "empty", "")
+	Set(t, s, "empty", "")
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
@@ -34,10 +34,10 @@ func testSurvivesReopen(t *testing.T, open func() store.Store) {
 			if i%3 == 0 {
 				wantAbsent(t, s, k)
 			} else {
-				wantValue(t, s, k, fmt.Sprintf("v%d", i))
+				WantValue(t, s, k, fmt.Sprintf("v%d", i))
 			}
 		}
-		wantValue(t, s, "empty", "")
+		WantValue(t, s, "empty", "")
 		if got := scan(t, s, "k/", store.ScanOptions{KeysOnly: true}); len(got) != 133 {
 			t.Fatalf("after reopening, Scan sees %d keys; want 133", len(got))
 		}
@@ -91,14 +91,14 @@ func testLargeValuesSurvive(t *testing.T, open func() store.Store) {
 
 func testWatchAfterReopen(t *testing.T, open func() store.Store) {
 	s := open()
-	set(t, s, "w/1", "before")
+	Set(t, s, "w/1", "before")
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 	s = open()
 	ev := startWatch(t, s, "w/")
-	set(t, s, "w/2", "after")
+	Set(t, s, "w/2", "after")
 	wantEvent(t, ev.next(t), "w/2", "after", false)
 	ev.none(t)
-	wantValue(t, s, "w/1", "before")
+	WantValue(t, s, "w/1", "before")
 }

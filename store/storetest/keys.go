@@ -14,7 +14,9 @@ import (
 // kv is one key and value, for building and comparing expectations.
 type kv struct{ k, v string }
 
-func set(t *testing.T, s store.Store, pairs ...string) {
+// Set writes key/value pairs (key, value, key, value, …) in one
+// transaction, failing the test on any error.
+func Set(t *testing.T, s store.Store, pairs ...string) {
 	t.Helper()
 	if len(pairs)%2 != 0 {
 		t.Fatalf("set: odd number of arguments")
@@ -47,8 +49,9 @@ func del(t *testing.T, s store.Store, keys ...string) {
 	}
 }
 
-// get returns the value of key, and false when it is absent.
-func get(t *testing.T, s store.Store, key string) (string, bool) {
+// Get returns the value of key, and false when it is absent; any other
+// error fails the test.
+func Get(t *testing.T, s store.Store, key string) (string, bool) {
 	t.Helper()
 	var v []byte
 	err := s.View(context.Background(), func(tx store.Tx) error {
@@ -65,9 +68,10 @@ func get(t *testing.T, s store.Store, key string) (string, bool) {
 	return string(v), true
 }
 
-func wantValue(t *testing.T, s store.Store, key, want string) {
+// WantValue fails the test unless key holds want.
+func WantValue(t *testing.T, s store.Store, key, want string) {
 	t.Helper()
-	got, ok := get(t, s, key)
+	got, ok := Get(t, s, key)
 	if !ok {
 		t.Fatalf("key %q is absent, want %q", key, want)
 	}
@@ -78,7 +82,7 @@ func wantValue(t *testing.T, s store.Store, key, want string) {
 
 func wantAbsent(t *testing.T, s store.Store, key string) {
 	t.Helper()
-	if got, ok := get(t, s, key); ok {
+	if got, ok := Get(t, s, key); ok {
 		t.Fatalf("key %q = %q, want it absent", key, got)
 	}
 }

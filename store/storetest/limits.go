@@ -73,7 +73,7 @@ func testAtLimits(t *testing.T, s store.Store) {
 }
 
 func testGuardMatches(t *testing.T, s store.Store) {
-	set(t, s, "lease", "owner-1")
+	Set(t, s, "lease", "owner-1")
 	err := s.Update(context.Background(), func(tx store.Tx) error {
 		if err := tx.Guard([]byte("lease"), []byte("owner-1")); err != nil {
 			return err
@@ -83,7 +83,7 @@ func testGuardMatches(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatalf("Update with a guard that holds: %v", err)
 	}
-	wantValue(t, s, "work", "done")
+	WantValue(t, s, "work", "done")
 }
 
 func testGuardAbsent(t *testing.T, s store.Store) {
@@ -107,7 +107,7 @@ func testGuardAbsent(t *testing.T, s store.Store) {
 	}
 	wantAbsent(t, s, "work")
 	// an empty value is a value, not absence
-	set(t, s, "empty", "")
+	Set(t, s, "empty", "")
 	err = s.Update(context.Background(), func(tx store.Tx) error { return tx.Guard([]byte("empty"), nil) })
 	if !errors.Is(err, store.ErrGuardFailed) {
 		t.Fatalf("Guard(key holding an empty value, nil): %v; want ErrGuardFailed", err)
@@ -118,7 +118,7 @@ func testGuardAbsent(t *testing.T, s store.Store) {
 }
 
 func testGuardMismatch(t *testing.T, s store.Store) {
-	set(t, s, "lease", "owner-2")
+	Set(t, s, "lease", "owner-2")
 	calls := 0
 	err := s.Update(context.Background(), func(tx store.Tx) error {
 		calls++
@@ -142,7 +142,7 @@ func testGuardMismatch(t *testing.T, s store.Store) {
 // testGuardHeld changes the guarded key after Guard passed and before the
 // transaction commits: the commit fails with ErrGuardFailed, once.
 func testGuardHeld(t *testing.T, s store.Store) {
-	set(t, s, "lease", "owner-1")
+	Set(t, s, "lease", "owner-1")
 	calls := 0
 	err := s.Update(context.Background(), func(tx store.Tx) error {
 		calls++
@@ -166,13 +166,13 @@ func testGuardHeld(t *testing.T, s store.Store) {
 		t.Fatalf("fn ran %d times; a guard that failed at commit must not be retried", calls)
 	}
 	wantAbsent(t, s, "work")
-	wantValue(t, s, "lease", "owner-2")
+	WantValue(t, s, "lease", "owner-2")
 }
 
 // testGuardOtherConflict loses a race on a key that is not guarded: that
 // conflict is retried as any other, and the guard is checked again.
 func testGuardOtherConflict(t *testing.T, s store.Store) {
-	set(t, s, "lease", "owner-1", "counter", "0")
+	Set(t, s, "lease", "owner-1", "counter", "0")
 	calls := 0
 	err := s.Update(context.Background(), func(tx store.Tx) error {
 		calls++
@@ -198,11 +198,11 @@ func testGuardOtherConflict(t *testing.T, s store.Store) {
 	if calls != 2 {
 		t.Fatalf("fn ran %d times; want 2 (the conflict retried once)", calls)
 	}
-	wantValue(t, s, "counter", "5+")
+	WantValue(t, s, "counter", "5+")
 }
 
 func testGuardInView(t *testing.T, s store.Store) {
-	set(t, s, "lease", "owner-1")
+	Set(t, s, "lease", "owner-1")
 	err := s.View(context.Background(), func(tx store.Tx) error {
 		if err := tx.Guard([]byte("lease"), []byte("owner-1")); err != nil {
 			return fmt.Errorf("matching guard: %w", err)

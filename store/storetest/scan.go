@@ -26,7 +26,7 @@ var scanTests = []test{
 // pairs in ascending order.
 func scanFixture(t *testing.T, s store.Store) []kv {
 	t.Helper()
-	set(t, s,
+	Set(t, s,
 		"p/b", "2", "p/a", "1", "p/\x00", "0", "p/c/x", "4", "p/c", "3",
 		"p/\xff", "5", "p/\xff\xff", "6",
 		"p", "outside", "p.", "outside", "o/z", "outside", "q/a", "outside", "p0", "outside")
@@ -112,7 +112,7 @@ func testScanReverse(t *testing.T, s store.Store) {
 }
 
 func testScanHighBytes(t *testing.T, s store.Store) {
-	set(t, s, "\xfe", "a", "\xfe\xff", "b", "\xfe\xff\x00", "c", "\xfe\xff\xff", "d", "\xff", "e", "\xff\x00", "f")
+	Set(t, s, "\xfe", "a", "\xfe\xff", "b", "\xfe\xff\x00", "c", "\xfe\xff\xff", "d", "\xff", "e", "\xff\x00", "f")
 	want := []kv{{"\xfe\xff", "b"}, {"\xfe\xff\x00", "c"}, {"\xfe\xff\xff", "d"}}
 	wantKVs(t, "Scan(fe ff)", scan(t, s, "\xfe\xff", store.ScanOptions{}), want)
 	wantKVs(t, "Scan(fe ff, Reverse)", scan(t, s, "\xfe\xff", store.ScanOptions{Reverse: true}), reversed(want))
@@ -186,7 +186,7 @@ func testScanKeysOnly(t *testing.T, s store.Store) {
 }
 
 func testScanOwnWrites(t *testing.T, s store.Store) {
-	set(t, s, "w/a", "old", "w/b", "old", "w/c", "old")
+	Set(t, s, "w/a", "old", "w/b", "old", "w/c", "old")
 	err := s.Update(context.Background(), func(tx store.Tx) error {
 		for _, op := range []error{
 			tx.Set([]byte("w/a"), []byte("new")),

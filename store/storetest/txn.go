@@ -24,7 +24,7 @@ var txnTests = []test{
 }
 
 func testFnErrorRollsBack(t *testing.T, s store.Store) {
-	set(t, s, "keep", "old", "doomed", "old")
+	Set(t, s, "keep", "old", "doomed", "old")
 	errMine := errors.New("mine")
 	calls := 0
 	err := s.Update(context.Background(), func(tx store.Tx) error {
@@ -46,8 +46,8 @@ func testFnErrorRollsBack(t *testing.T, s store.Store) {
 	if calls != 1 {
 		t.Fatalf("fn ran %d times; an fn error must not be retried", calls)
 	}
-	wantValue(t, s, "keep", "old")
-	wantValue(t, s, "doomed", "old")
+	WantValue(t, s, "keep", "old")
+	WantValue(t, s, "doomed", "old")
 	wantAbsent(t, s, "fresh")
 }
 
@@ -66,8 +66,8 @@ func testPanicRollsBack(t *testing.T, s store.Store) {
 		})
 	}()
 	wantAbsent(t, s, "k")
-	set(t, s, "after", "ok")
-	wantValue(t, s, "after", "ok")
+	Set(t, s, "after", "ok")
+	WantValue(t, s, "after", "ok")
 }
 
 // testAtomicity: readers never see half of a multi-key update.
@@ -175,7 +175,7 @@ func testConcurrentIncrements(t *testing.T, s store.Store) {
 		}()
 	}
 	wg.Wait()
-	wantValue(t, s, "counter", strconv.Itoa(goroutines*each))
+	WantValue(t, s, "counter", strconv.Itoa(goroutines*each))
 	t.Logf("%d increments took %d attempts, at most %d for one", goroutines*each, attempts, most)
 }
 
@@ -238,7 +238,7 @@ func testSharedKeyInvariant(t *testing.T, s store.Store) {
 	if ok != 1 || full != 1 || len(children) != 1 {
 		t.Fatalf("%d spawns committed, %d refused, children %q; want exactly one child", ok, full, children)
 	}
-	wantValue(t, s, "run/child-count", "1")
+	WantValue(t, s, "run/child-count", "1")
 }
 
 // testTooLarge: a transaction that outgrows one commit fails with
@@ -270,7 +270,7 @@ func testTooLarge(t *testing.T, s store.Store) {
 	if got := scan(t, s, "big/", store.ScanOptions{KeysOnly: true}); len(got) != 0 {
 		t.Fatalf("a refused transaction wrote %d keys", len(got))
 	}
-	set(t, s, "small", "ok")
+	Set(t, s, "small", "ok")
 }
 
 func testContextCancellation(t *testing.T, s store.Store) {
@@ -327,7 +327,7 @@ func testContextCancellation(t *testing.T, s store.Store) {
 }
 
 func testClosed(t *testing.T, s store.Store) {
-	set(t, s, "k", "v")
+	Set(t, s, "k", "v")
 	ctx := context.Background()
 	w, err := store.StartWatch(ctx, s, []byte("k"), func([]store.Event) error { return nil })
 	if err != nil {

@@ -36,14 +36,14 @@ func testWatchOrder(t *testing.T, s store.Store) {
 	var want []op
 	for i := 0; i < 100; i++ {
 		k := fmt.Sprintf("w/%03d", 99-i) // descending keys: order must be commit order, not key order
-		set(t, s, k, strconv.Itoa(i), "x/"+k, "outside", "w", "outside", "v/z", "outside")
+		Set(t, s, k, strconv.Itoa(i), "x/"+k, "outside", "w", "outside", "v/z", "outside")
 		want = append(want, op{k, strconv.Itoa(i), false})
 		if i%10 == 9 {
 			del(t, s, k, "x/"+k)
 			want = append(want, op{k, "", true})
 		}
 	}
-	set(t, s, "w/end", "")
+	Set(t, s, "w/end", "")
 	want = append(want, op{"w/end", "", false})
 	for _, w := range want {
 		wantEvent(t, ev.next(t), w.key, w.value, w.deleted)
@@ -92,12 +92,12 @@ func testWatchConcurrentOrder(t *testing.T, s store.Store) {
 }
 
 func testWatchDeletes(t *testing.T, s store.Store) {
-	set(t, s, "d/old", "x")
+	Set(t, s, "d/old", "x")
 	ev := startWatch(t, s, "d/")
-	set(t, s, "d/empty", "")
+	Set(t, s, "d/empty", "")
 	del(t, s, "d/old")
 	del(t, s, "d/never-existed")
-	set(t, s, "d/old", "back")
+	Set(t, s, "d/old", "back")
 	wantEvent(t, ev.next(t), "d/empty", "", false)
 	wantEvent(t, ev.next(t), "d/old", "", true)
 	wantEvent(t, ev.next(t), "d/never-existed", "", true)
@@ -124,7 +124,7 @@ func testWatchSkipsRolledBack(t *testing.T, s store.Store) {
 		_ = tx.Set([]byte("r/refused"), []byte("x"))
 		return tx.Set(nil, []byte("x")) // a refused write rolls back the rest
 	})
-	set(t, s, "r/committed", "y")
+	Set(t, s, "r/committed", "y")
 	// Had any of the others been written, it would come first.
 	wantEvent(t, ev.next(t), "r/committed", "y", false)
 	ev.none(t)
@@ -136,7 +136,7 @@ func testWatchReady(t *testing.T, s store.Store) {
 	for i := 0; i < 20; i++ {
 		prefix := fmt.Sprintf("ready/%02d/", i)
 		ev := startWatch(t, s, prefix)
-		set(t, s, prefix+"work", "done")
+		Set(t, s, prefix+"work", "done")
 		wantEvent(t, ev.next(t), prefix+"work", "done", false)
 	}
 	// The same with Watch and Ready directly.
@@ -157,7 +157,7 @@ func testWatchReady(t *testing.T, s store.Store) {
 	case err := <-ended:
 		t.Fatalf("Watch ended before Ready: %v", err)
 	}
-	set(t, s, "ready/direct/work", "done")
+	Set(t, s, "ready/direct/work", "done")
 	evs := <-got
 	if len(evs) != 1 {
 		t.Fatalf("got %d events, want 1", len(evs))
@@ -172,10 +172,10 @@ func testWatchReady(t *testing.T, s store.Store) {
 // not delivered, even to the first watch of a Store.
 func testWatchNothingFromBefore(t *testing.T, s store.Store) {
 	for i := 0; i < 50; i++ {
-		set(t, s, fmt.Sprintf("b/before/%02d", i), "x")
+		Set(t, s, fmt.Sprintf("b/before/%02d", i), "x")
 	}
 	ev := startWatch(t, s, "b/")
-	set(t, s, "b/after", "y")
+	Set(t, s, "b/after", "y")
 	wantEvent(t, ev.next(t), "b/after", "y", false)
 	ev.none(t)
 }
@@ -185,7 +185,7 @@ func testWatchMany(t *testing.T, s store.Store) {
 	m1 := startWatch(t, s, "m/")
 	m2 := startWatch(t, s, "m/")
 	m1a := startWatch(t, s, "m/1")
-	set(t, s, "m/1", "one", "m/2", "two", "z", "zed")
+	Set(t, s, "m/1", "one", "m/2", "two", "z", "zed")
 	// Events of one transaction may arrive in any order among themselves.
 	collect := func(e *events, n int) map[string]store.Event {
 		got := map[string]store.Event{}
@@ -234,7 +234,7 @@ func testWatchCallbackUpdates(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set(t, s, "ping/0", "0")
+	Set(t, s, "ping/0", "0")
 	select {
 	case <-w.Done():
 	case <-time.After(waitLimit):
@@ -243,7 +243,7 @@ func testWatchCallbackUpdates(t *testing.T, s store.Store) {
 	if err := w.Wait(); !errors.Is(err, errDone) {
 		t.Fatalf("watch ended with %v", err)
 	}
-	wantValue(t, s, "ping/"+strconv.Itoa(hops), strconv.Itoa(hops))
+	WantValue(t, s, "ping/"+strconv.Itoa(hops), strconv.Itoa(hops))
 }
 
 var errDone = errors.New("done")
@@ -297,13 +297,13 @@ func testWatchFnError(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set(t, s, "e/1", "x")
+	Set(t, s, "e/1", "x")
 	if err := w.Wait(); !errors.Is(err, errMine) {
 		t.Fatalf("Watch returned %v; want the callback's error", err)
 	}
 	// The Store goes on working.
-	set(t, s, "e/2", "y")
-	wantValue(t, s, "e/2", "y")
+	Set(t, s, "e/2", "y")
+	WantValue(t, s, "e/2", "y")
 }
 
 func testWatchCancel(t *testing.T, s store.Store) {
