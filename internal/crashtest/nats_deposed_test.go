@@ -140,6 +140,7 @@ func (r *round) deposed(db *natsstore.Store, owner string, running bool) {
 		}
 		if alive(pid) {
 			t.Errorf("the shell of s1's first attempt (pid %d) still runs after its deposed owner exited", pid)
+			syscall.Kill(-pid, syscall.SIGKILL) // its process group
 		}
 	}
 	r.waitRunDone(ctx)
