@@ -58,7 +58,7 @@
 // stream's last sequence as the stream's leader reports it. So a process
 // reads what it committed, and what any process committed before it
 // opened the Store (`flowscript show` after `flowscript run` ended); an
-// answer from a replica behind that is asked again.
+// older answer, from a replica behind, is asked again.
 //
 // Prefetch(keys), a method beyond store.Tx, reads many keys at S in one
 // request per 1,024 and keeps them for the Gets that follow; the
