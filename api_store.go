@@ -153,6 +153,11 @@ func (l *Lease) Owner() Owner { return Owner(l.l.Owner()) }
 // owner. If the lease is already lost, fn is called at once.
 func (l *Lease) SetLost(fn func(err error)) { l.l.SetLost(fn) }
 
+// Err is nil while this process owns the database; once it lost it,
+// why (the lease was taken, or the heartbeat could not be renewed in
+// time). It is set before any commit the fence refused returns.
+func (l *Lease) Err() error { return l.l.Err() }
+
 // Release stops the heartbeat and frees the database if this process
 // still owns it, so that a waiting process takes it at once. An engine
 // started with the lease releases it on Close.

@@ -36,6 +36,7 @@ var natsScripts = []string{
 	"for_each",
 	"loop_and_limit",
 	"nats_store",
+	"nats_owner",
 }
 
 // scriptCondition answers the scripts' [nats] condition: whether the

@@ -24,17 +24,32 @@ import (
 // to another one: its runs stay unfinished, the new owner continues them.
 const exitLost = 3
 
-// ownershipLost is set once this process lost the ownership of its
-// database: the engine is closed under the command, whose own error
-// (the store is closed) must not end the process with another code
-// before the lost handler exits 3 (see exitAfter).
-var ownershipLost atomic.Bool
+// owned is this process's ownership of its database on NATS, once it took
+// it. When the ownership is lost the lost handler closes the engine under
+// the command and exits 3; the command may return first, with the error
+// of a commit the fence refused or of the closed store: exitAfter then
+// reads the lease, which is marked lost before any refused commit
+// returns, and exits 3 too.
+var owned atomic.Pointer[flowscript.Lease]
 
-// exitAfter is the exit code of a command that ended with err: 3, with no
-// further message, once the process lost the ownership of its database.
+// lostOnce prints once that the process lost the ownership.
+var lostOnce sync.Once
+
+// reportLost tells the user that this process lost its database and stops.
+func reportLost(err error, stderr io.Writer) {
+	lostOnce.Do(func() {
+		fmt.Fprintf(stderr, "flowscript: %v; stopping (exit %d): the steps it was running are stopped, its runs stay unfinished and the new owner continues them\n", err, exitLost)
+	})
+}
+
+// exitAfter is the exit code of a command that ended with err: 3, saying
+// so once, if the process lost the ownership of its database meanwhile.
 func exitAfter(err error, stderr io.Writer) int {
-	if ownershipLost.Load() {
-		return exitLost
+	if l := owned.Load(); l != nil {
+		if lost := l.Err(); lost != nil {
+			reportLost(lost, stderr)
+			return exitLost
+		}
 	}
 	return exitCode(err, stderr)
 }
@@ -127,9 +142,9 @@ func openNATS(c *cli.Context, cfg engineConfig, opts flowscript.Options) (*flows
 	}
 	var engMu sync.Mutex
 	var eng *flowscript.Engine
+	owned.Store(l)
 	l.SetLost(func(err error) {
-		ownershipLost.Store(true)
-		fmt.Fprintf(c.App.ErrWriter, "flowscript: %v; stopping: runs still going stay unfinished for the new owner\n", err)
+		reportLost(err, c.App.ErrWriter)
 		engMu.Lock()
 		e := eng
 		engMu.Unlock()

@@ -52,6 +52,14 @@
 // makes Update run fn again, up to Options.MaxUpdateAttempts. Phantoms
 // (keys inserted into a scanned range) are not detected.
 //
+// On a replicated stream the replica that answers a read may be behind
+// the leader. A Store never reads older than the highest sequence it
+// knows committed: its own commits and snapshots, and, from Open, the
+// stream's last sequence as the stream's leader reports it. So a process
+// reads what it committed, and what any process committed before it
+// opened the Store (`flowscript show` after `flowscript run` ended); an
+// older answer, from a replica behind, is asked again.
+//
 // Prefetch(keys), a method beyond store.Tx, reads many keys at S in one
 // request per 1,024 and keeps them for the Gets that follow; the
 // journal's committer calls it with the records its ops check, which

@@ -221,6 +221,12 @@ func (s *Store) ensureStream() error {
 	}
 	s.st = st
 	s.replicas = st.CachedInfo().Config.Replicas
+	// The stream's leader answered the info: every commit acknowledged
+	// before Open is at or below its last sequence, so reads never see
+	// less than what was committed before the Store was opened, even on
+	// a replica that is behind (what another process committed and then
+	// told about, e.g. by ending).
+	s.advance(st.CachedInfo().State.LastSeq)
 	if s.opts.MustExist {
 		return nil
 	}
