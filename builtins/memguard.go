@@ -88,8 +88,16 @@ const MemoryCancelReason = "memory"
 // WatchMemory starts a watch on thread; Stop it when the thread is done.
 // One sampler goroutine serves every watch of the process.
 func WatchMemory(thread *starlark.Thread, limit uint64) *MemoryWatch {
-	w := &MemoryWatch{thread: thread, base: heapBytes(), limit: limit}
+	w := &MemoryWatch{}
+	w.start(thread, limit)
+	return w
+}
+
+// start is WatchMemory on a watch the caller allocated.
+func (w *MemoryWatch) start(thread *starlark.Thread, limit uint64) {
+	w.thread, w.limit = thread, limit
 	sampler.mu.Lock()
+	w.base = sampler.heapBytes()
 	if sampler.watches == nil {
 		sampler.watches = map[*MemoryWatch]struct{}{}
 	}
@@ -99,13 +107,15 @@ func WatchMemory(thread *starlark.Thread, limit uint64) *MemoryWatch {
 		go sample()
 	}
 	sampler.mu.Unlock()
-	return w
 }
 
-var sampler struct {
+var sampler samplerState
+
+type samplerState struct {
 	mu      sync.Mutex
 	watches map[*MemoryWatch]struct{}
 	running bool
+	heap    [1]metrics.Sample // heapBytes reads into it
 }
 
 // sampleEvery is how often the heap is read while any watch is on.
@@ -121,7 +131,7 @@ func sample() {
 			sampler.mu.Unlock()
 			return
 		}
-		now := heapBytes()
+		now := sampler.heapBytes()
 		var over []*MemoryWatch
 		for w := range sampler.watches {
 			if now > w.base && now-w.base > w.limit {
@@ -137,11 +147,13 @@ func sample() {
 	}
 }
 
-func heapBytes() uint64 {
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	metrics.Read(s)
-	if s[0].Value.Kind() != metrics.KindUint64 {
+// heapBytes reads the live heap; sampler.mu must be held.
+func (s *samplerState) heapBytes() uint64 {
+	m := s.heap[:]
+	m[0].Name = "/memory/classes/heap/objects:bytes"
+	metrics.Read(m)
+	if m[0].Value.Kind() != metrics.KindUint64 {
 		return 0
 	}
-	return s[0].Value.Uint64()
+	return m[0].Value.Uint64()
 }

@@ -148,30 +148,31 @@ func CallBody(sc *StepContext, body starlark.Callable, maxSteps uint64) (out map
 	if maxSteps == 0 {
 		maxSteps = DefaultBodyMaxSteps
 	}
-	thread := &starlark.Thread{
-		Name: "step " + sc.StepID,
-		Print: func(_ *starlark.Thread, msg string) {
-			fmt.Fprintln(sc.log(), msg)
-		},
-	}
+	c := &bodyCall{}
+	thread := &c.thread
+	thread.Name = sc.StepID
+	thread.Print = printToLog
+	// without OnMaxSteps the thread cancels itself at the limit; Steps
+	// reaching maxSteps afterwards says that this is why it stopped
 	thread.SetMaxExecutionSteps(maxSteps)
-	tooMany := false
-	thread.OnMaxSteps = func(t *starlark.Thread) {
-		tooMany = true
-		t.Cancel("too many steps")
-	}
 	SetStepContext(thread, sc)
 	if sc.Builder != nil {
 		SetBuilder(thread, sc.Builder)
 	}
-	libtime.SetNow(thread, func() (time.Time, error) { return sc.now(), nil })
-	stop := context.AfterFunc(ctx, func() { thread.Cancel("the step's context ended") })
-	defer stop()
+	if sc.Now != nil {
+		// else time.now() reads the real clock, as sc.now() does
+		libtime.SetNow(thread, c.now)
+	}
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, c.contextEnded)
+		defer stop()
+	}
 	memLimit := sc.MaxMemory
 	if memLimit == 0 {
 		memLimit = BodyMaxMemory()
 	}
-	mem := WatchMemory(thread, memLimit)
+	mem := &c.mem
+	mem.start(thread, memLimit)
 	defer mem.Stop()
 	defer func() {
 		if r := recover(); r != nil {
@@ -180,14 +181,36 @@ func CallBody(sc *StepContext, body starlark.Callable, maxSteps uint64) (out map
 		}
 	}()
 
-	v, err := starlark.Call(thread, body, starlark.Tuple{NewCtx(sc)}, nil)
+	c.ctx.sc = sc
+	c.args[0] = &c.ctx
+	v, err := starlark.Call(thread, body, c.args[:], nil)
 	if err != nil {
 		if mem.Exceeded() {
 			return nil, memoryError(err, memLimit)
 		}
-		return nil, bodyError(ctx, err, tooMany, maxSteps)
+		return nil, bodyError(ctx, err, thread.ExecutionSteps() >= maxSteps, maxSteps)
 	}
 	return taskOutput(v, body)
+}
+
+// bodyCall holds what one CallBody sets up, in one allocation: the
+// thread, the body's ctx argument and the memory watch. Nothing of it is
+// used again after the call (a late Cancel from the step's context or the
+// memory sampler lands on this call's thread only).
+type bodyCall struct {
+	thread starlark.Thread
+	ctx    stepCtx
+	args   [1]starlark.Value
+	mem    MemoryWatch
+}
+
+func (c *bodyCall) now() (time.Time, error) { return c.ctx.sc.now(), nil }
+
+func (c *bodyCall) contextEnded() { c.thread.Cancel("the step's context ended") }
+
+// printToLog is a body thread's print(): a line in the step's log.
+func printToLog(thread *starlark.Thread, msg string) {
+	fmt.Fprintln(StepContextOf(thread).log(), msg)
 }
 
 // ErrTooMuchMemory is wrapped by the error of a body stopped by its memory

@@ -158,20 +158,13 @@ func (e *Engine) runRecord(ctx context.Context, id string) (*RunRecord, error) {
 // stopSubWorkflow ends a cancelled sub_workflow step whose child is not
 // its own (a run reused through an idempotency key): that run is not
 // cancelled with this tree, so the step does not wait for it. It acts on
-// a view of the attempt taken under the run's lock (core.Running), never
-// on the machine's state.
-func (e *Engine) stopSubWorkflow(ar *activeRun, index, attempt int) {
-	ar.mu.Lock()
-	step := ar.prog.Workflow.Steps[index].ID
-	at, running := ar.m.Running(step, attempt)
-	ar.mu.Unlock()
-	if !running {
-		return // ended meanwhile: nothing to stop
-	}
-	if e.ownsChild(ar, at.ChildRunID) {
+// the stop action alone, which carries the child as the cancel found it;
+// a step that ended meanwhile ignores the late end.
+func (e *Engine) stopSubWorkflow(ar *activeRun, stop core.StopStep) {
+	if e.ownsChild(ar, stop.ChildRunID) {
 		return // cancelled with the tree, its notice ends the step
 	}
-	e.apply(ar, core.StepEnded{Step: step, Attempt: attempt, Error: "cancelled", At: e.now()})
+	e.apply(ar, core.StepEnded{Step: stop.Step, Attempt: stop.Attempt, Error: "cancelled", At: e.now()})
 }
 
 // ownsChild reports whether run id is a child of ar (not a run reused

@@ -87,7 +87,7 @@ func (e *Engine) applyHand(ar *activeRun, ev core.Event, extra []journal.Op, com
 	// a run that ends tells the parent step waiting for it in the same
 	// commit, and so on up while each parent ends too
 	locked := []*activeRun{ar}
-	for cur := ar; cur.m.Run.Status.Terminal() && cur.waiter != nil; {
+	for cur := ar; cur.m.RunView().Status.Terminal() && cur.waiter != nil; {
 		w := cur.waiter
 		w.run.mu.Lock() // a child's lock, then its parent's: the only order
 		locked = append(locked, w.run)
@@ -328,7 +328,7 @@ func (e *Engine) spawnLater(ar *activeRun, reqs []spawnRequest) {
 		if ctx.Err() != nil || ar.broken != nil {
 			break // resume spawns it
 		}
-		if ar.m.Run.CancelRequested {
+		if ar.m.RunView().CancelRequested {
 			step := ar.prog.Workflow.Steps[req.index].ID
 			if next := ar.decideLocked(e, core.StepEnded{Step: step, Attempt: req.attempt, Error: "cancelled", At: e.now()}); next != nil {
 				d.merge(next)
@@ -398,10 +398,10 @@ func (ar *activeRun) decideLocked(e *Engine, ev core.Event) *decision {
 	// did not take go back
 	offered := e.q.reserve(ar.m.Demand(ev))
 	res := ar.m.Apply(ev, core.Inputs{Free: offered})
-	if sp, ok := ev.(core.StepsPlanned); ok && ar.m.W != ar.prog.Workflow {
+	if sp, ok := ev.(core.StepsPlanned); ok && ar.m.Workflow() != ar.prog.Workflow {
 		ar.adoptPlan(sp) // a planner's steps joined the run (dynamic_planner.go)
 	}
-	ar.ended.Store(ar.m.Run.Status.Terminal())
+	ar.ended.Store(ar.m.RunView().Status.Terminal())
 	if e.q.settle(offered, res.Took) {
 		go e.wakeReady()
 	}
@@ -473,7 +473,7 @@ func (ar *activeRun) handOver(res core.Result, jobs []*job) []*job {
 		if !ok || at.job == nil {
 			continue
 		}
-		if st := ar.m.Run.Steps[i]; st.Status != core.StepRunning || st.Attempt != at.attempt {
+		if !ar.m.RunningAt(i, at.attempt) {
 			delete(ar.attempts, i) // ended without its worker: its job does nothing
 		}
 	}
@@ -509,8 +509,7 @@ func (e *Engine) failCommit(ar *activeRun, err error) {
 	if w != nil {
 		p := w.run
 		p.mu.Lock()
-		st := p.m.Run.Steps[w.index]
-		waiting := p.broken == nil && st.Status == core.StepRunning && st.Attempt == w.attempt
+		waiting := p.broken == nil && p.m.RunningAt(w.index, w.attempt)
 		p.mu.Unlock()
 		if waiting {
 			e.failCommit(p, fmt.Errorf("its child run %s stopped: %w", ar.rec.ID, err))

@@ -141,7 +141,7 @@ func (ar *activeRun) adoptPlan(sp core.StepsPlanned) {
 	old := len(ar.prog.Workflow.Steps)
 	from := old - len(p.replace)
 	next := *ar.prog
-	next.Workflow = ar.m.W
+	next.Workflow = ar.m.Workflow()
 	next.Bodies = make(map[string]starlark.Callable, len(ar.prog.Bodies)+len(p.bodies))
 	for k, v := range ar.prog.Bodies {
 		next.Bodies[k] = v

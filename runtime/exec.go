@@ -135,23 +135,29 @@ func (e *Engine) execute(j *job, h *handoff) {
 // runStep does the work of one attempt.
 func (e *Engine) runStep(ctx context.Context, ar *activeRun, j *job, log *builtins.Masker) (output any, err error) {
 	def, attempt, inputs := j.def, j.attempt, j.inputs
-	secretFn := func(name string) (string, error) {
-		if !j.prog.Workflow.HasSecret(name) {
-			return "", fmt.Errorf("secret %q is not declared in workflow(secrets=...)", name)
+	secretFn := undeclaredSecret // a workflow without secrets needs no closure
+	if len(j.prog.Workflow.Secrets) > 0 {
+		secretFn = func(name string) (string, error) {
+			if !j.prog.Workflow.HasSecret(name) {
+				return undeclaredSecret(name)
+			}
+			v, ok := ar.secrets[name]
+			if !ok {
+				return "", fmt.Errorf("secret %s is not set: put it in --secrets-file or the environment", name)
+			}
+			return v, nil
 		}
-		v, ok := ar.secrets[name]
-		if !ok {
-			return "", fmt.Errorf("secret %s is not set: put it in --secrets-file or the environment", name)
+	}
+	var in map[string]any
+	if len(inputs) > 0 {
+		plain, err := withSecrets(inputs, secretFn)
+		if err != nil {
+			return nil, err
 		}
-		return v, nil
+		in, _ = plain.(map[string]any)
 	}
-	plain, err := withSecrets(inputs, secretFn)
-	if err != nil {
-		return nil, err
-	}
-	in, _ := plain.(map[string]any)
-	if in == nil {
-		in = map[string]any{}
+	if in == nil && (def.Kind != dag.KindTask || def.Handler != "") {
+		in = map[string]any{} // a body's ctx.inputs is {} without a map
 	}
 	switch def.Kind {
 	case dag.KindTask:
@@ -191,6 +197,12 @@ func (e *Engine) runStep(ctx context.Context, ar *activeRun, j *job, log *builti
 		}) // dynamic_planner.go
 	}
 	return nil, fmt.Errorf("%s steps cannot run yet in this version of flowscript", def.Kind)
+}
+
+// undeclaredSecret is what a step gets for a secret its workflow does not
+// declare.
+func undeclaredSecret(name string) (string, error) {
+	return "", fmt.Errorf("secret %q is not declared in workflow(secrets=...)", name)
 }
 
 func callHandler(ctx context.Context, h Handler, t *TaskContext) (out any, err error) {

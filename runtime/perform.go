@@ -113,7 +113,7 @@ func (e *Engine) perform(d *decision, h *handoff) {
 				// its child is cancelled with the tree, and its notice ends
 				// the step; a run reused through an idempotency key is not
 				// ours to cancel, so the step ends without it
-				go e.stopSubWorkflow(ar, index, a.Attempt)
+				go e.stopSubWorkflow(ar, a)
 				continue
 			}
 			ar.stop(index, a.Attempt)

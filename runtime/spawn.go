@@ -310,7 +310,7 @@ func (e *Engine) planSpawn(ctx context.Context, ar *activeRun, req spawnRequest,
 	// parent's is the only order these locks are ever taken in.
 	child.mu.Lock()
 	first := e.decideAll(ctx, child, core.Start{At: e.now()})
-	plan.endedAtOnce = child.m.Run.Status.Terminal()
+	plan.endedAtOnce = child.m.RunView().Status.Terminal()
 	child.mu.Unlock()
 	if first == nil {
 		plan.unlock()

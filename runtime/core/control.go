@@ -20,7 +20,7 @@ func (m *Machine) cancel(r *result, timedOut bool) {
 	for i, st := range m.Run.Steps {
 		switch st.Status {
 		case StepRunning:
-			r.Actions = append(r.Actions, StopStep{Step: st.ID, Attempt: st.Attempt})
+			r.Actions = append(r.Actions, StopStep{Step: st.ID, Attempt: st.Attempt, ChildRunID: st.ChildRunID})
 		case StepPending:
 			m.setStatus(i, StepCancelled)
 			st.EndedAt, st.RetryAt = r.at, time.Time{}

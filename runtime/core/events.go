@@ -137,6 +137,9 @@ type ArmTimer struct {
 type StopStep struct {
 	Step    string
 	Attempt int
+	// ChildRunID is the step's child run as the state holds it when the
+	// stop is decided (see AttemptView.ChildRunID), for a sub_workflow step
+	ChildRunID string
 }
 
 // ReattachChild waits again for the child run of a sub_workflow step that

@@ -263,6 +263,9 @@ func printResult(m *core.Machine, res core.Result) string {
 			s = fmt.Sprintf("arm-timer %s#%d at +%s", a.Step, a.Attempt, a.At.Sub(t0))
 		case core.StopStep:
 			s = fmt.Sprintf("stop %s#%d", a.Step, a.Attempt)
+			if a.ChildRunID != "" {
+				s += fmt.Sprintf(" child=%q", a.ChildRunID)
+			}
 		case core.ReattachChild:
 			s = fmt.Sprintf("reattach %s#%d child=%q", a.Step, a.Attempt, a.ChildRunID)
 		case core.EndRun:

@@ -31,14 +31,11 @@ type AttemptView struct {
 // Current returns a copy of step's current attempt, whatever its status,
 // and false when the run has no such step.
 func (m *Machine) Current(step string) (AttemptView, bool) {
-	st := m.StepState(step)
-	if st == nil {
+	i, ok := m.find(step)
+	if !ok {
 		return AttemptView{}, false
 	}
-	return AttemptView{
-		Step: st.ID, Attempt: st.Attempt, Status: st.Status, ChildRunID: st.ChildRunID,
-		StartedAt: st.StartedAt, CancelRequested: m.Run.CancelRequested,
-	}, true
+	return m.CurrentAt(i), true
 }
 
 // Running returns a copy of the given attempt of step, and true, if it is
