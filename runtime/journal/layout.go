@@ -41,9 +41,9 @@ func layoutSize(steps []StepRecord) int {
 	return size
 }
 
-// layoutOp writes the layout of a new run's steps.
-func layoutOp(runID string, steps []StepRecord) Op {
-	size := layoutSize(steps)
+// layoutOp writes the layout of a new run's steps; size is
+// layoutSize(steps).
+func layoutOp(runID string, steps []StepRecord, size int) Op {
 	key, room := keyAndValue(len(prefixStep)+len(runID)+1+size, func(b []byte) []byte { return append(append(append(b, prefixStep...), runID...), '/') })
 	val := append(room, layoutMagic, 0, 0, 0, 0)
 	binary.BigEndian.PutUint32(val[1:5], uint32(len(steps)))

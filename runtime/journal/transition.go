@@ -175,21 +175,21 @@ func Create(rec *RunRecord, steps []StepRecord, with func(tx *Tx) error) ([]Op, 
 	}
 	id := rec.ID
 	var ops []Op
-	if layoutSize(steps) <= maxLayoutBytes {
+	if size := layoutSize(steps); size <= maxLayoutBytes {
 		// the steps' pending records are not written: their layout
 		// says which steps the run has (layout.go)
-		ops = append(make([]Op, 0, 2), layoutOp(id, steps))
+		ops = append(make([]Op, 0, 2), layoutOp(id, steps, size))
 	} else {
 		// a layout this large would not fit one value on every store
 		// (a NATS message): a pending record a step, as before layouts,
 		// which the committer cuts over as many transactions as needed
 		ops = make([]Op, 0, len(steps)+1)
 		for i := range steps {
-			v, err := encodeStep(&steps[i])
+			op, err := ReplaceStep(id, i, &steps[i])
 			if err != nil {
 				return nil, err
 			}
-			ops = append(ops, setOp(stepKey(id, i), v))
+			ops = append(ops, op)
 		}
 	}
 	return append(ops, Func(func(tx *Tx) error {
